@@ -1,0 +1,59 @@
+# One-word chores. `make run` and `make test` are all a new user needs: both create the
+# virtualenv, install the project and generate the gRPC stubs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+PROTOS := $(shell find protos -name '*.proto')
+
+.PHONY: venv protos run test test-fast lint typecheck check bench clean
+
+venv: $(STAMPS)/install
+
+$(STAMPS)/install: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# compat mode puts the checkout on sys.path, so packages generated or added later (glue/)
+	# import without reinstalling.
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@touch $@
+
+protos: $(STAMPS)/protos
+
+# protoc writes absolute imports from the proto path, so generating into the checkout root
+# yields importable glue.v1.glue_pb2 with no rewriting.
+$(STAMPS)/protos: $(STAMPS)/install $(PROTOS)
+	rm -rf glue
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I protos \
+	  --python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
+	find glue -type d -exec touch {}/__init__.py \;
+	@touch $@
+
+# Runs both services on an embedded SQLite data directory. Every setting can be overridden
+# through the environment (see README), e.g. `CATALOG_LISTEN=127.0.0.1:7000 make run`.
+run: $(STAMPS)/protos
+	$(BIN)/python -m servicekit.devrun
+
+test: $(STAMPS)/protos
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything except tests marked slow.
+test-fast: $(STAMPS)/protos
+	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+lint: $(STAMPS)/protos
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMPS)/protos
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: $(STAMPS)/protos
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(STAMPS) glue var *.egg-info

@@ -1,0 +1,104 @@
+"""CatalogApp: owns the catalog's database, server, scheduler channel and background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+
+from catalog_service.event_consumer import EventConsumer
+from catalog_service.job_runs import JobRunCatalog
+from catalog_service.jobs import JobCatalog
+from catalog_service.reconciler import Reconciler
+from catalog_service.scheduler_link import SchedulerLink
+from catalog_service.servicer import GlueServicer
+from catalog_service.settings import CatalogSettings
+from glue.v1 import glue_pb2, glue_pb2_grpc
+from servicekit.db import Database, SingleProcessLock
+from servicekit.migrations import upgrade_to_head
+from servicekit.server import GrpcServer
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = glue_pb2.DESCRIPTOR.services_by_name["Glue"].full_name
+
+
+class CatalogApp:
+    """The running catalog service; an async context manager.
+
+    Entering binds the port, migrates, and starts the event consumer and the reconciler. API
+    calls are accepted once migrations ran; health reports SERVING only while the scheduler's
+    event stream is connected. Leaving stops the server, then the loops, then closes the
+    channel and the engine.
+    """
+
+    def __init__(self, settings: CatalogSettings) -> None:
+        self.settings = settings
+        self.port = 0
+        self._stack = AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> CatalogApp:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        stack = self._stack
+        url = settings.effective_database_url
+        db = Database(url)
+        if db.is_sqlite:
+            lock = SingleProcessLock(url)
+            lock.acquire("catalog-service")
+            stack.callback(lock.release)
+        stack.push_async_callback(db.dispose)
+        link = SchedulerLink(settings.scheduler, timeout=settings.scheduler_timeout_seconds)
+        stack.push_async_callback(link.close)
+
+        jobs = JobCatalog(db, link)
+        stack.push_async_callback(jobs.close)
+        runs = JobRunCatalog(db, link, jobs)
+        server = GrpcServer([SERVICE_NAME])
+        reconciler = Reconciler(db, link, jobs, interval=settings.reconcile_interval_seconds)
+
+        def on_connected(up: bool) -> None:
+            if up:
+                reconciler.wake()
+            asyncio.get_running_loop().create_task(server.set_serving(up))
+
+        consumer = EventConsumer(db, link, on_connected=on_connected)
+        self.db, self.jobs, self.runs = db, jobs, runs
+        self.consumer, self.reconciler = consumer, reconciler
+        stack.push_async_callback(self._stop_tasks)
+
+        glue_pb2_grpc.add_GlueServicer_to_server(GlueServicer(jobs, runs), server.server)
+        self.port = server.bind(settings.listen)
+        await server.start()
+        stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
+        await upgrade_to_head(db, MIGRATIONS, "catalog_alembic_version")
+        server.accept_calls(True)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(consumer.run()), loop.create_task(reconciler.run())]
+        log.info(
+            "catalog serving",
+            extra={"listen": settings.listen, "port": self.port, "scheduler": settings.scheduler},
+        )
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,62 @@
+"""Command line of the catalog service; the only module of the service that reads the environment.
+
+Every flag has an environment variable of the same name: ``--database-url`` is
+``CATALOG_DATABASE_URL``. Flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from catalog_service.settings import CatalogSettings
+from servicekit.logs import configure_logging
+from servicekit.service_main import run_service
+
+PREFIX = "CATALOG_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(PREFIX + name.upper().replace("-", "_"), default)
+
+
+def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]:
+    """Settings from flags, then environment variables, then defaults; and the log level."""
+    defaults = CatalogSettings()
+    parser = argparse.ArgumentParser(
+        prog="catalog-service",
+        description="The public Glue-compatible API: jobs and job runs over gRPC.",
+    )
+    parser.add_argument("--listen", default=_env("listen", defaults.listen),
+                        help="gRPC address HOST:PORT [CATALOG_LISTEN; %(default)s]")
+    parser.add_argument("--data-dir", default=_env("data-dir", str(defaults.data_dir)),
+                        help="data directory [CATALOG_DATA_DIR; %(default)s]")
+    parser.add_argument("--database-url", default=_env("database-url"),
+                        help="SQLAlchemy URL [CATALOG_DATABASE_URL; SQLite in the data dir]")
+    parser.add_argument("--scheduler", default=_env("scheduler", defaults.scheduler),
+                        help="scheduler service HOST:PORT [CATALOG_SCHEDULER; %(default)s]")
+    parser.add_argument(
+        "--reconcile-interval", type=float,
+        default=float(_env("reconcile-interval", str(defaults.reconcile_interval_seconds)) or 0),
+        help="seconds between reconciler passes [CATALOG_RECONCILE_INTERVAL; %(default)s]")
+    parser.add_argument("--log-level", default=_env("log-level", "INFO"),
+                        help="DEBUG, INFO, WARNING ... [CATALOG_LOG_LEVEL; %(default)s]")
+    args = parser.parse_args(argv)
+    settings = CatalogSettings(
+        listen=args.listen,
+        data_dir=Path(args.data_dir),
+        database_url=args.database_url or None,
+        scheduler=args.scheduler,
+        reconcile_interval_seconds=args.reconcile_interval,
+    )
+    return settings, args.log_level
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``catalog-service``."""
+    settings, level = parse_settings(argv)
+    configure_logging(level)
+    from catalog_service.app import CatalogApp
+
+    return run_service(lambda: CatalogApp(settings), "catalog-service")

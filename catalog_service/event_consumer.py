@@ -1,0 +1,145 @@
+"""Follows the scheduler's run-event stream and applies it to the run history.
+
+Each batch of events is applied in one transaction together with the cursor (the last
+applied sequence number), so after a crash the stream resumes exactly where the committed
+state ends: no event is lost, and a replayed one changes nothing. When the stream breaks (the
+scheduler restarts, the network drops) the consumer reconnects with capped exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import grpc
+from sqlalchemy import select, update
+
+from catalog_service.run_events import apply_events
+from catalog_service.scheduler_link import SchedulerLink
+from catalog_service.tables import event_cursor
+from glue.scheduler.v1 import scheduler_pb2
+from servicekit.db import Database
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL = 0.1
+BACKOFF_MAX = 5.0
+MAX_BATCH = 500
+
+
+class StreamEndedError(Exception):
+    """The scheduler closed the event stream (it restarted or is shutting down)."""
+
+
+class EventConsumer:
+    """Applies the scheduler's events once each, in order."""
+
+    def __init__(
+        self,
+        db: Database,
+        link: SchedulerLink,
+        *,
+        on_connected: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._link = link
+        self._on_connected = on_connected or (lambda _up: None)
+        self.applied_through = 0
+        self._backoff = BACKOFF_INITIAL
+        self._progress = asyncio.Condition()
+
+    async def cursor(self) -> int:
+        """The last applied sequence number."""
+        async with self._db.engine.connect() as conn:
+            value = (
+                await conn.execute(select(event_cursor.c.last_seq).where(event_cursor.c.id == 1))
+            ).scalar_one()
+        return int(value)
+
+    async def run(self) -> None:
+        """Consume forever (until cancelled)."""
+        self._backoff = BACKOFF_INITIAL
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except (grpc.aio.AioRpcError, StreamEndedError) as exc:
+                reason = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+                log.warning(
+                    "run-event stream broke; reconnecting",
+                    extra={"reason": reason, "retry_in": round(self._backoff, 2)},
+                )
+            except Exception:
+                log.exception("applying run events failed; reconnecting")
+            self._on_connected(False)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    async def _consume(self) -> None:
+        cursor = await self.cursor()
+        self.applied_through = cursor
+        call = self._link.watch_run_events(cursor)
+        queue: asyncio.Queue[scheduler_pb2.RunEvent | None] = asyncio.Queue(maxsize=4 * MAX_BATCH)
+
+        async def read() -> None:
+            try:
+                async for event in call:
+                    await queue.put(event)
+            finally:
+                await queue.put(None)
+
+        # Wait for the stream's headers: a scheduler that answers counts as connected.
+        await call.wait_for_connection()
+        self._backoff = BACKOFF_INITIAL
+        self._on_connected(True)
+        reader = asyncio.get_running_loop().create_task(read())
+        try:
+            while True:
+                first = await queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                # Drain what is already here: one transaction per burst, no added latency.
+                while len(batch) < MAX_BATCH and not queue.empty():
+                    item = queue.get_nowait()
+                    if item is None:
+                        queue.put_nowait(None)
+                        break
+                    batch.append(item)
+                await self._apply(batch)
+        finally:
+            call.cancel()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        # The stream ended: surface why, so the backoff loop logs it.
+        code = await call.code()
+        raise StreamEndedError(f"the run-event stream ended ({code.name})")
+
+    async def _apply(self, batch: list[scheduler_pb2.RunEvent]) -> None:
+        fresh = [e for e in batch if e.sequence > self.applied_through]
+        if not fresh:
+            return
+        async with self._db.transaction() as conn:
+            await apply_events(conn, fresh)
+            await conn.execute(
+                update(event_cursor)
+                .where(event_cursor.c.id == 1)
+                .where(event_cursor.c.last_seq < fresh[-1].sequence)
+                .values(last_seq=fresh[-1].sequence)
+            )
+        self.applied_through = fresh[-1].sequence
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_applied(self, sequence: int, timeout: float) -> bool:
+        """Wait until events through ``sequence`` are applied (for tests and tools)."""
+        async with self._progress:
+            try:
+                await asyncio.wait_for(
+                    self._progress.wait_for(lambda: self.applied_through >= sequence), timeout
+                )
+            except TimeoutError:
+                return False
+        return True

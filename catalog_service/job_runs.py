@@ -1,0 +1,181 @@
+"""Job runs: StartJobRun, GetJobRun, GetJobRuns, BatchStopJobRun, and run logs.
+
+The scheduler admits and executes runs; the catalog keeps their history from its events. A
+StartJobRun applies the admission event itself, so the run is readable the moment its id is
+returned (the same event arriving later through the stream changes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+
+from catalog_service.jobs import JobCatalog
+from catalog_service.pagination import decode_token, encode_token, page_size
+from catalog_service.run_events import apply_events
+from catalog_service.scheduler_link import SchedulerLink
+from catalog_service.tables import job_runs, jobs
+from catalog_service.validation import validate_request
+from glue.scheduler.v1 import scheduler_pb2
+from glue.v1 import glue_pb2
+from servicekit.db import Database
+from servicekit.errors import EntityNotFoundException, GlueError
+from servicekit.glue_shapes import GlueDict, from_glue
+
+DEFAULT_PAGE = 100
+
+
+def new_run_id() -> str:
+    """A run id in Glue's form: ``jr_`` and 64 hex digits."""
+    return "jr_" + secrets.token_hex(32)
+
+
+class JobRunCatalog:
+    """The job-run operations."""
+
+    def __init__(self, db: Database, link: SchedulerLink, job_catalog: JobCatalog) -> None:
+        self._db = db
+        self._link = link
+        self._jobs = job_catalog
+
+    async def start(self, params: GlueDict) -> str:
+        """StartJobRun.
+
+        Raises:
+            InvalidInputException: the request breaks a rule.
+            EntityNotFoundException: no such job, or no such run to retry (JobRunId).
+            ConcurrentRunsExceededException: the job is at MaxConcurrentRuns; nothing recorded.
+            ServiceUnavailableException: the scheduler is unreachable; nothing started.
+        """
+        validate_request("StartJobRun", params)
+        name = params["JobName"]
+        registration = await self._jobs.get_registration(name)
+        previous = params.get("JobRunId")
+        if previous:
+            await self._load(name, previous)
+        run_id = new_run_id()
+        request = scheduler_pb2.StartRunRequest(
+            registration=registration,
+            run_id=run_id,
+            request=from_glue(params, glue_pb2.StartJobRunRequest),
+        )
+        event = await self._link.start_run(request)
+        async with self._db.transaction() as conn:
+            await apply_events(conn, [event])
+        return run_id
+
+    async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(job_runs.c.snapshot)
+                    .where(job_runs.c.run_id == run_id)
+                    .where(job_runs.c.job_name == job_name)
+                )
+            ).first()
+            if row is None:
+                job = (await conn.execute(select(jobs.c.name).where(jobs.c.name == job_name))).first()
+        if row is None:
+            if job is None:
+                raise EntityNotFoundException(f"Job {job_name} not found.")
+            raise EntityNotFoundException(f"Job run {run_id} of job {job_name} not found.")
+        return glue_pb2.JobRun.FromString(row.snapshot)
+
+    async def get(self, params: GlueDict) -> glue_pb2.JobRun:
+        """GetJobRun; PredecessorRuns only with PredecessorsIncluded.
+
+        Raises:
+            EntityNotFoundException: no such job or run.
+        """
+        validate_request("GetJobRun", params)
+        run = await self._load(params["JobName"], params["RunId"])
+        if not params.get("PredecessorsIncluded"):
+            run.ClearField("predecessor_runs")
+        return run
+
+    async def list(self, params: GlueDict) -> tuple[list[glue_pb2.JobRun], str | None]:
+        """GetJobRuns: newest first, keyset-paged.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        validate_request("GetJobRuns", params)
+        name = params["JobName"]
+        after = decode_token(params.get("NextToken"), f"runs:{name}")
+        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
+        query = (
+            select(job_runs.c.started_on, job_runs.c.run_id, job_runs.c.snapshot)
+            .where(job_runs.c.job_name == name)
+            .order_by(job_runs.c.started_on.desc(), job_runs.c.run_id.desc())
+            .limit(limit + 1)
+        )
+        if after is not None:
+            started, run_id = float(after[0]), str(after[1])
+            query = query.where(
+                (job_runs.c.started_on < started)
+                | ((job_runs.c.started_on == started) & (job_runs.c.run_id < run_id))
+            )
+        async with self._db.engine.connect() as conn:
+            exists = (await conn.execute(select(jobs.c.name).where(jobs.c.name == name))).first()
+            if exists is None:
+                raise EntityNotFoundException(f"Job {name} not found.")
+            rows = (await conn.execute(query)).all()
+        page = rows[:limit]
+        token = None
+        if len(rows) > limit:
+            token = encode_token(f"runs:{name}", [page[-1].started_on, page[-1].run_id])
+        result = []
+        for row in page:
+            run = glue_pb2.JobRun.FromString(row.snapshot)
+            run.ClearField("predecessor_runs")
+            result.append(run)
+        return result, token
+
+    async def batch_stop(
+        self, params: GlueDict
+    ) -> tuple[list[glue_pb2.BatchStopJobRunSuccessfulSubmission], list[glue_pb2.BatchStopJobRunError]]:
+        """BatchStopJobRun: each id lands in SuccessfulSubmissions or Errors; never fails whole."""
+        validate_request("BatchStopJobRun", params)
+        name = params["JobName"]
+
+        async def stop(run_id: str) -> scheduler_pb2.RunEvent | GlueError:
+            try:
+                await self._load(name, run_id)
+                return await self._link.stop_run(name, run_id)
+            except GlueError as exc:
+                return exc
+
+        results = await asyncio.gather(*(stop(run_id) for run_id in params["JobRunIds"]))
+        successes, errors, events = [], [], []
+        for run_id, result in zip(params["JobRunIds"], results, strict=True):
+            if isinstance(result, GlueError):
+                errors.append(
+                    glue_pb2.BatchStopJobRunError(
+                        job_name=name,
+                        job_run_id=run_id,
+                        error_detail=glue_pb2.ErrorDetail(
+                            error_code=result.reason, error_message=result.message
+                        ),
+                    )
+                )
+            else:
+                events.append(result)
+                successes.append(
+                    glue_pb2.BatchStopJobRunSuccessfulSubmission(job_name=name, job_run_id=run_id)
+                )
+        if events:
+            async with self._db.transaction() as conn:
+                await apply_events(conn, events)
+        return successes, errors
+
+    async def read_log(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
+        """A run's captured output from an offset; with Follow, until the run ends."""
+        validate_request("GetJobRun", {"JobName": params.get("JobName"), "RunId": params.get("RunId")})
+        await self._load(params["JobName"], params["RunId"])
+        async for chunk in self._link.read_run_log(
+            params["RunId"], int(params.get("Offset", 0)), bool(params.get("Follow", False))
+        ):
+            yield chunk.data, chunk.offset

@@ -1,0 +1,308 @@
+"""Jobs: CreateJob, UpdateJob, DeleteJob, GetJob, GetJobs, ListJobs, BatchGetJobs.
+
+Operations take and return Glue-form dicts or glue.v1 messages; every rule lives here (or in
+``validation``), so the gRPC servicer and any other front end share them. After each commit
+the job's registration is pushed to the scheduler in the background: a failed push is repaired
+by the reconciler, and StartJobRun carries the registration itself, so no call waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from catalog_service.pagination import decode_token, encode_token, page_size
+from catalog_service.scheduler_link import SchedulerLink
+from catalog_service.tables import counters, job_runs, jobs
+from catalog_service.validation import validate_request
+from glue.scheduler.v1 import scheduler_pb2
+from glue.v1 import glue_pb2
+from servicekit.db import Database
+from servicekit.errors import AlreadyExistsException, EntityNotFoundException, GlueError
+from servicekit.glue_shapes import GlueDict, from_glue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 2880
+DEFAULT_TIMEOUT_GLUE_5 = 480
+DEFAULT_PAGE = 100
+BATCH = 500
+
+
+def _default_timeout(definition: GlueDict) -> int:
+    """Glue's default Timeout: 2880 minutes, 480 from Glue 5.0 on."""
+    version = str(definition.get("GlueVersion", ""))
+    try:
+        major = int(version.split(".", 1)[0])
+    except ValueError:
+        major = 0
+    return DEFAULT_TIMEOUT_GLUE_5 if major >= 5 else DEFAULT_TIMEOUT
+
+
+def with_defaults(definition: GlueDict) -> GlueDict:
+    """The definition GetJob returns: members left out take Glue's effective defaults."""
+    result = dict(definition)
+    result.setdefault("Timeout", _default_timeout(result))
+    result.setdefault("MaxRetries", 0)
+    execution = dict(result.get("ExecutionProperty", {}))
+    execution.setdefault("MaxConcurrentRuns", 1)
+    result["ExecutionProperty"] = execution
+    return result
+
+
+async def next_version(conn: AsyncConnection) -> int:
+    """The next registration version (monotonic across creates, updates and deletes)."""
+    value = (
+        await conn.execute(
+            update(counters)
+            .where(counters.c.name == "registration")
+            .values(value=counters.c.value + 1)
+            .returning(counters.c.value)
+        )
+    ).scalar_one()
+    return int(value)
+
+
+def registration(job: glue_pb2.Job, version: int, incarnation: str) -> scheduler_pb2.JobRegistration:
+    """The scheduler's registration of a job."""
+    return scheduler_pb2.JobRegistration(job=job, version=version, incarnation=incarnation)
+
+
+class JobCatalog:
+    """The job operations."""
+
+    def __init__(self, db: Database, link: SchedulerLink) -> None:
+        self._db = db
+        self._link = link
+        self._pushes: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Let registration pushes in flight finish (briefly); the reconciler covers the rest."""
+        if self._pushes:
+            await asyncio.wait(self._pushes, timeout=2)
+        for task in self._pushes:
+            task.cancel()
+
+    def _push(self, what: str, call: Coroutine[Any, Any, bool]) -> None:
+        async def push() -> None:
+            try:
+                await call
+            except GlueError as exc:
+                log.warning(
+                    "could not update the scheduler; the reconciler will",
+                    extra={"change": what, "error": exc.message},
+                )
+
+        task = asyncio.get_running_loop().create_task(push())
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create(self, params: GlueDict) -> str:
+        """CreateJob.
+
+        Raises:
+            InvalidInputException: the request breaks a rule.
+            AlreadyExistsException: a job of that name exists.
+        """
+        validate_request("CreateJob", params)
+        params = dict(params)
+        tags = params.pop("Tags", {})
+        name = params["Name"]
+        now = datetime.now(UTC)
+        definition = with_defaults(params)
+        job = from_glue({**definition, "CreatedOn": now, "LastModifiedOn": now}, glue_pb2.Job)
+        incarnation = secrets.token_hex(8)
+        try:
+            async with self._db.transaction() as conn:
+                if await self._exists(conn, name):
+                    raise AlreadyExistsException(f"Job {name} already exists.")
+                version = await next_version(conn)
+                await conn.execute(
+                    insert(jobs).values(
+                        name=name,
+                        incarnation=incarnation,
+                        version=version,
+                        definition=job.SerializeToString(),
+                        tags=json.dumps(tags),
+                        created_on=now.timestamp(),
+                    )
+                )
+        except IntegrityError:
+            # Lost a race with a concurrent CreateJob of the same name.
+            raise AlreadyExistsException(f"Job {name} already exists.") from None
+        self._push(f"AddJob {name}", self._link.add_job(registration(job, version, incarnation)))
+        return name
+
+    async def update(self, params: GlueDict) -> str:
+        """UpdateJob: JobUpdate replaces the whole definition (the name is immutable).
+
+        Raises:
+            InvalidInputException: the request breaks a rule.
+            EntityNotFoundException: no such job.
+        """
+        validate_request("UpdateJob", params)
+        name = params["JobName"]
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            row = (await conn.execute(self._select_for_update(name))).first()
+            if row is None:
+                raise EntityNotFoundException(f"Job {name} not found.")
+            old = glue_pb2.Job.FromString(row.definition)
+            definition = with_defaults({**params["JobUpdate"], "Name": name})
+            job = from_glue(definition, glue_pb2.Job)
+            job.created_on.CopyFrom(old.created_on)
+            job.last_modified_on.FromDatetime(now)
+            version = await next_version(conn)
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.name == name)
+                .values(definition=job.SerializeToString(), version=version)
+            )
+        self._push(f"AddJob {name}", self._link.add_job(registration(job, version, row.incarnation)))
+        return name
+
+    async def delete(self, params: GlueDict) -> str:
+        """DeleteJob: removes the job and its run history; no error if it does not exist.
+
+        Triggers naming the job are left as they are (Glue does the same). Runs in flight
+        finish in the scheduler; their events no longer attach to anything.
+        """
+        validate_request("DeleteJob", params)
+        name = params["JobName"]
+        async with self._db.transaction() as conn:
+            deleted = (await conn.execute(delete(jobs).where(jobs.c.name == name))).rowcount
+            if not deleted:
+                return name
+            await conn.execute(delete(job_runs).where(job_runs.c.job_name == name))
+            version = await next_version(conn)
+        self._push(f"DeleteJob {name}", self._link.delete_job(name, version))
+        return name
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _select_for_update(self, name: str) -> Any:
+        query = select(jobs).where(jobs.c.name == name)
+        return query.with_for_update() if not self._db.is_sqlite else query
+
+    async def _exists(self, conn: AsyncConnection, name: str) -> bool:
+        return (await conn.execute(select(jobs.c.name).where(jobs.c.name == name))).first() is not None
+
+    async def get(self, params: GlueDict) -> glue_pb2.Job:
+        """GetJob.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        validate_request("GetJob", params)
+        name = params["JobName"]
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(select(jobs.c.definition).where(jobs.c.name == name))).first()
+        if row is None:
+            raise EntityNotFoundException(f"Job {name} not found.")
+        return glue_pb2.Job.FromString(row.definition)
+
+    async def get_registration(self, name: str) -> scheduler_pb2.JobRegistration:
+        """The job's current registration (for StartJobRun).
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.name == name))).first()
+        if row is None:
+            raise EntityNotFoundException(f"Job {name} not found.")
+        return registration(glue_pb2.Job.FromString(row.definition), row.version, row.incarnation)
+
+    async def all_registrations(self) -> list[scheduler_pb2.JobRegistration]:
+        """Every job's registration (for the reconciler)."""
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(jobs))).all()
+        return [
+            registration(glue_pb2.Job.FromString(r.definition), r.version, r.incarnation)
+            for r in rows
+        ]
+
+    async def get_jobs(self, params: GlueDict) -> tuple[list[glue_pb2.Job], str | None]:
+        """GetJobs: one page of jobs in name order."""
+        validate_request("GetJobs", params)
+        after = decode_token(params.get("NextToken"), "jobs")
+        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
+        query = select(jobs.c.name, jobs.c.definition).order_by(jobs.c.name).limit(limit + 1)
+        if after is not None:
+            query = query.where(jobs.c.name > str(after[0]))
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        page = rows[:limit]
+        token = encode_token("jobs", [page[-1].name]) if len(rows) > limit else None
+        return [glue_pb2.Job.FromString(r.definition) for r in page], token
+
+    async def list_jobs(self, params: GlueDict) -> tuple[list[str], str | None]:
+        """ListJobs: one page of names in name order, filtered by Tags before paging.
+
+        A job matches the Tags filter when it has every given key with the given value.
+        """
+        validate_request("ListJobs", params)
+        after = decode_token(params.get("NextToken"), "jobs")
+        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
+        wanted: dict[str, str] = params.get("Tags") or {}
+        cursor = str(after[0]) if after is not None else None
+        names: list[str] = []
+        more = False
+        async with self._db.engine.connect() as conn:
+            while True:
+                query = select(jobs.c.name, jobs.c.tags).order_by(jobs.c.name).limit(BATCH)
+                if cursor is not None:
+                    query = query.where(jobs.c.name > cursor)
+                rows = (await conn.execute(query)).all()
+                for row in rows:
+                    if wanted:
+                        tags = json.loads(row.tags)
+                        if any(tags.get(k) != v for k, v in wanted.items()):
+                            continue
+                    if len(names) == limit:
+                        more = True
+                        break
+                    names.append(row.name)
+                if more or len(rows) < BATCH:
+                    break
+                cursor = rows[-1].name
+        return names, encode_token("jobs", [names[-1]]) if more else None
+
+    async def batch_get(self, params: GlueDict) -> tuple[list[glue_pb2.Job], list[str]]:
+        """BatchGetJobs: the jobs found, and the names not found, in the order asked."""
+        validate_request("BatchGetJobs", params)
+        names = list(dict.fromkeys(params["JobNames"]))
+        found: dict[str, bytes] = {}
+        async with self._db.engine.connect() as conn:
+            for start in range(0, len(names), BATCH):
+                chunk = names[start : start + BATCH]
+                rows = await conn.execute(
+                    select(jobs.c.name, jobs.c.definition).where(jobs.c.name.in_(chunk))
+                )
+                found.update({r.name: r.definition for r in rows})
+        return (
+            [glue_pb2.Job.FromString(found[n]) for n in names if n in found],
+            [n for n in names if n not in found],
+        )
+
+    async def count(self) -> int:
+        """How many jobs exist."""
+        async with self._db.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(jobs))).scalar_one())
+
+
+def epoch_now() -> float:
+    """Now, as epoch seconds."""
+    return time.time()

@@ -1,0 +1,49 @@
+"""Opaque NextTokens for keyset pagination: stable under concurrent inserts.
+
+A token holds the sort key of the last item returned (and what it lists), base64url-encoded
+JSON. The next page starts strictly after that key, so rows inserted meanwhile never shift a
+page or repeat an item. A token that does not decode, or was issued for another listing, is an
+InvalidInputException naming NextToken.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from servicekit.errors import InvalidInputException
+
+
+def encode_token(listing: str, key: list[Any]) -> str:
+    """A token resuming ``listing`` after ``key``."""
+    raw = json.dumps({"l": listing, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str | None, listing: str) -> list[Any] | None:
+    """The key a token resumes after (None for no token).
+
+    Raises:
+        InvalidInputException: the token is not one this listing issued.
+    """
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if data.get("l") != listing or not isinstance(data.get("k"), list):
+            raise ValueError("wrong listing")
+        return list(data["k"])
+    except (ValueError, binascii.Error, AttributeError, UnicodeDecodeError) as exc:
+        raise InvalidInputException(
+            "NextToken: is not a token this operation issued (pass back the NextToken of the "
+            "previous page of the same request)",
+            field="NextToken",
+        ) from exc
+
+
+def page_size(requested: int | None, default: int) -> int:
+    """The number of items to return: MaxResults (already validated) or the default."""
+    return requested if requested is not None else default

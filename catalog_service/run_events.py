@@ -1,0 +1,54 @@
+"""Applies the scheduler's run events to the catalog's run history, each exactly once.
+
+An event carries the run's whole record after a change. It is applied only if it is newer
+than the snapshot held (``event_seq``), and only while the job incarnation it belongs to still
+exists, so replays, duplicates and events of deleted jobs change nothing. The event consumer
+stores its cursor in the same transaction (see ``event_consumer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from catalog_service.tables import job_runs, jobs
+from glue.scheduler.v1 import scheduler_pb2
+
+
+async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.RunEvent]) -> int:
+    """Upsert each event's run snapshot unless a newer one is held; returns how many applied."""
+    if not events:
+        return 0
+    names = {event.run.job_name for event in events}
+    rows = await conn.execute(
+        select(jobs.c.name, jobs.c.incarnation).where(jobs.c.name.in_(names))
+    )
+    incarnations = {row.name: row.incarnation for row in rows}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    applied = 0
+    for event in events:
+        run = event.run
+        if incarnations.get(run.job_name) != event.job_incarnation:
+            continue
+        stmt = dialect.insert(job_runs).values(
+            run_id=run.id,
+            job_name=run.job_name,
+            started_on=run.started_on.ToMicroseconds() / 1e6,
+            state=run.job_run_state,
+            snapshot=run.SerializeToString(),
+            event_seq=event.sequence,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[job_runs.c.run_id],
+            set_={
+                "state": stmt.excluded.state,
+                "snapshot": stmt.excluded.snapshot,
+                "event_seq": stmt.excluded.event_seq,
+            },
+            where=job_runs.c.event_seq < stmt.excluded.event_seq,
+        )
+        applied += (await conn.execute(stmt)).rowcount
+    return applied

@@ -1,0 +1,126 @@
+"""The catalog's connection to the scheduler: one channel, typed calls, narrow retries.
+
+Only UNAVAILABLE and DEADLINE_EXCEEDED are retried, and only on calls that are idempotent
+(all of the scheduler's are: registrations carry versions, StartRun carries its run id).
+Errors leave this module as GlueError values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from servicekit.errors import GlueError, ServiceUnavailableException, from_rpc_error
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+_BACKOFF = (0.05, 0.2, 0.5)
+
+
+class SchedulerLink:
+    """Calls the scheduler service; owns its channel."""
+
+    def __init__(self, address: str, *, timeout: float = 10.0) -> None:
+        self.address = address
+        self._timeout = timeout
+        self._channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.keepalive_time_ms", 20_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ],
+        )
+        self.stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]], *, retries: bool = True) -> T:
+        attempts = len(_BACKOFF) + 1 if retries else 1
+        for attempt in range(attempts):
+            try:
+                return await call()
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in _TRANSIENT and attempt + 1 < attempts:
+                    await asyncio.sleep(_BACKOFF[attempt])
+                    continue
+                error = from_rpc_error(exc)
+                if isinstance(error, ServiceUnavailableException):
+                    error = ServiceUnavailableException(
+                        f"the scheduler service at {self.address} is unreachable ({what} was "
+                        "not done); retry shortly"
+                    )
+                raise error from None
+        raise AssertionError("unreachable")
+
+    async def add_job(self, registration: scheduler_pb2.JobRegistration) -> bool:
+        """Register or replace a job (if the version is newer)."""
+        request = scheduler_pb2.AddJobRequest(registration=registration)
+        response = await self._call(
+            "AddJob", lambda: self.stub.AddJob(request, timeout=self._timeout)
+        )
+        return response.applied
+
+    async def delete_job(self, name: str, version: int) -> bool:
+        """Unregister a job (versioned)."""
+        request = scheduler_pb2.DeleteJobRequest(job_name=name, version=version)
+        response = await self._call(
+            "DeleteJob", lambda: self.stub.DeleteJob(request, timeout=self._timeout)
+        )
+        return response.applied
+
+    async def list_registrations(self) -> scheduler_pb2.ListRegistrationsResponse:
+        """What the scheduler holds."""
+        request = scheduler_pb2.ListRegistrationsRequest()
+        return await self._call(
+            "ListRegistrations",
+            lambda: self.stub.ListRegistrations(request, timeout=self._timeout),
+        )
+
+    async def start_run(self, request: scheduler_pb2.StartRunRequest) -> scheduler_pb2.RunEvent:
+        """Admit a run (idempotent by its run id)."""
+        response = await self._call(
+            "StartJobRun", lambda: self.stub.StartRun(request, timeout=self._timeout)
+        )
+        return response.event
+
+    async def stop_run(self, job_name: str, run_id: str) -> scheduler_pb2.RunEvent:
+        """Ask a run to stop."""
+        request = scheduler_pb2.StopRunRequest(job_name=job_name, run_id=run_id)
+        response = await self._call(
+            "BatchStopJobRun", lambda: self.stub.StopRun(request, timeout=self._timeout)
+        )
+        return response.event
+
+    def watch_run_events(self, after: int) -> grpc.aio.UnaryStreamCall[
+        scheduler_pb2.WatchRunEventsRequest, scheduler_pb2.RunEvent
+    ]:
+        """The scheduler's event stream after sequence ``after`` (no deadline: it never ends)."""
+        return self.stub.WatchRunEvents(scheduler_pb2.WatchRunEventsRequest(after_sequence=after))
+
+    async def read_run_log(
+        self, run_id: str, offset: int, follow: bool
+    ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
+        """A run's log from ``offset``; with ``follow``, until the run ends."""
+        request = scheduler_pb2.ReadRunLogRequest(run_id=run_id, offset=offset, follow=follow)
+        call = self.stub.ReadRunLog(request)
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+
+__all__ = ["GlueError", "SchedulerLink"]

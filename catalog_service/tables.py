@@ -1,0 +1,57 @@
+"""The catalog's tables (all prefixed ``catalog_``; the scheduler never reads them).
+
+Jobs and runs are stored as serialized glue.v1 messages: GetJob and GetJobRun parse one blob
+and answer, with no per-field mapping on the hot path. Timestamps used for ordering are epoch
+seconds (double precision), identical on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, Table, Text
+
+metadata = MetaData()
+
+jobs = Table(
+    "catalog_jobs",
+    metadata,
+    Column("name", Text, primary_key=True),
+    # A new one per CreateJob: runs of a deleted job never attach to a re-created one.
+    Column("incarnation", Text, nullable=False),
+    # The registration version pushed to the scheduler (from the registration counter).
+    Column("version", BigInteger, nullable=False),
+    # A serialized glue.v1.Job, exactly what GetJob returns.
+    Column("definition", LargeBinary, nullable=False),
+    # Tags as JSON text (not part of the Job shape in Glue).
+    Column("tags", Text, nullable=False),
+    Column("created_on", Double, nullable=False),
+)
+
+job_runs = Table(
+    "catalog_job_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("job_name", Text, nullable=False),
+    Column("started_on", Double, nullable=False),
+    Column("state", Text, nullable=False),
+    # A serialized glue.v1.JobRun: the run as of event ``event_seq``.
+    Column("snapshot", LargeBinary, nullable=False),
+    # The scheduler's sequence number of the event this snapshot came from; an older event
+    # never overwrites a newer snapshot.
+    Column("event_seq", BigInteger, nullable=False),
+    Index("ix_catalog_job_runs_job_started", "job_name", "started_on", "run_id"),
+)
+
+event_cursor = Table(
+    "catalog_event_cursor",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The last scheduler event applied; stored in the same transaction as its effect.
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+counters = Table(
+    "catalog_counters",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

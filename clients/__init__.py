@@ -1,0 +1,1 @@
+"""Client-side code: API clients and the helpers job scripts import."""

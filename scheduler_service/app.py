@@ -1,0 +1,101 @@
+"""SchedulerApp: owns the scheduler's database, server, executor and background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+
+from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from scheduler_service.executor import Executor
+from scheduler_service.outbox import EventFeed
+from scheduler_service.runner import ProcessRunner
+from scheduler_service.runs import RunStore
+from scheduler_service.servicer import SchedulerServicer
+from scheduler_service.settings import SchedulerSettings
+from servicekit.db import Database, SingleProcessLock
+from servicekit.migrations import upgrade_to_head
+from servicekit.server import GrpcServer
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
+
+
+class SchedulerApp:
+    """The running scheduler service; an async context manager.
+
+    Entering binds the port, migrates the database, re-adopts runs left in flight and only then
+    reports SERVING; leaving stops the server and closes everything it opened, in reverse
+    order, without killing any job process.
+    """
+
+    def __init__(self, settings: SchedulerSettings) -> None:
+        self.settings = settings
+        self.port = 0
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> SchedulerApp:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        stack = self._stack
+        url = settings.effective_database_url
+        db = Database(url)
+        if db.is_sqlite:
+            lock = SingleProcessLock(url)
+            lock.acquire("scheduler-service")
+            stack.callback(lock.release)
+        stack.push_async_callback(db.dispose)
+
+        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        feed = EventFeed(db)
+        store = RunStore(db, feed, settings.runs_dir)
+        runner = ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds)
+        executor = Executor(
+            store, runner, max_processes=settings.max_processes, python=settings.python
+        )
+        self.db, self.store, self.executor = db, store, executor
+
+        stack.push_async_callback(executor.close)
+        self._housekeeping: asyncio.Task[None] | None = None
+        stack.push_async_callback(self._stop_housekeeping)
+
+        server = GrpcServer([SERVICE_NAME])
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(
+            SchedulerServicer(db, store, feed, executor), server.server
+        )
+        self.port = server.bind(settings.listen)
+        # Listening (NOT_SERVING, calls refused as unavailable) while the database is migrated
+        # and runs left in flight are re-adopted.
+        await server.start()
+        stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
+        await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
+        await executor.recover()
+        self._housekeeping = asyncio.get_running_loop().create_task(executor.housekeeping())
+        server.accept_calls(True)
+        await server.set_serving(True)
+        log.info("scheduler serving", extra={"listen": settings.listen, "port": self.port})
+
+    async def _stop_housekeeping(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
+
+

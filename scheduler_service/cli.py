@@ -1,0 +1,67 @@
+"""Command line of the scheduler service; the only module of the service that reads the environment.
+
+Every flag has an environment variable of the same name: ``--database-url`` is
+``SCHEDULER_DATABASE_URL``. Flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from scheduler_service.settings import SchedulerSettings
+from servicekit.logs import configure_logging
+from servicekit.service_main import run_service
+
+PREFIX = "SCHEDULER_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(PREFIX + name.upper().replace("-", "_"), default)
+
+
+def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, str]:
+    """Settings from flags, then environment variables, then defaults; and the log level."""
+    defaults = SchedulerSettings()
+    parser = argparse.ArgumentParser(
+        prog="scheduler-service",
+        description="Runs Glue job runs and fires triggers; the catalog service drives it.",
+    )
+    parser.add_argument("--listen", default=_env("listen", defaults.listen),
+                        help="gRPC address HOST:PORT [SCHEDULER_LISTEN; %(default)s]")
+    parser.add_argument("--data-dir", default=_env("data-dir", str(defaults.data_dir)),
+                        help="data directory [SCHEDULER_DATA_DIR; %(default)s]")
+    parser.add_argument("--database-url", default=_env("database-url"),
+                        help="SQLAlchemy URL [SCHEDULER_DATABASE_URL; SQLite in the data dir]")
+    parser.add_argument("--max-processes", type=int,
+                        default=int(_env("max-processes", str(defaults.max_processes)) or 0),
+                        help="job processes at once [SCHEDULER_MAX_PROCESSES; %(default)s]")
+    parser.add_argument("--stop-grace", type=float,
+                        default=float(_env("stop-grace", str(defaults.stop_grace_seconds)) or 0),
+                        help="seconds between SIGTERM and SIGKILL [SCHEDULER_STOP_GRACE; %(default)s]")
+    parser.add_argument("--python", default=_env("python", defaults.python),
+                        help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]")
+    parser.add_argument("--log-level", default=_env("log-level", "INFO"),
+                        help="DEBUG, INFO, WARNING ... [SCHEDULER_LOG_LEVEL; %(default)s]")
+    args = parser.parse_args(argv)
+    if args.max_processes < 1:
+        parser.error("--max-processes must be at least 1")
+    settings = SchedulerSettings(
+        listen=args.listen,
+        data_dir=Path(args.data_dir),
+        database_url=args.database_url or None,
+        max_processes=args.max_processes,
+        stop_grace_seconds=args.stop_grace,
+        python=args.python,
+    )
+    return settings, args.log_level
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``scheduler-service``."""
+    settings, level = parse_settings(argv)
+    configure_logging(level)
+    from scheduler_service.app import SchedulerApp
+
+    return run_service(lambda: SchedulerApp(settings), "scheduler-service")

@@ -1,0 +1,105 @@
+"""The run-event outbox: appended in the same transaction as the state change it records.
+
+Sequence numbers come from one counter row that each writing transaction increments as its
+last statement. The row lock is held until commit, so on PostgreSQL sequence order is commit
+order: a reader that has seen event N can never later find an uncommitted N-1 appear, which a
+plain SERIAL column does not guarantee. (SQLite has a single writer anyway.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from glue.scheduler.v1 import scheduler_pb2
+from glue.v1 import glue_pb2
+from scheduler_service.tables import counters, outbox
+from servicekit.db import Database
+
+# How often a stream re-reads the table even without a local wake-up (events written by
+# another replica, or a notification lost to a race).
+POLL_INTERVAL = 1.0
+BATCH = 500
+
+
+async def append(conn: AsyncConnection, run: glue_pb2.JobRun, incarnation: str) -> int:
+    """Record ``run`` (its whole record after a change) as the next event; returns its sequence."""
+    seq = (
+        await conn.execute(
+            update(counters)
+            .where(counters.c.name == "outbox")
+            .values(value=counters.c.value + 1)
+            .returning(counters.c.value)
+        )
+    ).scalar_one()
+    await conn.execute(
+        outbox.insert().values(
+            seq=seq,
+            run_id=run.id,
+            payload=run.SerializeToString(),
+            job_incarnation=incarnation,
+            created_at=time.time(),
+        )
+    )
+    return int(seq)
+
+
+class EventFeed:
+    """Reads the outbox in order and wakes streams when a local transaction appends to it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._appended = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake every waiting stream (call after a commit that appended events)."""
+        self._appended.set()
+        self._appended = asyncio.Event()
+
+    async def read_after(self, after: int, limit: int = BATCH) -> list[scheduler_pb2.RunEvent]:
+        """Up to ``limit`` events with sequence > ``after``, in order."""
+        async with self._db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.seq, outbox.c.payload, outbox.c.job_incarnation)
+                    .where(outbox.c.seq > after)
+                    .order_by(outbox.c.seq)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            scheduler_pb2.RunEvent(
+                sequence=row.seq,
+                run=glue_pb2.JobRun.FromString(row.payload),
+                job_incarnation=row.job_incarnation,
+            )
+            for row in rows
+        ]
+
+    async def stream(self, after: int) -> AsyncIterator[scheduler_pb2.RunEvent]:
+        """Every event after ``after``, then each new one as it is committed; never ends."""
+        cursor = after
+        while True:
+            waiter = self._appended
+            events = await self.read_after(cursor)
+            for event in events:
+                yield event
+                cursor = event.sequence
+            if len(events) < BATCH:
+                try:
+                    await asyncio.wait_for(waiter.wait(), POLL_INTERVAL)
+                except TimeoutError:
+                    pass
+
+    async def latest_for_run(self, conn: AsyncConnection, run_id: str) -> int:
+        """The sequence of the newest event about ``run_id`` (0 if none)."""
+        from sqlalchemy import func
+
+        value = (
+            await conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.run_id == run_id))
+        ).scalar()
+        return int(value or 0)

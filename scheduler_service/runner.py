@@ -1,0 +1,549 @@
+"""Starts, stops, times out and re-adopts job run processes, each under its own supervisor.
+
+A run's process is started by a small supervisor process (``scheduler_service.supervisor``)
+that lives in its own session and is nobody's child, so a scheduler restart - graceful or
+``kill -9`` - never kills a running job. The supervisor enforces the deadline, stops the job on
+SIGTERM and records the outcome durably in the run directory, even while no scheduler runs; a
+restarted scheduler finds it again with ``ProcessRunner.adopt``.
+
+Run directory, ``<runs_dir>/<run_id>/``::
+
+    output.log       the job's stdout and stderr (stderr copied through the supervisor)
+    supervisor.json  the claim: supervisor pid, start time and boot id, then the job's pid
+    exit.json        the outcome, written once, atomically, when the run has ended
+    supervisor.log   the supervisor's own stderr; empty unless something went badly wrong
+
+The supervisor is identified by (boot id, pid, start time from ``/proc/<pid>/stat``), so a
+reused pid is never mistaken for it, and it is signalled and awaited through a pidfd, which
+cannot refer to another process once opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from scheduler_service import supervisor as _sv
+
+SUPERVISOR_SCRIPT = Path(_sv.__file__).resolve()
+OUTPUT_LOG = _sv.OUTPUT_LOG
+CLAIM_FILE = _sv.CLAIM_FILE
+EXIT_FILE = _sv.EXIT_FILE
+SUPERVISOR_LOG = "supervisor.log"
+
+DEFAULT_STOP_GRACE_SECONDS = 10.0
+# How long launch() waits for the supervisor's one status line. Normally a few milliseconds;
+# the limit only matters if the supervisor hangs before the job starts (a stuck disk).
+DEFAULT_REPORT_TIMEOUT_SECONDS = 30.0
+
+SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
+# Set by the scheduler on every run; a job argument may not replace them.
+RESERVED_ARGUMENTS = ("--JOB_NAME", "--JOB_RUN_ID")
+
+# A run id names a directory: no separators, no "." or "..", nothing hidden.
+_RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+
+
+class LaunchError(Exception):
+    """A run's process could not be started; the message says why, for the run's ErrorMessage."""
+
+
+class OutcomeKind(enum.Enum):
+    """How a run's process ended."""
+
+    SUCCEEDED = "SUCCEEDED"
+    """The job exited with code 0."""
+    FAILED = "FAILED"
+    """The job exited with a non-zero code or was killed by a signal nobody here sent."""
+    TIMEOUT = "TIMEOUT"
+    """The deadline passed; the job was sent SIGTERM, then SIGKILL after the grace period."""
+    STOPPED = "STOPPED"
+    """Stopped on request (``stop``): SIGTERM, then SIGKILL after the grace period."""
+    ERROR = "ERROR"
+    """The job could not be started (missing interpreter, not executable) or the supervisor
+    itself failed."""
+    LOST = "LOST"
+    """The supervisor disappeared without recording a result (``kill -9``, a reboot): the
+    outcome is unknown."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The end of a run's process, as recorded by its supervisor."""
+
+    kind: OutcomeKind
+    """How it ended."""
+    exit_code: int | None = None
+    """The job's exit code, if it exited rather than being killed by a signal."""
+    signal: int | None = None
+    """The signal that killed the job, if one did."""
+    message: str = ""
+    """Why it did not succeed: the tail of the job's stderr, or what the supervisor did."""
+    started_at: float | None = None
+    """When the job's process was started (epoch seconds); None if unknown."""
+    ended_at: float | None = None
+    """When the job's process ended (epoch seconds); None if unknown."""
+
+
+def build_argv(
+    command: Mapping[str, Any],
+    job_name: str,
+    run_id: str,
+    arguments: Mapping[str, str],
+    python: str,
+) -> list[str]:
+    """Build the command line for a Glue job run, passing arguments the way Glue does.
+
+    The result is ``python <script> --JOB_NAME <job_name> --JOB_RUN_ID <run_id> --key value
+    ...``, one ``--key value`` pair per argument, in the mapping's order. Glue argument keys
+    start with ``--`` and are passed as given; a key without the leading ``--`` gets it
+    prefixed (``{"day": "1"}`` is passed as ``--day 1``). ``glueetl`` jobs run like
+    ``pythonshell`` ones until a Spark runner exists. ``PythonVersion`` is not used: the
+    script runs under ``python``, unless it asks for Python 2.
+
+    Args:
+        command: Glue's JobCommand: ``Name``, ``ScriptLocation`` (an absolute path or a
+            ``file://`` URI of an existing file), optional ``PythonVersion``.
+        job_name: passed as ``--JOB_NAME``.
+        run_id: passed as ``--JOB_RUN_ID``.
+        arguments: the run's effective arguments (defaults, run arguments, non-overridable).
+        python: the interpreter that runs the script.
+
+    Raises:
+        LaunchError: unsupported ``Name``, ``PythonVersion`` 2, a missing, empty or non-local
+            ``ScriptLocation``, a script that does not exist, or an argument that would
+            replace ``--JOB_NAME``/``--JOB_RUN_ID`` or has an empty key.
+    """
+    name = command.get("Name")
+    if name not in SUPPORTED_COMMANDS:
+        raise LaunchError(
+            f"Command.Name {name!r} is not supported; this scheduler runs "
+            + " and ".join(repr(n) for n in SUPPORTED_COMMANDS)
+            + " jobs"
+        )
+    version = command.get("PythonVersion")
+    if isinstance(version, str) and version.startswith("2"):
+        raise LaunchError(f"Command.PythonVersion {version!r} is not supported; use 3")
+    script = _local_script(command.get("ScriptLocation"))
+    argv = [python, str(script), "--JOB_NAME", job_name, "--JOB_RUN_ID", run_id]
+    for key, value in arguments.items():
+        option = key if key.startswith("--") else f"--{key}"
+        if option == "--":
+            raise LaunchError(f"argument key {key!r} is empty")
+        if option in RESERVED_ARGUMENTS:
+            raise LaunchError(f"argument {key} is set by the scheduler and cannot be overridden")
+        argv += [option, value]
+    return argv
+
+
+def _local_script(location: object) -> Path:
+    """The script file a ScriptLocation names; raises LaunchError unless it is a local file."""
+    if not isinstance(location, str) or not location.strip():
+        raise LaunchError("Command.ScriptLocation is missing or empty")
+    parts = urlsplit(location)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        path = Path(unquote(parts.path))
+    elif parts.scheme == "" and location.startswith("/"):
+        path = Path(location)
+    else:
+        raise LaunchError(
+            f"ScriptLocation {location} is not a local path or file:// URI; "
+            "this scheduler runs local scripts only"
+        )
+    if not path.is_absolute():
+        raise LaunchError(f"ScriptLocation {location} is not an absolute path")
+    if not path.is_file():
+        raise LaunchError(f"ScriptLocation {location}: no such file")
+    return path
+
+
+# -- identifying a supervisor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Claim:
+    """The contents of supervisor.json: who supervises the run, and which job it started."""
+
+    pid: int
+    start_time: int
+    boot_id: str
+    job_pid: int | None
+    job_start_time: int | None
+
+
+def _read_claim(run_dir: Path) -> _Claim | str | None:
+    """The run's claim; None if there is none, a message if it cannot be read."""
+    try:
+        data = json.loads((run_dir / CLAIM_FILE).read_bytes())
+        return _Claim(
+            pid=int(data["pid"]),
+            start_time=int(data["start_time"]),
+            boot_id=str(data["boot_id"]),
+            job_pid=None if data.get("job_pid") is None else int(data["job_pid"]),
+            job_start_time=(
+                None if data.get("job_start_time") is None else int(data["job_start_time"])
+            ),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{run_dir / CLAIM_FILE} is unreadable ({exc})"
+
+
+def _boot_id() -> str:
+    return _sv.boot_id()
+
+
+def _is_process(pid: int, start_time: int, boot_id: str) -> bool:
+    """Whether the process with this pid is alive and is the one that started at start_time."""
+    if boot_id != _boot_id():
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    # A zombie has exited; nothing may reap it if its parent is an init that does not.
+    return fields[0] not in (b"Z", b"X") and int(fields[19]) == start_time
+
+
+def _open_pidfd(pid: int, start_time: int, boot_id: str) -> int | None:
+    """A pidfd for the process, if it is alive and is the one meant; None otherwise.
+
+    The pidfd is opened before the identity check: if the check passes, the pidfd refers to
+    the right process, even if that process exits and its pid is reused the next instant.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    if _is_process(pid, start_time, boot_id):
+        return pidfd
+    os.close(pidfd)
+    return None
+
+
+def _read_outcome(run_dir: Path) -> Outcome | None:
+    """The outcome the supervisor recorded; None if it has not recorded one."""
+    path = run_dir / EXIT_FILE
+    try:
+        data = json.loads(path.read_bytes())
+        return Outcome(
+            kind=OutcomeKind(data["outcome"]),
+            exit_code=data.get("exit_code"),
+            signal=data.get("signal"),
+            message=data.get("message") or "",
+            started_at=data.get("started_at"),
+            ended_at=data.get("ended_at"),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # exit.json is written by rename, so this is damage, not a half-written file.
+        return Outcome(kind=OutcomeKind.LOST, message=f"{path} is unreadable ({exc})")
+
+
+def _lost(claim: _Claim) -> Outcome:
+    """The outcome of a run whose supervisor died without recording one.
+
+    A job the dead supervisor left running is killed with its process group: nothing would
+    record its end, and the run may be retried, so it must not go on beside its retry.
+    """
+    message = (
+        f"The run's supervisor (pid {claim.pid}) disappeared without recording the job's "
+        "result; the result is unknown."
+    )
+    job_pid, job_start = claim.job_pid, claim.job_start_time
+    # The job's leader is its process group id; checking that it is still the job we
+    # started makes sure the group id has not been reused by an unrelated process.
+    if (
+        job_pid is not None
+        and job_start is not None
+        and _is_process(job_pid, job_start, claim.boot_id)
+    ):
+        try:
+            os.killpg(job_pid, signal.SIGKILL)
+        except OSError:
+            pass
+        else:
+            message += f" Its job (pid {job_pid}) was still running and has been killed."
+    return Outcome(kind=OutcomeKind.LOST, message=message)
+
+
+def _reap_if_ours(pidfd: int) -> None:
+    """Reap the exited supervisor if it became our child (we are PID 1 or a subreaper)."""
+    with contextlib.suppress(ChildProcessError):  # the usual case: init reaps it
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+
+
+# -- handles -------------------------------------------------------------------------------------
+
+
+class RunningProcess:
+    """A handle on a run's supervisor: wait for the outcome, or ask it to stop.
+
+    Holds no open resources: each call opens (and closes) its own pidfd, so a handle may be
+    dropped at any time, and the process runs on regardless.
+    """
+
+    def __init__(self, run_id: str, run_dir: Path, claim: _Claim) -> None:
+        self.run_id = run_id
+        self._run_dir = run_dir
+        self._claim = claim
+
+    def __repr__(self) -> str:
+        return (
+            f"RunningProcess(run_id={self.run_id!r}, supervisor_pid={self.supervisor_pid}, "
+            f"job_pid={self.job_pid})"
+        )
+
+    @property
+    def supervisor_pid(self) -> int:
+        """The supervisor's pid."""
+        return self._claim.pid
+
+    @property
+    def job_pid(self) -> int | None:
+        """The job's pid (also its process group id); None if it did not start."""
+        return self._claim.job_pid
+
+    def is_alive(self) -> bool:
+        """Whether the supervisor is still running (the run has not ended)."""
+        return _is_process(self._claim.pid, self._claim.start_time, self._claim.boot_id)
+
+    def stop(self) -> bool:
+        """Ask the supervisor to stop the job (TERM, grace, KILL; outcome STOPPED).
+
+        Returns immediately; ``wait`` reports the outcome. Repeating it is harmless.
+
+        Returns:
+            False if the supervisor had already exited (the run has ended).
+        """
+        claim = self._claim
+        pidfd = _open_pidfd(claim.pid, claim.start_time, claim.boot_id)
+        if pidfd is None:
+            return False
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        finally:
+            os.close(pidfd)
+        return True
+
+    async def wait(self) -> Outcome:
+        """Wait for the run to end and return its outcome.
+
+        Awaits the supervisor's exit through a pidfd on the event loop (no polling), then reads
+        ``exit.json``. Cancelling the wait does not affect the run.
+        """
+        claim = self._claim
+        pidfd = _open_pidfd(claim.pid, claim.start_time, claim.boot_id)
+        if pidfd is not None:
+            try:
+                loop = asyncio.get_running_loop()
+                exited: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(pidfd, _resolve, exited)
+                try:
+                    await exited
+                finally:
+                    loop.remove_reader(pidfd)
+                _reap_if_ours(pidfd)
+            finally:
+                os.close(pidfd)
+        return self.outcome() or _lost(claim)
+
+    def outcome(self) -> Outcome | None:
+        """The recorded outcome if the run has ended, else None (it may still be running)."""
+        return _read_outcome(self._run_dir)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class ProcessRunner:
+    """Starts and re-adopts run processes; owns the runs directory ``<data-dir>/runs``.
+
+    Args:
+        runs_dir: where run directories live; created if missing.
+        stop_grace: seconds between SIGTERM and SIGKILL when a run is stopped or times out.
+        supervisor_python: the interpreter that runs supervisors (not jobs).
+        report_timeout: how long ``launch`` waits for a supervisor's status line.
+    """
+
+    def __init__(
+        self,
+        runs_dir: Path | str,
+        *,
+        stop_grace: float = DEFAULT_STOP_GRACE_SECONDS,
+        supervisor_python: str = sys.executable,
+        report_timeout: float = DEFAULT_REPORT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.runs_dir = Path(runs_dir).resolve()
+        self.stop_grace = stop_grace
+        self._python = supervisor_python
+        self._report_timeout = report_timeout
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's directory.
+
+        Raises:
+            ValueError: the run id cannot be a directory name.
+        """
+        if not _RUN_ID.fullmatch(run_id):
+            raise ValueError(f"run id {run_id!r} cannot name a run directory")
+        return self.runs_dir / run_id
+
+    def log_path(self, run_id: str) -> Path:
+        """The file that holds the run's stdout and stderr."""
+        return self.run_dir(run_id) / OUTPUT_LOG
+
+    async def launch(
+        self,
+        run_id: str,
+        argv: Sequence[str],
+        deadline: float | None,
+        *,
+        grace: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | str | None = None,
+    ) -> RunningProcess:
+        """Start the run's process under a new supervisor, or join the one that has it.
+
+        At most one process is ever started per run id: if a supervisor already claimed the
+        run directory (a launch repeated around a crash, or two at once), this returns a
+        handle on that supervisor, whose ``wait`` may return at once. If the launch is
+        cancelled, the process may have started; ``adopt`` finds it.
+
+        Args:
+            run_id: the run; names its directory.
+            argv: the job's command line (see ``build_argv``); run without a shell.
+            deadline: epoch seconds at which the run times out; None for no limit.
+            grace: seconds between SIGTERM and SIGKILL; defaults to the runner's stop_grace.
+            env: the job's environment; defaults to the scheduler's.
+            cwd: the job's working directory; defaults to the run directory.
+
+        Raises:
+            LaunchError: the job could not be started (the run directory then holds an
+                exit.json with outcome ERROR, unless the supervisor itself could not start).
+            ValueError: bad run id or empty argv.
+        """
+        if not argv:
+            raise ValueError("argv is empty")
+        run_dir = self.run_dir(run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        existing = self._existing(run_id, run_dir)
+        if existing is not None:
+            return existing
+        # Unbuffered, append-only: the supervisor writes here only when it cannot report.
+        log_fd = os.open(
+            run_dir / SUPERVISOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._python,
+                "-I",
+                "-S",
+                str(SUPERVISOR_SCRIPT),
+                "--run-dir",
+                str(run_dir),
+                "--deadline",
+                "none" if deadline is None else repr(float(deadline)),
+                "--grace",
+                repr(float(self.stop_grace if grace is None else grace)),
+                "--",
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_fd,
+                start_new_session=True,
+                env=env,
+                cwd=run_dir if cwd is None else cwd,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot start the run's supervisor: {exc}") from exc
+        finally:
+            os.close(log_fd)
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), self._report_timeout)
+        except TimeoutError:
+            line = b""
+        finally:
+            # The process we started only forks the supervisor and exits; reaping it (and the
+            # pipe's EOF) lets asyncio close its transport.
+            await proc.wait()
+        status, _, detail = line.decode("utf-8", "replace").rstrip("\n").partition(" ")
+        if status == "error":
+            raise LaunchError(detail)
+        # "started" and "busy" both leave a claim: ours, or the supervisor's that has the run.
+        existing = self._existing(run_id, run_dir)
+        if existing is not None:
+            return existing
+        tail = _tail(run_dir / SUPERVISOR_LOG)
+        raise LaunchError(
+            f"the run's supervisor did not report ({line!r}, exit status {proc.returncode})"
+            + (f": {tail}" if tail else "")
+        )
+
+    def _existing(self, run_id: str, run_dir: Path) -> RunningProcess | None:
+        claim = _read_claim(run_dir)
+        if isinstance(claim, _Claim):
+            return RunningProcess(run_id, run_dir, claim)
+        if isinstance(claim, str):
+            raise LaunchError(claim)
+        return None
+
+    async def adopt(self, run_id: str) -> RunningProcess | Outcome | None:
+        """Find a run's process after a scheduler restart.
+
+        Returns:
+            The recorded ``Outcome`` if the run has ended; a handle if its supervisor is
+            alive; None if no supervisor ever claimed it (the process never started); or an
+            Outcome of kind LOST if the supervisor died without recording a result (a job it
+            left running is then killed).
+        """
+        run_dir = self.run_dir(run_id)
+        outcome = _read_outcome(run_dir)
+        if outcome is not None:
+            return outcome
+        claim = _read_claim(run_dir)
+        if claim is None:
+            return None
+        if isinstance(claim, str):
+            return Outcome(kind=OutcomeKind.LOST, message=claim)
+        handle = RunningProcess(run_id, run_dir, claim)
+        if handle.is_alive():
+            return handle
+        # It may have recorded the outcome and exited since we first looked.
+        return _read_outcome(run_dir) or _lost(claim)
+
+    def stop(self, run_id: str) -> bool:
+        """Ask the run's supervisor to stop the job; False if it has no live supervisor."""
+        claim = _read_claim(self.run_dir(run_id))
+        if not isinstance(claim, _Claim):
+            return False
+        return RunningProcess(run_id, self.run_dir(run_id), claim).stop()
+
+
+def _tail(path: Path, size: int = 2048) -> str:
+    """The last ``size`` bytes of a small file, as text; empty if unreadable."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

@@ -1,0 +1,151 @@
+"""SchedulerServicer: the internal API, one thin method per RPC."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from scheduler_service import registry
+from scheduler_service.executor import Executor
+from scheduler_service.outbox import EventFeed
+from scheduler_service.run_states import TERMINAL, JobRunState
+from scheduler_service.runs import RunStore
+from servicekit.db import Database
+from servicekit.errors import EntityNotFoundException, InvalidInputException
+from servicekit.glue_shapes import to_glue
+
+LOG_CHUNK = 64 * 1024
+LOG_FOLLOW_POLL = 0.25
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
+    """Registrations, run admission and stop, the event stream and run logs."""
+
+    def __init__(self, db: Database, store: RunStore, feed: EventFeed, executor: Executor) -> None:
+        self._db = db
+        self._store = store
+        self._feed = feed
+        self._executor = executor
+
+    async def AddJob(  # type: ignore[override]
+        self, request: scheduler_pb2.AddJobRequest, context: Context
+    ) -> scheduler_pb2.AddJobResponse:
+        if not request.registration.job.name:
+            raise InvalidInputException("registration.job.name is required")
+        async with self._db.transaction() as conn:
+            applied = await registry.upsert_job(conn, request.registration)
+        return scheduler_pb2.AddJobResponse(applied=applied)
+
+    async def DeleteJob(  # type: ignore[override]
+        self, request: scheduler_pb2.DeleteJobRequest, context: Context
+    ) -> scheduler_pb2.DeleteJobResponse:
+        async with self._db.transaction() as conn:
+            applied = await registry.delete_job(conn, request.job_name, request.version)
+        return scheduler_pb2.DeleteJobResponse(applied=applied)
+
+    async def AddTrigger(  # type: ignore[override]
+        self, request: scheduler_pb2.AddTriggerRequest, context: Context
+    ) -> scheduler_pb2.AddTriggerResponse:
+        if not request.registration.trigger.name:
+            raise InvalidInputException("registration.trigger.name is required")
+        async with self._db.transaction() as conn:
+            applied = await registry.upsert_trigger(conn, request.registration)
+        return scheduler_pb2.AddTriggerResponse(applied=applied)
+
+    async def Unschedule(  # type: ignore[override]
+        self, request: scheduler_pb2.UnscheduleRequest, context: Context
+    ) -> scheduler_pb2.UnscheduleResponse:
+        async with self._db.transaction() as conn:
+            applied = await registry.unschedule_trigger(
+                conn, request.trigger_name, request.version, delete=request.delete
+            )
+        return scheduler_pb2.UnscheduleResponse(applied=applied)
+
+    async def ListRegistrations(  # type: ignore[override]
+        self, request: scheduler_pb2.ListRegistrationsRequest, context: Context
+    ) -> scheduler_pb2.ListRegistrationsResponse:
+        async with self._db.engine.connect() as conn:
+            jobs, triggers = await registry.list_registrations(conn)
+        return scheduler_pb2.ListRegistrationsResponse(jobs=jobs, triggers=triggers)
+
+    async def StartRun(  # type: ignore[override]
+        self, request: scheduler_pb2.StartRunRequest, context: Context
+    ) -> scheduler_pb2.StartRunResponse:
+        if not request.run_id or not request.request.job_name:
+            raise InvalidInputException("run_id and request.job_name are required")
+        reserved = self._executor.reserve_slot()
+        try:
+            event, run, created = await self._store.admit(
+                request.registration,
+                request.run_id,
+                to_glue(request.request),
+                process_slot_reserved=reserved,
+            )
+        except BaseException:
+            if reserved:
+                self._executor.release_slot()
+            raise
+        if created and run.state is JobRunState.STARTING:
+            self._executor.launch(run)
+        else:
+            if reserved:
+                self._executor.release_slot()
+            if created and run.state is JobRunState.WAITING:
+                self._executor.note_waiting()
+        return scheduler_pb2.StartRunResponse(event=event)
+
+    async def StopRun(  # type: ignore[override]
+        self, request: scheduler_pb2.StopRunRequest, context: Context
+    ) -> scheduler_pb2.StopRunResponse:
+        event, signal = await self._store.request_stop(request.job_name, request.run_id)
+        if signal:
+            await self._executor.stop(request.run_id)
+        return scheduler_pb2.StopRunResponse(event=event)
+
+    async def WatchRunEvents(  # type: ignore[override]
+        self, request: scheduler_pb2.WatchRunEventsRequest, context: Context
+    ) -> AsyncIterator[scheduler_pb2.RunEvent]:
+        # Headers now, so the consumer knows it is connected before the first event.
+        await context.send_initial_metadata(())
+        async for event in self._feed.stream(request.after_sequence):
+            yield event
+
+    async def ReadRunLog(  # type: ignore[override]
+        self, request: scheduler_pb2.ReadRunLogRequest, context: Context
+    ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
+        run = await self._store.get(request.run_id)
+        if run is None:
+            raise EntityNotFoundException(f"Job run {request.run_id} not found.")
+        path = run.record["LogGroupName"]
+        offset = max(0, request.offset)
+        while True:
+            chunk = await asyncio.to_thread(_read_chunk, path, offset)
+            if chunk:
+                yield scheduler_pb2.ReadRunLogResponse(data=chunk, offset=offset)
+                offset += len(chunk)
+                continue
+            if not request.follow:
+                return
+            current = await self._store.get(request.run_id)
+            if current is None or current.state in TERMINAL:
+                # One last read: output written just before the run ended.
+                tail = await asyncio.to_thread(_read_chunk, path, offset)
+                if tail:
+                    yield scheduler_pb2.ReadRunLogResponse(data=tail, offset=offset)
+                    continue
+                return
+            await asyncio.sleep(LOG_FOLLOW_POLL)
+
+
+def _read_chunk(path: str, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as log_file:
+            log_file.seek(offset)
+            return log_file.read(LOG_CHUNK)
+    except FileNotFoundError:
+        return b""

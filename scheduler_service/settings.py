@@ -1,0 +1,39 @@
+"""The scheduler's settings: one frozen value built by ``cli`` (or directly by tests)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from servicekit.db import sqlite_url
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerSettings:
+    """How one scheduler process runs."""
+
+    listen: str = "127.0.0.1:50052"
+    """gRPC listen address, HOST:PORT (port 0 picks a free port)."""
+    data_dir: Path = Path("var")
+    """Where the SQLite database (by default) and each run's directory and log live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default: a SQLite file ``scheduler.db`` in the data directory."""
+    max_processes: int = 16
+    """Job processes that may run at once; further runs wait in WAITING, oldest first."""
+    stop_grace_seconds: float = 10.0
+    """After SIGTERM (stop or timeout), how long a job has before SIGKILL."""
+    python: str = field(default=sys.executable)
+    """The interpreter that runs pythonshell (and glueetl) scripts."""
+    shutdown_grace_seconds: float = 5.0
+    """On SIGTERM, how long in-flight calls get to finish; running jobs are never killed."""
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL actually used."""
+        return self.database_url or sqlite_url(self.data_dir.resolve() / "scheduler.db")
+
+    @property
+    def runs_dir(self) -> Path:
+        """Each run's directory (supervisor record, exit status, output.log)."""
+        return self.data_dir.resolve() / "runs"

@@ -1,0 +1,156 @@
+"""Database engines for both services: SQLite (embedded, WAL) or PostgreSQL (asyncpg).
+
+Everything above this module uses SQLAlchemy Core on an ``AsyncConnection`` obtained from
+``Database.transaction()``; nothing above the repository modules sees ``sqlalchemy.exc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+T = TypeVar("T")
+
+# How long a SQLite writer waits for the write lock before failing ("database is locked").
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def uncancellable(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` to the end even if the caller is cancelled meanwhile.
+
+    A commit or rollback abandoned half-way leaves the connection in an unknown state; the
+    caller still sees its CancelledError, but only after the database call finished.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+class Database:
+    """One engine and the transaction discipline every query goes through."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
+            _configure_sqlite(self.engine)
+        elif self.dialect == "postgresql":
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+        else:
+            raise ValueError(
+                f"unsupported database URL {parsed.render_as_string(hide_password=True)}: "
+                "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite store (single process per file)."""
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A short transaction: committed on success, rolled back on any error.
+
+        On SQLite it begins IMMEDIATE (takes the write lock up front), so a read-then-write
+        transaction cannot fail half-way on a lock upgrade; SQLite has one writer anyway.
+        """
+        conn = await self.engine.connect()
+        try:
+            await conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                await uncancellable(conn.rollback())
+                raise
+            await uncancellable(conn.commit())
+        finally:
+            await uncancellable(conn.close())
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (pysqlite's own
+        # implicit BEGIN would defeat BEGIN IMMEDIATE below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SingleProcessLock:
+    """An exclusive lock on a file beside a SQLite database: one service process per file.
+
+    SQLite mode is single-replica; a second process on the same file would fire and run
+    everything twice, so it refuses to start instead.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        parsed = make_url(database_url)
+        self.path = Path(f"{parsed.database}.lock") if parsed.database else None
+        self._fd: int | None = None
+
+    def acquire(self, service: str) -> None:
+        """Take the lock or raise RuntimeError naming the file."""
+        import fcntl
+        import os
+
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(
+                f"another {service} is already using {self.path.with_suffix('')}; "
+                "SQLite mode runs one process per database file (use PostgreSQL for replicas)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock."""
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

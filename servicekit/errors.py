@@ -1,0 +1,172 @@
+"""The error vocabulary: Glue's exceptions, each bound to a gRPC status code.
+
+::
+
+    GlueError                              (grpc INTERNAL)
+    +-- InvalidInputException              INVALID_ARGUMENT
+    +-- EntityNotFoundException            NOT_FOUND
+    +-- AlreadyExistsException             ALREADY_EXISTS
+    +-- ConcurrentRunsExceededException    RESOURCE_EXHAUSTED
+    +-- ResourceNumberLimitExceededException RESOURCE_EXHAUSTED
+    +-- IdempotentParameterMismatchException ALREADY_EXISTS
+    +-- ConcurrentModificationException    ABORTED
+    +-- OperationTimeoutException          DEADLINE_EXCEEDED
+    +-- InternalServiceException           INTERNAL
+        +-- ServiceUnavailableException    UNAVAILABLE  (reason: InternalServiceException)
+
+On the wire every error is a ``google.rpc.Status`` whose details hold a ``google.rpc.ErrorInfo``
+with ``reason`` = the Glue exception name and ``domain`` = ``glue.v1``. ``to_rpc_status`` builds
+it (server side, used by the one interceptor in ``servicekit.server``) and ``from_rpc_error``
+maps it back to the same classes (client side), as google api-core does.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "glue.v1"
+
+_BY_REASON: dict[str, type[GlueError]] = {}
+
+
+class GlueError(Exception):
+    """Base of every error a client can see; ``reason`` is the Glue exception name."""
+
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    reason: ClassVar[str] = "InternalServiceException"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that narrows the gRPC code keeps its parent's reason and does not
+        # replace the parent as the class a reason maps back to.
+        if "reason" not in cls.__dict__:
+            cls.reason = cls.__name__
+        _BY_REASON.setdefault(cls.reason, cls)
+
+
+class InvalidInputException(GlueError):
+    """The request breaks a rule of Glue's model or of the operation; nothing changed."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class EntityNotFoundException(GlueError):
+    """A named job, run or trigger does not exist."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExistsException(GlueError):
+    """A create named something that already exists."""
+
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class ConcurrentRunsExceededException(GlueError):
+    """The job already has MaxConcurrentRuns runs in flight."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ResourceNumberLimitExceededException(GlueError):
+    """A configured limit on the number of resources was reached."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class IdempotentParameterMismatchException(GlueError):
+    """A retried call named the same thing with different parameters."""
+
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class ConcurrentModificationException(GlueError):
+    """Another change to the same entity won the race; retry."""
+
+    grpc_code = grpc.StatusCode.ABORTED
+
+
+class OperationTimeoutException(GlueError):
+    """The operation did not finish in time."""
+
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class InternalServiceException(GlueError):
+    """Something failed inside the service; the details are in its log."""
+
+    grpc_code = grpc.StatusCode.INTERNAL
+
+
+class ServiceUnavailableException(InternalServiceException):
+    """A service this one depends on is unreachable; the call may be retried."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "InternalServiceException"
+
+
+_BY_REASON["InternalServiceException"] = InternalServiceException
+
+
+def to_rpc_status(error: GlueError) -> grpc.Status:
+    """Build the gRPC status (with a packed ErrorInfo) that carries ``error`` to a client."""
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    field = getattr(error, "field", None)
+    if field:
+        info.metadata["field"] = field
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=error.grpc_code.value[0], message=error.message, details=[detail]
+    )
+    return rpc_status.to_status(status)
+
+
+def error_reason(error: grpc.RpcError) -> str | None:
+    """The Glue exception name an RPC error carries, if it carries one."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return None
+
+
+def from_rpc_error(error: grpc.RpcError) -> GlueError:
+    """Map an RPC error back to the GlueError class its ErrorInfo names.
+
+    Errors without an ErrorInfo (a dead server, a deadline) map by status code: UNAVAILABLE and
+    DEADLINE_EXCEEDED to ServiceUnavailableException / OperationTimeoutException, anything else
+    to InternalServiceException.
+    """
+    message = error.details() or str(error.code())  # type: ignore[attr-defined]
+    reason = error_reason(error)
+    if reason is not None and reason in _BY_REASON:
+        cls = _BY_REASON[reason]
+        if cls is InternalServiceException and error.code() == grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            cls = ServiceUnavailableException
+        return cls(message)
+    code = error.code()  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ServiceUnavailableException(message)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return OperationTimeoutException(message)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidInputException(message)
+    return InternalServiceException(message)

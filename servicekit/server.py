@@ -1,0 +1,200 @@
+"""gRPC server plumbing: error mapping, malformed-request handling, health and reflection.
+
+Servicers stay thin: they raise ``GlueError`` values and this module turns them into gRPC
+statuses in exactly one place. Anything else that escapes a handler is logged with its
+traceback and reaches the client as INTERNAL / InternalServiceException, never as a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from servicekit.errors import (
+    GlueError,
+    InternalServiceException,
+    InvalidInputException,
+    ServiceUnavailableException,
+    to_rpc_status,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Malformed:
+    """Stands in for a request whose bytes did not decode as the method's message."""
+
+    method: str
+    error: str
+
+
+def _safe_deserializer(
+    method: str, deserializer: Callable[[bytes], Any] | None
+) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except (DecodeError, ValueError, TypeError) as exc:
+            return _Malformed(method, str(exc) or type(exc).__name__)
+
+    return deserialize
+
+
+def _malformed_error(request: _Malformed) -> InvalidInputException:
+    return InvalidInputException(
+        f"the request to {request.method} is not a valid protobuf message "
+        f"of that method's request type: {request.error}"
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:
+    if isinstance(error, GlueError):
+        glue_error = error
+    else:
+        log.exception("unhandled error in %s", method, exc_info=error)
+        glue_error = InternalServiceException(
+            f"internal error in {method.rsplit('/', 1)[-1]}; the service log has the details"
+        )
+    await context.abort_with_status(to_rpc_status(glue_error))
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Maps GlueError (and anything unexpected) to gRPC statuses with a Glue ErrorInfo.
+
+    Until ``ready`` is set (migrations applied, state recovered) every API call is refused as
+    UNAVAILABLE, which clients retry.
+    """
+
+    def __init__(self) -> None:
+        self.ready = False
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        """Wrap the method's handler so its errors are mapped."""
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or not method.startswith("/glue."):
+            return handler
+        deserializer = _safe_deserializer(method, handler.request_deserializer)
+        if handler.unary_unary is not None:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                try:
+                    self._check_ready()
+                    if isinstance(request, _Malformed):
+                        raise _malformed_error(request)
+                    return await inner_uu(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await _abort(context, exc, method)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                try:
+                    self._check_ready()
+                    if isinstance(request, _Malformed):
+                        raise _malformed_error(request)
+                    async for item in inner_us(request, context):
+                        yield item
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await _abort(context, exc, method)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _check_ready(self) -> None:
+        if not self.ready:
+            raise ServiceUnavailableException("the service is starting; retry shortly")
+
+
+class GrpcServer:
+    """A grpc.aio server with health (NOT_SERVING until ready) and reflection."""
+
+    def __init__(self, service_names: Sequence[str]) -> None:
+        self._interceptor = ErrorMappingInterceptor()
+        self.server = grpc.aio.server(
+            interceptors=[self._interceptor],
+            options=[
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    def bind(self, address: str) -> int:
+        """Listen on ``HOST:PORT`` (port 0 picks a free one); returns the bound port."""
+        port = self.server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        self.port = port
+        return port
+
+    async def start(self) -> None:
+        """Start serving (health still NOT_SERVING)."""
+        for name in ["", *self.service_names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+
+    async def set_serving(self, serving: bool) -> None:
+        """Flip the health status of the server and each of its services."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+    def accept_calls(self, accept: bool) -> None:
+        """Admit API calls (once the database is migrated); until then they are UNAVAILABLE."""
+        self._interceptor.ready = accept
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, then stop accepting calls and let in-flight ones finish."""
+        await self.set_serving(False)
+        await self.server.stop(grace)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); ``[::1]:50051`` works too."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"address {address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)

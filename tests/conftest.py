@@ -1,0 +1,189 @@
+"""Shared fixtures: both services in-process on ephemeral ports, over SQLite and PostgreSQL.
+
+Every test that uses ``stack`` runs once per database backend. The PostgreSQL runs get a new
+database each (both services share it, as a production deployment may).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+
+from catalog_service.app import CatalogApp
+from catalog_service.settings import CatalogSettings
+from glue.v1 import glue_pb2, glue_pb2_grpc
+from scheduler_service.app import SchedulerApp
+from scheduler_service.settings import SchedulerSettings
+from tests.helpers.databases import create_postgres_database, drop_postgres_database, sqlite_url
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend a test runs on."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_urls(backend: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """(catalog URL, scheduler URL) on fresh storage."""
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path, "catalog.db"), sqlite_url(tmp_path, "scheduler.db")
+        return
+    url = await create_postgres_database()
+    try:
+        yield url, url
+    finally:
+        await drop_postgres_database(url)
+
+
+@dataclass
+class Stack:
+    """Both services running in this process, and a client channel to the catalog."""
+
+    data_dir: Path
+    catalog_url: str
+    scheduler_url: str
+    scheduler_settings: SchedulerSettings
+    catalog_settings: CatalogSettings
+    scheduler: SchedulerApp | None = None
+    catalog: CatalogApp | None = None
+    channel: grpc.aio.Channel | None = None
+    glue: glue_pb2_grpc.GlueStub = field(init=False)
+
+    async def start_scheduler(self) -> None:
+        """Start the scheduler on its settings' address."""
+        self.scheduler = SchedulerApp(self.scheduler_settings)
+        await self.scheduler.__aenter__()
+
+    async def stop_scheduler(self) -> None:
+        """Stop the scheduler gracefully (job processes keep running)."""
+        assert self.scheduler is not None
+        await self.scheduler.__aexit__(None, None, None)
+        self.scheduler = None
+
+    async def start_catalog(self) -> None:
+        """Start the catalog and (re)open the client channel."""
+        self.catalog = CatalogApp(self.catalog_settings)
+        await self.catalog.__aenter__()
+        if self.channel is not None:
+            await self.channel.close()
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.catalog.port}")
+        self.glue = glue_pb2_grpc.GlueStub(self.channel)
+
+    async def stop_catalog(self) -> None:
+        """Stop the catalog gracefully."""
+        assert self.catalog is not None
+        await self.catalog.__aexit__(None, None, None)
+        self.catalog = None
+
+    async def close(self) -> None:
+        """Stop whatever runs."""
+        if self.channel is not None:
+            await self.channel.close()
+        if self.catalog is not None:
+            await self.stop_catalog()
+        if self.scheduler is not None:
+            await self.stop_scheduler()
+
+    async def create_job(self, name: str, script: Path, **fields: object) -> None:
+        """CreateJob with a pythonshell command running ``script``."""
+        request = glue_pb2.CreateJobRequest(
+            name=name,
+            role="arn:aws:iam::123456789012:role/test",
+            command=glue_pb2.JobCommand(name="pythonshell", script_location=str(script)),
+            **fields,  # type: ignore[arg-type]
+        )
+        await self.glue.CreateJob(request)
+
+    async def start_run(self, job: str, **fields: object) -> str:
+        """StartJobRun; returns the run id."""
+        response = await self.glue.StartJobRun(
+            glue_pb2.StartJobRunRequest(job_name=job, **fields)  # type: ignore[arg-type]
+        )
+        return response.job_run_id
+
+    async def get_run(self, job: str, run_id: str) -> glue_pb2.JobRun:
+        """GetJobRun."""
+        response = await self.glue.GetJobRun(glue_pb2.GetJobRunRequest(job_name=job, run_id=run_id))
+        return response.job_run
+
+    async def wait_run(
+        self, job: str, run_id: str, states: set[str] | None = None, timeout: float = 20.0
+    ) -> glue_pb2.JobRun:
+        """Poll GetJobRun until the run is in one of ``states`` (default: terminal)."""
+        wanted = states or TERMINAL
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while True:
+            run = await self.get_run(job, run_id)
+            if not seen or seen[-1] != run.job_run_state:
+                seen.append(run.job_run_state)
+            if run.job_run_state in wanted:
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} stuck; states seen: {seen}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def stack(
+    database_urls: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Stack]:
+    """Scheduler and catalog running on fresh databases, ephemeral ports.
+
+    ``@pytest.mark.scheduler_settings(max_processes=1)`` overrides scheduler settings.
+    """
+    catalog_url, scheduler_url = database_urls
+    data_dir = tmp_path / "data"
+    marker = request.node.get_closest_marker("scheduler_settings")
+    overrides = dict(marker.kwargs) if marker else {}
+    scheduler_settings = SchedulerSettings(
+        **{
+            "listen": "127.0.0.1:0",
+            "data_dir": data_dir,
+            "database_url": scheduler_url,
+            "stop_grace_seconds": 1.0,
+            "shutdown_grace_seconds": 0.5,
+            **overrides,
+        }
+    )
+    s = Stack(
+        data_dir=data_dir,
+        catalog_url=catalog_url,
+        scheduler_url=scheduler_url,
+        scheduler_settings=scheduler_settings,
+        catalog_settings=CatalogSettings(),  # replaced below once the scheduler port is known
+    )
+    await s.start_scheduler()
+    assert s.scheduler is not None
+    port = s.scheduler.port
+    # Pin the scheduler's port so restarts come back on the same address.
+    s.scheduler_settings = SchedulerSettings(
+        **{**_fields(scheduler_settings), "listen": f"127.0.0.1:{port}"}
+    )
+    s.catalog_settings = CatalogSettings(
+        listen="127.0.0.1:0",
+        data_dir=data_dir,
+        database_url=catalog_url,
+        scheduler=f"127.0.0.1:{port}",
+        reconcile_interval_seconds=1.0,
+        scheduler_timeout_seconds=5.0,
+        shutdown_grace_seconds=0.5,
+    )
+    await s.start_catalog()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def _fields(settings: SchedulerSettings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}

@@ -1,0 +1,1 @@
+"""Unit tests: pure functions, no servers or databases."""
