@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: venv protos run test test-fast lint typecheck check bench clean
+.PHONY: venv protos run test test-fast lint check bench clean
 
 venv: $(STAMPS)/install
 
@@ -46,11 +46,9 @@ test-fast: $(STAMPS)/protos
 lint: $(STAMPS)/protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-typecheck: $(STAMPS)/protos
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: lint test
 
 bench: $(STAMPS)/protos
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -28,20 +28,37 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         prog="catalog-service",
         description="The public Glue-compatible API: jobs and job runs over gRPC.",
     )
-    parser.add_argument("--listen", default=_env("listen", defaults.listen),
-                        help="gRPC address HOST:PORT [CATALOG_LISTEN; %(default)s]")
-    parser.add_argument("--data-dir", default=_env("data-dir", str(defaults.data_dir)),
-                        help="data directory [CATALOG_DATA_DIR; %(default)s]")
-    parser.add_argument("--database-url", default=_env("database-url"),
-                        help="SQLAlchemy URL [CATALOG_DATABASE_URL; SQLite in the data dir]")
-    parser.add_argument("--scheduler", default=_env("scheduler", defaults.scheduler),
-                        help="scheduler service HOST:PORT [CATALOG_SCHEDULER; %(default)s]")
     parser.add_argument(
-        "--reconcile-interval", type=float,
+        "--listen",
+        default=_env("listen", defaults.listen),
+        help="gRPC address HOST:PORT [CATALOG_LISTEN; %(default)s]",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=_env("data-dir", str(defaults.data_dir)),
+        help="data directory [CATALOG_DATA_DIR; %(default)s]",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=_env("database-url"),
+        help="SQLAlchemy URL [CATALOG_DATABASE_URL; SQLite in the data dir]",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=_env("scheduler", defaults.scheduler),
+        help="scheduler service HOST:PORT [CATALOG_SCHEDULER; %(default)s]",
+    )
+    parser.add_argument(
+        "--reconcile-interval",
+        type=float,
         default=float(_env("reconcile-interval", str(defaults.reconcile_interval_seconds)) or 0),
-        help="seconds between reconciler passes [CATALOG_RECONCILE_INTERVAL; %(default)s]")
-    parser.add_argument("--log-level", default=_env("log-level", "INFO"),
-                        help="DEBUG, INFO, WARNING ... [CATALOG_LOG_LEVEL; %(default)s]")
+        help="seconds between reconciler passes [CATALOG_RECONCILE_INTERVAL; %(default)s]",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=_env("log-level", "INFO"),
+        help="DEBUG, INFO, WARNING ... [CATALOG_LOG_LEVEL; %(default)s]",
+    )
     args = parser.parse_args(argv)
     settings = CatalogSettings(
         listen=args.listen,

@@ -77,7 +77,9 @@ class JobRunCatalog:
                 )
             ).first()
             if row is None:
-                job = (await conn.execute(select(jobs.c.name).where(jobs.c.name == job_name))).first()
+                job = (
+                    await conn.execute(select(jobs.c.name).where(jobs.c.name == job_name))
+                ).first()
         if row is None:
             if job is None:
                 raise EntityNotFoundException(f"Job {job_name} not found.")
@@ -96,7 +98,7 @@ class JobRunCatalog:
             run.ClearField("predecessor_runs")
         return run
 
-    async def list(self, params: GlueDict) -> tuple[list[glue_pb2.JobRun], str | None]:
+    async def list_runs(self, params: GlueDict) -> tuple[list[glue_pb2.JobRun], str | None]:
         """GetJobRuns: newest first, keyset-paged.
 
         Raises:
@@ -136,7 +138,9 @@ class JobRunCatalog:
 
     async def batch_stop(
         self, params: GlueDict
-    ) -> tuple[list[glue_pb2.BatchStopJobRunSuccessfulSubmission], list[glue_pb2.BatchStopJobRunError]]:
+    ) -> tuple[
+        list[glue_pb2.BatchStopJobRunSuccessfulSubmission], list[glue_pb2.BatchStopJobRunError]
+    ]:
         """BatchStopJobRun: each id lands in SuccessfulSubmissions or Errors; never fails whole."""
         validate_request("BatchStopJobRun", params)
         name = params["JobName"]
@@ -173,7 +177,9 @@ class JobRunCatalog:
 
     async def read_log(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
         """A run's captured output from an offset; with Follow, until the run ends."""
-        validate_request("GetJobRun", {"JobName": params.get("JobName"), "RunId": params.get("RunId")})
+        validate_request(
+            "GetJobRun", {"JobName": params.get("JobName"), "RunId": params.get("RunId")}
+        )
         await self._load(params["JobName"], params["RunId"])
         async for chunk in self._link.read_run_log(
             params["RunId"], int(params.get("Offset", 0)), bool(params.get("Follow", False))

@@ -73,7 +73,9 @@ async def next_version(conn: AsyncConnection) -> int:
     return int(value)
 
 
-def registration(job: glue_pb2.Job, version: int, incarnation: str) -> scheduler_pb2.JobRegistration:
+def registration(
+    job: glue_pb2.Job, version: int, incarnation: str
+) -> scheduler_pb2.JobRegistration:
     """The scheduler's registration of a job."""
     return scheduler_pb2.JobRegistration(job=job, version=version, incarnation=incarnation)
 
@@ -119,7 +121,7 @@ class JobCatalog:
         validate_request("CreateJob", params)
         params = dict(params)
         tags = params.pop("Tags", {})
-        name = params["Name"]
+        name: str = params["Name"]
         now = datetime.now(UTC)
         definition = with_defaults(params)
         job = from_glue({**definition, "CreatedOn": now, "LastModifiedOn": now}, glue_pb2.Job)
@@ -153,7 +155,7 @@ class JobCatalog:
             EntityNotFoundException: no such job.
         """
         validate_request("UpdateJob", params)
-        name = params["JobName"]
+        name: str = params["JobName"]
         now = datetime.now(UTC)
         async with self._db.transaction() as conn:
             row = (await conn.execute(self._select_for_update(name))).first()
@@ -170,7 +172,9 @@ class JobCatalog:
                 .where(jobs.c.name == name)
                 .values(definition=job.SerializeToString(), version=version)
             )
-        self._push(f"AddJob {name}", self._link.add_job(registration(job, version, row.incarnation)))
+        self._push(
+            f"AddJob {name}", self._link.add_job(registration(job, version, row.incarnation))
+        )
         return name
 
     async def delete(self, params: GlueDict) -> str:
@@ -180,7 +184,7 @@ class JobCatalog:
         finish in the scheduler; their events no longer attach to anything.
         """
         validate_request("DeleteJob", params)
-        name = params["JobName"]
+        name: str = params["JobName"]
         async with self._db.transaction() as conn:
             deleted = (await conn.execute(delete(jobs).where(jobs.c.name == name))).rowcount
             if not deleted:
@@ -197,7 +201,9 @@ class JobCatalog:
         return query.with_for_update() if not self._db.is_sqlite else query
 
     async def _exists(self, conn: AsyncConnection, name: str) -> bool:
-        return (await conn.execute(select(jobs.c.name).where(jobs.c.name == name))).first() is not None
+        return (
+            await conn.execute(select(jobs.c.name).where(jobs.c.name == name))
+        ).first() is not None
 
     async def get(self, params: GlueDict) -> glue_pb2.Job:
         """GetJob.
@@ -206,7 +212,7 @@ class JobCatalog:
             EntityNotFoundException: no such job.
         """
         validate_request("GetJob", params)
-        name = params["JobName"]
+        name: str = params["JobName"]
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(select(jobs.c.definition).where(jobs.c.name == name))).first()
         if row is None:

@@ -9,6 +9,7 @@ versions, so repeating a push is harmless and an old one never overwrites a newe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from catalog_service.jobs import JobCatalog, next_version
@@ -48,10 +49,8 @@ class Reconciler:
             except Exception:
                 log.exception("reconcile failed; will retry")
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
-            except TimeoutError:
-                pass
 
     async def reconcile_once(self) -> int:
         """One pass; returns how many registrations were pushed."""
@@ -61,15 +60,15 @@ class Reconciler:
         pushed = 0
         for registration in desired:
             current = held_jobs.get(registration.job.name)
-            if current is None or current.version < registration.version:
-                if await self._link.add_job(registration):
-                    pushed += 1
+            stale = current is None or current.version < registration.version
+            if stale and await self._link.add_job(registration):
+                pushed += 1
         desired_names = {r.job.name for r in desired}
         extra = [r for r in held.jobs if not r.deleted and r.name not in desired_names]
-        for registration in extra:
+        for held_job in extra:
             async with self._db.transaction() as conn:
                 version = await next_version(conn)
-            if await self._link.delete_job(registration.name, version):
+            if await self._link.delete_job(held_job.name, version):
                 pushed += 1
         self.passes += 1
         return pushed

@@ -23,9 +23,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.Run
     if not events:
         return 0
     names = {event.run.job_name for event in events}
-    rows = await conn.execute(
-        select(jobs.c.name, jobs.c.incarnation).where(jobs.c.name.in_(names))
-    )
+    rows = await conn.execute(select(jobs.c.name, jobs.c.incarnation).where(jobs.c.name.in_(names)))
     incarnations = {row.name: row.incarnation for row in rows}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     applied = 0

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-_BACKOFF = (0.05, 0.2, 0.5)
+# Spans about two seconds: long enough to ride out a scheduler restart, short enough that a
+# caller learns soon that the scheduler is really down.
+_BACKOFF = (0.1, 0.3, 0.6, 1.0)
 
 
 class SchedulerLink:
@@ -33,6 +35,11 @@ class SchedulerLink:
         self._channel = grpc.aio.insecure_channel(
             address,
             options=[
+                # Reconnect quickly after a scheduler restart (gRPC's default backoff grows to
+                # two minutes, during which every call would fail fast).
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1000),
                 ("grpc.keepalive_time_ms", 20_000),
                 ("grpc.keepalive_timeout_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
@@ -45,7 +52,9 @@ class SchedulerLink:
         """Close the channel."""
         await self._channel.close()
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]], *, retries: bool = True) -> T:
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[T]], *, retries: bool = True
+    ) -> T:
         attempts = len(_BACKOFF) + 1 if retries else 1
         for attempt in range(attempts):
             try:
@@ -102,9 +111,9 @@ class SchedulerLink:
         )
         return response.event
 
-    def watch_run_events(self, after: int) -> grpc.aio.UnaryStreamCall[
-        scheduler_pb2.WatchRunEventsRequest, scheduler_pb2.RunEvent
-    ]:
+    def watch_run_events(
+        self, after: int
+    ) -> grpc.aio.UnaryStreamCall[scheduler_pb2.WatchRunEventsRequest, scheduler_pb2.RunEvent]:
         """The scheduler's event stream after sequence ``after`` (no deadline: it never ends)."""
         return self.stub.WatchRunEvents(scheduler_pb2.WatchRunEventsRequest(after_sequence=after))
 

@@ -73,7 +73,7 @@ class GlueServicer(glue_pb2_grpc.GlueServicer):
     async def GetJobRuns(  # type: ignore[override]
         self, request: glue_pb2.GetJobRunsRequest, context: Context
     ) -> glue_pb2.GetJobRunsResponse:
-        runs, token = await self._runs.list(to_glue(request))
+        runs, token = await self._runs.list_runs(to_glue(request))
         return glue_pb2.GetJobRunsResponse(job_runs=runs, next_token=token)
 
     async def BatchStopJobRun(  # type: ignore[override]

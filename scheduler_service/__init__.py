@@ -1,1 +1,1 @@
-"""The scheduler service: registered jobs, schedules, the run queue and the processes that run jobs."""
+"""The scheduler service: durable schedules, trigger firing, run execution, the outbox."""

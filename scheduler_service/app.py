@@ -97,5 +97,3 @@ class SchedulerApp:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
-
-

@@ -28,22 +28,43 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         prog="scheduler-service",
         description="Runs Glue job runs and fires triggers; the catalog service drives it.",
     )
-    parser.add_argument("--listen", default=_env("listen", defaults.listen),
-                        help="gRPC address HOST:PORT [SCHEDULER_LISTEN; %(default)s]")
-    parser.add_argument("--data-dir", default=_env("data-dir", str(defaults.data_dir)),
-                        help="data directory [SCHEDULER_DATA_DIR; %(default)s]")
-    parser.add_argument("--database-url", default=_env("database-url"),
-                        help="SQLAlchemy URL [SCHEDULER_DATABASE_URL; SQLite in the data dir]")
-    parser.add_argument("--max-processes", type=int,
-                        default=int(_env("max-processes", str(defaults.max_processes)) or 0),
-                        help="job processes at once [SCHEDULER_MAX_PROCESSES; %(default)s]")
-    parser.add_argument("--stop-grace", type=float,
-                        default=float(_env("stop-grace", str(defaults.stop_grace_seconds)) or 0),
-                        help="seconds between SIGTERM and SIGKILL [SCHEDULER_STOP_GRACE; %(default)s]")
-    parser.add_argument("--python", default=_env("python", defaults.python),
-                        help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]")
-    parser.add_argument("--log-level", default=_env("log-level", "INFO"),
-                        help="DEBUG, INFO, WARNING ... [SCHEDULER_LOG_LEVEL; %(default)s]")
+    parser.add_argument(
+        "--listen",
+        default=_env("listen", defaults.listen),
+        help="gRPC address HOST:PORT [SCHEDULER_LISTEN; %(default)s]",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=_env("data-dir", str(defaults.data_dir)),
+        help="data directory [SCHEDULER_DATA_DIR; %(default)s]",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=_env("database-url"),
+        help="SQLAlchemy URL [SCHEDULER_DATABASE_URL; SQLite in the data dir]",
+    )
+    parser.add_argument(
+        "--max-processes",
+        type=int,
+        default=int(_env("max-processes", str(defaults.max_processes)) or 0),
+        help="job processes at once [SCHEDULER_MAX_PROCESSES; %(default)s]",
+    )
+    parser.add_argument(
+        "--stop-grace",
+        type=float,
+        default=float(_env("stop-grace", str(defaults.stop_grace_seconds)) or 0),
+        help="seconds between SIGTERM and SIGKILL [SCHEDULER_STOP_GRACE; %(default)s]",
+    )
+    parser.add_argument(
+        "--python",
+        default=_env("python", defaults.python),
+        help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=_env("log-level", "INFO"),
+        help="DEBUG, INFO, WARNING ... [SCHEDULER_LOG_LEVEL; %(default)s]",
+    )
     args = parser.parse_args(argv)
     if args.max_processes < 1:
         parser.error("--max-processes must be at least 1")

@@ -102,7 +102,9 @@ class Executor:
             with run_context(run.run_id):
                 adopted = await self._runner.adopt(run.run_id)
                 if isinstance(adopted, Outcome):
-                    log.info("run ended while the scheduler was down", extra={"outcome": adopted.kind})
+                    log.info(
+                        "run ended while the scheduler was down", extra={"outcome": adopted.kind}
+                    )
                     await self._settle(run.run_id, adopted)
                 elif adopted is None:
                     await self._recover_unstarted(run)

@@ -9,10 +9,11 @@ plain SERIAL column does not guarantee. (SQLite has a single writer anyway.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
@@ -90,15 +91,11 @@ class EventFeed:
                 yield event
                 cursor = event.sequence
             if len(events) < BATCH:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.wait(), POLL_INTERVAL)
-                except TimeoutError:
-                    pass
 
     async def latest_for_run(self, conn: AsyncConnection, run_id: str) -> int:
         """The sequence of the newest event about ``run_id`` (0 if none)."""
-        from sqlalchemy import func
-
         value = (
             await conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.run_id == run_id))
         ).scalar()

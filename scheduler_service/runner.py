@@ -16,6 +16,11 @@ Run directory, ``<runs_dir>/<run_id>/``::
 The supervisor is identified by (boot id, pid, start time from ``/proc/<pid>/stat``), so a
 reused pid is never mistaken for it, and it is signalled and awaited through a pidfd, which
 cannot refer to another process once opened.
+
+Needs Linux 5.4 or later (pidfds). Supervisors outlive the scheduler only if whatever stops
+the scheduler stops just its process: systemd needs ``KillMode=process`` (the default,
+``control-group``, kills every process of the unit), and stopping a container kills all
+of them regardless.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 from scheduler_service import supervisor as _sv
 
 SUPERVISOR_SCRIPT = Path(_sv.__file__).resolve()
+_BOOTSTRAP = _sv.BOOTSTRAP.format(directory=str(SUPERVISOR_SCRIPT.parent))
 OUTPUT_LOG = _sv.OUTPUT_LOG
 CLAIM_FILE = _sv.CLAIM_FILE
 EXIT_FILE = _sv.EXIT_FILE
@@ -201,13 +207,13 @@ def _read_claim(run_dir: Path) -> _Claim | str | None:
         return f"{run_dir / CLAIM_FILE} is unreadable ({exc})"
 
 
-def _boot_id() -> str:
-    return _sv.boot_id()
+# A boot id cannot change while this process runs.
+_BOOT_ID = _sv.boot_id()
 
 
 def _is_process(pid: int, start_time: int, boot_id: str) -> bool:
     """Whether the process with this pid is alive and is the one that started at start_time."""
-    if boot_id != _boot_id():
+    if boot_id != _BOOT_ID:
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
@@ -426,7 +432,8 @@ class ProcessRunner:
         At most one process is ever started per run id: if a supervisor already claimed the
         run directory (a launch repeated around a crash, or two at once), this returns a
         handle on that supervisor, whose ``wait`` may return at once. If the launch is
-        cancelled, the process may have started; ``adopt`` finds it.
+        cancelled, the process may have started; ``adopt`` finds it. A deadline already past
+        starts the job and stops it at once (outcome TIMEOUT).
 
         Args:
             run_id: the run; names its directory.
@@ -457,7 +464,8 @@ class ProcessRunner:
                 self._python,
                 "-I",
                 "-S",
-                str(SUPERVISOR_SCRIPT),
+                "-c",
+                _BOOTSTRAP,
                 "--run-dir",
                 str(run_dir),
                 "--deadline",

@@ -285,7 +285,9 @@ class RunStore:
     ) -> RunRecord:
         definition = job.definition
         now = time.time()
-        timeout = int(request.get("Timeout") or definition.get("Timeout") or DEFAULT_TIMEOUT_MINUTES)
+        timeout = int(
+            request.get("Timeout") or definition.get("Timeout") or DEFAULT_TIMEOUT_MINUTES
+        )
         record: GlueDict = {
             "Id": run_id,
             "JobName": job.name,
@@ -370,7 +372,9 @@ class RunStore:
                 return None
             now = time.time()
             ended = ended_at or now
-            began = started_at or (run.deadline - run.timeout_minutes * 60 if run.deadline else None)
+            began = started_at or (
+                run.deadline - run.timeout_minutes * 60 if run.deadline else None
+            )
             run = replace(
                 run,
                 state=state,
@@ -406,9 +410,7 @@ class RunStore:
             await self._emit(conn, retry)
             return retry
 
-    async def request_stop(
-        self, job_name: str, run_id: str
-    ) -> tuple[scheduler_pb2.RunEvent, bool]:
+    async def request_stop(self, job_name: str, run_id: str) -> tuple[scheduler_pb2.RunEvent, bool]:
         """Ask a run to stop: WAITING ends STOPPED at once, STARTING/RUNNING go STOPPING.
 
         Returns the run's event and whether its process must be signalled.

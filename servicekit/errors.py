@@ -22,7 +22,7 @@ maps it back to the same classes (client side), as google api-core does.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -132,7 +132,7 @@ def to_rpc_status(error: GlueError) -> grpc.Status:
     status = status_pb2.Status(
         code=error.grpc_code.value[0], message=error.message, details=[detail]
     )
-    return rpc_status.to_status(status)
+    return cast("grpc.Status", rpc_status.to_status(status))
 
 
 def error_reason(error: grpc.RpcError) -> str | None:
@@ -144,7 +144,7 @@ def error_reason(error: grpc.RpcError) -> str | None:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            return info.reason
+            return str(info.reason)
     return None
 
 

@@ -31,10 +31,14 @@ def pascal(field_name: str) -> str:
     return _IRREGULAR.get(field_name) or "".join(p.title() for p in field_name.split("_"))
 
 
+def _message_type(field: FieldDescriptor) -> Descriptor:
+    assert field.message_type is not None
+    return field.message_type
+
+
 def _is_map(field: FieldDescriptor) -> bool:
-    return (
-        field.type == FieldDescriptor.TYPE_MESSAGE
-        and field.message_type.GetOptions().map_entry
+    return field.type == FieldDescriptor.TYPE_MESSAGE and bool(
+        _message_type(field).GetOptions().map_entry
     )
 
 
@@ -63,7 +67,7 @@ def _value_to_glue(field: FieldDescriptor, value: Any) -> Any:
             return [to_glue(v) for v in value]
         return list(value)
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        if field.message_type.full_name == "google.protobuf.Timestamp":
+        if _message_type(field).full_name == "google.protobuf.Timestamp":
             return timestamp_to_datetime(value)
         return to_glue(value)
     if field.name in _JSON_TEXT_FIELDS:
@@ -83,7 +87,7 @@ def from_glue(data: GlueDict, message_type: type[M]) -> M:
 
 
 def _fill(message: Message, data: GlueDict) -> None:
-    descriptor: Descriptor = message.DESCRIPTOR
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
     for field in descriptor.fields:
         key = pascal(field.name)
         if key not in data or data[key] is None:
@@ -100,7 +104,7 @@ def _fill(message: Message, data: GlueDict) -> None:
                 target.extend(value)
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             sub = getattr(message, field.name)
-            if field.message_type.full_name == "google.protobuf.Timestamp":
+            if _message_type(field).full_name == "google.protobuf.Timestamp":
                 sub.FromDatetime(value)
             else:
                 _fill(sub, value)

@@ -58,7 +58,9 @@ def _malformed_error(request: _Malformed) -> InvalidInputException:
     )
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str
+) -> None:
     if isinstance(error, GlueError):
         glue_error = error
     else:
@@ -79,11 +81,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self) -> None:
         self.ready = False
 
-    async def intercept_service(
+    async def intercept_service(  # type: ignore[override]
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Any:
         """Wrap the method's handler so its errors are mapped."""
         handler = await continuation(handler_call_details)
         method = handler_call_details.method  # type: ignore[attr-defined]
@@ -91,7 +93,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             return handler
         deserializer = _safe_deserializer(method, handler.request_deserializer)
         if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
+            inner_uu: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
@@ -110,7 +112,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
+            inner_us: Any = handler.unary_stream
 
             async def unary_stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from pathlib import Path
@@ -49,7 +50,9 @@ async def test_run_succeeds_with_glue_arguments(stack: Stack, tmp_path: Path) ->
 
 
 async def test_state_progression_is_observable(stack: Stack, tmp_path: Path) -> None:
-    await stack.create_job("slow", write_script(tmp_path, "s.py", SLEEP), default_arguments={"--seconds": "1"})
+    await stack.create_job(
+        "slow", write_script(tmp_path, "s.py", SLEEP), default_arguments={"--seconds": "1"}
+    )
     run_id = await stack.start_run("slow")
     running = await stack.wait_run("slow", run_id, {"RUNNING"})
     assert not running.HasField("completed_on")
@@ -100,14 +103,20 @@ async def test_stop_a_long_run(stack: Stack, tmp_path: Path) -> None:
 
 
 async def test_batch_stop_reports_each_id(stack: Stack, tmp_path: Path) -> None:
-    await stack.create_job("mix", write_script(tmp_path, "m.py", SLEEP), max_retries=0,
-                           execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=2))
+    await stack.create_job(
+        "mix",
+        write_script(tmp_path, "m.py", SLEEP),
+        max_retries=0,
+        execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=2),
+    )
     done_id = await stack.start_run("mix", arguments={"--seconds": "0"})
     await stack.wait_run("mix", done_id)
     live_id = await stack.start_run("mix")
     await stack.wait_run("mix", live_id, {"RUNNING"})
     response = await stack.glue.BatchStopJobRun(
-        glue_pb2.BatchStopJobRunRequest(job_name="mix", job_run_ids=[live_id, "jr_unknown", done_id])
+        glue_pb2.BatchStopJobRunRequest(
+            job_name="mix", job_run_ids=[live_id, "jr_unknown", done_id]
+        )
     )
     assert [s.job_run_id for s in response.successful_submissions] == [live_id]
     errors = {e.job_run_id: e.error_detail for e in response.errors}
@@ -272,7 +281,9 @@ async def test_run_lookups_and_deleted_jobs(stack: Stack, tmp_path: Path) -> Non
         stack.start_run("nope"), grpc.StatusCode.NOT_FOUND, "EntityNotFoundException"
     )
     await stack.glue.DeleteJob(glue_pb2.DeleteJobRequest(job_name="del"))
-    await expect_error(stack.get_run("del", run_id), grpc.StatusCode.NOT_FOUND, "EntityNotFoundException")
+    await expect_error(
+        stack.get_run("del", run_id), grpc.StatusCode.NOT_FOUND, "EntityNotFoundException"
+    )
     # Re-created under the same name: a fresh history.
     await stack.create_job("del", write_script(tmp_path, "s.py", SUCCEED))
     runs = await stack.glue.GetJobRuns(glue_pb2.GetJobRunsRequest(job_name="del"))
@@ -303,5 +314,5 @@ async def test_process_cap_queues_runs_in_order(stack: Stack, tmp_path: Path) ->
     runs = [await stack.wait_run(n, i) for n, i in zip(("q1", "q2", "q3"), ids, strict=True)]
     assert all(r.job_run_state == "SUCCEEDED" for r in runs)
     # In order, one at a time: each started after the previous one completed.
-    for earlier, later in zip(runs, runs[1:], strict=False):
+    for earlier, later in itertools.pairwise(runs):
         assert later.completed_on.ToDatetime() >= earlier.completed_on.ToDatetime()

@@ -89,7 +89,9 @@ async def test_update_replaces_the_whole_definition(stack: Stack, tmp_path: Path
     update = glue_pb2.JobUpdate(
         role=ROLE, command=glue_pb2.JobCommand(name="pythonshell", script_location=str(script))
     )
-    response = await stack.glue.UpdateJob(glue_pb2.UpdateJobRequest(job_name="upd", job_update=update))
+    response = await stack.glue.UpdateJob(
+        glue_pb2.UpdateJobRequest(job_name="upd", job_update=update)
+    )
     assert response.job_name == "upd"
     after = (await stack.glue.GetJob(glue_pb2.GetJobRequest(job_name="upd"))).job
     assert after.name == "upd"
@@ -203,21 +205,29 @@ async def test_bad_input_is_rejected_and_changes_nothing(stack: Stack, tmp_path:
             stack.create_job(name, script), INVALID, "InvalidInputException"
         )
         assert field in message
-    await expect_error(stack.create_job("w", script, worker_type="G.9X"), INVALID, "InvalidInputException")
+    await expect_error(
+        stack.create_job("w", script, worker_type="G.9X"), INVALID, "InvalidInputException"
+    )
     await expect_error(stack.create_job("t", script, timeout=0), INVALID, "InvalidInputException")
-    await expect_error(stack.create_job("t", script, timeout=10081), INVALID, "InvalidInputException")
+    await expect_error(
+        stack.create_job("t", script, timeout=10081), INVALID, "InvalidInputException"
+    )
     await expect_error(
         stack.create_job("c", script, code_gen_configuration_nodes="not json"),
         INVALID,
         "InvalidInputException",
     )
     await expect_error(
-        stack.glue.CreateJob(glue_pb2.CreateJobRequest(name="no-role", command=glue_pb2.JobCommand())),
+        stack.glue.CreateJob(
+            glue_pb2.CreateJobRequest(name="no-role", command=glue_pb2.JobCommand())
+        ),
         INVALID,
         "InvalidInputException",
     )
     await expect_error(
-        stack.glue.GetJobs(glue_pb2.GetJobsRequest(max_results=1001)), INVALID, "InvalidInputException"
+        stack.glue.GetJobs(glue_pb2.GetJobsRequest(max_results=1001)),
+        INVALID,
+        "InvalidInputException",
     )
     await expect_error(
         stack.glue.GetJobs(glue_pb2.GetJobsRequest(next_token="garbage")),
@@ -255,9 +265,7 @@ async def test_malformed_bytes_get_a_clear_error(stack: Stack) -> None:
         response_deserializer=glue_pb2.CreateJobResponse.FromString,
     )
     # Field 1 (name) with wire type varint instead of length-delimited, then garbage.
-    message = await expect_error(
-        raw(b"\x08\x96\x01\xff\xff\xff"), INVALID, "InvalidInputException"
-    )
+    message = await expect_error(raw(b"\x08\x96\x01\xff\xff\xff"), INVALID, "InvalidInputException")
     assert "CreateJob" in message
     listing = await stack.glue.ListJobs(glue_pb2.ListJobsRequest())
     assert list(listing.job_names) == []

@@ -11,7 +11,7 @@ from servicekit.errors import error_reason
 
 
 async def expect_error(call: Awaitable[Any], code: grpc.StatusCode, reason: str) -> str:
-    """Await ``call``, assert it fails with ``code`` and ErrorInfo ``reason``; returns the message."""
+    """Await ``call``, expecting ``code`` with ErrorInfo ``reason``; returns the message."""
     try:
         await call
     except grpc.aio.AioRpcError as exc:

@@ -46,7 +46,11 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger, nullable=False),
     )
     op.bulk_insert(
-        sa.table("catalog_event_cursor", sa.column("id", sa.Integer), sa.column("last_seq", sa.BigInteger)),
+        sa.table(
+            "catalog_event_cursor",
+            sa.column("id", sa.Integer),
+            sa.column("last_seq", sa.BigInteger),
+        ),
         [{"id": 1, "last_seq": 0}],
     )
     op.bulk_insert(

@@ -65,7 +65,9 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger, nullable=False),
     )
     op.bulk_insert(
-        sa.table("scheduler_counters", sa.column("name", sa.Text), sa.column("value", sa.BigInteger)),
+        sa.table(
+            "scheduler_counters", sa.column("name", sa.Text), sa.column("value", sa.BigInteger)
+        ),
         [{"name": "outbox", "value": 0}],
     )
 
