@@ -61,6 +61,7 @@ class Executor:
         # True while runs may be WAITING: new runs then queue behind them (FIFO).
         self._maybe_waiting = True
         self._promote_lock = asyncio.Lock()
+        self._closing = False
 
     # -- slots -------------------------------------------------------------------------------
 
@@ -89,6 +90,9 @@ class Executor:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._closing:
+            coro.close()
+            return
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -144,6 +148,7 @@ class Executor:
 
     async def close(self) -> None:
         """Stop watching; the processes themselves keep running under their supervisors."""
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -316,3 +316,41 @@ async def test_process_cap_queues_runs_in_order(stack: Stack, tmp_path: Path) ->
     # In order, one at a time: each started after the previous one completed.
     for earlier, later in itertools.pairwise(runs):
         assert later.completed_on.ToDatetime() >= earlier.completed_on.ToDatetime()
+
+
+async def test_queuing_waits_instead_of_refusing(stack: Stack, tmp_path: Path) -> None:
+    await stack.create_job(
+        "queued",
+        write_script(tmp_path, "s.py", SLEEP),
+        default_arguments={"--seconds": "0.5"},
+        job_run_queuing_enabled=True,
+    )
+    first = await stack.start_run("queued")
+    second = await stack.start_run("queued")
+    assert (await stack.get_run("queued", second)).job_run_state == "WAITING"
+    runs = [await stack.wait_run("queued", run_id) for run_id in (first, second)]
+    assert [r.job_run_state for r in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    assert runs[1].completed_on.ToDatetime() >= runs[0].completed_on.ToDatetime()
+    # The run's own setting overrides the job's.
+    third = await stack.start_run("queued")
+    await expect_error(
+        stack.start_run("queued", job_run_queuing_enabled=False),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "ConcurrentRunsExceededException",
+    )
+    await stack.wait_run("queued", third)
+
+
+async def test_start_while_scheduler_is_down_is_unavailable(stack: Stack, tmp_path: Path) -> None:
+    await stack.create_job("down", write_script(tmp_path, "s.py", SUCCEED))
+    await stack.stop_scheduler()
+    message = await expect_error(
+        stack.start_run("down"), grpc.StatusCode.UNAVAILABLE, "InternalServiceException"
+    )
+    assert "scheduler" in message
+    # Reads keep working from the catalog's own tables.
+    runs = await stack.glue.GetJobRuns(glue_pb2.GetJobRunsRequest(job_name="down"))
+    assert list(runs.job_runs) == []
+    await stack.start_scheduler()
+    run_id = await stack.start_run("down")
+    assert (await stack.wait_run("down", run_id)).job_run_state == "SUCCEEDED"
