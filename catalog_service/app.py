@@ -75,10 +75,14 @@ class CatalogApp:
         server = GrpcServer([SERVICE_NAME])
         reconciler = Reconciler(db, link, jobs, interval=settings.reconcile_interval_seconds)
 
+        health_updates: set[asyncio.Task[None]] = set()
+
         def on_connected(up: bool) -> None:
             if up:
                 reconciler.wake()
-            asyncio.get_running_loop().create_task(server.set_serving(up))
+            task = asyncio.get_running_loop().create_task(server.set_serving(up))
+            health_updates.add(task)
+            task.add_done_callback(health_updates.discard)
 
         consumer = EventConsumer(db, link, on_connected=on_connected)
         self.db, self.jobs, self.runs = db, jobs, runs

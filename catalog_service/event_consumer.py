@@ -51,7 +51,7 @@ class EventConsumer:
 
     async def cursor(self) -> int:
         """The last applied sequence number."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             value = (
                 await conn.execute(select(event_cursor.c.last_seq).where(event_cursor.c.id == 1))
             ).scalar_one()

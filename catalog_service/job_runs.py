@@ -68,7 +68,7 @@ class JobRunCatalog:
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (
                 await conn.execute(
                     select(job_runs.c.snapshot)
@@ -120,7 +120,7 @@ class JobRunCatalog:
                 (job_runs.c.started_on < started)
                 | ((job_runs.c.started_on == started) & (job_runs.c.run_id < run_id))
             )
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             exists = (await conn.execute(select(jobs.c.name).where(jobs.c.name == name))).first()
             if exists is None:
                 raise EntityNotFoundException(f"Job {name} not found.")

@@ -213,7 +213,7 @@ class JobCatalog:
         """
         validate_request("GetJob", params)
         name: str = params["JobName"]
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(jobs.c.definition).where(jobs.c.name == name))).first()
         if row is None:
             raise EntityNotFoundException(f"Job {name} not found.")
@@ -225,7 +225,7 @@ class JobCatalog:
         Raises:
             EntityNotFoundException: no such job.
         """
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.name == name))).first()
         if row is None:
             raise EntityNotFoundException(f"Job {name} not found.")
@@ -233,7 +233,7 @@ class JobCatalog:
 
     async def all_registrations(self) -> list[scheduler_pb2.JobRegistration]:
         """Every job's registration (for the reconciler)."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(select(jobs))).all()
         return [
             registration(glue_pb2.Job.FromString(r.definition), r.version, r.incarnation)
@@ -248,7 +248,7 @@ class JobCatalog:
         query = select(jobs.c.name, jobs.c.definition).order_by(jobs.c.name).limit(limit + 1)
         if after is not None:
             query = query.where(jobs.c.name > str(after[0]))
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         page = rows[:limit]
         token = encode_token("jobs", [page[-1].name]) if len(rows) > limit else None
@@ -266,7 +266,7 @@ class JobCatalog:
         cursor = str(after[0]) if after is not None else None
         names: list[str] = []
         more = False
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             while True:
                 query = select(jobs.c.name, jobs.c.tags).order_by(jobs.c.name).limit(BATCH)
                 if cursor is not None:
@@ -291,7 +291,7 @@ class JobCatalog:
         validate_request("BatchGetJobs", params)
         names = list(dict.fromkeys(params["JobNames"]))
         found: dict[str, bytes] = {}
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             for start in range(0, len(names), BATCH):
                 chunk = names[start : start + BATCH]
                 rows = await conn.execute(
@@ -305,7 +305,7 @@ class JobCatalog:
 
     async def count(self) -> int:
         """How many jobs exist."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             return int((await conn.execute(select(func.count()).select_from(jobs))).scalar_one())
 
 

@@ -63,7 +63,7 @@ class EventFeed:
 
     async def read_after(self, after: int, limit: int = BATCH) -> list[scheduler_pb2.RunEvent]:
         """Up to ``limit`` events with sequence > ``after``, in order."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (
                 await conn.execute(
                     select(outbox.c.seq, outbox.c.payload, outbox.c.job_incarnation)

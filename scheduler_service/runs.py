@@ -494,13 +494,13 @@ class RunStore:
 
     async def get(self, run_id: str) -> RunRecord | None:
         """One run, or None."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
         return RunRecord.from_row(row) if row is not None else None
 
     async def in_states(self, states: Sequence[JobRunState]) -> list[RunRecord]:
         """Every run in one of ``states``, oldest first."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (
                 await conn.execute(
                     select(runs)
@@ -512,6 +512,6 @@ class RunStore:
 
     async def job_definition(self, name: str) -> GlueDict | None:
         """The registered definition of job ``name`` (None if absent or deleted)."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             job = await registry.get_job(conn, name)
         return job.definition if job is not None and not job.deleted else None

@@ -69,7 +69,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def ListRegistrations(  # type: ignore[override]
         self, request: scheduler_pb2.ListRegistrationsRequest, context: Context
     ) -> scheduler_pb2.ListRegistrationsResponse:
-        async with self._db.engine.connect() as conn:
+        async with self._db.read() as conn:
             jobs, triggers = await registry.list_registrations(conn)
         return scheduler_pb2.ListRegistrationsResponse(jobs=jobs, triggers=triggers)
 
