@@ -26,6 +26,9 @@ from servicekit.errors import EntityNotFoundException, GlueError
 from servicekit.glue_shapes import GlueDict, from_glue
 
 DEFAULT_PAGE = 100
+TERMINAL_STATES = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"})
+FOLLOW_SETTLE_POLLS = 100
+FOLLOW_SETTLE_INTERVAL = 0.05
 
 
 def new_run_id() -> str:
@@ -181,7 +184,16 @@ class JobRunCatalog:
             "GetJobRun", {"JobName": params.get("JobName"), "RunId": params.get("RunId")}
         )
         await self._load(params["JobName"], params["RunId"])
+        follow = bool(params.get("Follow", False))
         async for chunk in self._link.read_run_log(
-            params["RunId"], int(params.get("Offset", 0)), bool(params.get("Follow", False))
+            params["RunId"], int(params.get("Offset", 0)), follow
         ):
             yield chunk.data, chunk.offset
+        if follow:
+            # The scheduler ends the stream when the run ends; wait (briefly) until this
+            # catalog has applied that event too, so a GetJobRun right after shows the end.
+            for _ in range(FOLLOW_SETTLE_POLLS):
+                run = await self._load(params["JobName"], params["RunId"])
+                if run.job_run_state in TERMINAL_STATES:
+                    break
+                await asyncio.sleep(FOLLOW_SETTLE_INTERVAL)

@@ -216,8 +216,9 @@ class Executor:
 
     async def _settle(self, run_id: str, outcome: Outcome) -> None:
         state = _OUTCOME_STATE[outcome.kind]
+        # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
         message = outcome.message or None
-        if state is JobRunState.SUCCEEDED:
+        if state in (JobRunState.SUCCEEDED, JobRunState.STOPPED):
             message = None
         await self._settle_state(
             run_id, state, message, started_at=outcome.started_at, ended_at=outcome.ended_at

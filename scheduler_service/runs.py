@@ -441,7 +441,6 @@ class RunStore:
                     updated_at=now,
                     completed_at=now,
                     execution_time=0,
-                    error_message="Stopped while waiting; the run never started.",
                 )
                 signal = False
             else:

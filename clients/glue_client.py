@@ -1,0 +1,545 @@
+"""GlueClient: an async client for the public glue.v1.Glue API.
+
+One method per Glue operation, named in snake_case (``CreateJob`` -> ``create_job``), taking and
+returning glue.v1 messages; requests may also be given in Glue's JSON form (PascalCase member
+names, as boto3 takes them), which ``servicekit.glue_shapes`` converts::
+
+    async with GlueClient("127.0.0.1:50051") as glue:
+        await glue.create_job(
+            Name="nightly",
+            Role="arn:aws:iam::123456789012:role/etl",
+            Command={"Name": "pythonshell", "ScriptLocation": "/srv/jobs/nightly.py"},
+        )
+        run_id = (await glue.start_job_run("nightly", Arguments={"--day": "mon"})).job_run_id
+        run = await glue.wait_job_run("nightly", run_id)
+        async for chunk in glue.get_job_run_log("nightly", run_id):
+            sys.stdout.buffer.write(chunk)
+
+Errors are raised as the ``servicekit.errors.GlueError`` subclass the service named (through
+``from_rpc_error``, the one translation point). Only UNAVAILABLE is retried, and only on calls
+that change nothing (the Get/List/BatchGet operations and the log stream), so a retried call can
+never start a second run or apply an update twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
+
+import grpc
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
+
+from glue.v1 import glue_pb2, glue_pb2_grpc
+from servicekit.errors import (
+    GlueError,
+    OperationTimeoutException,
+    ServiceUnavailableException,
+    error_reason,
+    from_rpc_error,
+)
+from servicekit.glue_shapes import from_glue, message_members, pascal, to_glue
+
+if TYPE_CHECKING:
+    from glue.v1.glue_pb2_grpc import GlueAsyncStub
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "TERMINAL_STATES",
+    "GlueClient",
+    "WaitTimeoutError",
+    "build_request",
+    "check_members",
+    "job_update_from_job",
+]
+
+M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT: Final = 30.0
+"""Seconds each unary call may take before it fails with OperationTimeoutException."""
+
+TERMINAL_STATES: Final = frozenset(
+    {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
+)
+"""JobRunState values a run never leaves."""
+
+# Two retries spanning under a second: enough to ride out a reconnect or a service restart that
+# is already under way, short enough that a command line learns quickly that nothing listens.
+_RETRY_DELAYS: Final = (0.2, 0.6)
+
+_CHANNEL_OPTIONS: Final = [
+    # gRPC's default reconnect backoff starts at a second and grows to two minutes, during which
+    # every call fails fast without trying; the retries above need a reconnect to be attempted.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # GetJobs pages carry whole job definitions (scripts' arguments, code-gen node graphs).
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+]
+
+
+class WaitTimeoutError(TimeoutError):
+    """``wait_job_run`` gave up before the run reached a terminal state."""
+
+    def __init__(self, run: glue_pb2.JobRun, waited: float) -> None:
+        super().__init__(
+            f"Job run {run.id} of job {run.job_name} is still {run.job_run_state} "
+            f"after waiting {waited:g}s."
+        )
+        self.run = run
+        """The run as last seen."""
+
+
+class _State(enum.Enum):
+    UNOPENED = enum.auto()
+    OPENED = enum.auto()
+    CLOSED = enum.auto()
+
+
+def build_request(
+    message_type: type[M], request: M | Mapping[str, Any] | None, fields: Mapping[str, Any]
+) -> M:
+    """A request message from a message or a Glue-form dict, with Glue-form ``fields`` on top.
+
+    ``fields`` override members of ``request``; maps and nested structures are merged.
+
+    Raises:
+        TypeError: ``request`` is a message of another type.
+        ValueError: a Glue-form dict names a member the message does not have (a typo would
+            otherwise be dropped silently, and the call made without it), or holds a value of
+            the wrong type or out of range.
+    """
+    if request is None:
+        message = message_type()
+    elif isinstance(request, Message):
+        if not isinstance(request, message_type):
+            raise TypeError(
+                f"expected a {message_type.DESCRIPTOR.full_name}, "
+                f"got a {request.DESCRIPTOR.full_name}"
+            )
+        message = message_type()
+        message.CopyFrom(request)
+    else:
+        message = _from_glue(message_type, request)
+    if fields:
+        message.MergeFrom(_from_glue(message_type, fields))
+    return message
+
+
+def _from_glue(message_type: type[M], data: Mapping[str, Any]) -> M:
+    check_members(message_type, data)
+    try:
+        return from_glue(dict(data), message_type)
+    except (TypeError, ValueError) as exc:
+        # protobuf's words do not name the member; find it (this is the error path only).
+        where = message_type.DESCRIPTOR.name
+        for key, value in data.items():
+            try:
+                from_glue({key: value}, message_type)
+            except (TypeError, ValueError):
+                where = f"{where}.{key}"
+                break
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def check_members(message_type: type[Message], data: Mapping[str, Any]) -> None:
+    """Raise ValueError if a Glue-form dict (or a structure in it) names an unknown member."""
+    # protobuf's stubs type DESCRIPTOR as a union of its pure-Python and upb classes.
+    _check_members(cast("Descriptor", message_type.DESCRIPTOR), data, "")
+
+
+def _check_members(descriptor: Descriptor, data: Mapping[str, Any], path: str) -> None:
+    by_name = {pascal(f.name): f for f in descriptor.fields}
+    for key, value in data.items():
+        field = by_name.get(key)
+        where = f"{path}.{key}" if path else key
+        if field is None:
+            known = ", ".join(sorted(by_name))
+            raise ValueError(f"{descriptor.name} has no member {where!r} (members: {known})")
+        nested = field.message_type
+        if nested is None or value is None:
+            continue
+        if nested.GetOptions().map_entry or nested.full_name == "google.protobuf.Timestamp":
+            continue
+        if field.is_repeated:  # type: ignore[attr-defined]
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _check_members(nested, item, f"{where}[{index}]")
+        elif isinstance(value, Mapping):
+            _check_members(nested, value, where)
+
+
+class GlueClient:
+    """An async client for glue.v1.Glue; owns its channel (use it as an async context manager).
+
+    Args:
+        address: ``host:port`` of the catalog service.
+        timeout: seconds each unary call may take (None: no deadline). Log streams that follow
+            a run have no deadline, since a run may take hours.
+        retry_delays: seconds to wait before each retry of a read-only call that failed with
+            UNAVAILABLE; empty to never retry.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retry_delays: Sequence[float] = _RETRY_DELAYS,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._retry_delays = tuple(retry_delays)
+        self._state = _State.UNOPENED
+        self._channel: grpc.aio.Channel | None = None
+        self._stub_instance: GlueAsyncStub | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _State.UNOPENED:
+            raise RuntimeError("a GlueClient can be opened only once")
+        # Created here rather than in __init__: a grpc.aio channel binds to the running loop.
+        self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        self._stub_instance = glue_pb2_grpc.GlueStub(self._channel)
+        self._state = _State.OPENED
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel (calls in flight are cancelled)."""
+        self._state = _State.CLOSED
+        self._stub_instance = None
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def _stub(self) -> GlueAsyncStub:
+        if self._stub_instance is None:
+            state = "closed" if self._state is _State.CLOSED else "not opened"
+            raise RuntimeError(f"the GlueClient is {state}; use `async with GlueClient(...)`")
+        return self._stub_instance
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _error(self, exc: grpc.aio.AioRpcError, *, read_only: bool = True) -> GlueError:
+        error = from_rpc_error(exc)
+        if isinstance(error, ServiceUnavailableException) and error_reason(exc) is None:
+            # No ErrorInfo: the transport failed, not the service (which would have said why).
+            return ServiceUnavailableException(
+                f"the Glue service at {self.address} is unreachable: {exc.details()}"
+            )
+        if (
+            isinstance(error, OperationTimeoutException)
+            and error_reason(exc) is None
+            and self.timeout is not None
+        ):
+            # Our own deadline expired (the service's errors carry an ErrorInfo). A change may
+            # still be applied after the caller stopped waiting, so say so.
+            maybe = "" if read_only else "; the change may still take effect"
+            return OperationTimeoutException(
+                f"no answer from the Glue service at {self.address} within {self.timeout:g}s{maybe}"
+            )
+        return error
+
+    async def _call(self, call: Callable[[], Awaitable[T]], *, read_only: bool) -> T:
+        delays = self._retry_delays if read_only else ()
+        for attempt in range(len(delays) + 1):
+            try:
+                return await call()
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < len(delays):
+                    await asyncio.sleep(delays[attempt])
+                    continue
+                raise self._error(exc, read_only=read_only) from None
+        raise AssertionError("unreachable")
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def create_job(
+        self, request: glue_pb2.CreateJobRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> glue_pb2.CreateJobResponse:
+        """CreateJob: ``fields`` are Glue members (``Name=``, ``Command={...}``) over ``request``.
+
+        Raises:
+            InvalidInputException: the definition breaks a rule.
+            AlreadyExistsException: a job of that name exists.
+        """
+        message = build_request(glue_pb2.CreateJobRequest, request, fields)
+        return await self._call(
+            lambda: self._stub.CreateJob(message, timeout=self.timeout), read_only=False
+        )
+
+    async def update_job(
+        self,
+        job_name: str,
+        job_update: glue_pb2.JobUpdate | Mapping[str, Any] | None = None,
+        /,
+        **fields: Any,
+    ) -> glue_pb2.UpdateJobResponse:
+        """UpdateJob: replaces the whole definition; members left out return to their defaults.
+
+        ``fields`` are JobUpdate members in Glue form, laid over ``job_update``.
+
+        Raises:
+            InvalidInputException: the definition breaks a rule.
+            EntityNotFoundException: no such job.
+        """
+        update = build_request(glue_pb2.JobUpdate, job_update, fields)
+        message = glue_pb2.UpdateJobRequest(job_name=job_name, job_update=update)
+        return await self._call(
+            lambda: self._stub.UpdateJob(message, timeout=self.timeout), read_only=False
+        )
+
+    async def delete_job(self, job_name: str) -> glue_pb2.DeleteJobResponse:
+        """DeleteJob (succeeds if the job does not exist, as in Glue)."""
+        message = glue_pb2.DeleteJobRequest(job_name=job_name)
+        return await self._call(
+            lambda: self._stub.DeleteJob(message, timeout=self.timeout), read_only=False
+        )
+
+    async def get_job(self, job_name: str) -> glue_pb2.GetJobResponse:
+        """GetJob.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        message = glue_pb2.GetJobRequest(job_name=job_name)
+        return await self._call(
+            lambda: self._stub.GetJob(message, timeout=self.timeout), read_only=True
+        )
+
+    async def get_jobs(
+        self, *, next_token: str | None = None, max_results: int | None = None
+    ) -> glue_pb2.GetJobsResponse:
+        """GetJobs: one page of job definitions in name order."""
+        message = glue_pb2.GetJobsRequest(next_token=next_token, max_results=max_results)
+        return await self._call(
+            lambda: self._stub.GetJobs(message, timeout=self.timeout), read_only=True
+        )
+
+    async def list_jobs(
+        self,
+        *,
+        tags: Mapping[str, str] | None = None,
+        next_token: str | None = None,
+        max_results: int | None = None,
+    ) -> glue_pb2.ListJobsResponse:
+        """ListJobs: one page of job names, only jobs having every tag in ``tags``."""
+        message = glue_pb2.ListJobsRequest(
+            tags=dict(tags or {}), next_token=next_token, max_results=max_results
+        )
+        return await self._call(
+            lambda: self._stub.ListJobs(message, timeout=self.timeout), read_only=True
+        )
+
+    async def batch_get_jobs(self, job_names: Sequence[str]) -> glue_pb2.BatchGetJobsResponse:
+        """BatchGetJobs: the jobs found and the names not found."""
+        message = glue_pb2.BatchGetJobsRequest(job_names=list(job_names))
+        return await self._call(
+            lambda: self._stub.BatchGetJobs(message, timeout=self.timeout), read_only=True
+        )
+
+    async def iter_jobs(self, *, page_size: int | None = None) -> AsyncIterator[glue_pb2.Job]:
+        """Every job definition, following GetJobs' NextToken."""
+        token: str | None = None
+        while True:
+            page = await self.get_jobs(next_token=token, max_results=page_size)
+            for job in page.jobs:
+                yield job
+            if not page.HasField("next_token"):
+                return
+            token = page.next_token
+
+    async def iter_job_names(
+        self, *, tags: Mapping[str, str] | None = None, page_size: int | None = None
+    ) -> AsyncIterator[str]:
+        """Every job name (having all of ``tags``), following ListJobs' NextToken."""
+        token: str | None = None
+        while True:
+            page = await self.list_jobs(tags=tags, next_token=token, max_results=page_size)
+            for name in page.job_names:
+                yield name
+            if not page.HasField("next_token"):
+                return
+            token = page.next_token
+
+    # -- job runs ----------------------------------------------------------------------------
+
+    async def start_job_run(
+        self,
+        job_name: str,
+        request: glue_pb2.StartJobRunRequest | Mapping[str, Any] | None = None,
+        /,
+        **fields: Any,
+    ) -> glue_pb2.StartJobRunResponse:
+        """StartJobRun: ``fields`` are Glue members (``Arguments=``, ``Timeout=``) over ``request``.
+
+        Never retried: a start whose answer was lost may have started a run.
+
+        Raises:
+            EntityNotFoundException: no such job (or no such run to retry, ``JobRunId``).
+            ConcurrentRunsExceededException: the job is at MaxConcurrentRuns.
+            ServiceUnavailableException: the service, or the scheduler behind it, is down.
+        """
+        message = build_request(glue_pb2.StartJobRunRequest, request, fields)
+        message.job_name = job_name
+        return await self._call(
+            lambda: self._stub.StartJobRun(message, timeout=self.timeout), read_only=False
+        )
+
+    async def get_job_run(
+        self, job_name: str, run_id: str, *, predecessors_included: bool = False
+    ) -> glue_pb2.GetJobRunResponse:
+        """GetJobRun.
+
+        Raises:
+            EntityNotFoundException: no such job or run.
+        """
+        message = glue_pb2.GetJobRunRequest(
+            job_name=job_name, run_id=run_id, predecessors_included=predecessors_included
+        )
+        return await self._call(
+            lambda: self._stub.GetJobRun(message, timeout=self.timeout), read_only=True
+        )
+
+    async def get_job_runs(
+        self, job_name: str, *, next_token: str | None = None, max_results: int | None = None
+    ) -> glue_pb2.GetJobRunsResponse:
+        """GetJobRuns: one page of the job's runs, newest first.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        message = glue_pb2.GetJobRunsRequest(
+            job_name=job_name, next_token=next_token, max_results=max_results
+        )
+        return await self._call(
+            lambda: self._stub.GetJobRuns(message, timeout=self.timeout), read_only=True
+        )
+
+    async def iter_job_runs(
+        self, job_name: str, *, page_size: int | None = None
+    ) -> AsyncIterator[glue_pb2.JobRun]:
+        """Every run of a job, newest first, following GetJobRuns' NextToken."""
+        token: str | None = None
+        while True:
+            page = await self.get_job_runs(job_name, next_token=token, max_results=page_size)
+            for run in page.job_runs:
+                yield run
+            if not page.HasField("next_token"):
+                return
+            token = page.next_token
+
+    async def batch_stop_job_run(
+        self, job_name: str, job_run_ids: Sequence[str]
+    ) -> glue_pb2.BatchStopJobRunResponse:
+        """BatchStopJobRun: each id lands in SuccessfulSubmissions or Errors.
+
+        Raises:
+            InvalidInputException: no ids, or more than Glue allows in one call.
+        """
+        message = glue_pb2.BatchStopJobRunRequest(job_name=job_name, job_run_ids=list(job_run_ids))
+        return await self._call(
+            lambda: self._stub.BatchStopJobRun(message, timeout=self.timeout), read_only=False
+        )
+
+    async def get_job_run_log(
+        self, job_name: str, run_id: str, offset: int = 0, follow: bool = False
+    ) -> AsyncIterator[bytes]:
+        """A run's captured stdout and stderr from byte ``offset``, as it arrives.
+
+        With ``follow``, keeps streaming until the run is terminal. A stream broken by
+        UNAVAILABLE resumes from the last byte received, so no byte is repeated or lost.
+
+        Raises:
+            EntityNotFoundException: no such job or run.
+        """
+        position = offset
+        failures = 0
+        while True:
+            request = glue_pb2.GetJobRunLogRequest(
+                job_name=job_name, run_id=run_id, offset=position, follow=follow
+            )
+            call = self._stub.GetJobRunLog(request, timeout=None if follow else self.timeout)
+            try:
+                async for chunk in call:
+                    failures = 0
+                    position = chunk.offset + len(chunk.data)
+                    if chunk.data:
+                        yield chunk.data
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and failures < len(self._retry_delays):
+                    await asyncio.sleep(self._retry_delays[failures])
+                    failures += 1
+                    continue
+                raise self._error(exc) from None
+            finally:
+                call.cancel()
+
+    async def wait_job_run(
+        self,
+        job_name: str,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 2.0,
+        on_change: Callable[[glue_pb2.JobRun], None] | None = None,
+    ) -> glue_pb2.JobRun:
+        """Poll GetJobRun until the run is terminal; returns the run as it ended.
+
+        Polls quickly at first and slows to ``poll_interval``, so short runs return promptly
+        without a long run costing many calls. A retry after a failure is a new run (with
+        this one as its PreviousRunId) and is not followed.
+
+        Args:
+            job_name: the job.
+            run_id: the run to wait for.
+            timeout: seconds to wait at most (None: as long as it takes).
+            poll_interval: the longest pause between two polls, in seconds.
+            on_change: called with the run each time its state changes (and first with the run
+                as first seen).
+
+        Raises:
+            WaitTimeoutError: the run was not terminal after ``timeout`` seconds.
+            EntityNotFoundException: no such job or run.
+        """
+        started = time.monotonic()
+        delay = min(0.1, poll_interval)
+        last_state: str | None = None
+        while True:
+            run = (await self.get_job_run(job_name, run_id)).job_run
+            if run.job_run_state != last_state:
+                last_state = run.job_run_state
+                if on_change is not None:
+                    on_change(run)
+            if run.job_run_state in TERMINAL_STATES:
+                return run
+            waited = time.monotonic() - started
+            if timeout is not None and waited >= timeout:
+                raise WaitTimeoutError(run, timeout)
+            pause = delay if timeout is None else min(delay, max(timeout - waited, 0.0))
+            await asyncio.sleep(pause)
+            delay = min(delay * 1.5, poll_interval)
+
+
+def job_update_from_job(job: glue_pb2.Job) -> glue_pb2.JobUpdate:
+    """The JobUpdate that leaves ``job`` as it is: the base for a read-modify-UpdateJob."""
+    # Job and JobUpdate name their shared members alike; Name, the timestamps and ProfileName
+    # are the only Job members a JobUpdate lacks, and those are dropped here.
+    wanted = set(message_members(glue_pb2.JobUpdate))
+    return from_glue({k: v for k, v in to_glue(job).items() if k in wanted}, glue_pb2.JobUpdate)

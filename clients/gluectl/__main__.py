@@ -1,0 +1,83 @@
+"""gluectl's entry point: parse, run one command, turn the outcome into an exit status.
+
+Example session::
+
+    gluectl jobs create nightly --script ./nightly.py --arg day=mon
+    gluectl runs start nightly --arg day=tue --wait
+    gluectl runs list nightly
+    gluectl logs nightly jr_... -f
+    gluectl runs stop nightly jr_...
+
+Exit codes:
+
+- 0: ok.
+- 1: the operation failed: the service answered with a Glue error (printed as one line on
+  stderr, ``gluectl: EntityNotFoundException: Job x not found.``), ``runs stop`` could not stop
+  a run, or ``runs wait --timeout`` ran out.
+- 2: usage error (argparse), or an unreadable ``--from-json`` file.
+- 3: the service is unreachable (or answered UNAVAILABLE); retrying later may work.
+- 4: a waited-for run (``runs start --wait``, ``runs wait``) ended in a state other than
+  SUCCEEDED.
+
+Expected failures never print a traceback. This is the only gluectl module that reads the
+environment (``GLUECTL_ENDPOINT``, the default for ``--endpoint``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from clients.glue_client import WaitTimeoutError
+from clients.gluectl.commands import (
+    DEFAULT_ENDPOINT,
+    ExitCode,
+    UsageError,
+    build_parser,
+    run,
+)
+from clients.gluectl.output import Output
+from servicekit.errors import GlueError, ServiceUnavailableException
+
+# What a shell reports for a command ended by Ctrl-C (128 + SIGINT).
+_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run gluectl with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser(default_endpoint=os.environ.get("GLUECTL_ENDPOINT") or DEFAULT_ENDPOINT)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits on --help (0) and on usage errors (2, message already printed).
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+    out = Output(fmt=args.output, stdout=sys.stdout, stderr=sys.stderr)
+    try:
+        return int(asyncio.run(run(args, out)))
+    except UsageError as exc:
+        args.parser.print_usage(sys.stderr)
+        out.note(f"{args.parser.prog}: error: {exc}")
+        return ExitCode.USAGE
+    except ServiceUnavailableException as exc:
+        out.error(exc.message)
+        return ExitCode.UNREACHABLE
+    except GlueError as exc:
+        out.error(f"{exc.reason}: {exc.message}")
+        return ExitCode.FAILED
+    except WaitTimeoutError as exc:
+        out.error(str(exc))
+        return ExitCode.FAILED
+    except BrokenPipeError:
+        # The reader went away (`gluectl logs ... | head`): not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.OK
+    except KeyboardInterrupt:
+        return _INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""gluectl's output: Glue-form JSON for scripts, aligned tables and key/value lists for people.
+
+JSON output is the Glue form of the operation's response (PascalCase members, as the AWS CLI
+prints them, timestamps in ISO-8601), so a script written against ``aws glue ... --output json``
+reads it unchanged. Tables are for reading: times in UTC, long errors cut to one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+from glue.v1 import glue_pb2
+from servicekit.glue_shapes import timestamp_to_datetime
+
+JSON: Final = "json"
+TABLE: Final = "table"
+FORMATS: Final = (TABLE, JSON)
+
+RUN_HEADERS: Final = ("Id", "State", "Attempt", "Started", "Duration", "Error")
+JOB_HEADERS: Final = ("Name", "Command", "Script", "Modified")
+ERROR_WIDTH: Final = 60
+_GAP: Final = "  "
+
+
+class Output:
+    """Where and how a command prints: results to stdout, notes and errors to stderr.
+
+    Args:
+        fmt: ``json`` or ``table``.
+        stdout: results go here.
+        stderr: progress notes and errors go here, so stdout stays parseable.
+        prog: the program name errors start with.
+    """
+
+    def __init__(self, *, fmt: str, stdout: TextIO, stderr: TextIO, prog: str = "gluectl") -> None:
+        self.fmt = fmt
+        self._stdout = stdout
+        self._stderr = stderr
+        self._prog = prog
+
+    @property
+    def is_json(self) -> bool:
+        """Whether results are printed as JSON."""
+        return self.fmt == JSON
+
+    def document(self, doc: Mapping[str, Any]) -> None:
+        """Print a Glue-form document as JSON."""
+        self.line(dumps(doc))
+
+    def line(self, text: str) -> None:
+        """Print one line of results (flushed: a waiting command's first line must show)."""
+        self._stdout.write(text + "\n")
+        self._stdout.flush()
+
+    def table(self, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        """Print rows as aligned columns under a header."""
+        self.line(format_table(headers, rows))
+
+    def details(self, doc: Mapping[str, Any]) -> None:
+        """Print one entity as ``Member  value`` lines."""
+        self.line(format_details(doc))
+
+    def raw(self, data: bytes) -> None:
+        """Write bytes to stdout unchanged (a run's log)."""
+        self._stdout.flush()
+        buffer = getattr(self._stdout, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+            buffer.flush()
+        else:
+            # A text-only stream (an embedding that swapped stdout): the closest we can do.
+            self._stdout.write(data.decode("utf-8", errors="replace"))
+            self._stdout.flush()
+
+    def note(self, text: str) -> None:
+        """A progress note for people, on stderr."""
+        self._stderr.write(text + "\n")
+        self._stderr.flush()
+
+    def error(self, text: str) -> None:
+        """The one line that says why the command failed."""
+        self.note(f"{self._prog}: {text}")
+
+
+def dumps(doc: Mapping[str, Any]) -> str:
+    """JSON text of a Glue-form document; datetimes as ISO-8601."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def format_time(value: datetime | None) -> str:
+    """A timestamp for a table: UTC, to the second."""
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h07m``: short and sortable by eye."""
+    if seconds is None:
+        return "-"
+    total = max(int(seconds), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def one_line(text: str, width: int = ERROR_WIDTH) -> str:
+    """The gist of a multi-line message, cut to ``width`` characters.
+
+    A run's ErrorMessage is the tail of its stderr, whose last line (the exception) says most.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    gist = lines[-1] if lines else ""
+    return gist if len(gist) <= width else gist[: width - 1] + "…"
+
+
+def run_duration(run: glue_pb2.JobRun, now: datetime) -> float | None:
+    """How long a run ran: ExecutionTime once it ended, else the time since it started."""
+    if run.HasField("execution_time") and run.HasField("completed_on"):
+        return float(run.execution_time)
+    if not run.HasField("started_on"):
+        return None
+    end = timestamp_to_datetime(run.completed_on) if run.HasField("completed_on") else now
+    return (end - timestamp_to_datetime(run.started_on)).total_seconds()
+
+
+def run_row(run: glue_pb2.JobRun, now: datetime) -> list[str]:
+    """A run as a row under RUN_HEADERS."""
+    started = timestamp_to_datetime(run.started_on) if run.HasField("started_on") else None
+    return [
+        run.id,
+        run.job_run_state,
+        str(run.attempt),
+        format_time(started),
+        format_duration(run_duration(run, now)),
+        one_line(run.error_message) if run.error_message else "",
+    ]
+
+
+def job_row(job: glue_pb2.Job) -> list[str]:
+    """A job as a row under JOB_HEADERS."""
+    modified = (
+        timestamp_to_datetime(job.last_modified_on) if job.HasField("last_modified_on") else None
+    )
+    return [job.name, job.command.name, job.command.script_location, format_time(modified)]
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Rows as left-aligned columns; the last column is not padded (no trailing spaces)."""
+    table = [list(headers), *(list(row) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    return "\n".join(
+        _GAP.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def format_details(doc: Mapping[str, Any]) -> str:
+    """One entity as ``Member  value`` lines; structures flatten to ``Parent.Member``."""
+    pairs = list(_flatten(doc, ""))
+    if not pairs:
+        return ""
+    width = max(len(key) for key, _ in pairs)
+    lines = []
+    for key, value in pairs:
+        first, *rest = value.splitlines() or [""]
+        lines.append(f"{key.ljust(width)}{_GAP}{first}".rstrip())
+        lines.extend(f"{'':{width}}{_GAP}{more}".rstrip() for more in rest)
+    return "\n".join(lines)
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str) -> Iterable[tuple[str, str]]:
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{name}.")
+        elif isinstance(value, datetime):
+            yield name, format_time(value) + " UTC"
+        elif isinstance(value, list):
+            yield (
+                name,
+                ", ".join(
+                    json.dumps(item, default=_json_default)
+                    if isinstance(item, Mapping)
+                    else str(item)
+                    for item in value
+                ),
+            )
+        else:
+            yield name, str(value)
