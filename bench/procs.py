@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
@@ -34,14 +34,15 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _LIVE: dict[int, asyncio.subprocess.Process] = {}
 
 
-def _kill_leftovers() -> None:
+def kill_leftovers() -> None:
+    """SIGKILL every process started here that still runs (the last-resort clean-up)."""
     for pid, process in list(_LIVE.items()):
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
 
-atexit.register(_kill_leftovers)
+atexit.register(kill_leftovers)
 
 
 def free_port() -> int:
@@ -158,9 +159,9 @@ def process_cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
-def postgres_cpu_seconds() -> float:
-    """User + system CPU seconds of every live process named ``postgres`` (all backends)."""
-    total = 0.0
+def postgres_cpu_by_pid() -> dict[int, float]:
+    """User + system CPU seconds of each live process named ``postgres`` (all backends)."""
+    found: dict[int, float] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -169,8 +170,8 @@ def postgres_cpu_seconds() -> float:
                 continue
         except OSError:
             continue
-        total += process_cpu_seconds(int(entry.name))
-    return total
+        found[int(entry.name)] = process_cpu_seconds(int(entry.name))
+    return found
 
 
 def machine_busy_seconds() -> float:
@@ -188,6 +189,7 @@ class CpuSnapshot:
 
     at: float
     parts: dict[str, float]
+    postgres: dict[int, float] = field(default_factory=dict)
 
 
 class CpuMeter:
@@ -202,15 +204,21 @@ class CpuMeter:
         parts = {"loadgen": time.process_time(), "machine": machine_busy_seconds()}
         for name, pid in self._pids.items():
             parts[name] = process_cpu_seconds(pid)
-        if self._postgres:
-            parts["postgres"] = postgres_cpu_seconds()
-        return CpuSnapshot(time.monotonic(), parts)
+        postgres = postgres_cpu_by_pid() if self._postgres else {}
+        return CpuSnapshot(time.monotonic(), parts, postgres)
 
     @staticmethod
     def cores(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
         """Cores used by each party between two snapshots; ``other`` is the unattributed rest."""
         elapsed = max(after.at - before.at, 1e-9)
-        used = {k: max(after.parts[k] - before.parts.get(k, 0.0), 0.0) / elapsed for k in after.parts}
+        used = {
+            k: max(after.parts[k] - before.parts.get(k, 0.0), 0.0) / elapsed for k in after.parts
+        }
+        if after.postgres:
+            # Per process: backends of other clients come and go; one that started meanwhile
+            # counts whole, one that exited meanwhile is lost (its CPU cannot be read any more).
+            spent = sum(t - before.postgres.get(pid, 0.0) for pid, t in after.postgres.items())
+            used["postgres"] = max(spent, 0.0) / elapsed
         known = sum(v for k, v in used.items() if k != "machine")
         used["other"] = max(used["machine"] - known, 0.0)
         return used

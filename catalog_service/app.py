@@ -89,7 +89,9 @@ class CatalogApp:
         self.consumer, self.reconciler = consumer, reconciler
         stack.push_async_callback(self._stop_tasks)
 
-        glue_pb2_grpc.add_GlueServicer_to_server(GlueServicer(jobs, runs), server.server)
+        # Trigger RPCs land with the catalog side of triggers (in progress).
+        servicer = GlueServicer(jobs, runs)  # type: ignore[abstract]
+        glue_pb2_grpc.add_GlueServicer_to_server(servicer, server.server)
         self.port = server.bind(settings.listen)
         await server.start()
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)

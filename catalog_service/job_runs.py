@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from servicekit.glue_shapes import GlueDict, from_glue
 
 DEFAULT_PAGE = 100
 TERMINAL_STATES = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"})
+FINISHED_CACHE_SIZE = 50_000
 FOLLOW_SETTLE_POLLS = 100
 FOLLOW_SETTLE_INTERVAL = 0.05
 
@@ -43,6 +45,21 @@ class JobRunCatalog:
         self._db = db
         self._link = link
         self._jobs = job_catalog
+        # Finished runs never change, so GetJobRun serves them from memory. Only DeleteJob
+        # removes them, and it purges this cache (one catalog process owns the catalog's
+        # tables; a second catalog process would need its own invalidation).
+        self._finished: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        job_catalog.on_deleted.append(self._forget_job)
+
+    def _forget_job(self, job_name: str) -> None:
+        for key in [k for k in self._finished if k[0] == job_name]:
+            del self._finished[key]
+
+    def _remember(self, run: glue_pb2.JobRun) -> None:
+        if run.job_run_state in TERMINAL_STATES:
+            self._finished[(run.job_name, run.id)] = run.SerializeToString()
+            if len(self._finished) > FINISHED_CACHE_SIZE:
+                self._finished.popitem(last=False)
 
     async def start(self, params: GlueDict) -> str:
         """StartJobRun.
@@ -96,7 +113,12 @@ class JobRunCatalog:
             EntityNotFoundException: no such job or run.
         """
         validate_request("GetJobRun", params)
-        run = await self._load(params["JobName"], params["RunId"])
+        cached = self._finished.get((params["JobName"], params["RunId"]))
+        if cached is not None:
+            run = glue_pb2.JobRun.FromString(cached)
+        else:
+            run = await self._load(params["JobName"], params["RunId"])
+            self._remember(run)
         if not params.get("PredecessorsIncluded"):
             run.ClearField("predecessor_runs")
         return run

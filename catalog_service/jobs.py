@@ -13,11 +13,11 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -62,6 +62,11 @@ def with_defaults(definition: GlueDict) -> GlueDict:
 
 async def next_version(conn: AsyncConnection) -> int:
     """The next registration version (monotonic across creates, updates and deletes)."""
+    if conn.dialect.name == "postgresql":
+        value = (
+            await conn.execute(text("SELECT nextval('catalog_registration_version')"))
+        ).scalar_one()
+        return int(value)
     value = (
         await conn.execute(
             update(counters)
@@ -87,6 +92,10 @@ class JobCatalog:
         self._db = db
         self._link = link
         self._pushes: set[asyncio.Task[None]] = set()
+        # Called with a job's name after DeleteJob committed (caches hang off this).
+        self.on_deleted: list[Callable[[str], None]] = []
+        # The latest push of each job, so a trigger fire can wait for its jobs to be known.
+        self._latest_push: dict[str, asyncio.Task[None]] = {}
 
     async def close(self) -> None:
         """Let registration pushes in flight finish (briefly); the reconciler covers the rest."""
@@ -95,7 +104,19 @@ class JobCatalog:
         for task in self._pushes:
             task.cancel()
 
-    def _push(self, what: str, call: Coroutine[Any, Any, bool]) -> None:
+    async def wait_pushed(self, names: Iterable[str], timeout: float = 5.0) -> None:
+        """Wait (briefly) for in-flight registration pushes of these jobs to finish.
+
+        A trigger fired right after CreateJob must find the job in the scheduler; a push that
+        fails is the reconciler's to repair, and the fire then records an ERROR run.
+        """
+        pending = [
+            task for name in names if (task := self._latest_push.get(name)) and not task.done()
+        ]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    def _push(self, what: str, call: Coroutine[Any, Any, bool], name: str) -> None:
         async def push() -> None:
             try:
                 await call
@@ -108,6 +129,13 @@ class JobCatalog:
         task = asyncio.get_running_loop().create_task(push())
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
+        self._latest_push[name] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._latest_push.get(name) is done:
+                del self._latest_push[name]
+
+        task.add_done_callback(forget)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -144,7 +172,9 @@ class JobCatalog:
         except IntegrityError:
             # Lost a race with a concurrent CreateJob of the same name.
             raise AlreadyExistsException(f"Job {name} already exists.") from None
-        self._push(f"AddJob {name}", self._link.add_job(registration(job, version, incarnation)))
+        self._push(
+            f"AddJob {name}", self._link.add_job(registration(job, version, incarnation)), name
+        )
         return name
 
     async def update(self, params: GlueDict) -> str:
@@ -173,7 +203,9 @@ class JobCatalog:
                 .values(definition=job.SerializeToString(), version=version)
             )
         self._push(
-            f"AddJob {name}", self._link.add_job(registration(job, version, row.incarnation))
+            f"AddJob {name}",
+            self._link.add_job(registration(job, version, row.incarnation)),
+            name,
         )
         return name
 
@@ -191,7 +223,9 @@ class JobCatalog:
                 return name
             await conn.execute(delete(job_runs).where(job_runs.c.job_name == name))
             version = await next_version(conn)
-        self._push(f"DeleteJob {name}", self._link.delete_job(name, version))
+        for forget in self.on_deleted:
+            forget(name)
+        self._push(f"DeleteJob {name}", self._link.delete_job(name, version), name)
         return name
 
     # -- reads -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TypeVar
 import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from glue.v1 import glue_pb2
 from servicekit.errors import GlueError, ServiceUnavailableException, from_rpc_error
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,43 @@ class SchedulerLink:
             "ListRegistrations",
             lambda: self.stub.ListRegistrations(request, timeout=self._timeout),
         )
+
+    async def add_trigger(self, registration: scheduler_pb2.TriggerRegistration) -> bool:
+        """Register or replace a trigger (if the version is newer); its State says whether the
+        scheduler fires it (ACTIVATED) or only holds it (CREATED, DEACTIVATED)."""
+        request = scheduler_pb2.AddTriggerRequest(registration=registration)
+        response = await self._call(
+            "AddTrigger", lambda: self.stub.AddTrigger(request, timeout=self._timeout)
+        )
+        return response.applied
+
+    async def unschedule(self, name: str, version: int, *, delete: bool) -> bool:
+        """Stop scheduling a trigger; with ``delete``, forget it (versioned)."""
+        request = scheduler_pb2.UnscheduleRequest(trigger_name=name, version=version, delete=delete)
+        response = await self._call(
+            "Unschedule", lambda: self.stub.Unschedule(request, timeout=self._timeout)
+        )
+        return response.applied
+
+    async def fire_trigger(
+        self, registration: scheduler_pb2.TriggerRegistration, fire_id: str, reason: str
+    ) -> glue_pb2.TriggerFire:
+        """Fire a trigger's actions once, now (idempotent by ``fire_id``)."""
+        request = scheduler_pb2.FireTriggerRequest(
+            registration=registration, fire_id=fire_id, reason=reason
+        )
+        response = await self._call(
+            "FireTrigger", lambda: self.stub.FireTrigger(request, timeout=self._timeout)
+        )
+        return response.fire
+
+    async def list_trigger_fires(self, name: str, max_results: int) -> list[glue_pb2.TriggerFire]:
+        """A trigger's fire ledger, newest first."""
+        request = scheduler_pb2.ListTriggerFiresRequest(trigger_name=name, max_results=max_results)
+        response = await self._call(
+            "GetTriggerFires", lambda: self.stub.ListTriggerFires(request, timeout=self._timeout)
+        )
+        return list(response.fires)
 
     async def start_run(self, request: scheduler_pb2.StartRunRequest) -> scheduler_pb2.RunEvent:
         """Admit a run (idempotent by its run id)."""

@@ -9,7 +9,9 @@ from pathlib import Path
 from types import TracebackType
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
+from scheduler_service.firing import Firing
 from scheduler_service.outbox import EventFeed
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
@@ -71,15 +73,30 @@ class SchedulerApp:
         executor = Executor(
             store, runner, max_processes=settings.max_processes, python=settings.python
         )
-        self.db, self.store, self.executor = db, store, executor
+        firing = Firing(
+            db,
+            store,
+            misfire_grace_seconds=settings.misfire_grace_seconds,
+            reserve_slots=executor.reserve_slots,
+            release_slots=executor.release_slots,
+        )
+        store.on_terminal = firing.on_run_terminal
+        clock = Clock(firing, executor)
+        self.db, self.store, self.executor, self.firing, self.clock = (
+            db,
+            store,
+            executor,
+            firing,
+            clock,
+        )
 
         stack.push_async_callback(executor.close)
-        self._housekeeping: asyncio.Task[None] | None = None
-        stack.push_async_callback(self._stop_housekeeping)
+        self._loops: list[asyncio.Task[None]] = []
+        stack.push_async_callback(self._stop_loops)
 
         server = GrpcServer([SERVICE_NAME])
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(
-            SchedulerServicer(db, store, feed, executor), server.server
+            SchedulerServicer(db, store, feed, executor, firing, clock), server.server
         )
         self.port = server.bind(settings.listen)
         # Listening (NOT_SERVING, calls refused as unavailable) while the database is migrated
@@ -88,12 +105,13 @@ class SchedulerApp:
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
         await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
         await executor.recover()
-        self._housekeeping = asyncio.get_running_loop().create_task(executor.housekeeping())
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(executor.housekeeping()), loop.create_task(clock.run())]
         server.accept_calls(True)
         await server.set_serving(True)
         log.info("scheduler serving", extra={"listen": settings.listen, "port": self.port})
 
-    async def _stop_housekeeping(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            await asyncio.gather(self._housekeeping, return_exceptions=True)
+    async def _stop_loops(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)

@@ -56,6 +56,13 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="seconds between SIGTERM and SIGKILL [SCHEDULER_STOP_GRACE; %(default)s]",
     )
     parser.add_argument(
+        "--misfire-grace",
+        type=float,
+        default=float(_env("misfire-grace", str(defaults.misfire_grace_seconds)) or 0),
+        help="seconds a missed due time may be late and still fire once "
+        "[SCHEDULER_MISFIRE_GRACE; %(default)s]",
+    )
+    parser.add_argument(
         "--python",
         default=_env("python", defaults.python),
         help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]",
@@ -75,6 +82,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         max_processes=args.max_processes,
         stop_grace_seconds=args.stop_grace,
         python=args.python,
+        misfire_grace_seconds=args.misfire_grace,
     )
     return settings, args.log_level
 

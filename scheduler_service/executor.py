@@ -72,6 +72,20 @@ class Executor:
             return True
         return False
 
+    def reserve_slots(self, wanted: int) -> int:
+        """Take up to ``wanted`` free process slots at once (a trigger fire); returns how many."""
+        if self._maybe_waiting:
+            return 0
+        granted = max(0, min(wanted, self._max_processes - self._slots_used))
+        self._slots_used += granted
+        return granted
+
+    def release_slots(self, count: int) -> None:
+        """Give back slots reserved by ``reserve_slots`` that were not used."""
+        if count:
+            self._slots_used -= count
+            self._spawn(self.promote())
+
     def release_slot(self) -> None:
         """Give back a slot (the run ended, or its admission did not start it)."""
         self._slots_used -= 1
@@ -155,6 +169,23 @@ class Executor:
 
     # -- running -----------------------------------------------------------------------------
 
+    def accept_created(self, created: list[RunRecord]) -> None:
+        """Take charge of runs a trigger fire just committed: launch the STARTING ones (their
+        slots were reserved for them) and promote WAITING ones as slots allow."""
+        waiting = False
+        for run in created:
+            with run_context(run.run_id):
+                log.info(
+                    "run created by a trigger",
+                    extra={"trigger": run.record.get("TriggerName"), "state": run.state.value},
+                )
+            if run.state is JobRunState.STARTING:
+                self.launch(run)
+            elif run.state is JobRunState.WAITING:
+                waiting = True
+        if waiting:
+            self.note_waiting()
+
     def launch(self, run: RunRecord) -> None:
         """Start a STARTING run's process in the background (its slot is already held)."""
         self._spawn(self._execute(run))
@@ -235,7 +266,7 @@ class Executor:
     ) -> None:
         while True:
             try:
-                retry = await self._store.finish(
+                created = await self._store.finish(
                     run_id, state, message, started_at=started_at, ended_at=ended_at
                 )
                 break
@@ -245,6 +276,10 @@ class Executor:
                 log.exception("recording the run's outcome failed; retrying")
                 await asyncio.sleep(SETTLE_RETRY_SECONDS)
         log.info("run ended", extra={"state": state.value})
-        if retry is not None:
-            log.info("run failed; retrying", extra={"retry_run_id": retry.run_id})
+        for run in created:
+            log.info(
+                "run created by this run's end",
+                extra={"new_run_id": run.run_id, "job": run.job_name, "attempt": run.attempt},
+            )
+        if created:
             self.note_waiting()

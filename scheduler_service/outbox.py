@@ -100,3 +100,33 @@ class EventFeed:
             await conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.run_id == run_id))
         ).scalar()
         return int(value or 0)
+
+
+async def append_many(conn: AsyncConnection, items: list[tuple[glue_pb2.JobRun, str]]) -> list[int]:
+    """Record several runs' records as consecutive events (one counter bump, one insert)."""
+    if not items:
+        return []
+    last = (
+        await conn.execute(
+            update(counters)
+            .where(counters.c.name == "outbox")
+            .values(value=counters.c.value + len(items))
+            .returning(counters.c.value)
+        )
+    ).scalar_one()
+    first = int(last) - len(items) + 1
+    now = time.time()
+    await conn.execute(
+        outbox.insert(),
+        [
+            {
+                "seq": first + i,
+                "run_id": run.id,
+                "payload": run.SerializeToString(),
+                "job_incarnation": incarnation,
+                "created_at": now,
+            }
+            for i, (run, incarnation) in enumerate(items)
+        ],
+    )
+    return list(range(first, first + len(items)))

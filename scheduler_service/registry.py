@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
-from scheduler_service.tables import jobs, triggers
+from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
+from servicekit.cron import parse_schedule
 from servicekit.glue_shapes import GlueDict, to_glue
 
 
@@ -89,39 +92,159 @@ async def get_job(conn: AsyncConnection, name: str, *, lock: bool = False) -> Re
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RegisteredTrigger:
+    """A trigger as the scheduler holds it."""
+
+    name: str
+    version: int
+    deleted: bool
+    type: str
+    state: str
+    next_fire_at: float | None
+    activated_at: float | None
+    definition: GlueDict
+
+    @property
+    def active(self) -> bool:
+        """Whether it fires by itself (an ACTIVATED SCHEDULED or CONDITIONAL trigger)."""
+        return (
+            not self.deleted
+            and self.state == "ACTIVATED"
+            and self.type in ("SCHEDULED", "CONDITIONAL")
+        )
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> RegisteredTrigger:
+        """Decode a database row."""
+        return cls(
+            name=row.name,
+            version=row.version,
+            deleted=row.deleted,
+            type=row.type,
+            state=row.state,
+            next_fire_at=row.next_fire_at,
+            activated_at=row.activated_at,
+            definition=json.loads(row.definition),
+        )
+
+
+def next_fire_time(schedule: str, after: float) -> float | None:
+    """The first due time of a Glue cron ``schedule`` strictly after ``after`` (epoch seconds)."""
+    following = parse_schedule(schedule).next_fire_after(datetime.fromtimestamp(after, UTC))
+    return following.timestamp() if following is not None else None
+
+
+async def get_trigger(
+    conn: AsyncConnection, name: str, *, lock: bool = False
+) -> RegisteredTrigger | None:
+    """The registered trigger ``name`` (tombstones included); ``lock`` takes its row lock."""
+    query = select(triggers).where(triggers.c.name == name)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return RegisteredTrigger.from_row(row) if row is not None else None
+
+
+async def _record_superseded(
+    conn: AsyncConnection, existing: RegisteredTrigger | None, now: float, why: str
+) -> None:
+    """A due time that passed but was not fired before a change is a SKIPPED ledger row."""
+    if existing is None or existing.next_fire_at is None or existing.next_fire_at > now:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(
+        dialect.insert(trigger_fires)
+        .values(
+            trigger_name=existing.name,
+            fire_key=fire_key_for_instant(existing.next_fire_at),
+            scheduled_at=existing.next_fire_at,
+            recorded_at=now,
+            outcome="SKIPPED",
+            reason=why,
+            run_ids="[]",
+            due_times=1,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def fire_key_for_instant(instant: float) -> str:
+    """The ledger key of a schedule's due time: the instant in UTC, ISO 8601."""
+    return datetime.fromtimestamp(instant, UTC).isoformat()
+
+
 async def upsert_trigger(
     conn: AsyncConnection, registration: scheduler_pb2.TriggerRegistration
 ) -> bool:
-    """Store a trigger registration unless a newer or equal version is held."""
+    """Store a trigger registration unless a newer or equal version is held.
+
+    An ACTIVATED SCHEDULED trigger gets its next due time from now; a changed or deactivated
+    one loses its pending due time (recorded as SKIPPED if it had already passed unfired), so
+    the old schedule never fires once the new version is stored. A conditional trigger's
+    observations start afresh with each version.
+    """
+    trigger = registration.trigger
+    now = time.time()
+    existing = await get_trigger(conn, trigger.name, lock=True)
+    if existing is not None and existing.version >= registration.version:
+        return False
+    definition = to_glue(trigger)
+    state = trigger.state or "CREATED"
+    active = state == "ACTIVATED" and trigger.type in ("SCHEDULED", "CONDITIONAL")
+    next_fire_at = None
+    if active and trigger.type == "SCHEDULED" and trigger.schedule:
+        next_fire_at = next_fire_time(trigger.schedule, now)
+    was_active = existing is not None and existing.active
+    activated_at = (existing.activated_at if was_active and existing else now) if active else None
+    await _record_superseded(conn, existing, now, "superseded: the trigger was changed first")
+    await conn.execute(
+        delete(trigger_observations).where(trigger_observations.c.trigger_name == trigger.name)
+    )
     return await _upsert(
         conn,
         triggers,
         {
-            "name": registration.trigger.name,
+            "name": trigger.name,
             "version": registration.version,
             "deleted": False,
-            "definition": json.dumps(to_glue(registration.trigger), default=str),
-            "updated_at": time.time(),
+            "definition": json.dumps(definition, default=str),
+            "updated_at": now,
+            "type": trigger.type,
+            "state": state,
+            "next_fire_at": next_fire_at,
+            "activated_at": activated_at,
         },
     )
 
 
 async def unschedule_trigger(
-    conn: AsyncConnection, name: str, version: int, *, delete: bool
+    conn: AsyncConnection, name: str, version: int, *, delete_it: bool
 ) -> bool:
-    """Stop scheduling a trigger (marking it deactivated), or tombstone it with ``delete``."""
-    row = (await conn.execute(select(triggers).where(triggers.c.name == name))).first()
-    definition = json.loads(row.definition) if row is not None else {"Name": name}
+    """Stop scheduling a trigger (DEACTIVATED), or with ``delete_it`` leave a tombstone."""
+    now = time.time()
+    existing = await get_trigger(conn, name, lock=True)
+    if existing is not None and existing.version >= version:
+        return False
+    definition = dict(existing.definition) if existing is not None else {"Name": name}
     definition["State"] = "DEACTIVATED"
+    await _record_superseded(conn, existing, now, "superseded: the trigger was stopped first")
+    await conn.execute(
+        delete(trigger_observations).where(trigger_observations.c.trigger_name == name)
+    )
     return await _upsert(
         conn,
         triggers,
         {
             "name": name,
             "version": version,
-            "deleted": delete,
-            "definition": "{}" if delete else json.dumps(definition),
-            "updated_at": time.time(),
+            "deleted": delete_it,
+            "definition": "{}" if delete_it else json.dumps(definition, default=str),
+            "updated_at": now,
+            "type": existing.type if existing is not None else "",
+            "state": "DEACTIVATED",
+            "next_fire_at": None,
+            "activated_at": None,
         },
     )
 

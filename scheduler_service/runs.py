@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -126,6 +126,28 @@ class RunRecord:
         return dict(self.record.get("_Command", {}))
 
 
+TerminalHook = Callable[[AsyncConnection, "RunRecord"], Awaitable[Sequence["RunRecord"]]]
+
+
+def _row_values(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "job_name": run.job_name,
+        "job_incarnation": run.job_incarnation,
+        "state": run.state.value,
+        "attempt": run.attempt,
+        "max_retries": run.max_retries,
+        "timeout_minutes": run.timeout_minutes,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "completed_at": run.completed_at,
+        "deadline": run.deadline,
+        "error_message": run.error_message,
+        "execution_time": run.execution_time,
+        "record": json.dumps(run.record, default=str),
+    }
+
+
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -157,9 +179,13 @@ class RunStore:
         self._db = db
         self._feed = feed
         self._runs_dir = runs_dir
+        # Called inside the transaction that ends a run (conditional triggers hook in here);
+        # returns the runs it created.
+        self.on_terminal: TerminalHook | None = None
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; streams are woken after it commits."""
         async with self._db.transaction() as conn:
             yield conn
         self._feed.notify()
@@ -168,6 +194,28 @@ class RunStore:
         proto = run.to_proto()
         seq = await outbox.append(conn, proto, run.job_incarnation)
         return scheduler_pb2.RunEvent(sequence=seq, run=proto, job_incarnation=run.job_incarnation)
+
+    async def insert_many(self, conn: AsyncConnection, new_runs: Sequence[RunRecord]) -> None:
+        """Insert new runs and their first events, in a few statements (trigger bursts)."""
+        if not new_runs:
+            return
+        await conn.execute(runs.insert(), [_row_values(run) for run in new_runs])
+        await outbox.append_many(conn, [(run.to_proto(), run.job_incarnation) for run in new_runs])
+
+    def new_run(
+        self,
+        *,
+        run_id: str,
+        job: registry.RegisteredJob,
+        request: GlueDict,
+        state: JobRunState,
+    ) -> RunRecord:
+        """A new run of ``job`` as a StartJobRun-shaped ``request`` describes it (not stored)."""
+        return self._new_run(run_id=run_id, job=job, request=request, attempt=0, state=state)
+
+    def log_path(self, run_id: str) -> str:
+        """Where a run's output goes."""
+        return str(self._runs_dir / run_id / "output.log")
 
     async def _load(self, conn: AsyncConnection, run_id: str) -> RunRecord | None:
         query = select(runs).where(runs.c.run_id == run_id)
@@ -191,24 +239,7 @@ class RunStore:
         )
 
     async def _insert(self, conn: AsyncConnection, run: RunRecord) -> None:
-        await conn.execute(
-            runs.insert().values(
-                run_id=run.run_id,
-                job_name=run.job_name,
-                job_incarnation=run.job_incarnation,
-                state=run.state.value,
-                attempt=run.attempt,
-                max_retries=run.max_retries,
-                timeout_minutes=run.timeout_minutes,
-                created_at=run.created_at,
-                updated_at=run.updated_at,
-                completed_at=run.completed_at,
-                deadline=run.deadline,
-                error_message=run.error_message,
-                execution_time=run.execution_time,
-                record=json.dumps(run.record, default=str),
-            )
-        )
+        await conn.execute(runs.insert().values(**_row_values(run)))
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -230,7 +261,7 @@ class RunStore:
             EntityNotFoundException: the job was deleted.
             ConcurrentRunsExceededException: the job is at MaxConcurrentRuns (nothing recorded).
         """
-        async with self._write() as conn:
+        async with self.write() as conn:
             existing = await self._load(conn, run_id)
             if existing is not None:
                 seq = await self._feed.latest_for_run(conn, run_id)
@@ -337,7 +368,7 @@ class RunStore:
 
         If a stop arrived meanwhile the run stays STOPPING and the caller must stop the process.
         """
-        async with self._write() as conn:
+        async with self.write() as conn:
             run = await self._load(conn, run_id)
             if run is None:
                 return None
@@ -359,17 +390,18 @@ class RunStore:
         *,
         started_at: float | None = None,
         ended_at: float | None = None,
-    ) -> RunRecord | None:
-        """Settle a run in a terminal state; a FAILED run with retries left gets its retry.
+    ) -> list[RunRecord]:
+        """Settle a run in a terminal state, with what follows from it in the same transaction.
 
-        The process's real outcome wins over the recorded state (a run STOPPING whose process
-        exited 0 first ends SUCCEEDED). Returns the retry run (WAITING) if one was created.
+        A FAILED run with retries left gets its retry; conditional triggers watching the job
+        may fire (``on_terminal``). The process's real outcome wins over the recorded state (a
+        run STOPPING whose process exited 0 first ends SUCCEEDED). Returns the runs created.
         """
         assert state in TERMINAL
-        async with self._write() as conn:
+        async with self.write() as conn:
             run = await self._load(conn, run_id)
             if run is None or run.state in TERMINAL:
-                return None
+                return []
             now = time.time()
             ended = ended_at or now
             began = started_at or (
@@ -385,30 +417,35 @@ class RunStore:
             )
             await self._save(conn, run)
             await self._emit(conn, run)
-            if state is not JobRunState.FAILED or run.attempt >= run.max_retries:
-                return None
-            job = await registry.get_job(conn, run.job_name)
-            if job is None or job.deleted or job.incarnation != run.job_incarnation:
-                return None
-            retry_id = retry_run_id(run.run_id, run.attempt + 1)
-            record = dict(run.record, Id=retry_id, PreviousRunId=run.run_id)
-            record["LogGroupName"] = str(self._runs_dir / retry_id / "output.log")
-            retry = replace(
-                run,
-                run_id=retry_id,
-                state=JobRunState.WAITING,
-                attempt=run.attempt + 1,
-                created_at=now,
-                updated_at=now,
-                completed_at=None,
-                deadline=None,
-                error_message=None,
-                execution_time=None,
-                record=record,
-            )
-            await self._insert(conn, retry)
-            await self._emit(conn, retry)
-            return retry
+            created = list(await self.on_terminal(conn, run)) if self.on_terminal else []
+            retry = await self._retry(conn, run, now)
+            return [*created, *([retry] if retry else [])]
+
+    async def _retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
+        if run.state is not JobRunState.FAILED or run.attempt >= run.max_retries:
+            return None
+        job = await registry.get_job(conn, run.job_name)
+        if job is None or job.deleted or job.incarnation != run.job_incarnation:
+            return None
+        retry_id = retry_run_id(run.run_id, run.attempt + 1)
+        record = dict(run.record, Id=retry_id, PreviousRunId=run.run_id)
+        record["LogGroupName"] = str(self._runs_dir / retry_id / "output.log")
+        retry = replace(
+            run,
+            run_id=retry_id,
+            state=JobRunState.WAITING,
+            attempt=run.attempt + 1,
+            created_at=now,
+            updated_at=now,
+            completed_at=None,
+            deadline=None,
+            error_message=None,
+            execution_time=None,
+            record=record,
+        )
+        await self._insert(conn, retry)
+        await self._emit(conn, retry)
+        return retry
 
     async def request_stop(self, job_name: str, run_id: str) -> tuple[scheduler_pb2.RunEvent, bool]:
         """Ask a run to stop: WAITING ends STOPPED at once, STARTING/RUNNING go STOPPING.
@@ -419,7 +456,7 @@ class RunStore:
             EntityNotFoundException: no such run of that job.
             InvalidInputException: the run already ended.
         """
-        async with self._write() as conn:
+        async with self.write() as conn:
             run = await self._load(conn, run_id)
             if run is None or run.job_name != job_name:
                 raise EntityNotFoundException(f"Job run {run_id} of job {job_name} not found.")
@@ -455,7 +492,7 @@ class RunStore:
         if free_slots <= 0:
             return []
         promoted: list[RunRecord] = []
-        async with self._write() as conn:
+        async with self.write() as conn:
             query = (
                 select(runs)
                 .where(runs.c.state == JobRunState.WAITING.value)

@@ -10,7 +10,9 @@ import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from scheduler_service import registry
+from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
+from scheduler_service.firing import Firing
 from scheduler_service.outbox import EventFeed
 from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runs import RunStore
@@ -26,11 +28,21 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     """Registrations, run admission and stop, the event stream and run logs."""
 
-    def __init__(self, db: Database, store: RunStore, feed: EventFeed, executor: Executor) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: RunStore,
+        feed: EventFeed,
+        executor: Executor,
+        firing: Firing,
+        clock: Clock,
+    ) -> None:
         self._db = db
         self._store = store
         self._feed = feed
         self._executor = executor
+        self._firing = firing
+        self._clock = clock
 
     async def AddJob(  # type: ignore[override]
         self, request: scheduler_pb2.AddJobRequest, context: Context
@@ -55,6 +67,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             raise InvalidInputException("registration.trigger.name is required")
         async with self._db.transaction() as conn:
             applied = await registry.upsert_trigger(conn, request.registration)
+        self._clock.wake()
         return scheduler_pb2.AddTriggerResponse(applied=applied)
 
     async def Unschedule(  # type: ignore[override]
@@ -62,9 +75,32 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     ) -> scheduler_pb2.UnscheduleResponse:
         async with self._db.transaction() as conn:
             applied = await registry.unschedule_trigger(
-                conn, request.trigger_name, request.version, delete=request.delete
+                conn, request.trigger_name, request.version, delete_it=request.delete
             )
+        self._clock.wake()
         return scheduler_pb2.UnscheduleResponse(applied=applied)
+
+    async def FireTrigger(  # type: ignore[override]
+        self, request: scheduler_pb2.FireTriggerRequest, context: Context
+    ) -> scheduler_pb2.FireTriggerResponse:
+        name = request.registration.trigger.name
+        if not name or not request.fire_id:
+            raise InvalidInputException("registration.trigger.name and fire_id are required")
+        if request.registration.version:
+            async with self._db.transaction() as conn:
+                await registry.upsert_trigger(conn, request.registration)
+        fire, created = await self._firing.fire_now(
+            name, request.fire_id, request.reason or "manual fire"
+        )
+        self._executor.accept_created(created)
+        return scheduler_pb2.FireTriggerResponse(fire=fire)
+
+    async def ListTriggerFires(  # type: ignore[override]
+        self, request: scheduler_pb2.ListTriggerFiresRequest, context: Context
+    ) -> scheduler_pb2.ListTriggerFiresResponse:
+        limit = request.max_results or 20
+        fires = await self._firing.list_fires(request.trigger_name, limit)
+        return scheduler_pb2.ListTriggerFiresResponse(fires=fires)
 
     async def ListRegistrations(  # type: ignore[override]
         self, request: scheduler_pb2.ListRegistrationsRequest, context: Context

@@ -25,6 +25,8 @@ class SchedulerSettings:
     """After SIGTERM (stop or timeout), how long a job has before SIGKILL."""
     python: str = field(default=sys.executable)
     """The interpreter that runs pythonshell (and glueetl) scripts."""
+    misfire_grace_seconds: float = 60.0
+    """A due time missed while no scheduler ran still fires (once) if it is at most this old."""
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish; running jobs are never killed."""
 

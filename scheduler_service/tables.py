@@ -42,6 +42,45 @@ triggers = Table(
     Column("deleted", Boolean, nullable=False),
     Column("definition", Text, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # SCHEDULED, CONDITIONAL, ON_DEMAND or EVENT.
+    Column("type", Text, nullable=False, server_default=""),
+    # What the catalog wants: only ACTIVATED triggers fire by themselves.
+    Column("state", Text, nullable=False, server_default="CREATED"),
+    # The due-time index: the next instant an ACTIVATED SCHEDULED trigger fires (else NULL).
+    Column("next_fire_at", Double),
+    # When it was last activated (a conditional trigger's window starts there).
+    Column("activated_at", Double),
+    Index("ix_scheduler_triggers_next_fire", "next_fire_at"),
+)
+
+trigger_fires = Table(
+    "scheduler_trigger_fires",
+    metadata,
+    Column("trigger_name", Text, primary_key=True),
+    # Names the fire: the due instant of a schedule, the run that satisfied a predicate, or the
+    # caller's id for an on-demand or manual fire. The key makes a fire happen at most once.
+    Column("fire_key", Text, primary_key=True),
+    Column("scheduled_at", Double, nullable=False),
+    Column("recorded_at", Double, nullable=False),
+    # FIRED, SKIPPED or COALESCED.
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    # JSON list of the run ids the fire started.
+    Column("run_ids", Text, nullable=False),
+    Column("due_times", Integer, nullable=False),
+    Index("ix_scheduler_trigger_fires_recorded", "trigger_name", "recorded_at"),
+)
+
+trigger_observations = Table(
+    "scheduler_trigger_observations",
+    metadata,
+    # The latest terminal run of each watched job since the conditional trigger was activated
+    # or last fired.
+    Column("trigger_name", Text, primary_key=True),
+    Column("job_name", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("observed_at", Double, nullable=False),
 )
 
 runs = Table(

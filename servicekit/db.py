@@ -44,7 +44,7 @@ async def uncancellable(awaitable: Awaitable[T]) -> T:
 class Database:
     """One engine and the transaction discipline every query goes through."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         parsed = make_url(url)
         self.url = url
         self.dialect = parsed.get_backend_name()
@@ -56,9 +56,9 @@ class Database:
             )
             _configure_sqlite(self.engine)
         elif self.dialect == "postgresql":
-            self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            # No pre-ping: it costs a round trip per checkout; a dropped connection fails
+            # one call (the pool then replaces it) and clients retry UNAVAILABLE.
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
         else:
             raise ValueError(
                 f"unsupported database URL {parsed.render_as_string(hide_password=True)}: "
@@ -98,6 +98,9 @@ class Database:
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = await conn.execution_options(read_only=True)
+            else:
+                # A lone SELECT needs no BEGIN/ROLLBACK round trips around it.
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     async def dispose(self) -> None:

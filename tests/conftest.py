@@ -123,7 +123,14 @@ class Stack:
         deadline = time.monotonic() + timeout
         seen: list[str] = []
         while True:
-            run = await self.get_run(job, run_id)
+            try:
+                run = await self.get_run(job, run_id)
+            except grpc.aio.AioRpcError as exc:
+                # A run a trigger started reaches the catalog through the event stream.
+                if exc.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+                continue
             if not seen or seen[-1] != run.job_run_state:
                 seen.append(run.job_run_state)
             if run.job_run_state in wanted:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from scheduler_service.cron import CronSchedule, InvalidScheduleError, parse_schedule
+from servicekit.cron import CronSchedule, InvalidScheduleError, parse_schedule
 
 # shared/ sits beside the checkout, locally and in CI.
 VECTORS_PATH = (

@@ -1138,9 +1138,36 @@ PROTO_SHAPES: list[tuple[type[Message], str]] = [
     (glue_pb2.Predicate, "Predicate"),
     (glue_pb2.Condition, "Condition"),
     (glue_pb2.EventBatchingCondition, "EventBatchingCondition"),
+    (glue_pb2.CreateTriggerRequest, "CreateTriggerRequest"),
+    (glue_pb2.CreateTriggerResponse, "CreateTriggerResponse"),
+    (glue_pb2.UpdateTriggerRequest, "UpdateTriggerRequest"),
+    (glue_pb2.UpdateTriggerResponse, "UpdateTriggerResponse"),
+    (glue_pb2.DeleteTriggerRequest, "DeleteTriggerRequest"),
+    (glue_pb2.DeleteTriggerResponse, "DeleteTriggerResponse"),
+    (glue_pb2.GetTriggerRequest, "GetTriggerRequest"),
+    (glue_pb2.GetTriggerResponse, "GetTriggerResponse"),
+    (glue_pb2.GetTriggersRequest, "GetTriggersRequest"),
+    (glue_pb2.GetTriggersResponse, "GetTriggersResponse"),
+    (glue_pb2.ListTriggersRequest, "ListTriggersRequest"),
+    (glue_pb2.ListTriggersResponse, "ListTriggersResponse"),
+    (glue_pb2.BatchGetTriggersRequest, "BatchGetTriggersRequest"),
+    (glue_pb2.BatchGetTriggersResponse, "BatchGetTriggersResponse"),
+    (glue_pb2.StartTriggerRequest, "StartTriggerRequest"),
+    (glue_pb2.StartTriggerResponse, "StartTriggerResponse"),
+    (glue_pb2.StopTriggerRequest, "StopTriggerRequest"),
+    (glue_pb2.StopTriggerResponse, "StopTriggerResponse"),
+    (glue_pb2.TriggerUpdate, "TriggerUpdate"),
 ]
 # Messages that are ours, not Glue's.
-NOT_GLUE_MESSAGES = {"GetJobRunLogRequest", "GetJobRunLogResponse"}
+NOT_GLUE_MESSAGES = {
+    "GetJobRunLogRequest",
+    "GetJobRunLogResponse",
+    "FireTriggerRequest",
+    "FireTriggerResponse",
+    "GetTriggerFiresRequest",
+    "GetTriggerFiresResponse",
+    "TriggerFire",
+}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,281 @@
+"""``python -m bench``: measure the services and the baselines, print the table and targets.
+
+Examples::
+
+    python -m bench                       # both backends, ~5 s per figure
+    python -m bench --quick               # ~1.5 s per figure
+    python -m bench --backend postgres --json bench.json
+
+Everything started here (services, echo servers, databases, temporary directories) is
+stopped and removed on the way out, including on Ctrl-C, SIGTERM and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from bench import baselines, glue_figures, procs, report
+from bench.glue_figures import BenchConfig
+from bench.load import Figure
+
+SERVICE_CODE = ("catalog_service", "scheduler_service", "servicekit", "protos", "pyproject.toml")
+"""What the measured figures depend on (for the "uncommitted changes" remark)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Throughput and latency of the Glue scheduler services vs. baselines.",
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="~1.5 s per figure, fewer runs")
+    parser.add_argument("--duration", type=float, help="seconds per closed-loop figure [5; 1.5]")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per figure [0.5; 0.3]")
+    parser.add_argument("--concurrency", type=int, default=64, help="calls in flight [64]")
+    parser.add_argument("--channels", type=int, default=1, help="grpc.aio channels [1]")
+    parser.add_argument("--trivial-runs", type=int, help="runs for runs-completed/s [200; 80]")
+    parser.add_argument(
+        "--sequential-runs", type=int, help="runs for the one-at-a-time latency [20; 10]"
+    )
+    parser.add_argument("--max-processes", type=int, default=8, help="scheduler cap [8]")
+    parser.add_argument("--log-level", default="INFO", help="the services' log level [INFO]")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (service logs) and say where"
+    )
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> BenchConfig:
+    """Defaults, shortened by --quick, overridden by explicit flags."""
+    quick = args.quick
+
+    def pick(value: Any, normal: Any, short: Any) -> Any:
+        if value is not None:
+            return value
+        return short if quick else normal
+
+    return BenchConfig(
+        concurrency=args.concurrency,
+        channels=args.channels,
+        duration=pick(args.duration, 5.0, 1.5),
+        warmup=pick(args.warmup, 0.5, 0.3),
+        trivial_runs=pick(args.trivial_runs, 200, 80),
+        sequential_runs=pick(args.sequential_runs, 20, 10),
+        max_processes=args.max_processes,
+        log_level=args.log_level,
+    )
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (the report goes to stdout)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def run(args: argparse.Namespace, config: BenchConfig, work_dir: Path) -> int:
+    """Measure everything; print the report. Returns the exit status."""
+    started = time.monotonic()
+    figures: list[Figure] = []
+    notes: list[str] = []
+    failures = 0
+
+    backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
+    pg_problem = await procs.postgres_available()
+    if pg_problem:
+        if args.backend == "postgres":
+            print(
+                f"PostgreSQL at {procs.ADMIN_URL} is not reachable: {pg_problem}", file=sys.stderr
+            )
+            return 2
+        notes.append(f"PostgreSQL not reachable ({pg_problem}): its figures are skipped")
+        backends = [b for b in backends if b != "postgres"]
+
+    progress("measuring background load for 1 s")
+    background = await procs.background_load(1.0)
+
+    async def attempt(label: str, coro: Any) -> None:
+        nonlocal failures
+        progress(label)
+        try:
+            result = await coro
+        except Exception as exc:  # noqa: BLE001 - one failed part must not lose the others
+            failures += 1
+            notes.append(f"{label} FAILED: {type(exc).__name__}: {str(exc)[:500]}")
+            traceback.print_exc()
+            return
+        if isinstance(result, Figure):
+            figures.append(result)
+
+    common: dict[str, Any] = {
+        "concurrency": config.concurrency,
+        "channels": config.channels,
+        "duration": config.duration,
+        "warmup": config.warmup,
+    }
+    await attempt(
+        "baseline: bare grpc.aio echo",
+        baselines.echo_figure(
+            "echo", "grpc.aio unary echo (bytes, generic handler)", work_dir, insert=False, **common
+        ),
+    )
+    if not pg_problem:
+        await attempt(
+            "baseline: echo + SQLAlchemy ORM insert on asyncpg",
+            baselines.echo_figure(
+                "echo_insert",
+                "echo + SQLAlchemy ORM insert+commit (asyncpg)",
+                work_dir,
+                insert=True,
+                **common,
+            ),
+        )
+    await attempt(
+        f"baseline: bare spawns, {config.max_processes} parallel",
+        baselines.spawn_throughput(
+            parallel=config.max_processes, duration=config.duration, warmup=config.warmup
+        ),
+    )
+    await attempt(
+        "baseline: one bare spawn at a time",
+        baselines.spawn_latency(config.sequential_runs),
+    )
+    for backend in backends:
+        await attempt(
+            f"services on {backend}",
+            glue_figures.measure_backend(backend, work_dir, config, figures),
+        )
+
+    progress("measuring background load for 1 s")
+    background_after = await procs.background_load(1.0)
+    commit = await _git_describe()
+    all_targets = [t for b in backends for t in report.targets(figures, b)]
+    load_avg = os.getloadavg()
+    busy_note = " - NOT IDLE, figures are noisy" if max(background, background_after) > 0.2 else ""
+    header = [
+        "Glue scheduler benchmark",
+        (
+            f"  machine: {os.cpu_count()} cores, {platform.platform()}; Python "
+            f"{platform.python_version()}, grpcio {grpc.__version__}, default asyncio loop"
+        ),
+        (
+            f"  load: {config.concurrency} calls in flight over {config.channels} grpc.aio "
+            f"channel(s), {config.duration:g} s per figure after {config.warmup:g} s warm-up; "
+            f"scheduler --max-processes {config.max_processes}"
+        ),
+        (
+            "  CAUTION: the load generator, both servers, PostgreSQL and every job process "
+            f"share these {os.cpu_count()} cores;"
+        ),
+        (
+            "  the load generator's own CPU is in the 'gen' column - at full load it takes a "
+            "large share, so absolute rates understate what the servers could do alone (the "
+            "ratios compare like with like)."
+        ),
+        f"  code: {commit}",
+        (
+            f"  background load (nothing of ours running): {background:.2f} cores busy before, "
+            f"{background_after:.2f} after (load average {load_avg[0]:.2f}){busy_note}"
+        ),
+        f"  total wall time: {time.monotonic() - started:.0f} s",
+    ]
+    text = report.render(figures, all_targets, header, notes)
+    print(text, flush=True)
+    if args.json:
+        meta = {
+            "config": _config_dict(config),
+            "background_cores_before": background,
+            "background_cores_after": background_after,
+            "commit": commit,
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "grpcio": grpc.__version__,
+            "notes": notes,
+            "wall_s": time.monotonic() - started,
+        }
+        report.write_json(args.json, figures, all_targets, meta)
+        progress(f"wrote {args.json}")
+    return 1 if failures else 0
+
+
+async def _git_describe() -> str:
+    """HEAD's commit, and whether the checkout has uncommitted changes."""
+    try:
+        head = await asyncio.create_subprocess_exec(
+            "git",
+            "-C",
+            str(procs.REPO),
+            "log",
+            "-1",
+            "--format=%h %s",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await head.communicate()
+        status = await asyncio.create_subprocess_exec(
+            "git",
+            "-C",
+            str(procs.REPO),
+            "status",
+            "--porcelain",
+            "--",
+            *SERVICE_CODE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        dirty, _ = await status.communicate()
+    except OSError:
+        return "unknown (git not available)"
+    text = out.decode(errors="replace").strip() or "unknown"
+    return text + (" + uncommitted changes to the services" if dirty.strip() else "")
+
+
+def _config_dict(config: BenchConfig) -> dict[str, Any]:
+    return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+async def _main(args: argparse.Namespace, config: BenchConfig, work_dir: Path) -> int:
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    return await run(args, config, work_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = parse_args(argv)
+    config = build_config(args)
+    work_dir = Path(tempfile.mkdtemp(prefix="glue-bench-"))
+    status = 1
+    try:
+        status = asyncio.run(_main(args, config, work_dir))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted; everything started was stopped", file=sys.stderr)
+        status = 130
+    finally:
+        procs.kill_leftovers()
+        if args.keep:
+            progress(f"work directory kept: {work_dir}")
+        else:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(work_dir)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
