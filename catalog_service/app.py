@@ -15,6 +15,7 @@ from catalog_service.reconciler import Reconciler
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.servicer import GlueServicer
 from catalog_service.settings import CatalogSettings
+from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.db import Database, SingleProcessLock
 from servicekit.migrations import upgrade_to_head
@@ -72,8 +73,11 @@ class CatalogApp:
         jobs = JobCatalog(db, link)
         stack.push_async_callback(jobs.close)
         runs = JobRunCatalog(db, link, jobs)
+        trigger_catalog = TriggerCatalog(db, link, jobs)
         server = GrpcServer([SERVICE_NAME])
-        reconciler = Reconciler(db, link, jobs, interval=settings.reconcile_interval_seconds)
+        reconciler = Reconciler(
+            db, link, jobs, trigger_catalog, interval=settings.reconcile_interval_seconds
+        )
 
         health_updates: set[asyncio.Task[None]] = set()
 
@@ -89,9 +93,9 @@ class CatalogApp:
         self.consumer, self.reconciler = consumer, reconciler
         stack.push_async_callback(self._stop_tasks)
 
-        # Trigger RPCs land with the catalog side of triggers (in progress).
-        servicer = GlueServicer(jobs, runs)  # type: ignore[abstract]
-        glue_pb2_grpc.add_GlueServicer_to_server(servicer, server.server)
+        glue_pb2_grpc.add_GlueServicer_to_server(
+            GlueServicer(jobs, runs, trigger_catalog), server.server
+        )
         self.port = server.bind(settings.listen)
         await server.start()
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)

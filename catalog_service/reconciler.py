@@ -14,6 +14,7 @@ import logging
 
 from catalog_service.jobs import JobCatalog, next_version
 from catalog_service.scheduler_link import SchedulerLink
+from catalog_service.triggers import TriggerCatalog
 from servicekit.db import Database
 from servicekit.errors import GlueError
 
@@ -24,11 +25,18 @@ class Reconciler:
     """Pushes missing, stale and extra registrations to the scheduler."""
 
     def __init__(
-        self, db: Database, link: SchedulerLink, job_catalog: JobCatalog, *, interval: float
+        self,
+        db: Database,
+        link: SchedulerLink,
+        job_catalog: JobCatalog,
+        trigger_catalog: TriggerCatalog,
+        *,
+        interval: float,
     ) -> None:
         self._db = db
         self._link = link
         self._jobs = job_catalog
+        self._triggers = trigger_catalog
         self._interval = interval
         self._wake = asyncio.Event()
         self.passes = 0
@@ -70,5 +78,6 @@ class Reconciler:
                 version = await next_version(conn)
             if await self._link.delete_job(held_job.name, version):
                 pushed += 1
+        pushed += await self._triggers.reconcile(list(held.triggers))
         self.passes += 1
         return pushed

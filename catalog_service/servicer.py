@@ -9,6 +9,7 @@ import grpc
 
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
+from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.glue_shapes import to_glue
 
@@ -18,9 +19,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class GlueServicer(glue_pb2_grpc.GlueServicer):
     """glue.v1.Glue over the job and job-run operations."""
 
-    def __init__(self, jobs: JobCatalog, runs: JobRunCatalog) -> None:
+    def __init__(self, jobs: JobCatalog, runs: JobRunCatalog, triggers: TriggerCatalog) -> None:
         self._jobs = jobs
         self._runs = runs
+        self._triggers = triggers
 
     async def CreateJob(  # type: ignore[override]
         self, request: glue_pb2.CreateJobRequest, context: Context
@@ -87,3 +89,61 @@ class GlueServicer(glue_pb2_grpc.GlueServicer):
     ) -> AsyncIterator[glue_pb2.GetJobRunLogResponse]:
         async for data, offset in self._runs.read_log(to_glue(request)):
             yield glue_pb2.GetJobRunLogResponse(data=data, offset=offset)
+
+    async def CreateTrigger(  # type: ignore[override]
+        self, request: glue_pb2.CreateTriggerRequest, context: Context
+    ) -> glue_pb2.CreateTriggerResponse:
+        return glue_pb2.CreateTriggerResponse(name=await self._triggers.create(to_glue(request)))
+
+    async def UpdateTrigger(  # type: ignore[override]
+        self, request: glue_pb2.UpdateTriggerRequest, context: Context
+    ) -> glue_pb2.UpdateTriggerResponse:
+        return glue_pb2.UpdateTriggerResponse(trigger=await self._triggers.update(to_glue(request)))
+
+    async def DeleteTrigger(  # type: ignore[override]
+        self, request: glue_pb2.DeleteTriggerRequest, context: Context
+    ) -> glue_pb2.DeleteTriggerResponse:
+        return glue_pb2.DeleteTriggerResponse(name=await self._triggers.delete(to_glue(request)))
+
+    async def GetTrigger(  # type: ignore[override]
+        self, request: glue_pb2.GetTriggerRequest, context: Context
+    ) -> glue_pb2.GetTriggerResponse:
+        return glue_pb2.GetTriggerResponse(trigger=await self._triggers.get(to_glue(request)))
+
+    async def GetTriggers(  # type: ignore[override]
+        self, request: glue_pb2.GetTriggersRequest, context: Context
+    ) -> glue_pb2.GetTriggersResponse:
+        found, token = await self._triggers.get_triggers(to_glue(request))
+        return glue_pb2.GetTriggersResponse(triggers=found, next_token=token)
+
+    async def ListTriggers(  # type: ignore[override]
+        self, request: glue_pb2.ListTriggersRequest, context: Context
+    ) -> glue_pb2.ListTriggersResponse:
+        names, token = await self._triggers.list_triggers(to_glue(request))
+        return glue_pb2.ListTriggersResponse(trigger_names=names, next_token=token)
+
+    async def BatchGetTriggers(  # type: ignore[override]
+        self, request: glue_pb2.BatchGetTriggersRequest, context: Context
+    ) -> glue_pb2.BatchGetTriggersResponse:
+        found, missing = await self._triggers.batch_get(to_glue(request))
+        return glue_pb2.BatchGetTriggersResponse(triggers=found, triggers_not_found=missing)
+
+    async def StartTrigger(  # type: ignore[override]
+        self, request: glue_pb2.StartTriggerRequest, context: Context
+    ) -> glue_pb2.StartTriggerResponse:
+        return glue_pb2.StartTriggerResponse(name=await self._triggers.start(to_glue(request)))
+
+    async def StopTrigger(  # type: ignore[override]
+        self, request: glue_pb2.StopTriggerRequest, context: Context
+    ) -> glue_pb2.StopTriggerResponse:
+        return glue_pb2.StopTriggerResponse(name=await self._triggers.stop(to_glue(request)))
+
+    async def FireTrigger(  # type: ignore[override]
+        self, request: glue_pb2.FireTriggerRequest, context: Context
+    ) -> glue_pb2.FireTriggerResponse:
+        return glue_pb2.FireTriggerResponse(fire=await self._triggers.fire(to_glue(request)))
+
+    async def GetTriggerFires(  # type: ignore[override]
+        self, request: glue_pb2.GetTriggerFiresRequest, context: Context
+    ) -> glue_pb2.GetTriggerFiresResponse:
+        return glue_pb2.GetTriggerFiresResponse(fires=await self._triggers.fires(to_glue(request)))

@@ -51,6 +51,21 @@ job_runs = Table(
     Index("ix_catalog_job_runs_job_started", "job_name", "started_on", "run_id"),
 )
 
+triggers = Table(
+    "catalog_triggers",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    # A serialized glue.v1.Trigger whose State is the settled state (CREATED, ACTIVATED,
+    # DEACTIVATED).
+    Column("definition", LargeBinary, nullable=False),
+    # ACTIVATING, DEACTIVATING, UPDATING or DELETING while that change is on its way to the
+    # scheduler (shown by GetTrigger instead of the settled state); NULL once acknowledged.
+    Column("pending", Text),
+    Column("tags", Text, nullable=False),
+    Column("created_on", Double, nullable=False),
+)
+
 event_cursor = Table(
     "catalog_event_cursor",
     metadata,
