@@ -45,11 +45,40 @@ def trigger(name: str, kind: str, actions: list[str], **fields: object) -> glue_
     )
 
 
-async def register(stub: scheduler_pb2_grpc.SchedulerStub, definition: glue_pb2.Trigger) -> None:
-    """AddTrigger with a fresh version."""
-    registration = scheduler_pb2.TriggerRegistration(trigger=definition, version=next(VERSION))
-    response = await stub.AddTrigger(scheduler_pb2.AddTriggerRequest(registration=registration))
-    assert response.applied
+async def register(stack: Stack, definition: glue_pb2.Trigger) -> None:
+    """Create or update the trigger through the catalog (the reconciler would remove a trigger
+    registered on the scheduler alone), then start or stop it to reach ``definition.state``."""
+    try:
+        current = (
+            await stack.glue.GetTrigger(glue_pb2.GetTriggerRequest(name=definition.name))
+        ).trigger
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        request = glue_pb2.CreateTriggerRequest(
+            name=definition.name,
+            type=definition.type,
+            actions=definition.actions,
+            start_on_creation=definition.state == "ACTIVATED",
+        )
+        if definition.schedule:
+            request.schedule = definition.schedule
+        if definition.HasField("predicate"):
+            request.predicate.CopyFrom(definition.predicate)
+        await stack.glue.CreateTrigger(request)
+        return
+    update = glue_pb2.TriggerUpdate(actions=definition.actions)
+    if definition.schedule:
+        update.schedule = definition.schedule
+    if definition.HasField("predicate"):
+        update.predicate.CopyFrom(definition.predicate)
+    await stack.glue.UpdateTrigger(
+        glue_pb2.UpdateTriggerRequest(name=definition.name, trigger_update=update)
+    )
+    if definition.state == "ACTIVATED" and current.state != "ACTIVATED":
+        await stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name=definition.name))
+    if definition.state == "DEACTIVATED" and current.state == "ACTIVATED":
+        await stack.glue.StopTrigger(glue_pb2.StopTriggerRequest(name=definition.name))
 
 
 async def fire(
@@ -111,7 +140,7 @@ async def test_fire_starts_every_action_once_per_fire_id(
     definition = trigger("both", "ON_DEMAND", ["a", "b"], state="CREATED")
     definition.actions[0].arguments["--x"] = "action"
     definition.actions[0].timeout = 9
-    await register(scheduler, definition)
+    await register(stack, definition)
     first = await fire(scheduler, "both", "f1")
     assert first.outcome == "FIRED" and len(first.run_ids) == 2
     again = await fire(scheduler, "both", "f1")
@@ -133,6 +162,9 @@ async def test_actions_on_busy_or_missing_jobs(
     await stack.create_job("fine", write_script(tmp_path, "ok.py", SUCCEED))
     await stack.create_job("doomed", write_script(tmp_path, "ok2.py", SUCCEED))
     await jobs_registered(scheduler, "busy", "fine", "doomed")
+    await register(
+        stack, trigger("mixed", "ON_DEMAND", ["busy", "doomed", "fine"], state="CREATED")
+    )
     running = await stack.start_run("busy")
     await stack.wait_run("busy", running, {"RUNNING"})
     await stack.glue.DeleteJob(glue_pb2.DeleteJobRequest(job_name="doomed"))
@@ -141,9 +173,6 @@ async def test_actions_on_busy_or_missing_jobs(
         if any(r.name == "doomed" and r.deleted for r in held.jobs):
             break
         await asyncio.sleep(0.02)
-    await register(
-        scheduler, trigger("mixed", "ON_DEMAND", ["busy", "doomed", "fine"], state="CREATED")
-    )
     fired = await fire(scheduler, "mixed", "x")
     busy_id, doomed_id, fine_id = fired.run_ids
     failed = await stack.wait_run("busy", busy_id)
@@ -178,12 +207,12 @@ async def test_conditional_chain_runs_to_the_end(
             predicate=glue_pb2.Predicate(conditions=[condition]),
         )
 
-    await register(scheduler, watch("a-then-b", "a", "b"))
-    await register(scheduler, watch("b-then-c", "b", "c"))
+    await register(stack, watch("a-then-b", "a", "b"))
+    await register(stack, watch("b-then-c", "b", "c"))
     # A run started directly does not count, as in Glue.
     direct = await stack.start_run("a")
     await stack.wait_run("a", direct)
-    await register(scheduler, trigger("go", "ON_DEMAND", ["a"], state="CREATED"))
+    await register(stack, trigger("go", "ON_DEMAND", ["a"], state="CREATED"))
     (a_id,) = (await fire(scheduler, "go", "go-1")).run_ids
     (c_run,) = await wait_runs(stack, "c", 1)
     (b_run,) = await wait_runs(stack, "b", 1)
@@ -213,7 +242,7 @@ async def test_and_waits_for_every_condition_and_fires_once(
         glue_pb2.Condition(logical_operator="EQUALS", job_name="slow", state="SUCCEEDED"),
     ]
     await register(
-        scheduler,
+        stack,
         trigger(
             "both-done",
             "CONDITIONAL",
@@ -227,7 +256,7 @@ async def test_and_waits_for_every_condition_and_fires_once(
         glue_pb2.Condition(logical_operator="EQUALS", job_name="fast", state="FAILED"),
     ]
     await register(
-        scheduler,
+        stack,
         trigger(
             "any-failed",
             "CONDITIONAL",
@@ -236,7 +265,7 @@ async def test_and_waits_for_every_condition_and_fires_once(
             predicate=glue_pb2.Predicate(logical="ANY", conditions=any_failure),
         ),
     )
-    await register(scheduler, trigger("start", "ON_DEMAND", ["fast", "slow"], state="CREATED"))
+    await register(stack, trigger("start", "ON_DEMAND", ["fast", "slow"], state="CREATED"))
     fast_id, slow_id = (await fire(scheduler, "start", "s1")).run_ids
     await stack.wait_run("fast", fast_id)
     # Only one condition holds so far: nothing fired.
@@ -252,7 +281,7 @@ async def test_and_waits_for_every_condition_and_fires_once(
     await asyncio.sleep(0.5)
     assert len(await runs_of(stack, "after")) == 1
     # ANY: one failed trigger-started run is enough.
-    await register(scheduler, trigger("start-bad", "ON_DEMAND", ["bad"], state="CREATED"))
+    await register(stack, trigger("start-bad", "ON_DEMAND", ["bad"], state="CREATED"))
     await fire(scheduler, "start-bad", "b1")
     found = await wait_runs(stack, "after", 2)
     assert found[0].trigger_name == "any-failed"
@@ -263,7 +292,7 @@ async def test_update_reschedules_and_stop_unschedules(
 ) -> None:
     await stack.create_job("nightly", write_script(tmp_path, "ok.py", SUCCEED))
     await register(
-        scheduler,
+        stack,
         trigger("sched", "SCHEDULED", ["nightly"], state="ACTIVATED", schedule="cron(0 3 * * ? *)"),
     )
     assert stack.scheduler is not None
@@ -282,7 +311,7 @@ async def test_update_reschedules_and_stop_unschedules(
     first = await next_fire()
     assert first is not None and time.gmtime(first).tm_hour == 3 and time.gmtime(first).tm_min == 0
     await register(
-        scheduler,
+        stack,
         trigger(
             "sched", "SCHEDULED", ["nightly"], state="ACTIVATED", schedule="cron(30 4 * * ? *)"
         ),
@@ -292,7 +321,7 @@ async def test_update_reschedules_and_stop_unschedules(
         second is not None and time.gmtime(second).tm_hour == 4 and time.gmtime(second).tm_min == 30
     )
     await register(
-        scheduler,
+        stack,
         trigger(
             "sched", "SCHEDULED", ["nightly"], state="DEACTIVATED", schedule="cron(30 4 * * ? *)"
         ),
@@ -308,7 +337,7 @@ async def test_a_schedule_fires_at_the_minute_boundary(
     await stack.create_job("every-minute", write_script(tmp_path, "ok.py", SUCCEED))
     await jobs_registered(scheduler, "every-minute")
     await register(
-        scheduler,
+        stack,
         trigger(
             "minutely",
             "SCHEDULED",
@@ -340,7 +369,7 @@ async def test_missed_due_times_fire_once_or_are_skipped(
     await stack.create_job("catchup", write_script(tmp_path, "ok.py", SUCCEED))
     await jobs_registered(scheduler, "catchup")
     await register(
-        scheduler,
+        stack,
         trigger(
             "minutely", "SCHEDULED", ["catchup"], state="ACTIVATED", schedule="cron(* * * * ? *)"
         ),
