@@ -1,4 +1,6 @@
-"""gluectl: the command line for the Glue jobs and job-runs API (``python -m clients.gluectl``).
+"""gluectl: the command line for the Glue jobs, job-runs and triggers API.
+
+Run it as ``gluectl`` or ``python -m clients.gluectl``.
 
 The entry point is ``clients.gluectl.__main__.main``; ``commands`` holds the parser and one
 coroutine per command, ``output`` the JSON and table printing.

@@ -7,14 +7,22 @@ Example session::
     gluectl runs list nightly
     gluectl logs nightly jr_... -f
     gluectl runs stop nightly jr_...
+    gluectl triggers next 'cron(0 2 * * ? *)' -n 3
+    gluectl triggers create nightly-2am --schedule 'cron(0 2 * * ? *)' --action nightly --start
+    gluectl triggers create then-report --when 'nightly=SUCCEEDED' --action report --start
+    gluectl triggers fires nightly-2am
 
 Exit codes:
 
 - 0: ok.
 - 1: the operation failed: the service answered with a Glue error (printed as one line on
   stderr, ``gluectl: EntityNotFoundException: Job x not found.``), ``runs stop`` could not stop
-  a run, or ``runs wait --timeout`` ran out.
-- 2: usage error (argparse), or an unreadable ``--from-json`` file.
+  a run, ``runs wait --timeout`` ran out, or ``triggers next`` was given an invalid schedule
+  (it prints the very line CreateTrigger answers, ``gluectl: InvalidInputException: Schedule:
+  Day-of-week: 8 is out of range 1-7 (SUN-SAT)``: an invalid schedule is a failed operation
+  whether the service or gluectl finds it).
+- 2: usage error (argparse, including a malformed ``--when``), or an unreadable ``--from-json``
+  file: gluectl could not turn the command line into a request.
 - 3: the service is unreachable (or answered UNAVAILABLE); retrying later may work.
 - 4: a waited-for run (``runs start --wait``, ``runs wait``) ended in a state other than
   SUCCEEDED.

@@ -2,13 +2,21 @@
 
 Each command makes its calls through one ``GlueClient`` and returns an ``ExitCode``; errors
 are left to propagate as ``GlueError`` / ``UsageError`` / ``WaitTimeoutError``, and
-``__main__.main`` turns them into the one line on stderr and the exit code.
+``__main__.main`` turns them into the one line on stderr and the exit code. ``triggers next``
+is the one offline command: a plain function that never opens a client.
+
+The rule between exit codes 1 and 2: a command line gluectl cannot turn into a request (unknown
+flags, a malformed ``--when``, an unreadable ``--from-json``) is a usage error (2); a request
+the service refuses is a failed operation (1). An invalid schedule is a failed operation
+wherever it is found: ``triggers create --schedule`` gets the service's InvalidInputException,
+and ``triggers next`` prints that same line itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,16 +28,25 @@ from google.protobuf.message import Message
 
 from clients.glue_client import GlueClient, build_request, check_members, job_update_from_job
 from clients.gluectl.output import (
+    FIRE_HEADERS,
     FORMATS,
     JOB_HEADERS,
+    NEXT_HEADERS,
     RUN_HEADERS,
     TABLE,
+    TRIGGER_HEADERS,
     Output,
+    fire_row,
+    format_time,
     job_row,
+    next_row,
     one_line,
     run_row,
+    trigger_row,
 )
 from glue.v1 import glue_pb2
+from servicekit.cron import InvalidScheduleError, parse_schedule
+from servicekit.errors import InvalidInputException
 from servicekit.glue_shapes import GlueDict, message_members, to_glue
 
 M = TypeVar("M", bound=Message)
@@ -42,6 +59,12 @@ DEFAULT_COMMAND: Final = "pythonshell"
 _MAX_RUNS_PAGE: Final = 200
 # BatchGetJobs chunk for `jobs list`: keeps each answer small whatever the number of jobs.
 _BATCH_GET: Final = 100
+# ListTriggers' largest page (Glue's model).
+_MAX_TRIGGERS_PAGE: Final = 200
+DEFAULT_NEXT: Final = 5
+"""How many fire times `triggers next` prints unless -n says otherwise."""
+WATCHABLE_STATES: Final = ("SUCCEEDED", "STOPPED", "FAILED", "TIMEOUT")
+"""The job states a --when condition can name (Glue's Condition.State values for jobs)."""
 
 
 class ExitCode(IntEnum):
@@ -51,9 +74,11 @@ class ExitCode(IntEnum):
     """The command did what it was asked."""
     FAILED = 1
     """The operation failed: the service answered with a Glue error, a BatchStopJobRun id was
-    refused, or a wait gave up (--timeout) before the run ended."""
+    refused, a wait gave up (--timeout) before the run ended, or `triggers next` was given an
+    invalid schedule."""
     USAGE = 2
-    """The command line was wrong (argparse's status), or a --from-json file unreadable."""
+    """The command line was wrong (argparse's status, a malformed --when), or a --from-json
+    file unreadable."""
     UNREACHABLE = 3
     """The service could not be reached (or answered UNAVAILABLE): retrying later may work."""
     RUN_NOT_SUCCEEDED = 4
@@ -65,8 +90,10 @@ exit codes:
   0  ok
   1  the operation failed (a Glue error, printed as one line on stderr:
      "gluectl: EntityNotFoundException: Job x not found."); also: a run that
-     `runs stop` could not stop, or `runs wait --timeout` ran out
-  2  usage error
+     `runs stop` could not stop, `runs wait --timeout` ran out, or
+     `triggers next` was given an invalid schedule (it prints the line
+     CreateTrigger would answer, naming the bad field)
+  2  usage error (including a malformed --when)
   3  the service is unreachable (or answered UNAVAILABLE); retry later
   4  a waited-for run (runs start --wait, runs wait) ended in a state other
      than SUCCEEDED
@@ -81,6 +108,8 @@ class UsageError(Exception):
 
 
 Handler = Callable[[GlueClient, argparse.Namespace, Output], Awaitable[ExitCode]]
+OfflineHandler = Callable[[argparse.Namespace, Output], ExitCode]
+"""A command that needs no service (``triggers next``): no client is opened for it."""
 
 
 # -- argument parsing ------------------------------------------------------------------------
@@ -131,11 +160,90 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# `and` / `or` as words of their own; at either end they leave an empty condition (an error).
+_WHEN_JOINER: Final = re.compile(r"(?:^|\s+)(and|or)(?:\s+|$)", re.IGNORECASE)
+
+
+def when_predicate(text: str) -> GlueDict:
+    """argparse type for ``--when``: a CONDITIONAL trigger's Predicate (Glue form).
+
+    ``A=SUCCEEDED and B=SUCCEEDED`` waits for all (Logical AND); ``A=FAILED or B=TIMEOUT`` for
+    any (Logical ANY); a single ``A=SUCCEEDED`` is an AND of one. Each condition is JOB=STATE
+    with LogicalOperator EQUALS; states are SUCCEEDED, STOPPED, FAILED, TIMEOUT in any case;
+    ``and`` / ``or`` in any case, but not both in one predicate (Glue has no nesting).
+    """
+    parts = _WHEN_JOINER.split(text.strip())
+    # re.split with a group alternates operand, joiner, operand ...
+    conditions_text, joiners = parts[0::2], {j.lower() for j in parts[1::2]}
+    if len(joiners) > 1:
+        raise argparse.ArgumentTypeError(
+            f"cannot mix 'and' and 'or' in {text!r}: a Glue predicate is all AND or all ANY"
+        )
+    conditions: list[GlueDict] = []
+    for item in conditions_text:
+        job, sep, state = item.rpartition("=")
+        job, state = job.strip(), state.strip()
+        if not sep or not job or not state:
+            raise argparse.ArgumentTypeError(
+                f"expected JOB=STATE, got {item!r} in {text!r} "
+                "(e.g. 'A=SUCCEEDED and B=SUCCEEDED' or 'A=FAILED or B=TIMEOUT')"
+            )
+        if state.upper() not in WATCHABLE_STATES:
+            raise argparse.ArgumentTypeError(
+                f"job state {state!r} in {item!r} must be one of {', '.join(WATCHABLE_STATES)}"
+            )
+        conditions.append({"LogicalOperator": "EQUALS", "JobName": job, "State": state.upper()})
+    logical = "ANY" if joiners == {"or"} else "AND"
+    return {"Logical": logical, "Conditions": conditions}
+
+
+def action_argument(text: str) -> tuple[str, str, str]:
+    """argparse type for ``--action-arg JOB:KEY=VALUE``: (job, Glue argument name, value).
+
+    The job is what precedes the last ``:`` before the first ``=``, so job names and values
+    may contain ``:``; KEY gets a leading ``--`` if missing, as with ``--arg``.
+    """
+    target, sep, value = text.partition("=")
+    job, colon, key = target.rpartition(":")
+    if not sep or not colon or not job or not key:
+        raise argparse.ArgumentTypeError(f"expected JOB:KEY=VALUE, got {text!r}")
+    return job, glue_argument_key(key), value
+
+
+def action_timeout(text: str) -> tuple[str, int]:
+    """argparse type for ``--action-timeout JOB:MINUTES``: (job, minutes)."""
+    job, colon, minutes = text.rpartition(":")
+    if not colon or not job:
+        raise argparse.ArgumentTypeError(f"expected JOB:MINUTES, got {text!r}")
+    try:
+        value = int(minutes)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of minutes in {text!r}, got {minutes!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 minute in {text!r}")
+    return job, value
+
+
+def utc_time(text: str) -> datetime:
+    """argparse type for an ISO-8601 time (``2026-03-01T08:00Z``); without an offset, UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time such as 2026-03-01T08:00:00Z, got {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.ArgumentParser:
     """gluectl's parser; each command's parser sets ``handler`` and ``parser``."""
     parser = argparse.ArgumentParser(
         prog="gluectl",
-        description="Manage Glue jobs and job runs on a self-hosted Glue scheduler.",
+        description="Manage Glue jobs, job runs and triggers on a self-hosted Glue scheduler.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -164,6 +272,7 @@ def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.Argume
     commands = parser.add_subparsers(metavar="COMMAND", dest="command", required=True)
     _add_jobs_commands(commands, common)
     _add_runs_commands(commands, common)
+    _add_triggers_commands(commands, common)
 
     logs = _command(
         commands,
@@ -198,6 +307,8 @@ def _command(
     name: str,
     common: argparse.ArgumentParser,
     handler: Handler | None,
+    *,
+    offline_handler: OfflineHandler | None = None,
     **kwargs: Any,
 ) -> argparse.ArgumentParser:
     parser = group.add_parser(
@@ -208,6 +319,8 @@ def _command(
     )
     if handler is not None:
         parser.set_defaults(handler=handler, parser=parser)
+    if offline_handler is not None:
+        parser.set_defaults(offline_handler=offline_handler, parser=parser)
     return parser
 
 
@@ -408,11 +521,250 @@ def _add_runs_commands(
     )
 
 
+def _add_action_flags(parser: argparse.ArgumentParser, *, update: bool) -> None:
+    base = "the --action list, else " + (
+        "--from-json's or the trigger's current Actions" if update else "--from-json's Actions"
+    )
+    parser.add_argument(
+        "--action",
+        metavar="JOB",
+        action="append",
+        dest="action_jobs",
+        help="a job the trigger starts (repeatable, in order; replaces "
+        + ("the trigger's Actions)" if update else "--from-json's Actions)"),
+    )
+    parser.add_argument(
+        "--action-arg",
+        metavar="JOB:K=V",
+        type=action_argument,
+        action="append",
+        help=f"an argument for JOB's run, over its DefaultArguments (repeatable); K gets a "
+        f"leading -- if missing; applies to {base}",
+    )
+    parser.add_argument(
+        "--action-timeout",
+        metavar="JOB:MINUTES",
+        type=action_timeout,
+        action="append",
+        help=f"the Timeout of JOB's run, over the job's; applies to {base}",
+    )
+
+
+_WHEN_HELP: Final = (
+    "a CONDITIONAL trigger: 'A=SUCCEEDED and B=SUCCEEDED' fires when all have (Logical AND), "
+    "'A=FAILED or B=TIMEOUT' when any has (ANY); states SUCCEEDED, STOPPED, FAILED, TIMEOUT"
+)
+
+
+def _add_triggers_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    triggers = _command(
+        commands,
+        "triggers",
+        common,
+        None,
+        help="create, inspect, start, stop, fire triggers; preview schedules",
+    )
+    actions = triggers.add_subparsers(metavar="ACTION", dest="action", required=True)
+
+    create = _command(
+        actions,
+        "create",
+        common,
+        triggers_create,
+        help="create a trigger (CreateTrigger)",
+        description="Create a trigger that starts the --action jobs: on a schedule "
+        "(--schedule), when started or fired (--on-demand), or when other jobs' runs end "
+        "(--when). Flags override the members of a --from-json request. Without --start a "
+        "SCHEDULED or CONDITIONAL trigger stays CREATED until `triggers start`.",
+    )
+    create.add_argument("name", metavar="NAME")
+    kind = create.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--schedule",
+        metavar="'cron(...)'",
+        help="a SCHEDULED trigger on this Glue cron expression, in UTC (preview it with "
+        "`gluectl triggers next`)",
+    )
+    kind.add_argument(
+        "--on-demand",
+        action="store_true",
+        help="an ON_DEMAND trigger: each `triggers start` fires it once",
+    )
+    kind.add_argument("--when", metavar="CONDITIONS", type=when_predicate, help=_WHEN_HELP)
+    _add_action_flags(create, update=False)
+    create.add_argument(
+        "--start",
+        action="store_true",
+        help="activate it at once (StartOnCreation; SCHEDULED and CONDITIONAL only)",
+    )
+    create.add_argument("--description", metavar="TEXT", help="Description")
+    create.add_argument(
+        "--tag", metavar="K=V", type=key_value, action="append", help="a tag (repeatable)"
+    )
+    create.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="a CreateTrigger request in Glue's JSON form, as `aws glue create-trigger "
+        "--cli-input-json` takes (or `gluectl -o json triggers get` prints); - reads stdin",
+    )
+
+    listing = _command(
+        actions,
+        "list",
+        common,
+        triggers_list,
+        help="list triggers (ListTriggers, every page)",
+        description="List triggers: names (-o json, as ListTriggers), or a table of Name, "
+        "Type, State, When (the schedule or the predicate) and Actions.",
+    )
+    listing.add_argument(
+        "--dependent-job",
+        metavar="JOB",
+        help="only triggers that start JOB (DependentJobName; as AWS documents, every trigger "
+        "when none does)",
+    )
+    listing.add_argument(
+        "--tag",
+        metavar="K=V",
+        type=key_value,
+        action="append",
+        help="only triggers with this tag (repeatable: all must match)",
+    )
+
+    get = _command(actions, "get", common, triggers_get, help="show a trigger (GetTrigger)")
+    get.add_argument("name", metavar="NAME")
+
+    start = _command(
+        actions,
+        "start",
+        common,
+        triggers_start,
+        help="activate a trigger; fire an ON_DEMAND one (StartTrigger)",
+    )
+    start.add_argument("name", metavar="NAME")
+    stop = _command(
+        actions,
+        "stop",
+        common,
+        triggers_stop,
+        help="deactivate a trigger; its running runs go on (StopTrigger)",
+    )
+    stop.add_argument("name", metavar="NAME")
+
+    update = _command(
+        actions,
+        "update",
+        common,
+        triggers_update,
+        help="change a trigger (UpdateTrigger)",
+        description="Change a trigger: only the parts given change (a TriggerUpdate with just "
+        "those members); an ACTIVATED trigger is rescheduled before this returns. --action "
+        "replaces the whole Actions list; --action-arg and --action-timeout alone change the "
+        "trigger's current actions (read with GetTrigger first). With --from-json the file's "
+        "TriggerUpdate is the base, with the flags on top. Type and Tags cannot be changed.",
+    )
+    update.add_argument("name", metavar="NAME")
+    update.add_argument(
+        "--schedule", metavar="'cron(...)'", help="the new schedule (SCHEDULED triggers)"
+    )
+    update.add_argument(
+        "--when",
+        metavar="CONDITIONS",
+        type=when_predicate,
+        help="the new predicate (CONDITIONAL triggers), as for `triggers create --when`",
+    )
+    _add_action_flags(update, update=True)
+    update.add_argument("--description", metavar="TEXT", help="Description")
+    update.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help='an UpdateTrigger request in Glue\'s JSON form ({"Name": ..., "TriggerUpdate": '
+        "{...}}) or a `gluectl -o json triggers get` document; - reads stdin",
+    )
+
+    delete = _command(
+        actions,
+        "delete",
+        common,
+        triggers_delete,
+        help="delete a trigger (DeleteTrigger)",
+        description="Unschedule and delete a trigger; runs it started go on. Deleting a trigger "
+        "that does not exist succeeds, as in Glue.",
+    )
+    delete.add_argument("name", metavar="NAME")
+
+    fire = _command(
+        actions,
+        "fire",
+        common,
+        triggers_fire,
+        help="fire a trigger now (FireTrigger); prints the run ids",
+        description="Fire the trigger's actions once, now, whatever its state or schedule "
+        '(not EVENT triggers): an operator\'s "run now". The fire is a ledger entry like '
+        "any other. Prints the id of each run started, one per action. Not a Glue operation.",
+    )
+    fire.add_argument("name", metavar="NAME")
+
+    fires = _command(
+        actions,
+        "fires",
+        common,
+        triggers_fires,
+        help="show a trigger's fire ledger, newest first (GetTriggerFires)",
+        description="The trigger's recent fire-ledger entries, newest first: when each was "
+        "due (Scheduled) and written (Recorded), its Outcome (FIRED; SKIPPED or COALESCED "
+        "for due times missed while the scheduler was down), how many due times it stands "
+        "for, the runs it started, and why. Not a Glue operation.",
+    )
+    fires.add_argument("name", metavar="NAME")
+    fires.add_argument(
+        "--max",
+        metavar="N",
+        type=_positive_int,
+        dest="max_fires",
+        help="at most N entries (default: the service's, 20; at most 200)",
+    )
+
+    upcoming = _command(
+        actions,
+        "next",
+        common,
+        None,
+        offline_handler=triggers_next,
+        help="print a schedule's next fire times (offline: no service is contacted)",
+        description="Print the next fire times of a Glue cron expression, in UTC, as the "
+        "scheduler computes them; nothing is created and no service is contacted. An invalid "
+        "expression prints the one line CreateTrigger would answer (naming the bad field) and "
+        "exits 1.",
+    )
+    upcoming.add_argument("schedule", metavar="'cron(...)'")
+    upcoming.add_argument(
+        "-n",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_NEXT,
+        dest="count",
+        help="how many fire times (default: %(default)s)",
+    )
+    upcoming.add_argument(
+        "--after",
+        metavar="ISO-TIME",
+        type=utc_time,
+        help="start strictly after this time (e.g. 2026-03-01T08:00Z; UTC if it has no "
+        "offset; default: now)",
+    )
+
+
 # -- running ---------------------------------------------------------------------------------
 
 
 async def run(args: argparse.Namespace, out: Output) -> ExitCode:
-    """Run the parsed command against the service at ``args.endpoint``."""
+    """Run the parsed command: offline, or against the service at ``args.endpoint``."""
+    offline: OfflineHandler | None = getattr(args, "offline_handler", None)
+    if offline is not None:
+        return offline(args, out)
     handler: Handler = args.handler
     async with GlueClient(args.endpoint, timeout=args.rpc_timeout) as client:
         return await handler(client, args, out)
@@ -724,4 +1076,270 @@ async def logs_command(client: GlueClient, args: argparse.Namespace, out: Output
     """``logs``: the run's output, byte for byte (whatever --output says)."""
     async for chunk in client.get_job_run_log(args.job, args.run_id, follow=args.follow):
         out.raw(chunk)
+    return ExitCode.OK
+
+
+# -- triggers --------------------------------------------------------------------------------
+
+
+def _set_kind(doc: GlueDict, kind: str, **members: Any) -> None:
+    # A type flag wins over --from-json's Type, and drops what belongs to another type.
+    doc.pop("Schedule", None)
+    doc.pop("Predicate", None)
+    doc["Type"] = kind
+    doc.update(members)
+
+
+def _actions(doc: Mapping[str, Any]) -> list[GlueDict]:
+    value = doc.get("Actions")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
+        raise UsageError("--from-json: Actions must be a JSON list of objects")
+    return [dict(a) for a in value]
+
+
+def apply_action_flags(doc: GlueDict, args: argparse.Namespace) -> GlueDict:
+    """``doc`` (a CreateTrigger request or TriggerUpdate, Glue form) with the action flags.
+
+    ``--action`` replaces Actions; ``--action-arg`` and ``--action-timeout`` then change every
+    action that starts the job they name.
+
+    Raises:
+        UsageError: ``--action-arg`` / ``--action-timeout`` name a job no action starts.
+    """
+    doc = dict(doc)
+    actions = [{"JobName": job} for job in args.action_jobs] if args.action_jobs else _actions(doc)
+
+    def targets(job: str, flag: str) -> list[GlueDict]:
+        found = [a for a in actions if a.get("JobName") == job]
+        if not found:
+            known = ", ".join(str(a.get("JobName")) for a in actions) or "none"
+            raise UsageError(f"{flag}: no action starts job {job!r} (actions: {known})")
+        return found
+
+    for job, key, value in args.action_arg or ():
+        for action in targets(job, "--action-arg"):
+            action["Arguments"] = {**_structure(action, "Arguments"), key: value}
+    for job, minutes in args.action_timeout or ():
+        for action in targets(job, "--action-timeout"):
+            action["Timeout"] = minutes
+    if args.action_jobs or "Actions" in doc:
+        doc["Actions"] = actions
+    return doc
+
+
+def create_trigger_definition(args: argparse.Namespace) -> GlueDict:
+    """The CreateTrigger request (Glue form) the command line asks for.
+
+    Raises:
+        UsageError: no type or no action, or an unusable --from-json file.
+    """
+    doc: GlueDict = {}
+    if args.from_json:
+        source = read_json_document(args.from_json)
+        if isinstance(source.get("Trigger"), dict):
+            # A `triggers get` document: its Id and State are dropped (a clone starts CREATED).
+            doc = _only_members(source["Trigger"], glue_pb2.CreateTriggerRequest)
+        else:
+            doc = _checked(source, glue_pb2.CreateTriggerRequest, args.from_json)
+    doc["Name"] = args.name
+    if args.schedule is not None:
+        _set_kind(doc, "SCHEDULED", Schedule=args.schedule)
+    elif args.on_demand:
+        _set_kind(doc, "ON_DEMAND")
+    elif args.when is not None:
+        _set_kind(doc, "CONDITIONAL", Predicate=args.when)
+    if not doc.get("Type"):
+        raise UsageError(
+            "one of --schedule, --on-demand or --when is required (or Type in --from-json)"
+        )
+    doc = apply_action_flags(doc, args)
+    if not doc.get("Actions"):
+        raise UsageError("--action is required (or Actions in --from-json)")
+    if args.start:
+        doc["StartOnCreation"] = True
+    if args.description is not None:
+        doc["Description"] = args.description
+    if args.tag:
+        doc["Tags"] = {**_structure(doc, "Tags"), **dict(args.tag)}
+    return doc
+
+
+def trigger_update_definition(
+    args: argparse.Namespace, current: glue_pb2.Trigger | None
+) -> GlueDict:
+    """The TriggerUpdate (Glue form): only what the flags (and --from-json) name.
+
+    ``current`` supplies the Actions that --action-arg / --action-timeout change when neither
+    --action nor the file gives them.
+
+    Raises:
+        UsageError: nothing to change, or an unusable --from-json file.
+    """
+    doc: GlueDict = {}
+    if args.from_json:
+        source = read_json_document(args.from_json)
+        if isinstance(source.get("TriggerUpdate"), dict):
+            doc = _checked(source["TriggerUpdate"], glue_pb2.TriggerUpdate, args.from_json)
+        elif isinstance(source.get("Trigger"), dict):
+            # Another trigger's definition may be copied: its Name is not a rename.
+            doc = _only_members(source["Trigger"], glue_pb2.TriggerUpdate)
+            doc.pop("Name", None)
+        else:
+            raise UsageError(
+                f"--from-json: {args.from_json} must hold an UpdateTrigger request "
+                '({"Name": ..., "TriggerUpdate": {...}}) or a GetTrigger response '
+                '({"Trigger": {...}})'
+            )
+    if args.schedule is not None:
+        doc["Schedule"] = args.schedule
+    if args.when is not None:
+        doc["Predicate"] = args.when
+    if current is not None and "Actions" not in doc:
+        doc["Actions"] = to_glue(current).get("Actions", [])
+    doc = apply_action_flags(doc, args)
+    if args.description is not None:
+        doc["Description"] = args.description
+    if not doc:
+        raise UsageError(
+            "nothing to change: give --schedule, --when, --action, --action-arg, "
+            "--action-timeout, --description or --from-json"
+        )
+    return doc
+
+
+def _needs_current_actions(args: argparse.Namespace) -> bool:
+    # --action-arg / --action-timeout without --action change the actions the trigger has.
+    return bool((args.action_arg or args.action_timeout) and not args.action_jobs)
+
+
+async def triggers_create(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers create``: prints the trigger's name."""
+    request = _request(glue_pb2.CreateTriggerRequest, create_trigger_definition(args))
+    response = await client.create_trigger(request)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.line(response.name)
+    return ExitCode.OK
+
+
+async def triggers_list(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers list``: every name (JSON, as ListTriggers), or a table of the triggers."""
+    names = [
+        name
+        async for name in client.iter_trigger_names(
+            dependent_job_name=args.dependent_job,
+            tags=dict(args.tag or ()),
+            page_size=_MAX_TRIGGERS_PAGE,
+        )
+    ]
+    if out.is_json:
+        out.document({"TriggerNames": names})
+        return ExitCode.OK
+    found: list[glue_pb2.Trigger] = []
+    for start in range(0, len(names), _BATCH_GET):
+        # A trigger deleted since ListTriggers answered is in TriggersNotFound: not shown.
+        found.extend((await client.batch_get_triggers(names[start : start + _BATCH_GET])).triggers)
+    out.table(TRIGGER_HEADERS, (trigger_row(t) for t in found))
+    return ExitCode.OK
+
+
+async def triggers_get(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers get``: the definition and state."""
+    response = await client.get_trigger(args.name)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.details(to_glue(response.trigger))
+    return ExitCode.OK
+
+
+async def triggers_start(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers start``: prints the trigger's name."""
+    response = await client.start_trigger(args.name)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.line(response.name)
+    return ExitCode.OK
+
+
+async def triggers_stop(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers stop``: prints the trigger's name."""
+    response = await client.stop_trigger(args.name)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.line(response.name)
+    return ExitCode.OK
+
+
+async def triggers_update(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers update``: UpdateTrigger with the parts given; prints the trigger's name."""
+    current = None
+    if _needs_current_actions(args):
+        current = (await client.get_trigger(args.name)).trigger
+    update = _request(glue_pb2.TriggerUpdate, trigger_update_definition(args, current))
+    response = await client.update_trigger(args.name, update)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.line(response.trigger.name)
+    return ExitCode.OK
+
+
+async def triggers_delete(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers delete``: prints the trigger's name."""
+    response = await client.delete_trigger(args.name)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.line(response.name)
+    return ExitCode.OK
+
+
+async def triggers_fire(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers fire``: the id of each run the fire started, one a line."""
+    response = await client.fire_trigger(args.name)
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        for run_id in response.fire.run_ids:
+            out.line(run_id)
+    return ExitCode.OK
+
+
+async def triggers_fires(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers fires``: the fire ledger, newest first."""
+    response = await client.get_trigger_fires(args.name, max_results=args.max_fires)
+    if out.is_json:
+        # The list always present, so a script need not test for a missing key.
+        out.document({"Fires": [to_glue(f) for f in response.fires]})
+    else:
+        out.table(FIRE_HEADERS, (fire_row(f) for f in response.fires))
+    return ExitCode.OK
+
+
+def triggers_next(args: argparse.Namespace, out: Output) -> ExitCode:
+    """``triggers next`` (offline): the schedule's next fire times after --after (or now).
+
+    Raises:
+        InvalidInputException: the expression is invalid; the message is the one CreateTrigger
+            answers (``Schedule: <field>: <what is wrong>``), so the exit status is 1.
+    """
+    try:
+        schedule = parse_schedule(args.schedule)
+    except InvalidScheduleError as exc:
+        raise InvalidInputException(f"Schedule: {exc.field}: {exc.message}") from None
+    after: datetime = args.after or _now()
+    times = schedule.next_fire_times(after, args.count)
+    if out.is_json:
+        out.document({"Schedule": schedule.expression, "After": after, "FireTimes": times})
+    else:
+        out.table(NEXT_HEADERS, (next_row(t) for t in times))
+    if len(times) < args.count:
+        last = times[-1] if times else after
+        out.note(f"{schedule.expression} never fires after {format_time(last)} UTC")
     return ExitCode.OK

@@ -21,8 +21,12 @@ FORMATS: Final = (TABLE, JSON)
 
 RUN_HEADERS: Final = ("Id", "State", "Attempt", "Started", "Duration", "Error")
 JOB_HEADERS: Final = ("Name", "Command", "Script", "Modified")
+TRIGGER_HEADERS: Final = ("Name", "Type", "State", "When", "Actions")
+FIRE_HEADERS: Final = ("Scheduled", "Recorded", "Outcome", "DueTimes", "Runs", "Reason")
+NEXT_HEADERS: Final = ("Time (UTC)", "Weekday")
 ERROR_WIDTH: Final = 60
 _GAP: Final = "  "
+_WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class Output:
@@ -156,6 +160,55 @@ def job_row(job: glue_pb2.Job) -> list[str]:
         timestamp_to_datetime(job.last_modified_on) if job.HasField("last_modified_on") else None
     )
     return [job.name, job.command.name, job.command.script_location, format_time(modified)]
+
+
+def predicate_summary(predicate: glue_pb2.Predicate) -> str:
+    """A predicate the way ``--when`` takes it: ``a=SUCCEEDED and b=SUCCEEDED``.
+
+    AND joins conditions with ``and``, ANY with ``or``; a crawler condition reads
+    ``crawler:NAME=STATE``.
+    """
+    joiner = " or " if predicate.logical == "ANY" else " and "
+    return joiner.join(
+        f"{c.job_name}={c.state}" if c.job_name else f"crawler:{c.crawler_name}={c.crawl_state}"
+        for c in predicate.conditions
+    )
+
+
+def trigger_when(trigger: glue_pb2.Trigger) -> str:
+    """When a trigger fires, in a few words: its schedule, its predicate, or ``-``."""
+    if trigger.schedule:
+        return trigger.schedule
+    if trigger.predicate.conditions:
+        return predicate_summary(trigger.predicate)
+    return "-"
+
+
+def trigger_row(trigger: glue_pb2.Trigger) -> list[str]:
+    """A trigger as a row under TRIGGER_HEADERS; Actions are the started jobs, comma-separated."""
+    actions = ",".join(a.job_name or f"crawler:{a.crawler_name}" for a in trigger.actions)
+    return [trigger.name, trigger.type, trigger.state, trigger_when(trigger), actions or "-"]
+
+
+def fire_row(fire: glue_pb2.TriggerFire) -> list[str]:
+    """A fire-ledger entry as a row under FIRE_HEADERS; its run ids comma-separated."""
+    scheduled = timestamp_to_datetime(fire.scheduled_at) if fire.HasField("scheduled_at") else None
+    recorded = timestamp_to_datetime(fire.recorded_at) if fire.HasField("recorded_at") else None
+    return [
+        format_time(scheduled),
+        format_time(recorded),
+        fire.outcome,
+        str(fire.due_times),
+        ",".join(fire.run_ids) or "-",
+        # Whole, on one line: it names the runs that satisfied a predicate, or what was skipped.
+        " ".join(fire.reason.split()),
+    ]
+
+
+def next_row(when: datetime) -> list[str]:
+    """A fire time as a row under NEXT_HEADERS: UTC, with its weekday (to check DOW fields)."""
+    # Not strftime("%a"): that follows the C library's locale.
+    return [format_time(when), _WEEKDAYS[when.astimezone(UTC).weekday()]]
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
