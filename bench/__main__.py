@@ -2,9 +2,12 @@
 
 Examples::
 
-    python -m bench                       # both backends, ~5 s per figure
+    python -m bench                       # both backends, ~5 s per figure, then triggers
     python -m bench --quick               # ~1.5 s per figure
     python -m bench --backend postgres --json bench.json
+    python -m bench --triggers-only       # only the trigger figures (and APScheduler's)
+    python -m bench --skip-triggers       # only the request/run figures
+    python -m bench --triggers-only --trigger-backend both --scale-register rpc
 
 Everything started here (services, echo servers, databases, temporary directories) is
 stopped and removed on the way out, including on Ctrl-C, SIGTERM and errors.
@@ -23,14 +26,17 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from bench import baselines, glue_figures, procs, report
+from bench import baselines, glue_figures, procs, report, trigger_figures
 from bench.glue_figures import BenchConfig
 from bench.load import Figure
+from bench.trigger_figures import TriggerConfig, TriggerFigure
 
 SERVICE_CODE = ("catalog_service", "scheduler_service", "servicekit", "protos", "pyproject.toml")
 """What the measured figures depend on (for the "uncommitted changes" remark)."""
@@ -58,7 +64,86 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (service logs) and say where"
     )
+    triggers = parser.add_argument_group("trigger figures (see bench/trigger_figures.py)")
+    part = triggers.add_mutually_exclusive_group()
+    part.add_argument(
+        "--triggers-only", action="store_true", help="only the trigger figures and baselines"
+    )
+    part.add_argument("--skip-triggers", action="store_true", help="no trigger figures")
+    triggers.add_argument(
+        "--trigger-backend",
+        choices=["postgres", "sqlite", "both"],
+        default="postgres",
+        help="database(s) of the trigger figures [postgres; the targets are stated on it]",
+    )
+    triggers.add_argument(
+        "--trigger-parts",
+        default="burst,scale,apscheduler",
+        help="comma-separated subset of burst,scale,apscheduler [all]",
+    )
+    triggers.add_argument(
+        "--burst-triggers", type=int, default=10_000, help="triggers due at once [10000]"
+    )
+    triggers.add_argument(
+        "--burst-jobs", type=int, default=100, help="jobs their actions start [100]"
+    )
+    triggers.add_argument(
+        "--scale-triggers", type=int, default=100_000, help="triggers at rest [100000]"
+    )
+    triggers.add_argument(
+        "--scale-register",
+        choices=["db", "rpc"],
+        default="db",
+        help="register the scale triggers in bulk into the scheduler's table (db) or by "
+        "AddTrigger calls (rpc, ~3 min for 100k) [db]",
+    )
+    triggers.add_argument(
+        "--restart-due",
+        type=int,
+        default=100,
+        help="triggers made due at the restart by fault injection [100]",
+    )
+    triggers.add_argument(
+        "--restart-due-after",
+        type=float,
+        default=0.0,
+        help="their due time, seconds after the new process is spawned [0]",
+    )
+    triggers.add_argument(
+        "--miss-after",
+        type=float,
+        default=30.0,
+        help="seconds after the due time a burst trigger without a fire counts as missed [30]",
+    )
+    triggers.add_argument(
+        "--register-concurrency", type=int, default=64, help="AddTrigger calls in flight [64]"
+    )
     return parser.parse_args(argv)
+
+
+def build_trigger_config(args: argparse.Namespace) -> TriggerConfig:
+    """The trigger figures' settings."""
+    parts = {p.strip() for p in args.trigger_parts.split(",") if p.strip()}
+    unknown = parts - {"burst", "scale", "apscheduler"}
+    if unknown:
+        raise SystemExit(f"--trigger-parts: unknown part(s) {', '.join(sorted(unknown))}")
+    backends = ("postgres", "sqlite") if args.trigger_backend == "both" else (args.trigger_backend,)
+    return TriggerConfig(
+        backends=backends,
+        burst_triggers=args.burst_triggers,
+        burst_jobs=args.burst_jobs,
+        scale_triggers=args.scale_triggers,
+        scale_register=args.scale_register,
+        restart_due=args.restart_due,
+        restart_due_after=args.restart_due_after,
+        miss_after=args.miss_after,
+        register_concurrency=args.register_concurrency,
+        max_processes=args.max_processes,
+        log_level=args.log_level,
+        apscheduler="apscheduler" in parts,
+        burst="burst" in parts,
+        scale="scale" in parts,
+    )
 
 
 def build_config(args: argparse.Namespace) -> BenchConfig:
@@ -87,23 +172,32 @@ def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def run(args: argparse.Namespace, config: BenchConfig, work_dir: Path) -> int:
+async def run(
+    args: argparse.Namespace, config: BenchConfig, tconfig: TriggerConfig, work_dir: Path
+) -> int:
     """Measure everything; print the report. Returns the exit status."""
     started = time.monotonic()
     figures: list[Figure] = []
+    tfigures: list[TriggerFigure] = []
     notes: list[str] = []
+    tnotes: list[str] = []
     failures = 0
+    services_part = not args.triggers_only
+    triggers_part = not args.skip_triggers
 
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     pg_problem = await procs.postgres_available()
     if pg_problem:
-        if args.backend == "postgres":
+        if (services_part and args.backend == "postgres") or (
+            triggers_part and tconfig.backends == ("postgres",)
+        ):
             print(
                 f"PostgreSQL at {procs.ADMIN_URL} is not reachable: {pg_problem}", file=sys.stderr
             )
             return 2
         notes.append(f"PostgreSQL not reachable ({pg_problem}): its figures are skipped")
         backends = [b for b in backends if b != "postgres"]
+        tconfig = replace(tconfig, backends=tuple(b for b in tconfig.backends if b != "postgres"))
 
     progress("measuring background load for 1 s")
     background = await procs.background_load(1.0)
@@ -121,6 +215,98 @@ async def run(args: argparse.Namespace, config: BenchConfig, work_dir: Path) -> 
         if isinstance(result, Figure):
             figures.append(result)
 
+    if services_part:
+        await _measure_services(config, work_dir, backends, pg_problem, attempt, figures)
+    if triggers_part:
+        try:
+            failures += await trigger_figures.measure(
+                work_dir / "triggers", tconfig, tfigures, tnotes, progress
+            )
+        except Exception as exc:  # noqa: BLE001 - the other part's figures are still printed
+            failures += 1
+            tnotes.append(f"trigger figures FAILED: {type(exc).__name__}: {str(exc)[:500]}")
+            traceback.print_exc()
+
+    progress("measuring background load for 1 s")
+    background_after = await procs.background_load(1.0)
+    commit = await _git_describe()
+    all_targets = [t for b in backends for t in report.targets(figures, b)] if services_part else []
+    trigger_targets = [t for b in tconfig.backends for t in report.trigger_targets(tfigures, b)]
+    load_avg = os.getloadavg()
+    busy_note = " - NOT IDLE, figures are noisy" if max(background, background_after) > 0.2 else ""
+    header = [
+        "Glue scheduler benchmark",
+        (
+            f"  machine: {os.cpu_count()} cores, {platform.platform()}; Python "
+            f"{platform.python_version()}, grpcio {grpc.__version__}, default asyncio loop"
+        ),
+    ]
+    if services_part:
+        header += [
+            (
+                f"  load: {config.concurrency} calls in flight over {config.channels} grpc.aio "
+                f"channel(s), {config.duration:g} s per figure after {config.warmup:g} s "
+                f"warm-up; scheduler --max-processes {config.max_processes}"
+            ),
+            (
+                "  CAUTION: the load generator, both servers, PostgreSQL and every job process "
+                f"share these {os.cpu_count()} cores;"
+            ),
+            (
+                "  the load generator's own CPU is in the 'gen' column - at full load it takes "
+                "a large share, so absolute rates understate what the servers could do alone "
+                "(the ratios compare like with like)."
+            ),
+        ]
+    if triggers_part:
+        header.append(
+            f"  triggers: on {', '.join(tconfig.backends) or 'no database'}, scheduler alone "
+            f"(no catalog), --max-processes {tconfig.max_processes}, "
+            f"{tconfig.register_concurrency} AddTrigger calls in flight; 100k registered "
+            f"{'by AddTrigger' if tconfig.scale_register == 'rpc' else 'in bulk into its table'}"
+        )
+    header += [
+        f"  code: {commit}",
+        (
+            f"  background load (nothing of ours running): {background:.2f} cores busy before, "
+            f"{background_after:.2f} after (load average {load_avg[0]:.2f}){busy_note}"
+        ),
+        f"  total wall time: {time.monotonic() - started:.0f} s",
+    ]
+    if services_part:
+        text = report.render(figures, all_targets, header, notes)
+    else:
+        text = "\n".join([*header, *(["", "Notes:", *(f"  {n}" for n in notes)] if notes else [])])
+    if triggers_part:
+        text += "\n\n" + report.render_triggers(tfigures, trigger_targets, tnotes)
+    print(text, flush=True)
+    if args.json:
+        meta = {
+            "config": _config_dict(config),
+            "trigger_config": _config_dict(tconfig),
+            "background_cores_before": background,
+            "background_cores_after": background_after,
+            "commit": commit,
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "grpcio": grpc.__version__,
+            "notes": notes + tnotes,
+            "wall_s": time.monotonic() - started,
+        }
+        report.write_json(args.json, figures, all_targets + trigger_targets, meta, tfigures)
+        progress(f"wrote {args.json}")
+    return 1 if failures else 0
+
+
+async def _measure_services(
+    config: BenchConfig,
+    work_dir: Path,
+    backends: list[str],
+    pg_problem: str | None,
+    attempt: Callable[[str, Any], Awaitable[None]],
+    figures: list[Figure],
+) -> None:
+    """The baselines and the request/run figures of both services (the original benchmark)."""
     common: dict[str, Any] = {
         "concurrency": config.concurrency,
         "channels": config.channels,
@@ -160,57 +346,6 @@ async def run(args: argparse.Namespace, config: BenchConfig, work_dir: Path) -> 
             glue_figures.measure_backend(backend, work_dir, config, figures),
         )
 
-    progress("measuring background load for 1 s")
-    background_after = await procs.background_load(1.0)
-    commit = await _git_describe()
-    all_targets = [t for b in backends for t in report.targets(figures, b)]
-    load_avg = os.getloadavg()
-    busy_note = " - NOT IDLE, figures are noisy" if max(background, background_after) > 0.2 else ""
-    header = [
-        "Glue scheduler benchmark",
-        (
-            f"  machine: {os.cpu_count()} cores, {platform.platform()}; Python "
-            f"{platform.python_version()}, grpcio {grpc.__version__}, default asyncio loop"
-        ),
-        (
-            f"  load: {config.concurrency} calls in flight over {config.channels} grpc.aio "
-            f"channel(s), {config.duration:g} s per figure after {config.warmup:g} s warm-up; "
-            f"scheduler --max-processes {config.max_processes}"
-        ),
-        (
-            "  CAUTION: the load generator, both servers, PostgreSQL and every job process "
-            f"share these {os.cpu_count()} cores;"
-        ),
-        (
-            "  the load generator's own CPU is in the 'gen' column - at full load it takes a "
-            "large share, so absolute rates understate what the servers could do alone (the "
-            "ratios compare like with like)."
-        ),
-        f"  code: {commit}",
-        (
-            f"  background load (nothing of ours running): {background:.2f} cores busy before, "
-            f"{background_after:.2f} after (load average {load_avg[0]:.2f}){busy_note}"
-        ),
-        f"  total wall time: {time.monotonic() - started:.0f} s",
-    ]
-    text = report.render(figures, all_targets, header, notes)
-    print(text, flush=True)
-    if args.json:
-        meta = {
-            "config": _config_dict(config),
-            "background_cores_before": background,
-            "background_cores_after": background_after,
-            "commit": commit,
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "grpcio": grpc.__version__,
-            "notes": notes,
-            "wall_s": time.monotonic() - started,
-        }
-        report.write_json(args.json, figures, all_targets, meta)
-        progress(f"wrote {args.json}")
-    return 1 if failures else 0
-
 
 async def _git_describe() -> str:
     """HEAD's commit, and whether the checkout has uncommitted changes."""
@@ -244,26 +379,29 @@ async def _git_describe() -> str:
     return text + (" + uncommitted changes to the services" if dirty.strip() else "")
 
 
-def _config_dict(config: BenchConfig) -> dict[str, Any]:
+def _config_dict(config: BenchConfig | TriggerConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
 
 
-async def _main(args: argparse.Namespace, config: BenchConfig, work_dir: Path) -> int:
+async def _main(
+    args: argparse.Namespace, config: BenchConfig, tconfig: TriggerConfig, work_dir: Path
+) -> int:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    return await run(args, config, work_dir)
+    return await run(args, config, tconfig, work_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
     config = build_config(args)
+    tconfig = build_trigger_config(args)
     work_dir = Path(tempfile.mkdtemp(prefix="glue-bench-"))
     status = 1
     try:
-        status = asyncio.run(_main(args, config, work_dir))
+        status = asyncio.run(_main(args, config, tconfig, work_dir))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ninterrupted; everything started was stopped", file=sys.stderr)
         status = 130

@@ -1,4 +1,5 @@
-"""The printed table, the targets (as ratios of this run's baselines) and the JSON file."""
+"""The printed tables, the targets (as ratios of this run's baselines, and the trigger targets)
+and the JSON file."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import Figure
+from bench.trigger_figures import TriggerFigure
 
 ORDER = [
     "echo",
@@ -174,9 +176,13 @@ def render(
 
 
 def write_json(
-    path: Path, figures: list[Figure], all_targets: list[Target], meta: dict[str, Any]
+    path: Path,
+    figures: list[Figure],
+    all_targets: list[Target],
+    meta: dict[str, Any],
+    trigger_figures: list[TriggerFigure] | None = None,
 ) -> None:
-    """Everything measured, machine-readable."""
+    """Everything measured, machine-readable (the trigger targets are in ``targets`` too)."""
 
     def clean(value: Any) -> Any:
         if isinstance(value, float) and math.isnan(value):
@@ -191,5 +197,145 @@ def write_json(
         "meta": meta,
         "figures": [f.as_dict() for f in figures],
         "targets": [t.as_dict() for t in all_targets],
+        "trigger_figures": [f.as_dict() for f in trigger_figures or []],
     }
     path.write_text(json.dumps(clean(data), indent=2) + "\n")
+
+
+# -- the trigger section -------------------------------------------------------------------------
+
+TRIGGER_GROUPS = ["postgres", "sqlite", "apscheduler"]
+TRIGGER_ORDER = [
+    "add_trigger",
+    "burst",
+    "burst_coroutine_default",
+    "burst_coroutine_none",
+    "burst_function_default",
+    "burst_function_none",
+    "scale_rss",
+    "scale_add",
+    "restart_serving",
+    "restart_first_fire",
+]
+
+
+def _find_trigger(figures: list[TriggerFigure], group: str, key: str) -> TriggerFigure | None:
+    for figure in figures:
+        if figure.group == group and figure.key == key:
+            return figure
+    return None
+
+
+def trigger_targets(figures: list[TriggerFigure], backend: str) -> list[Target]:
+    """The four trigger targets on ``backend`` (binding on PostgreSQL)."""
+    binding = backend == "postgres"
+    result: list[Target] = []
+
+    def check(
+        text: str,
+        key: str,
+        get: Callable[[TriggerFigure], float],
+        goal: float,
+        show: Callable[[float], str],
+    ) -> None:
+        figure = _find_trigger(figures, backend, key)
+        value = get(figure) if figure is not None else math.nan
+        if math.isnan(value):
+            result.append(Target(backend, text, "not measured", "n/a", math.nan, goal, binding))
+            return
+        verdict = "MET" if value <= goal else "NOT MET"
+        result.append(Target(backend, text, show(value), verdict, value, goal, binding))
+
+    def missed(f: TriggerFigure) -> float:
+        return math.nan if f.missed is None else float(f.missed)
+
+    check("burst of 10,000: 0 fires missed", "burst", missed, 0.0, lambda v: f"{v:,.0f} missed")
+    check(
+        "burst of 10,000: p99 lateness <= 1 s",
+        "burst",
+        lambda f: f.p99_s,
+        1.0,
+        lambda v: f"p99 {v:.2f} s",
+    )
+    check(
+        "100k triggers: scheduler RSS <= 200 MB",
+        "scale_rss",
+        lambda f: f.value,
+        200.0,
+        lambda v: f"{v:,.0f} MB",
+    )
+    check(
+        "100k triggers: restart -> first fire <= 10 s",
+        "restart_first_fire",
+        lambda f: f.value,
+        10.0,
+        lambda v: f"{v:.2f} s",
+    )
+    return result
+
+
+def render_triggers(
+    figures: list[TriggerFigure], all_targets: list[Target], notes: list[str]
+) -> str:
+    """The trigger section of the report."""
+
+    def secs(value: float) -> str:
+        return "-" if value is None or math.isnan(value) else f"{value:,.2f}"
+
+    def count(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    def value_text(figure: TriggerFigure) -> str:
+        if math.isnan(figure.value):
+            return "-"
+        digits = 2 if figure.unit == "s" else 0
+        return f"{figure.value:,.{digits}f} {figure.unit}".replace(" /s", "/s")
+
+    rank: Callable[[TriggerFigure], tuple[int, int]] = lambda f: (  # noqa: E731
+        TRIGGER_GROUPS.index(f.group) if f.group in TRIGGER_GROUPS else 99,
+        TRIGGER_ORDER.index(f.key) if f.key in TRIGGER_ORDER else 99,
+    )
+    lines = [
+        (
+            "Trigger figures (the scheduler ALONE: no catalog, so no event-consumer load; "
+            "lateness in seconds)"
+        ),
+    ]
+    columns = (
+        f"{'':<11} {'figure':<76} {'n':>7} {'missed':>7} {'p50 s':>7} {'p99 s':>7} "
+        f"{'max s':>7} {'value':>10}  cpu cores"
+    )
+    lines += [columns, "-" * (len(columns) + 30)]
+    group = None
+    footnotes: list[str] = []
+    for figure in sorted(figures, key=rank):
+        if figure.group != group:
+            if group is not None:
+                lines.append("")
+            group = figure.group
+        cpu = " ".join(
+            f"{label} {figure.cpu[key]:.2f}" for key, label in CPU_PARTS if key in figure.cpu
+        )
+        lines.append(
+            f"{figure.group:<11} {figure.name:<76} {count(figure.n):>7} "
+            f"{count(figure.missed):>7} {secs(figure.p50_s):>7} {secs(figure.p99_s):>7} "
+            f"{secs(figure.max_s):>7} {value_text(figure):>10}  {cpu}"
+        )
+        if figure.note:
+            footnotes.append(f"[{figure.group} / {figure.key}] {figure.note}")
+        if figure.error:
+            footnotes.append(f"[{figure.group} / {figure.key}] PROBLEM: {figure.error}")
+    lines += ["", "Trigger notes:", *(f"  {n}" for n in notes + footnotes)]
+    for backend in ("postgres", "sqlite"):
+        rows = [t for t in all_targets if t.backend == backend]
+        if not rows:
+            continue
+        lines.append("")
+        if backend == "postgres":
+            lines.append("Trigger targets (stated on PostgreSQL):")
+        else:
+            lines.append("Trigger targets on SQLite (informational):")
+        width = max(len(t.text) for t in rows)
+        for t in rows:
+            lines.append(f"  {t.text:<{width}}  {t.measured:<36}  {t.verdict}")
+    return "\n".join(lines)

@@ -6,16 +6,24 @@ DEACTIVATING, UPDATING, DELETING) that GetTrigger shows instead. Start, Stop, Up
 Delete wait for the scheduler to acknowledge the new version before returning, so "the old
 schedule never fires after UpdateTrigger returns" holds; if the scheduler cannot be reached
 the call fails (UNAVAILABLE), the row keeps its pending state, and the reconciler pushes it and
-settles the row when the scheduler is back - nothing stays transitional forever.
+settles the row when the scheduler is back - nothing stays transitional forever. CreateTrigger
+succeeds even then: the trigger shows CREATED (or ACTIVATING, with StartOnCreation) until the
+reconciler has registered it.
 
-Decisions where Glue leaves room (README "Triggers"):
+Decisions where Glue leaves room (README "Triggers"; the definition rules are in
+``trigger_rules``):
 - DependentJobName follows AWS's documentation: the triggers whose actions start that job, and
   when no trigger does, every trigger (moto returns none; AWS documents all).
 - TriggerUpdate merges the members given; TriggerUpdate.Name may only repeat the current name
   (triggers cannot be renamed); Type and WorkflowName never change.
 - StopTrigger on a DEACTIVATED trigger succeeds and changes nothing; on CREATED (any type,
-  hence always for ON_DEMAND) it is Glue's InvalidInputException.
+  hence always for ON_DEMAND and EVENT) it is Glue's InvalidInputException "The operation is
+  not allowed when trigger is in state: CREATED".
+- A trigger that is DELETING (its DeleteTrigger has not reached the scheduler yet) cannot be
+  started, stopped, updated or fired: the reconciler finishes the delete.
 - FireTrigger (our extension) fires any trigger but an EVENT one, whatever its state.
+- Trigger.Id is the trigger's name (names are unique and immutable). WorkflowName is stored
+  and echoed, but there are no workflows here: it has no effect.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -34,7 +44,7 @@ from catalog_service.jobs import JobCatalog, next_version
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import jobs, triggers
-from catalog_service.trigger_rules import FIRING_TYPES, check_trigger
+from catalog_service.trigger_rules import FIRING_TYPES, check_trigger, normalized
 from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
@@ -44,10 +54,14 @@ from servicekit.errors import (
     EntityNotFoundException,
     GlueError,
     InvalidInputException,
+    ServiceUnavailableException,
 )
 from servicekit.glue_shapes import GlueDict, from_glue, to_glue
 
 log = logging.getLogger(__name__)
+
+# A change to a stored trigger, made inside the transaction that records it.
+Mutation = Callable[[AsyncConnection, glue_pb2.Trigger], Awaitable[None]]
 
 DEFAULT_PAGE = 100
 BATCH = 500
@@ -71,6 +85,18 @@ def _registration(row_definition: bytes, version: int) -> scheduler_pb2.TriggerR
 
 def _job_names(trigger: glue_pb2.Trigger) -> set[str]:
     return {a.job_name for a in trigger.actions if a.job_name}
+
+
+def _refuse_while_deleting(row: Any) -> None:
+    """A trigger whose delete has not reached the scheduler yet takes no other change.
+
+    Starting or updating it would re-register what the caller asked to delete, and the
+    reconciler could no longer tell that the delete is unfinished.
+    """
+    if row.pending == "DELETING":
+        raise InvalidInputException(
+            "The operation is not allowed when trigger is in state: DELETING", field="Name"
+        )
 
 
 class TriggerCatalog:
@@ -113,14 +139,20 @@ class TriggerCatalog:
                 .values(pending=None)
             )
 
-    async def _change(self, name: str, pending: str, mutate: Any) -> tuple[glue_pb2.Trigger, int]:
-        """Apply ``mutate`` to the stored trigger, mark it pending, push it, settle it."""
+    async def _change(self, name: str, pending: str, mutate: Mutation) -> glue_pb2.Trigger:
+        """Apply ``mutate`` to the stored trigger, mark it pending, push it, settle it.
+
+        ``mutate`` runs inside the transaction, on the row as locked (PostgreSQL) or under the
+        write lock (SQLite), so concurrent changes of one trigger apply one after the other
+        instead of overwriting each other; if it raises, nothing changes.
+        """
         async with self._db.transaction() as conn:
             row = await self._row(conn, name, lock=True)
             if row is None:
                 raise EntityNotFoundException(f"Trigger {name} not found.")
+            _refuse_while_deleting(row)
             trigger = glue_pb2.Trigger.FromString(row.definition)
-            mutate(trigger)
+            await mutate(conn, trigger)
             version = await next_version(conn)
             await conn.execute(
                 update(triggers)
@@ -132,7 +164,7 @@ class TriggerCatalog:
             scheduler_pb2.TriggerRegistration(trigger=trigger, version=version)
         )
         await self._settle(name, version)
-        return trigger, version
+        return trigger
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -147,12 +179,14 @@ class TriggerCatalog:
         validate_request("CreateTrigger", params)
         name: str = params["Name"]
         start = bool(params.get("StartOnCreation"))
-        definition = {
-            k: v
-            for k, v in params.items()
-            if k not in ("Tags", "StartOnCreation") and v is not None
-        }
-        check_trigger(definition, start_on_creation=start)
+        definition = normalized(
+            {
+                k: v
+                for k, v in params.items()
+                if k not in ("Tags", "StartOnCreation") and v is not None
+            }
+        )
+        check_trigger(definition, start_on_creation=start, schedule_fires_after=datetime.now(UTC))
         activated = start and definition["Type"] in FIRING_TYPES
         definition["Id"] = name
         definition["State"] = "ACTIVATED" if activated else "CREATED"
@@ -190,33 +224,47 @@ class TriggerCatalog:
         return name
 
     async def update(self, params: GlueDict) -> glue_pb2.Trigger:
-        """UpdateTrigger: merges the members given; returns the whole trigger."""
+        """UpdateTrigger: merges the members given; returns the whole trigger.
+
+        The state is kept; an ACTIVATED trigger is rescheduled by the scheduler when it stores
+        the new version, and this returns only after it has.
+
+        Raises:
+            InvalidInputException: a rename, or the merged definition breaks a rule.
+            EntityNotFoundException: no such trigger, or an action names a missing job.
+            ServiceUnavailableException: the scheduler did not acknowledge (the reconciler
+                finishes the update; GetTrigger shows UPDATING until then).
+        """
         validate_request("UpdateTrigger", params)
         name: str = params["Name"]
-        changes: GlueDict = dict(params["TriggerUpdate"])
+        changes: GlueDict = normalized(dict(params["TriggerUpdate"]))
         if changes.get("Name", name) != name:
             raise InvalidInputException(
                 "TriggerUpdate.Name: triggers cannot be renamed (delete and create instead)",
                 field="TriggerUpdate.Name",
             )
         changes.pop("Name", None)
-        row = await self._load(name)
-        merged = {**to_glue(glue_pb2.Trigger.FromString(row.definition)), **changes}
-        check_trigger(merged)
-        new = from_glue(merged, glue_pb2.Trigger)
-        async with self._db.read() as conn:
+        # Only a schedule supplied now must still have a fire ahead of it: an unrelated update
+        # of a trigger whose schedule has run out is not refused for it.
+        fires_after = datetime.now(UTC) if "Schedule" in changes else None
+
+        async def merge(conn: AsyncConnection, trigger: glue_pb2.Trigger) -> None:
+            # Type, WorkflowName, Id and State are not TriggerUpdate members: they carry over.
+            merged = {**to_glue(trigger), **changes}
+            check_trigger(merged, schedule_fires_after=fires_after)
+            new = from_glue(merged, glue_pb2.Trigger)
             await self._require_jobs(conn, _job_names(new))
-
-        def apply(trigger: glue_pb2.Trigger) -> None:
-            state = trigger.state
             trigger.CopyFrom(new)
-            trigger.state = state
 
-        trigger, _ = await self._change(name, "UPDATING", apply)
-        return trigger
+        return await self._change(name, "UPDATING", merge)
 
     async def delete(self, params: GlueDict) -> str:
-        """DeleteTrigger: unschedules and removes; no error if absent; runs in flight finish."""
+        """DeleteTrigger: unschedules and removes; no error if absent; runs in flight finish.
+
+        Raises:
+            ServiceUnavailableException: the scheduler did not acknowledge (GetTrigger shows
+                DELETING until the reconciler has finished the delete).
+        """
         validate_request("DeleteTrigger", params)
         name: str = params["Name"]
         async with self._db.transaction() as conn:
@@ -241,6 +289,7 @@ class TriggerCatalog:
         validate_request("StartTrigger", params)
         name: str = params["Name"]
         row = await self._load(name)
+        _refuse_while_deleting(row)
         trigger = glue_pb2.Trigger.FromString(row.definition)
         if trigger.type == "EVENT":
             raise InvalidInputException("Trigger Type EVENT cannot be started", field="Name")
@@ -250,20 +299,23 @@ class TriggerCatalog:
         if trigger.state == "ACTIVATED" and not row.pending:
             return name
 
-        def activate(t: glue_pb2.Trigger) -> None:
+        async def activate(conn: AsyncConnection, t: glue_pb2.Trigger) -> None:
             t.state = "ACTIVATED"
 
         await self._change(name, "ACTIVATING", activate)
         return name
 
     async def stop(self, params: GlueDict) -> str:
-        """StopTrigger: ACTIVATED -> DEACTIVATED; runs already started keep running."""
+        """StopTrigger: ACTIVATED -> DEACTIVATED; runs already started keep running.
+
+        Glue refuses it by state, not by type: ON_DEMAND and EVENT triggers are always
+        CREATED, so they get the CREATED message (as AWS answers for EVENT triggers).
+        """
         validate_request("StopTrigger", params)
         name: str = params["Name"]
         row = await self._load(name)
+        _refuse_while_deleting(row)
         trigger = glue_pb2.Trigger.FromString(row.definition)
-        if trigger.type == "EVENT":
-            raise InvalidInputException("Trigger Type EVENT cannot be stopped", field="Name")
         if trigger.state == "CREATED":
             raise InvalidInputException(
                 "The operation is not allowed when trigger is in state: CREATED", field="Name"
@@ -271,17 +323,24 @@ class TriggerCatalog:
         if trigger.state == "DEACTIVATED" and not row.pending:
             return name
 
-        def deactivate(t: glue_pb2.Trigger) -> None:
+        async def deactivate(conn: AsyncConnection, t: glue_pb2.Trigger) -> None:
             t.state = "DEACTIVATED"
 
         await self._change(name, "DEACTIVATING", deactivate)
         return name
 
     async def fire(self, params: GlueDict) -> glue_pb2.TriggerFire:
-        """FireTrigger (extension): fire the trigger's actions once, now."""
+        """FireTrigger (extension): fire the trigger's actions once, now, in any state.
+
+        Raises:
+            EntityNotFoundException: no such trigger.
+            InvalidInputException: an EVENT trigger (nothing here fires those), or DELETING.
+            ServiceUnavailableException: the scheduler is unreachable (nothing fired).
+        """
         name = params.get("Name") or ""
         validate_request("StartTrigger", {"Name": name})
         row = await self._load(name)
+        _refuse_while_deleting(row)
         if glue_pb2.Trigger.FromString(row.definition).type == "EVENT":
             raise InvalidInputException("Trigger Type EVENT cannot be fired here", field="Name")
         return await self._fire(row, "manual fire")
@@ -289,7 +348,13 @@ class TriggerCatalog:
     async def _fire(self, row: Any, reason: str) -> glue_pb2.TriggerFire:
         registration = _registration(row.definition, row.version)
         await self._jobs.wait_pushed(_job_names(registration.trigger))
-        return await self._link.fire_trigger(registration, uuid.uuid4().hex, reason)
+        # A new id per request; the link's retries resend the same one, so a retried call
+        # fires once.
+        fire = await self._link.fire_trigger(registration, uuid.uuid4().hex, reason)
+        if row.pending:
+            # The fire carried this version's registration, which the scheduler stored first.
+            await self._settle(row.name, row.version)
+        return fire
 
     async def fires(self, params: GlueDict) -> list[glue_pb2.TriggerFire]:
         """GetTriggerFires (extension): the fire ledger, newest first."""
@@ -386,33 +451,86 @@ class TriggerCatalog:
     # -- reconciliation ----------------------------------------------------------------------
 
     async def reconcile(self, held: list[scheduler_pb2.RegistrationVersion]) -> int:
-        """Push what the scheduler lacks, finish pending changes; returns how many pushes."""
+        """Make the scheduler's trigger registrations equal the catalog's; returns the pushes.
+
+        ``held`` is what ListRegistrations answered *before* this reads the catalog, so every
+        registration in it belongs to a row committed before that read. Per row: finish a
+        DELETING row (unschedule, then remove it); push a registration the scheduler lacks or
+        holds an older version of; then clear the row's pending state. Registrations of
+        triggers the catalog does not have are unscheduled and deleted.
+
+        One row the scheduler refuses does not stop the others (it is logged and retried next
+        pass); an unreachable scheduler ends the pass.
+
+        Raises:
+            ServiceUnavailableException: the scheduler went away during the pass.
+        """
         held_by_name = {r.name: r for r in held}
         async with self._db.read() as conn:
             rows = (await conn.execute(select(triggers))).all()
         pushed = 0
         for row in rows:
-            current = held_by_name.get(row.name)
-            if row.pending == "DELETING":
-                await self._link.unschedule(row.name, row.version, delete=True)
-                async with self._db.transaction() as conn:
-                    await conn.execute(
-                        delete(triggers)
-                        .where(triggers.c.name == row.name)
-                        .where(triggers.c.version == row.version)
-                    )
-                pushed += 1
-                continue
-            if current is None or current.version < row.version or current.deleted:
-                await self._link.add_trigger(_registration(row.definition, row.version))
-                pushed += 1
-            if row.pending:
-                await self._settle(row.name, row.version)
+            try:
+                pushed += await self._reconcile_row(row, held_by_name.get(row.name))
+            except ServiceUnavailableException:
+                raise
+            except GlueError as exc:
+                log.warning(
+                    "could not reconcile a trigger; will retry",
+                    extra={"trigger": row.name, "error": exc.message},
+                )
         names = {r.name for r in rows}
         for extra in held:
-            if not extra.deleted and extra.name not in names:
-                async with self._db.transaction() as conn:
-                    version = await next_version(conn)
-                await self._link.unschedule(extra.name, version, delete=True)
-                pushed += 1
+            if extra.deleted or extra.name in names:
+                continue
+            async with self._db.transaction() as conn:
+                # Created since the read above: its own push (or the next pass) covers it.
+                if await self._row(conn, extra.name) is not None:
+                    continue
+                version = await next_version(conn)
+            await self._link.unschedule(extra.name, version, delete=True)
+            pushed += 1
         return pushed
+
+    async def _reconcile_row(
+        self, row: Any, current: scheduler_pb2.RegistrationVersion | None
+    ) -> int:
+        """Bring one trigger's registration up to date; returns 1 if something was pushed."""
+        if row.pending == "DELETING":
+            await self._link.unschedule(row.name, row.version, delete=True)
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    delete(triggers)
+                    .where(triggers.c.name == row.name)
+                    .where(triggers.c.version == row.version)
+                )
+            return 1
+        version = row.version
+        pushed = 0
+        if current is not None and current.version > version:
+            # The scheduler holds a newer version than the catalog ever gave this row: the
+            # clean-up of an "extra" raced a CreateTrigger of the same name (on PostgreSQL a
+            # sequence value is taken before the row commits), or the catalog's database was
+            # restored from a backup. Re-version the row so that its push wins.
+            renewed = await self._renew_version(row)
+            if renewed is None:
+                return 0  # changed meanwhile; that change pushes itself
+            version = renewed
+        if current is None or current.version < version or current.deleted:
+            await self._link.add_trigger(_registration(row.definition, version))
+            pushed = 1
+        if row.pending:
+            await self._settle(row.name, version)
+        return pushed
+
+    async def _renew_version(self, row: Any) -> int | None:
+        """Give ``row`` a fresh version unless it changed since it was read."""
+        async with self._db.transaction() as conn:
+            version = await next_version(conn)
+            result = await conn.execute(
+                update(triggers)
+                .where(triggers.c.name == row.name)
+                .where(triggers.c.version == row.version)
+                .values(version=version)
+            )
+        return version if result.rowcount else None

@@ -12,6 +12,7 @@ from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
+from scheduler_service.leases import Replica, site_id
 from scheduler_service.outbox import EventFeed
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
@@ -31,7 +32,10 @@ class SchedulerApp:
 
     Entering binds the port, migrates the database, re-adopts runs left in flight and only then
     reports SERVING; leaving stops the server and closes everything it opened, in reverse
-    order, without killing any job process.
+    order, without killing any job process (its runs' leases are released for other replicas).
+
+    Several replicas may share one PostgreSQL database, with no leader (see ``leases``); on
+    SQLite a file lock allows one process per database file.
     """
 
     def __init__(self, settings: SchedulerSettings) -> None:
@@ -67,8 +71,13 @@ class SchedulerApp:
         stack.push_async_callback(db.dispose)
 
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        replica = Replica(
+            replica_id=settings.replica_id,
+            lease_seconds=settings.lease_seconds,
+            site=site_id(settings.runs_dir),
+        )
         feed = EventFeed(db)
-        store = RunStore(db, feed, settings.runs_dir)
+        store = RunStore(db, feed, settings.runs_dir, replica=replica)
         runner = ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds)
         executor = Executor(
             store, runner, max_processes=settings.max_processes, python=settings.python
@@ -106,10 +115,18 @@ class SchedulerApp:
         await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
         await executor.recover()
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(executor.housekeeping()), loop.create_task(clock.run())]
+        self._loops = [
+            loop.create_task(executor.housekeeping()),
+            loop.create_task(executor.heartbeat()),
+            loop.create_task(executor.reaper()),
+            loop.create_task(clock.run()),
+        ]
         server.accept_calls(True)
         await server.set_serving(True)
-        log.info("scheduler serving", extra={"listen": settings.listen, "port": self.port})
+        log.info(
+            "scheduler serving",
+            extra={"listen": settings.listen, "port": self.port, "replica": replica.replica_id},
+        )
 
     async def _stop_loops(self) -> None:
         for task in self._loops:

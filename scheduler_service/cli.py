@@ -15,6 +15,9 @@ from servicekit.logs import configure_logging
 from servicekit.service_main import run_service
 
 PREFIX = "SCHEDULER_"
+# Below this a lease is renewed more often than a busy replica can be relied on to manage.
+MIN_LEASE_SECONDS = 1.0
+MAX_REPLICA_ID_LENGTH = 200
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -63,6 +66,19 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         "[SCHEDULER_MISFIRE_GRACE; %(default)s]",
     )
     parser.add_argument(
+        "--replica-id",
+        default=_env("replica-id"),
+        help="this replica's unique name among replicas sharing the database "
+        "[SCHEDULER_REPLICA_ID; HOSTNAME-PID-RANDOM]",
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=float(_env("lease-seconds", str(defaults.lease_seconds)) or 0),
+        help="how long a replica's claim on its running jobs lasts unrenewed; another replica "
+        "takes them over about this long after it dies [SCHEDULER_LEASE_SECONDS; %(default)s]",
+    )
+    parser.add_argument(
         "--python",
         default=_env("python", defaults.python),
         help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]",
@@ -75,6 +91,18 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
     args = parser.parse_args(argv)
     if args.max_processes < 1:
         parser.error("--max-processes must be at least 1")
+    if not args.lease_seconds >= MIN_LEASE_SECONDS:  # also rejects NaN
+        parser.error(f"--lease-seconds must be at least {MIN_LEASE_SECONDS:g}")
+    replica_id = args.replica_id or defaults.replica_id
+    if (
+        len(replica_id) > MAX_REPLICA_ID_LENGTH
+        or not replica_id.isprintable()
+        or replica_id.strip() != replica_id
+    ):
+        parser.error(
+            f"--replica-id must be 1 to {MAX_REPLICA_ID_LENGTH} printable characters, "
+            "without leading or trailing spaces"
+        )
     settings = SchedulerSettings(
         listen=args.listen,
         data_dir=Path(args.data_dir),
@@ -83,6 +111,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         stop_grace_seconds=args.stop_grace,
         python=args.python,
         misfire_grace_seconds=args.misfire_grace,
+        replica_id=replica_id,
+        lease_seconds=args.lease_seconds,
     )
     return settings, args.log_level
 

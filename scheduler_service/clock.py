@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 # Re-read the index at least this often (another replica may have changed it).
 MAX_SLEEP_SECONDS = 1.0
 ERROR_BACKOFF_SECONDS = 1.0
+# When another replica holds every due trigger (it is firing them), look again this soon.
+CONTENDED_RETRY_SECONDS = 0.05
 
 
 class Clock:
@@ -41,7 +43,10 @@ class Clock:
             try:
                 next_due = await self._firing.next_due()
                 if next_due is not None and next_due <= time.time():
-                    await self.tick()
+                    if not await self.tick():
+                        # Every due trigger is locked by another replica's fire in progress:
+                        # wait for its commit instead of spinning on the index.
+                        await asyncio.sleep(CONTENDED_RETRY_SECONDS)
                     continue
             except asyncio.CancelledError:
                 raise

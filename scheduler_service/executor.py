@@ -3,19 +3,29 @@
 The executor owns the scheduler's process slots (``max_processes``). A run holding a slot is
 STARTING, RUNNING or STOPPING; the rest wait in WAITING and are promoted oldest first as
 slots free up. Processes run under a supervisor that outlives the scheduler (see
-``runner``), so shutting the scheduler down never kills a job: on start-up ``recover``
-re-adopts every run a previous process left in flight and settles those that ended meanwhile.
+``runner``), so shutting the scheduler down never kills a job.
+
+With several replicas (see ``leases``) each in-flight run is owned by one of them. This
+executor watches the runs its replica owns and renews their leases (``heartbeat``); its
+``reaper`` takes over runs whose owner stopped renewing, and ``recover`` does the same at
+start-up for the replica's own runs too. Taking over a run means adopting its supervisor
+through the runner when the run directory is visible here (the job goes on; its real outcome
+is recorded), settling what ended meanwhile, starting what never started, and settling FAILED
+what ran on another machine. Every state write is fenced (``runs.NotOwnerError``): a run lost
+to another replica is dropped, never written over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Coroutine
 from typing import Any
 
-from scheduler_service.run_states import JobRunState
+from scheduler_service.leases import heartbeat_interval, reap_interval
+from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runner import (
     LaunchError,
     Outcome,
@@ -24,7 +34,7 @@ from scheduler_service.runner import (
     RunningProcess,
     build_argv,
 )
-from scheduler_service.runs import RunRecord, RunStore
+from scheduler_service.runs import CLAIM_BATCH, ClaimedRun, NotOwnerError, RunRecord, RunStore
 from servicekit.logs import run_context
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,9 @@ _OUTCOME_STATE = {
 # the run directory, so nothing is lost by waiting.
 SETTLE_RETRY_SECONDS = 1.0
 HOUSEKEEPING_SECONDS = 1.0
+# On graceful shutdown, how long expiring this replica's leases may take before it gives up
+# (the leases then expire by themselves).
+RELEASE_TIMEOUT_SECONDS = 2.0
 
 
 class Executor:
@@ -58,6 +71,12 @@ class Executor:
         self._python = python
         self._slots_used = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # The runs this replica owns and watches, each with the task that launches or awaits
+        # its process: exactly the runs whose leases the heartbeat renews.
+        self._owned: dict[str, asyncio.Task[None]] = {}
+        self._me = store.replica.replica_id
+        self._site = store.replica.site
+        self._lease_seconds = store.replica.lease_seconds
         # True while runs may be WAITING: new runs then queue behind them (FIFO).
         self._maybe_waiting = True
         self._promote_lock = asyncio.Lock()
@@ -103,52 +122,112 @@ class Executor:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
         if self._closing:
             coro.close()
-            return
+            return None
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _own(self, run_id: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as the task that watches ``run_id``, a run this replica owns."""
+        task = self._spawn(coro)
+        if task is not None:
+            self._owned[run_id] = task
+            task.add_done_callback(functools.partial(self._disown, run_id))
+
+    def _disown(self, run_id: str, task: asyncio.Task[None]) -> None:
+        if self._owned.get(run_id) is task:
+            del self._owned[run_id]
+
+    @property
+    def owned_runs(self) -> frozenset[str]:
+        """The runs this replica owns and watches right now."""
+        return frozenset(self._owned)
 
     async def recover(self) -> None:
-        """Adopt or settle every run a previous scheduler process left in flight."""
-        in_flight = await self._store.in_states(
-            [JobRunState.STARTING, JobRunState.RUNNING, JobRunState.STOPPING]
-        )
-        for run in in_flight:
-            with run_context(run.run_id):
-                adopted = await self._runner.adopt(run.run_id)
-                if isinstance(adopted, Outcome):
-                    log.info(
-                        "run ended while the scheduler was down", extra={"outcome": adopted.kind}
-                    )
-                    await self._settle(run.run_id, adopted)
-                elif adopted is None:
-                    await self._recover_unstarted(run)
-                else:
-                    log.info("re-adopted running process")
-                    self._slots_used += 1
-                    if run.state is JobRunState.STOPPING:
-                        adopted.stop()
-                    self._spawn(self._watch(run.run_id, adopted))
+        """At start-up: take charge of this replica's own in-flight runs (a restart under the
+        same replica id), runs nobody owns, and runs whose owner's lease expired; then start
+        waiting runs.
+
+        In single-process mode (SQLite, held by a file lock) every in-flight run is taken at
+        once: whoever owned it is certainly gone, so its lease need not run out first.
+        """
+        while True:
+            claimed = await self._store.claim_runs(
+                include_own=True, include_all=self._store.single_process
+            )
+            for claim in claimed:
+                await self._take_over(claim)
+            if len(claimed) < CLAIM_BATCH:
+                break
         await self.promote()
+
+    async def reap(self) -> int:
+        """Take over in-flight runs whose owner stopped renewing its lease; returns how many."""
+        claimed = await self._store.claim_runs(include_own=False)
+        for claim in claimed:
+            await self._take_over(claim)
+        return len(claimed)
+
+    async def _take_over(self, claim: ClaimedRun) -> None:
+        """Adopt, settle or start a run just claimed (see the module docstring)."""
+        run = claim.run
+        with run_context(run.run_id):
+            if run.run_id in self._owned:
+                # Our own lease had lapsed (the heartbeat was late) and our reaper took the run
+                # back, renewing the lease: it is still being watched.
+                log.warning("renewed the lapsed lease of a run this replica watches")
+                return
+            previous = claim.previous_owner
+            if previous not in (None, self._me):
+                log.info(
+                    "taking over a run whose replica stopped renewing its lease",
+                    extra={"previous_owner": previous, "state": run.state.value},
+                )
+            if claim.previous_site is not None and claim.previous_site != self._site:
+                # Its supervisor ran under another data directory (another machine): nothing
+                # here can see, await or stop it.
+                await self._settle_state(
+                    run.run_id,
+                    JobRunState.FAILED,
+                    f"The scheduler replica {previous} running this run stopped renewing its "
+                    f"lease (it died or lost the database), and its run directory is on "
+                    f"another machine, not visible to replica {self._me}; the run's outcome "
+                    "is unknown.",
+                )
+                return
+            adopted = await self._runner.adopt(run.run_id)
+            if isinstance(adopted, Outcome):
+                log.info("run ended while no scheduler watched it", extra={"outcome": adopted.kind})
+                await self._settle(run.run_id, adopted)
+            elif adopted is None:
+                await self._recover_unstarted(run)
+            else:
+                log.info("adopted running process", extra={"previous_owner": previous})
+                # An adopted run takes a slot even beyond max_processes: it runs anyway.
+                self._slots_used += 1
+                if run.state is JobRunState.STOPPING:
+                    adopted.stop()
+                self._own(run.run_id, self._watch(run.run_id, adopted))
 
     async def _recover_unstarted(self, run: RunRecord) -> None:
         if run.state is JobRunState.STARTING:
-            log.info("starting a run whose process had not started before the restart")
+            log.info("starting a run whose process had not started before its replica stopped")
             self._slots_used += 1
             self.launch(run)
         elif run.state is JobRunState.STOPPING:
-            await self._store.finish(
+            await self._settle_state(
                 run.run_id, JobRunState.STOPPED, "Stopped before its process started."
             )
         else:
-            await self._store.finish(
+            await self._settle_state(
                 run.run_id,
                 JobRunState.FAILED,
-                "The scheduler found no record of this run's process after a restart; "
-                "its outcome is unknown.",
+                "The scheduler found no record of this run's process after a restart or "
+                "takeover; its outcome is unknown.",
             )
 
     async def housekeeping(self) -> None:
@@ -160,12 +239,77 @@ class Executor:
             except Exception:
                 log.exception("promoting waiting runs failed; will retry")
 
+    async def heartbeat(self) -> None:
+        """Background loop: renew the leases of owned runs every third of the lease."""
+        while True:
+            await asyncio.sleep(heartbeat_interval(self._lease_seconds))
+            try:
+                await self.renew_leases()
+            except Exception:
+                log.exception("renewing run leases failed; will retry")
+
+    async def reaper(self) -> None:
+        """Background loop: take over runs whose owner's lease expired."""
+        while True:
+            await asyncio.sleep(reap_interval(self._lease_seconds))
+            try:
+                await self.reap()
+            except Exception:
+                log.exception("reaping runs with expired leases failed; will retry")
+
+    async def renew_leases(self) -> None:
+        """Renew the leases of owned runs; drop runs another replica took; re-signal stops.
+
+        A stop requested through another replica sets STOPPING and signals the supervisor if
+        that replica can see it (one machine); signalling again here, on every renewal, is
+        what reaches a supervisor on this machine from a replica elsewhere. Repeating it is
+        harmless.
+        """
+        run_ids = list(self._owned)
+        if not run_ids:
+            return
+        seen = await self._store.renew_leases(run_ids)
+        for run_id in run_ids:
+            found = seen.get(run_id)
+            if found is None or run_id not in self._owned:
+                continue
+            owner, state = found
+            if owner != self._me:
+                self._lose(run_id, owner, state)
+            elif state is JobRunState.STOPPING:
+                self._runner.stop(run_id)
+
+    def _lose(self, run_id: str, owner: str | None, state: JobRunState) -> None:
+        """Stop watching a run another replica took (this one was paused or cut off)."""
+        with run_context(run_id):
+            log.warning(
+                "another replica took over this run while this one could not renew its lease; "
+                "dropping it",
+                extra={"new_owner": owner, "state": state.value},
+            )
+            task = self._owned.pop(run_id, None)
+            if task is not None:
+                task.cancel()  # its clean-up gives the process slot back
+            if state in TERMINAL and self._runner.stop(run_id):
+                # Settled by a replica that could not see the process (another machine): its
+                # result would never be recorded, and a retry may already run.
+                log.warning("stopped the process of a run another replica settled")
+
     async def close(self) -> None:
-        """Stop watching; the processes themselves keep running under their supervisors."""
+        """Stop watching and hand the owned runs over: their leases expire at once, so another
+        replica adopts them without waiting. The processes keep running under their
+        supervisors."""
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            released = await asyncio.wait_for(self._store.release_leases(), RELEASE_TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("could not release run leases; they expire by themselves", exc_info=True)
+        else:
+            if released:
+                log.info("released run leases for other replicas", extra={"runs": released})
 
     # -- running -----------------------------------------------------------------------------
 
@@ -187,8 +331,11 @@ class Executor:
             self.note_waiting()
 
     def launch(self, run: RunRecord) -> None:
-        """Start a STARTING run's process in the background (its slot is already held)."""
-        self._spawn(self._execute(run))
+        """Start a STARTING run's process in the background (its slot is already held).
+
+        The run must be owned by this replica (admitted, promoted or claimed by it).
+        """
+        self._own(run.run_id, self._execute(run))
 
     async def promote(self) -> None:
         """Move WAITING runs to STARTING while slots are free, oldest first."""
@@ -226,10 +373,16 @@ class Executor:
                     process.stop()
                 outcome = await process.wait()
                 await self._settle(run.run_id, outcome)
+            except NotOwnerError as exc:
+                log.warning(
+                    "another replica owns this run now; dropping it", extra={"owner": exc.owner}
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("run supervision failed; the run is settled on restart")
+                # No longer watched, so its lease lapses and a reaper (maybe this replica's)
+                # takes it over.
+                log.exception("run supervision failed; a reaper takes the run over")
             finally:
                 self.release_slot()
 
@@ -241,7 +394,7 @@ class Executor:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("run supervision failed; the run is settled on restart")
+                log.exception("run supervision failed; a reaper takes the run over")
             finally:
                 self.release_slot()
 
@@ -270,6 +423,14 @@ class Executor:
                     run_id, state, message, started_at=started_at, ended_at=ended_at
                 )
                 break
+            except NotOwnerError as exc:
+                # Fenced: this replica lost the run (paused past its lease); the new owner
+                # records the outcome.
+                log.warning(
+                    "another replica owns this run now; not recording its outcome",
+                    extra={"owner": exc.owner, "state": state.value},
+                )
+                return
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -3,6 +3,12 @@
 This module is the only writer of ``scheduler_runs``. Each public method is one short
 transaction that reads the run, applies one transition, and appends the run's new record to
 the outbox, so the catalog sees every change exactly once and in order (DESIGN invariant 2).
+
+It also keeps run ownership between replicas (see ``leases``): a run that takes a process slot
+is owned by the replica that admitted, promoted or claimed it, under a lease on the database's
+clock; ``claim_runs`` takes over runs whose lease expired; ``renew_leases`` is the owner's
+heartbeat; and the executor's state writes (``mark_running``, ``finish``) are fenced: they raise
+``NotOwnerError`` rather than write over another replica's run.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from scheduler_service import outbox, registry
+from scheduler_service.leases import Replica, db_epoch
 from scheduler_service.run_states import (
     HOLDS_JOB_SLOT,
     HOLDS_PROCESS_SLOT,
@@ -41,6 +48,10 @@ from servicekit.glue_shapes import GlueDict, from_glue
 
 DEFAULT_TIMEOUT_MINUTES = 2880
 DEFAULT_MAX_CONCURRENT_RUNS = 1
+# Runs claimed per transaction by ``claim_runs``, and run ids per statement when renewing.
+CLAIM_BATCH = 500
+RENEW_CHUNK = 500
+_IN_FLIGHT = [s.value for s in HOLDS_PROCESS_SLOT]
 
 # Run members copied from the job unless the StartJobRun request sets them.
 _FROM_JOB_OR_REQUEST = (
@@ -75,6 +86,12 @@ class RunRecord:
     error_message: str | None
     execution_time: int | None
     record: GlueDict
+    owner: str | None = None
+    """The replica responsible for the run while it holds a process slot (see ``leases``)."""
+    lease_until: float | None = None
+    """Until when the owner's claim holds (epoch seconds on the database's clock)."""
+    site: str | None = None
+    """The owner's data directory id: where the run's supervisor can be seen."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:
@@ -94,6 +111,9 @@ class RunRecord:
             error_message=row.error_message,
             execution_time=row.execution_time,
             record=json.loads(row.record),
+            owner=row.owner,
+            lease_until=row.lease_until,
+            site=row.site,
         )
 
     def to_glue(self) -> GlueDict:
@@ -129,6 +149,30 @@ class RunRecord:
 TerminalHook = Callable[[AsyncConnection, "RunRecord"], Awaitable[Sequence["RunRecord"]]]
 
 
+class NotOwnerError(Exception):
+    """A fenced write found the run owned by another replica (this one lost it to a reaper).
+
+    Nothing was written; the caller must drop the run and leave it to its owner.
+    """
+
+    def __init__(self, run_id: str, owner: str | None) -> None:
+        super().__init__(f"run {run_id} is owned by replica {owner}, not by this one")
+        self.run_id = run_id
+        self.owner = owner
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedRun:
+    """An in-flight run this replica just took charge of, and who had it before."""
+
+    run: RunRecord
+    """The run as it now is (owned by this replica)."""
+    previous_owner: str | None
+    """The replica that owned it (None: never owned, a run from before leases existed)."""
+    previous_site: str | None
+    """That replica's data directory id (None: unknown)."""
+
+
 def _row_values(run: RunRecord) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
@@ -145,6 +189,8 @@ def _row_values(run: RunRecord) -> dict[str, Any]:
         "error_message": run.error_message,
         "execution_time": run.execution_time,
         "record": json.dumps(run.record, default=str),
+        "owner": run.owner,
+        "site": run.site,
     }
 
 
@@ -175,10 +221,18 @@ def retry_run_id(run_id: str, attempt: int) -> str:
 class RunStore:
     """Reads and changes runs; each change is one transaction with its outbox event."""
 
-    def __init__(self, db: Database, feed: outbox.EventFeed, runs_dir: Path) -> None:
+    def __init__(
+        self,
+        db: Database,
+        feed: outbox.EventFeed,
+        runs_dir: Path,
+        *,
+        replica: Replica,
+    ) -> None:
         self._db = db
         self._feed = feed
         self._runs_dir = runs_dir
+        self.replica = replica
         # Called inside the transaction that ends a run (conditional triggers hook in here);
         # returns the runs it created.
         self.on_terminal: TerminalHook | None = None
@@ -196,11 +250,161 @@ class RunStore:
         return scheduler_pb2.RunEvent(sequence=seq, run=proto, job_incarnation=run.job_incarnation)
 
     async def insert_many(self, conn: AsyncConnection, new_runs: Sequence[RunRecord]) -> None:
-        """Insert new runs and their first events, in a few statements (trigger bursts)."""
+        """Insert new runs and their first events, in a few statements (trigger bursts).
+
+        Runs inserted STARTING are owned by this replica, which must launch them.
+        """
         if not new_runs:
             return
-        await conn.execute(runs.insert(), [_row_values(run) for run in new_runs])
+        owned = [self._owned(run) for run in new_runs if run.state in HOLDS_PROCESS_SLOT]
+        others = [_row_values(run) for run in new_runs if run.state not in HOLDS_PROCESS_SLOT]
+        if owned:
+            await conn.execute(runs.insert().values(lease_until=self._lease_expr()), owned)
+        if others:
+            await conn.execute(runs.insert(), others)
         await outbox.append_many(conn, [(run.to_proto(), run.job_incarnation) for run in new_runs])
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    def _lease_expr(self) -> Any:
+        """SQL for a lease taken now: the database's clock plus the lease length."""
+        return db_epoch() + self.replica.lease_seconds
+
+    def _owned(self, run: RunRecord) -> dict[str, Any]:
+        """Row values (without lease_until) for ``run`` owned by this replica."""
+        return _row_values(replace(run, owner=self.replica.replica_id, site=self.replica.site))
+
+    def _fence(self, run: RunRecord) -> None:
+        """Raise NotOwnerError unless this replica owns ``run`` (locked by the caller)."""
+        if run.owner != self.replica.replica_id:
+            raise NotOwnerError(run.run_id, run.owner)
+
+    @property
+    def single_process(self) -> bool:
+        """True on SQLite, where a file lock keeps every other scheduler process away."""
+        return self._db.is_sqlite
+
+    async def claim_runs(
+        self, *, include_own: bool, include_all: bool = False, limit: int = CLAIM_BATCH
+    ) -> list[ClaimedRun]:
+        """Take charge of in-flight runs whose owner's lease expired (or that have no owner).
+
+        With ``include_own`` also this replica's own runs whatever their lease (a replica
+        restarted under the same id re-adopts them at once); with ``include_all`` every
+        in-flight run (start-up in single-process mode, where no other owner can be alive).
+        Rows another transaction holds are
+        skipped (``FOR UPDATE SKIP LOCKED``); each is taken by an update that compares the
+        owner and lease that were read, so two reapers can never both take a run, and a run
+        whose owner renewed its lease meanwhile is left alone. Oldest first.
+        """
+        me = self.replica.replica_id
+        # A read first: almost always nothing is takeable, and the reaper of every replica asks
+        # every second, so it must not take write locks (SQLite has one writer) to find that.
+        async with self._db.read() as conn:
+            takeable = or_(
+                runs.c.owner.is_(None),
+                runs.c.lease_until.is_(None),
+                runs.c.lease_until < db_epoch(),
+            )
+            if include_own:
+                takeable = or_(takeable, runs.c.owner == me)
+            if include_all:
+                takeable = true()
+            any_takeable = (
+                await conn.execute(
+                    select(runs.c.run_id)
+                    .where(runs.c.state.in_(_IN_FLIGHT))
+                    .where(takeable)
+                    .limit(1)
+                )
+            ).first()
+        if any_takeable is None:
+            return []
+        async with self._db.transaction() as conn:
+            now = float((await conn.execute(select(db_epoch()))).scalar_one())
+            takeable = or_(
+                runs.c.owner.is_(None), runs.c.lease_until.is_(None), runs.c.lease_until < now
+            )
+            if include_own:
+                takeable = or_(takeable, runs.c.owner == me)
+            if include_all:
+                takeable = true()
+            query = (
+                select(runs)
+                .where(runs.c.state.in_(_IN_FLIGHT))
+                .where(takeable)
+                .order_by(runs.c.created_at, runs.c.run_id)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            found = [RunRecord.from_row(r) for r in (await conn.execute(query)).all()]
+            lease_until = now + self.replica.lease_seconds
+            claimed = []
+            for run in found:
+                result = await conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == run.run_id)
+                    .where(runs.c.owner.is_not_distinct_from(run.owner))
+                    .where(runs.c.lease_until.is_not_distinct_from(run.lease_until))
+                    .values(owner=me, site=self.replica.site, lease_until=lease_until)
+                )
+                if result.rowcount:
+                    claimed.append(
+                        ClaimedRun(
+                            run=replace(
+                                run, owner=me, site=self.replica.site, lease_until=lease_until
+                            ),
+                            previous_owner=run.owner,
+                            previous_site=run.site,
+                        )
+                    )
+        return claimed
+
+    async def renew_leases(
+        self, run_ids: Sequence[str]
+    ) -> dict[str, tuple[str | None, JobRunState]]:
+        """The heartbeat: extend this replica's leases on ``run_ids`` (those still in flight).
+
+        Returns each run's owner and state after the renewal, so the caller sees runs another
+        replica took (owner not this replica) and runs asked to stop (STOPPING).
+        """
+        me = self.replica.replica_id
+        seen: dict[str, tuple[str | None, JobRunState]] = {}
+        ordered = sorted(run_ids)  # one lock order for every renewal: no deadlocks between them
+        async with self._db.transaction() as conn:
+            for start in range(0, len(ordered), RENEW_CHUNK):
+                chunk = ordered[start : start + RENEW_CHUNK]
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id.in_(chunk))
+                    .where(runs.c.owner == me)
+                    .where(runs.c.state.in_(_IN_FLIGHT))
+                    .values(lease_until=self._lease_expr())
+                )
+                rows = await conn.execute(
+                    select(runs.c.run_id, runs.c.owner, runs.c.state).where(
+                        runs.c.run_id.in_(chunk)
+                    )
+                )
+                for row in rows:
+                    seen[row.run_id] = (row.owner, JobRunState(row.state))
+        return seen
+
+    async def release_leases(self) -> int:
+        """Expire this replica's leases now (graceful shutdown): other replicas take over at once.
+
+        The owner stays, so a restart under the same id re-adopts whatever nobody took meanwhile.
+        Returns how many runs were released.
+        """
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                update(runs)
+                .where(runs.c.owner == self.replica.replica_id)
+                .where(runs.c.state.in_(_IN_FLIGHT))
+                .values(lease_until=0.0)
+            )
+        return int(result.rowcount or 0)
 
     def new_run(
         self,
@@ -239,7 +443,12 @@ class RunStore:
         )
 
     async def _insert(self, conn: AsyncConnection, run: RunRecord) -> None:
-        await conn.execute(runs.insert().values(**_row_values(run)))
+        if run.state in HOLDS_PROCESS_SLOT:
+            # Admitted straight into a process slot: this replica owns it and launches it.
+            values = self._owned(run)
+            await conn.execute(runs.insert().values(**values, lease_until=self._lease_expr()))
+        else:
+            await conn.execute(runs.insert().values(**_row_values(run)))
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -367,11 +576,15 @@ class RunStore:
         """STARTING -> RUNNING once the process started; returns the run as it now is.
 
         If a stop arrived meanwhile the run stays STOPPING and the caller must stop the process.
+
+        Raises:
+            NotOwnerError: another replica owns the run now (nothing written).
         """
         async with self.write() as conn:
             run = await self._load(conn, run_id)
             if run is None:
                 return None
+            self._fence(run)
             if run.state is not JobRunState.STARTING:
                 if run.deadline is None:
                     run = replace(run, deadline=deadline)
@@ -396,11 +609,17 @@ class RunStore:
         A FAILED run with retries left gets its retry; conditional triggers watching the job
         may fire (``on_terminal``). The process's real outcome wins over the recorded state (a
         run STOPPING whose process exited 0 first ends SUCCEEDED). Returns the runs created.
+
+        Raises:
+            NotOwnerError: another replica owns the run now (nothing written).
         """
         assert state in TERMINAL
         async with self.write() as conn:
             run = await self._load(conn, run_id)
-            if run is None or run.state in TERMINAL:
+            if run is None:
+                return []
+            self._fence(run)
+            if run.state in TERMINAL:
                 return []
             now = time.time()
             ended = ended_at or now
@@ -442,6 +661,10 @@ class RunStore:
             error_message=None,
             execution_time=None,
             record=record,
+            # A retry waits for a slot like any new run; whoever promotes it owns it.
+            owner=None,
+            lease_until=None,
+            site=None,
         )
         await self._insert(conn, retry)
         await self._emit(conn, retry)
@@ -488,7 +711,10 @@ class RunStore:
             return await self._emit(conn, run), signal
 
     async def promote_waiting(self, free_slots: int) -> list[RunRecord]:
-        """Start up to ``free_slots`` WAITING runs, oldest first, whose job has room."""
+        """Start up to ``free_slots`` WAITING runs, oldest first, whose job has room.
+
+        The promoted runs are owned by this replica, which must launch them.
+        """
         if free_slots <= 0:
             return []
         promoted: list[RunRecord] = []
@@ -502,11 +728,19 @@ class RunStore:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             waiting = [RunRecord.from_row(r) for r in (await conn.execute(query)).all()]
+            # The jobs' row locks, in name order (as fires take them): replicas promoting runs
+            # of one job at once count its running runs one after the other, so queued runs
+            # (JobRunQueuingEnabled) cannot overshoot MaxConcurrentRuns between them.
+            found: dict[str, registry.RegisteredJob] = {}
+            for name in sorted({run.job_name for run in waiting}):
+                job = await registry.get_job(conn, name, lock=True)
+                if job is not None:
+                    found[name] = job
             running_by_job: dict[str, int] = {}
             for run in waiting:
                 if len(promoted) >= free_slots:
                     break
-                job = await registry.get_job(conn, run.job_name)
+                job = found.get(run.job_name)
                 limit = max_concurrent_runs(job.definition) if job and not job.deleted else 1
                 if run.job_name not in running_by_job:
                     running_by_job[run.job_name] = (
@@ -520,8 +754,19 @@ class RunStore:
                 if running_by_job[run.job_name] >= limit:
                     continue
                 running_by_job[run.job_name] += 1
-                run = replace(run, state=JobRunState.STARTING, updated_at=time.time())
+                run = replace(
+                    run,
+                    state=JobRunState.STARTING,
+                    updated_at=time.time(),
+                    owner=self.replica.replica_id,
+                    site=self.replica.site,
+                )
                 await self._save(conn, run)
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == run.run_id)
+                    .values(owner=run.owner, site=run.site, lease_until=self._lease_expr())
+                )
                 await self._emit(conn, run)
                 promoted.append(run)
         return promoted

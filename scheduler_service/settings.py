@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scheduler_service.leases import DEFAULT_LEASE_SECONDS, default_replica_id
 from servicekit.db import sqlite_url
 
 
@@ -29,6 +30,13 @@ class SchedulerSettings:
     """A due time missed while no scheduler ran still fires (once) if it is at most this old."""
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish; running jobs are never killed."""
+    replica_id: str = field(default_factory=default_replica_id)
+    """This replica's name in the run table (``scheduler_runs.owner``); unique among live
+    replicas. Default ``<hostname>-<pid>-<random>``; a stable id lets a restarted replica
+    re-adopt its runs at once instead of after their leases expire (see ``leases``)."""
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    """How long a replica's claim on its in-flight runs lasts unrenewed (renewed every third of
+    it): after a replica dies, another takes its runs over within about this long."""
 
     @property
     def effective_database_url(self) -> str:

@@ -102,6 +102,15 @@ runs = Table(
     Column("execution_time", Integer),
     # The static part of the run in Glue form (Arguments, Timeout, LogGroupName, echoes ...).
     Column("record", Text, nullable=False),
+    # The replica responsible for an in-flight run (it started, promoted or adopted it); kept
+    # after the run ends, as history. NULL for runs that never held a process slot.
+    Column("owner", Text),
+    # Until when the owner's claim holds, in epoch seconds on the DATABASE's clock (see
+    # ``leases``); the owner's heartbeat renews it, and any replica may take an expired run.
+    Column("lease_until", Double),
+    # The id of the owner's data directory: a replica with the same site can see the run's
+    # supervisor and adopt it; any other settles the run as lost.
+    Column("site", Text),
     Index("ix_scheduler_runs_job_state", "job_name", "state"),
     Index("ix_scheduler_runs_state_created", "state", "created_at"),
 )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import select
 
+from catalog_service.tables import triggers as trigger_rows
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
 from tests.conftest import TERMINAL, Stack
@@ -15,7 +18,12 @@ from tests.helpers.errors import expect_error
 from tests.helpers.scripts import SUCCEED, write_script
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 IIE = "InvalidInputException"
+ENF = "EntityNotFoundException"
+ISE = "InternalServiceException"
+DAILY = "cron(0 3 * * ? *)"
 
 
 def action(job: str, **fields: object) -> glue_pb2.Action:
@@ -43,6 +51,43 @@ async def create(stack: Stack, name: str, kind: str, actions: list[str], **field
 async def get(stack: Stack, name: str) -> glue_pb2.Trigger:
     """GetTrigger."""
     return (await stack.glue.GetTrigger(glue_pb2.GetTriggerRequest(name=name))).trigger
+
+
+async def registrations(stack: Stack) -> dict[str, scheduler_pb2.RegistrationVersion]:
+    """The scheduler's trigger registrations by name (asked directly, not via the catalog)."""
+    assert stack.scheduler is not None
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.scheduler.port}") as channel:
+        held = await scheduler_pb2_grpc.SchedulerStub(channel).ListRegistrations(
+            scheduler_pb2.ListRegistrationsRequest()
+        )
+    return {r.name: r for r in held.triggers}
+
+
+async def catalog_versions(stack: Stack) -> dict[str, int]:
+    """The registration version of each trigger row in the catalog's database."""
+    assert stack.catalog is not None
+    async with stack.catalog.db.read() as conn:
+        rows = await conn.execute(select(trigger_rows.c.name, trigger_rows.c.version))
+        return {r.name: r.version for r in rows}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    """Poll ``check`` until it holds (the reconciler runs every second in these tests)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        await asyncio.sleep(0.1)
+
+
+async def state_of(stack: Stack, name: str) -> str | None:
+    """GetTrigger's State, or None once the trigger is gone."""
+    try:
+        return (await get(stack, name)).state
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == NOT_FOUND:
+            return None
+        raise
 
 
 @pytest.fixture
@@ -88,7 +133,16 @@ async def test_states_follow_glue(stack: Stack, jobs: list[str]) -> None:
     message = await expect_error(
         stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name="event")), INVALID, IIE
     )
-    assert "EVENT cannot be started" in message
+    assert "Trigger Type EVENT cannot be started" in message
+    # Refused for its state (an EVENT trigger is always CREATED), as AWS answers.
+    message = await expect_error(
+        stack.glue.StopTrigger(glue_pb2.StopTriggerRequest(name="event")), INVALID, IIE
+    )
+    assert "The operation is not allowed when trigger is in state: CREATED" in message
+    message = await expect_error(
+        stack.glue.FireTrigger(glue_pb2.FireTriggerRequest(name="event")), INVALID, IIE
+    )
+    assert "EVENT" in message
     assert (await get(stack, "event")).state == "CREATED"
 
 
@@ -131,8 +185,52 @@ async def test_states_follow_glue(stack: Stack, jobs: list[str]) -> None:
         (
             "CONDITIONAL",
             {"predicate": glue_pb2.Predicate(conditions=[condition("b"), condition("c")])},
-            "Logical",
+            "Predicate.Logical: Logical (AND or ANY) is required",
         ),
+        (
+            "CONDITIONAL",
+            {
+                "predicate": glue_pb2.Predicate(
+                    conditions=[glue_pb2.Condition(logical_operator="EQUALS", state="FAILED")]
+                )
+            },
+            "JobName or CrawlerName in condition cannot be null or empty",
+        ),
+        (
+            "CONDITIONAL",
+            {
+                "predicate": glue_pb2.Predicate(
+                    logical="AND",
+                    conditions=[
+                        condition("b"),
+                        glue_pb2.Condition(
+                            logical_operator="EQUALS", crawler_name="crawl", crawl_state="FAILED"
+                        ),
+                    ],
+                )
+            },
+            "Predicate.Conditions[1].CrawlerName: crawlers are not supported",
+        ),
+        (
+            "CONDITIONAL",
+            {
+                "predicate": glue_pb2.Predicate(
+                    conditions=[
+                        glue_pb2.Condition(logical_operator="EQUALS", job_name="b", state="BUSY")
+                    ]
+                )
+            },
+            "Predicate.Conditions[0].State: ",
+        ),
+        ("ON_DEMAND", {"schedule": DAILY}, "only SCHEDULED triggers have a Schedule"),
+        (
+            "SCHEDULED",
+            {"schedule": DAILY, "predicate": glue_pb2.Predicate(conditions=[condition("b")])},
+            "only CONDITIONAL triggers have a Predicate",
+        ),
+        ("EVENT", {"start_on_creation": True}, "StartOnCreation"),
+        ("SCHEDULED", {"schedule": "cron(0 0 1 1 ? 1999)"}, "never fires after"),
+        ("SCHEDULED", {"schedule": "cron(0 0 30 2 ? *)"}, "never fires after"),
     ],
 )
 async def test_definition_errors(
@@ -314,3 +412,337 @@ async def test_transitional_state_is_settled_after_an_outage(stack: Stack, jobs:
             scheduler_pb2.ListRegistrationsRequest()
         )
     assert [t.name for t in held.triggers if not t.deleted] == ["later"]
+    # The version StartTrigger recorded, not the one CreateTrigger pushed before the outage.
+    assert held.triggers[0].version == (await catalog_versions(stack))["later"]
+
+
+async def test_actions_rules(stack: Stack, jobs: list[str]) -> None:
+    for actions, expected in [
+        ([glue_pb2.Action(crawler_name="crawl")], "Actions[0].CrawlerName: crawlers"),
+        ([action("a"), glue_pb2.Action(timeout=5)], "Actions[1].JobName: an action must name"),
+        ([], "Actions"),
+    ]:
+        request = glue_pb2.CreateTriggerRequest(name="t", type="ON_DEMAND", actions=actions)
+        message = await expect_error(stack.glue.CreateTrigger(request), INVALID, IIE)
+        assert expected in message, message
+    await expect_error(create(stack, "t", "ON_DEMAND", ["a", "nope"]), NOT_FOUND, ENF)
+    assert list((await stack.glue.ListTriggers(glue_pb2.ListTriggersRequest())).trigger_names) == []
+
+
+async def test_the_trigger_shape_and_every_read(stack: Stack, jobs: list[str]) -> None:
+    await stack.glue.CreateTrigger(
+        glue_pb2.CreateTriggerRequest(
+            name="nightly",
+            type="SCHEDULED",
+            schedule=DAILY,
+            description="every night",
+            workflow_name="wf",  # stored and echoed; there are no workflows here
+            actions=[action("a", arguments={"--day": "today"}, timeout=30), action("b")],
+            tags={"team": "data"},
+        )
+    )
+    both = glue_pb2.Condition(
+        logical_operator="EQUALS",
+        job_name="a",
+        state="FAILED",
+        crawler_name="crawl",
+        crawl_state="FAILED",
+    )
+    await create(
+        stack, "on-fail", "CONDITIONAL", ["c"], predicate=glue_pb2.Predicate(conditions=[both])
+    )
+    nightly = await get(stack, "nightly")
+    assert (nightly.id, nightly.name, nightly.type, nightly.state) == (
+        "nightly",
+        "nightly",
+        "SCHEDULED",
+        "CREATED",
+    )
+    assert nightly.workflow_name == "wf" and nightly.description == "every night"
+    assert nightly.schedule == DAILY
+    assert [(a.job_name, dict(a.arguments), a.timeout) for a in nightly.actions] == [
+        ("a", {"--day": "today"}, 30),
+        ("b", {}, 0),
+    ]
+    assert not nightly.actions[1].HasField("timeout")
+    # A condition naming a job keeps only its job fields (the job takes precedence).
+    (kept,) = (await get(stack, "on-fail")).predicate.conditions
+    assert kept == condition("a", "FAILED")
+    everything = await stack.glue.GetTriggers(glue_pb2.GetTriggersRequest())
+    assert [(t.name, t.state) for t in everything.triggers] == [
+        ("nightly", "CREATED"),
+        ("on-fail", "CREATED"),
+    ]
+    assert not everything.HasField("next_token")
+    dependent = await stack.glue.GetTriggers(glue_pb2.GetTriggersRequest(dependent_job_name="c"))
+    assert [t.name for t in dependent.triggers] == ["on-fail"]
+    # Watching a job is not starting it: "a" is only in on-fail's predicate.
+    starts_a = await stack.glue.ListTriggers(glue_pb2.ListTriggersRequest(dependent_job_name="a"))
+    assert list(starts_a.trigger_names) == ["nightly"]
+    # AWS's documented behaviour: no trigger starts the job, so every trigger is returned.
+    nobody = await stack.glue.ListTriggers(
+        glue_pb2.ListTriggersRequest(dependent_job_name="no-such-job")
+    )
+    assert list(nobody.trigger_names) == ["nightly", "on-fail"]
+    batch = await stack.glue.BatchGetTriggers(
+        glue_pb2.BatchGetTriggersRequest(trigger_names=["x", "on-fail", "nightly", "on-fail"])
+    )
+    assert [t.name for t in batch.triggers] == ["on-fail", "nightly"]
+    assert list(batch.triggers_not_found) == ["x"]
+    await expect_error(get(stack, "x"), NOT_FOUND, ENF)
+    await expect_error(
+        stack.glue.ListTriggers(glue_pb2.ListTriggersRequest(max_results=0)), INVALID, IIE
+    )
+
+
+async def test_on_demand_and_start_stop_idempotence(stack: Stack, jobs: list[str]) -> None:
+    await create(stack, "kick", "ON_DEMAND", ["a"])
+    message = await expect_error(
+        stack.glue.StopTrigger(glue_pb2.StopTriggerRequest(name="kick")), INVALID, IIE
+    )
+    assert message == "The operation is not allowed when trigger is in state: CREATED"
+    for _ in range(2):
+        started = await stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name="kick"))
+        assert started.name == "kick" and (await get(stack, "kick")).state == "CREATED"
+    when_a = glue_pb2.Predicate(conditions=[condition("a")])
+    await create(stack, "when", "CONDITIONAL", ["b"], predicate=when_a)
+    for _ in range(2):
+        await stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name="when"))
+        assert (await get(stack, "when")).state == "ACTIVATED"
+    for _ in range(2):
+        await stack.glue.StopTrigger(glue_pb2.StopTriggerRequest(name="when"))
+        assert (await get(stack, "when")).state == "DEACTIVATED"
+    await stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name="when"))
+    assert (await get(stack, "when")).state == "ACTIVATED"
+    for missing in (
+        stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name="nope")),
+        stack.glue.StopTrigger(glue_pb2.StopTriggerRequest(name="nope")),
+        stack.glue.FireTrigger(glue_pb2.FireTriggerRequest(name="nope")),
+        stack.glue.GetTriggerFires(glue_pb2.GetTriggerFiresRequest(name="nope")),
+    ):
+        await expect_error(missing, NOT_FOUND, ENF)
+    for bad in (0, 201):
+        message = await expect_error(
+            stack.glue.GetTriggerFires(
+                glue_pb2.GetTriggerFiresRequest(name="kick", max_results=bad)
+            ),
+            INVALID,
+            IIE,
+        )
+        assert message.startswith("MaxResults: ")
+    fires = await stack.glue.GetTriggerFires(
+        glue_pb2.GetTriggerFiresRequest(name="kick", max_results=200)
+    )
+    assert all(f.trigger_name == "kick" for f in fires.fires)
+
+
+async def test_update_merges_keeps_type_and_state(stack: Stack, jobs: list[str]) -> None:
+    await create(
+        stack,
+        "when",
+        "CONDITIONAL",
+        ["b"],
+        description="keep me",
+        start_on_creation=True,
+        predicate=glue_pb2.Predicate(conditions=[condition("a")]),
+    )
+    before = (await registrations(stack))["when"].version
+    new_predicate = glue_pb2.Predicate(
+        logical="ANY", conditions=[condition("a", "FAILED"), condition("b", "TIMEOUT")]
+    )
+    updated = (
+        await stack.glue.UpdateTrigger(
+            glue_pb2.UpdateTriggerRequest(
+                name="when",
+                # Repeating the current name is accepted; any other name is a rename (refused).
+                trigger_update=glue_pb2.TriggerUpdate(
+                    name="when", predicate=new_predicate, actions=[action("c")]
+                ),
+            )
+        )
+    ).trigger
+    assert updated.type == "CONDITIONAL" and updated.state == "ACTIVATED"
+    assert updated.description == "keep me" and updated.id == "when"
+    assert updated.predicate == new_predicate and [a.job_name for a in updated.actions] == ["c"]
+    assert await get(stack, "when") == updated
+    # UpdateTrigger returned only once the scheduler held the new version.
+    after = (await registrations(stack))["when"]
+    assert after.version > before and after.version == (await catalog_versions(stack))["when"]
+    for change, status, reason, expected in [
+        (glue_pb2.TriggerUpdate(actions=[action("nope")]), NOT_FOUND, ENF, "nope"),
+        (glue_pb2.TriggerUpdate(schedule=DAILY), INVALID, IIE, "Schedule: only SCHEDULED"),
+        (glue_pb2.TriggerUpdate(actions=[action("a")]), INVALID, IIE, "Job cannot be a Predicate"),
+        (glue_pb2.TriggerUpdate(name="other"), INVALID, IIE, "TriggerUpdate.Name: "),
+    ]:
+        message = await expect_error(
+            stack.glue.UpdateTrigger(
+                glue_pb2.UpdateTriggerRequest(name="when", trigger_update=change)
+            ),
+            status,
+            reason,
+        )
+        assert expected in message, message
+    assert await get(stack, "when") == updated
+    await create(stack, "sched", "SCHEDULED", ["a"], schedule=DAILY)
+    message = await expect_error(
+        stack.glue.UpdateTrigger(
+            glue_pb2.UpdateTriggerRequest(
+                name="sched", trigger_update=glue_pb2.TriggerUpdate(schedule="cron(0 0 30 2 ? *)")
+            )
+        ),
+        INVALID,
+        IIE,
+    )
+    assert "never fires" in message
+    created = (
+        await stack.glue.UpdateTrigger(
+            glue_pb2.UpdateTriggerRequest(
+                name="sched", trigger_update=glue_pb2.TriggerUpdate(description="still created")
+            )
+        )
+    ).trigger
+    assert created.state == "CREATED" and created.schedule == DAILY
+
+
+async def test_pagination_is_stable_under_inserts(stack: Stack, jobs: list[str]) -> None:
+    originals = [f"t{i:02d}" for i in range(9)]
+    for name in originals:
+        await create(stack, name, "ON_DEMAND", ["a"])
+    seen: list[str] = []
+    token: str | None = None
+    inserted = False
+    while True:
+        request = glue_pb2.GetTriggersRequest(max_results=3)
+        if token is not None:
+            request.next_token = token
+        page = await stack.glue.GetTriggers(request)
+        seen.extend(t.name for t in page.triggers)
+        if not inserted:
+            # One before the cursor (never shown), one after it (shown once, in order).
+            await create(stack, "t005", "ON_DEMAND", ["a"])
+            await create(stack, "t045", "ON_DEMAND", ["a"])
+            inserted = True
+        if not page.HasField("next_token"):
+            break
+        token = page.next_token
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert [n for n in seen if n in originals] == originals
+    assert "t045" in seen and "t005" not in seen
+    message = await expect_error(
+        stack.glue.ListTriggers(glue_pb2.ListTriggersRequest(next_token="garbage")),
+        INVALID,
+        IIE,
+    )
+    assert message.startswith("NextToken: ")
+
+
+async def test_tags_filter_applies_before_paging(stack: Stack, jobs: list[str]) -> None:
+    for i in range(8):
+        tags = {"team": "x", "env": "prod"} if i % 2 else {"team": "x"}
+        await create(stack, f"t{i}", "ON_DEMAND", ["a"], tags=tags)
+    names: list[str] = []
+    request = glue_pb2.ListTriggersRequest(max_results=2, tags={"team": "x", "env": "prod"})
+    while True:
+        page = await stack.glue.ListTriggers(request)
+        # Full pages: the filter is applied before paging, not to each page afterwards.
+        assert len(page.trigger_names) == 2
+        names.extend(page.trigger_names)
+        if not page.HasField("next_token"):
+            break
+        request.next_token = page.next_token
+    assert names == ["t1", "t3", "t5", "t7"]
+    none = await stack.glue.ListTriggers(glue_pb2.ListTriggersRequest(tags={"team": "y"}))
+    assert list(none.trigger_names) == []
+
+
+@pytest.mark.slow
+async def test_changes_during_an_outage_are_finished_by_the_reconciler(
+    stack: Stack, jobs: list[str]
+) -> None:
+    await create(stack, "upd", "SCHEDULED", ["a"], schedule=DAILY, start_on_creation=True)
+    await create(stack, "halt", "SCHEDULED", ["a"], schedule=DAILY, start_on_creation=True)
+    await create(stack, "gone", "ON_DEMAND", ["a"])
+    await stack.stop_scheduler()
+    # CreateTrigger commits and succeeds; the registration follows when the scheduler is back.
+    await create(stack, "born", "SCHEDULED", ["a"], schedule=DAILY, start_on_creation=True)
+    assert (await get(stack, "born")).state == "ACTIVATING"
+    update = glue_pb2.UpdateTriggerRequest(
+        name="upd", trigger_update=glue_pb2.TriggerUpdate(schedule="cron(30 4 * * ? *)")
+    )
+    await expect_error(stack.glue.UpdateTrigger(update), UNAVAILABLE, ISE)
+    shown = await get(stack, "upd")
+    assert shown.state == "UPDATING" and shown.schedule == "cron(30 4 * * ? *)"
+    await expect_error(
+        stack.glue.StopTrigger(glue_pb2.StopTriggerRequest(name="halt")), UNAVAILABLE, ISE
+    )
+    assert (await get(stack, "halt")).state == "DEACTIVATING"
+    await expect_error(
+        stack.glue.DeleteTrigger(glue_pb2.DeleteTriggerRequest(name="gone")), UNAVAILABLE, ISE
+    )
+    assert (await get(stack, "gone")).state == "DELETING"
+    # A trigger whose delete is unfinished takes no other change.
+    for refused in (
+        stack.glue.StartTrigger(glue_pb2.StartTriggerRequest(name="gone")),
+        stack.glue.FireTrigger(glue_pb2.FireTriggerRequest(name="gone")),
+        stack.glue.UpdateTrigger(
+            glue_pb2.UpdateTriggerRequest(
+                name="gone", trigger_update=glue_pb2.TriggerUpdate(description="x")
+            )
+        ),
+    ):
+        message = await expect_error(refused, INVALID, IIE)
+        assert message == "The operation is not allowed when trigger is in state: DELETING"
+    await stack.start_scheduler()
+
+    async def settled() -> bool:
+        states = {n: await state_of(stack, n) for n in ("born", "upd", "halt", "gone")}
+        return states == {"born": "ACTIVATED", "upd": "ACTIVATED", "halt": "DEACTIVATED",
+                          "gone": None}  # fmt: skip
+
+    await eventually(settled)
+    held = await registrations(stack)
+    versions = await catalog_versions(stack)
+    assert {n: (r.version, r.deleted) for n, r in held.items()} == {
+        "born": (versions["born"], False),
+        "upd": (versions["upd"], False),
+        "halt": (versions["halt"], False),
+        "gone": (held["gone"].version, True),
+    }
+    # The delete was the last change: its tombstone carries the newest version.
+    assert held["gone"].version > max(versions.values())
+
+
+async def test_reconciler_repairs_what_the_scheduler_holds(stack: Stack, jobs: list[str]) -> None:
+    await create(stack, "kept", "SCHEDULED", ["a"], schedule=DAILY, start_on_creation=True)
+    await create(stack, "other", "ON_DEMAND", ["a"])  # takes a version after kept's
+    assert stack.scheduler is not None
+    kept_version = (await registrations(stack))["kept"].version
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.scheduler.port}") as channel:
+        scheduler = scheduler_pb2_grpc.SchedulerStub(channel)
+        # An extra the catalog never had (e.g. left by a catalog restored from a backup).
+        ghost = glue_pb2.Trigger(
+            name="ghost", type="ON_DEMAND", state="CREATED", actions=[action("a")]
+        )
+        await scheduler.AddTrigger(
+            scheduler_pb2.AddTriggerRequest(
+                registration=scheduler_pb2.TriggerRegistration(trigger=ghost, version=1)
+            )
+        )
+        # A tombstone newer than the catalog's row, as the clean-up of an extra leaves when
+        # it races a CreateTrigger of the same name: the row must win again.
+        await scheduler.Unschedule(
+            scheduler_pb2.UnscheduleRequest(
+                trigger_name="kept", version=kept_version + 1, delete=True
+            )
+        )
+
+    async def repaired() -> bool:
+        held = await registrations(stack)
+        return held["ghost"].deleted and not held["kept"].deleted
+
+    await eventually(repaired)
+    held = await registrations(stack)
+    assert held["kept"].version > kept_version + 1
+    assert held["kept"].version == (await catalog_versions(stack))["kept"]
+    assert (await get(stack, "kept")).state == "ACTIVATED"
+    await expect_error(get(stack, "ghost"), NOT_FOUND, ENF)
