@@ -533,7 +533,7 @@ class RunStore:
             "JobName": job.name,
             "Arguments": merge_arguments(definition, request.get("Arguments", {})),
             "Timeout": timeout,
-            "LogGroupName": str(self._runs_dir / run_id / "output.log"),
+            "LogGroupName": self.log_path(run_id),
             # What the process runs, fixed at admission: a later UpdateJob does not change a
             # run already admitted. Private members (leading "_") never leave the scheduler.
             "_Command": definition.get("Command", {}),
@@ -648,7 +648,7 @@ class RunStore:
             return None
         retry_id = retry_run_id(run.run_id, run.attempt + 1)
         record = dict(run.record, Id=retry_id, PreviousRunId=run.run_id)
-        record["LogGroupName"] = str(self._runs_dir / retry_id / "output.log")
+        record["LogGroupName"] = self.log_path(retry_id)
         retry = replace(
             run,
             run_id=retry_id,
