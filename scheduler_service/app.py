@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from scheduler_service.clock import Clock
+from scheduler_service.clock import FIRING_CONCURRENCY, MAX_LAUNCH_HOLD_SECONDS, Clock
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica, site_id
@@ -90,7 +90,12 @@ class SchedulerApp:
             release_slots=executor.release_slots,
         )
         store.on_terminal = firing.on_run_terminal
-        clock = Clock(firing, executor)
+        clock = Clock(
+            firing,
+            executor,
+            concurrency=1 if db.is_sqlite else FIRING_CONCURRENCY,
+            launch_hold=min(MAX_LAUNCH_HOLD_SECONDS, settings.lease_seconds / 4),
+        )
         self.db, self.store, self.executor, self.firing, self.clock = (
             db,
             store,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
+from scheduler_service import bulk
 from scheduler_service.tables import counters, outbox
 from servicekit.db import Database
 
@@ -102,8 +103,11 @@ class EventFeed:
         return int(value or 0)
 
 
-async def append_many(conn: AsyncConnection, items: list[tuple[glue_pb2.JobRun, str]]) -> list[int]:
-    """Record several runs' records as consecutive events (one counter bump, one insert)."""
+async def append_many(conn: AsyncConnection, items: Sequence[tuple[str, bytes, str]]) -> list[int]:
+    """Record several runs' records as consecutive events (one counter bump, one insert).
+
+    Each item is (run id, the run's whole record as a serialized glue.v1.JobRun, incarnation).
+    """
     if not items:
         return []
     last = (
@@ -116,17 +120,13 @@ async def append_many(conn: AsyncConnection, items: list[tuple[glue_pb2.JobRun, 
     ).scalar_one()
     first = int(last) - len(items) + 1
     now = time.time()
-    await conn.execute(
-        outbox.insert(),
+    await bulk.insert_rows(
+        conn,
+        outbox,
+        ("seq", "run_id", "payload", "job_incarnation", "created_at"),
         [
-            {
-                "seq": first + i,
-                "run_id": run.id,
-                "payload": run.SerializeToString(),
-                "job_incarnation": incarnation,
-                "created_at": now,
-            }
-            for i, (run, incarnation) in enumerate(items)
+            (first + i, run_id, payload, incarnation, now)
+            for i, (run_id, payload, incarnation) in enumerate(items)
         ],
     )
     return list(range(first, first + len(items)))
