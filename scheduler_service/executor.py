@@ -21,6 +21,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -81,6 +82,7 @@ class Executor:
         self._maybe_waiting = True
         self._promote_lock = asyncio.Lock()
         self._closing = False
+        self._recovered = False
 
     # -- slots -------------------------------------------------------------------------------
 
@@ -155,6 +157,7 @@ class Executor:
         In single-process mode (SQLite, held by a file lock) every in-flight run is taken at
         once: whoever owned it is certainly gone, so its lease need not run out first.
         """
+        self._recovered = True
         while True:
             claimed = await self._store.claim_runs(
                 include_own=True, include_all=self._store.single_process
@@ -303,6 +306,10 @@ class Executor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if not self._recovered:
+            # Start-up failed before recover() (e.g. the port was taken, or the database is not
+            # migrated yet): this replica owns no runs, and the tables may not exist.
+            return
         try:
             released = await asyncio.wait_for(self._store.release_leases(), RELEASE_TIMEOUT_SECONDS)
         except Exception:
@@ -316,18 +323,25 @@ class Executor:
     def accept_created(self, created: list[RunRecord]) -> None:
         """Take charge of runs a trigger fire just committed: launch the STARTING ones (their
         slots were reserved for them) and promote WAITING ones as slots allow."""
-        waiting = False
+        if not created:
+            return
+        # One line per run only at DEBUG: a burst creates thousands at once, and a log line
+        # costs ~60 us of the event loop that is firing them. Launched runs log on their own.
+        per_run = log.isEnabledFor(logging.DEBUG)
+        states: Counter[str] = Counter()
         for run in created:
-            with run_context(run.run_id):
-                log.info(
-                    "run created by a trigger",
-                    extra={"trigger": run.record.get("TriggerName"), "state": run.state.value},
-                )
+            states[run.state.value] += 1
+            if per_run:
+                with run_context(run.run_id):
+                    log.debug(
+                        "run created by a trigger",
+                        extra={"trigger": run.record.get("TriggerName"), "state": run.state.value},
+                    )
             if run.state is JobRunState.STARTING:
                 self.launch(run)
-            elif run.state is JobRunState.WAITING:
-                waiting = True
-        if waiting:
+        by_state = {state.lower(): count for state, count in states.items()}
+        log.info("runs created by trigger fires", extra={"runs": len(created), **by_state})
+        if states[JobRunState.WAITING.value]:
             self.note_waiting()
 
     def launch(self, run: RunRecord) -> None:

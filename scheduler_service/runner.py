@@ -62,7 +62,14 @@ _RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
 
 class LaunchError(Exception):
-    """A run's process could not be started; the message says why, for the run's ErrorMessage."""
+    """A run's process could not be started; the message says why, for the run's ErrorMessage.
+
+    A NUL in the message (from a ScriptLocation or an argument) is written as ``\\x00``:
+    PostgreSQL text cannot hold the character itself, and the run must still be recorded.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\x00", "\\x00"))
 
 
 class OutcomeKind(enum.Enum):
@@ -149,6 +156,10 @@ def build_argv(
             raise LaunchError(f"argument key {key!r} is empty")
         if option in RESERVED_ARGUMENTS:
             raise LaunchError(f"argument {key} is set by the scheduler and cannot be overridden")
+        if "\x00" in option or "\x00" in value:
+            raise LaunchError(
+                f"argument {key!r} holds a NUL character, which no process argument can"
+            )
         argv += [option, value]
     return argv
 
