@@ -9,12 +9,14 @@ from pathlib import Path
 from types import TracebackType
 
 from catalog_service.event_consumer import EventConsumer
+from catalog_service.gateway.server import HttpGateway, load_keys
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
 from catalog_service.reconciler import Reconciler
 from catalog_service.scheduler_link import SchedulerLink
-from catalog_service.servicer import GlueServicer
+from catalog_service.servicer import GlueOperations, GlueServicer
 from catalog_service.settings import CatalogSettings
+from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.db import Database, SingleProcessLock
@@ -31,13 +33,15 @@ class CatalogApp:
 
     Entering binds the port, migrates, and starts the event consumer and the reconciler. API
     calls are accepted once migrations ran; health reports SERVING only while the scheduler's
-    event stream is connected. Leaving stops the server, then the loops, then closes the
-    channel and the engine.
+    event stream is connected. With ``http_listen`` the HTTP gateway starts after migrations
+    and stops before the gRPC server. Leaving stops the servers, then the loops, then closes
+    the channel and the engine.
     """
 
     def __init__(self, settings: CatalogSettings) -> None:
         self.settings = settings
         self.port = 0
+        self.http_port = 0
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -93,14 +97,29 @@ class CatalogApp:
         self.consumer, self.reconciler = consumer, reconciler
         stack.push_async_callback(self._stop_tasks)
 
-        glue_pb2_grpc.add_GlueServicer_to_server(
-            GlueServicer(jobs, runs, trigger_catalog), server.server
-        )
+        operations = GlueOperations(jobs, runs, trigger_catalog, TagCatalog(db))
+        # mypy sees the stub's abstract methods; servicer.py attaches them at import.
+        servicer = GlueServicer(operations)  # type: ignore[abstract]
+        glue_pb2_grpc.add_GlueServicer_to_server(servicer, server.server)
+        gateway = None
+        if settings.http_listen is not None:
+            # Built before anything binds: a bad keys file or an open listen address without
+            # keys stops start-up with a clear message.
+            gateway = HttpGateway(
+                operations,
+                settings.http_listen,
+                access_keys=load_keys(settings.access_keys),
+                shutdown_grace=settings.shutdown_grace_seconds,
+            )
         self.port = server.bind(settings.listen)
         await server.start()
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
         await upgrade_to_head(db, MIGRATIONS, "catalog_alembic_version")
         server.accept_calls(True)
+        if gateway is not None:
+            await gateway.start()
+            stack.push_async_callback(gateway.stop)
+            self.http_port = gateway.port
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(consumer.run()), loop.create_task(reconciler.run())]
         log.info(

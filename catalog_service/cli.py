@@ -26,12 +26,24 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
     defaults = CatalogSettings()
     parser = argparse.ArgumentParser(
         prog="catalog-service",
-        description="The public Glue-compatible API: jobs and job runs over gRPC.",
+        description="The public Glue-compatible API: jobs, runs and triggers over gRPC "
+        "(and AWS JSON 1.1 over HTTP with --http-listen).",
     )
     parser.add_argument(
         "--listen",
         default=_env("listen", defaults.listen),
         help="gRPC address HOST:PORT [CATALOG_LISTEN; %(default)s]",
+    )
+    parser.add_argument(
+        "--http-listen",
+        default=_env("http-listen"),
+        help="AWS-compatible HTTP gateway HOST:PORT (boto3, aws CLI) [CATALOG_HTTP_LISTEN; off]",
+    )
+    parser.add_argument(
+        "--access-keys",
+        default=_env("access-keys"),
+        help="JSON file of access keys whose SigV4 signatures the gateway verifies "
+        "[CATALOG_ACCESS_KEYS; none: any signature, loopback only]",
     )
     parser.add_argument(
         "--data-dir",
@@ -65,6 +77,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         data_dir=Path(args.data_dir),
         database_url=args.database_url or None,
         scheduler=args.scheduler,
+        http_listen=args.http_listen or None,
+        access_keys=Path(args.access_keys) if args.access_keys else None,
         reconcile_interval_seconds=args.reconcile_interval,
     )
     return settings, args.log_level

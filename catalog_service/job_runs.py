@@ -12,8 +12,9 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from catalog_service import identity
 from catalog_service.jobs import JobCatalog
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.run_events import apply_events
@@ -83,8 +84,15 @@ class JobRunCatalog:
             request=from_glue(params, glue_pb2.StartJobRunRequest),
         )
         event = await self._link.start_run(request)
+        started_by = identity.caller.get()
         async with self._db.transaction() as conn:
             await apply_events(conn, [event])
+            if started_by is not None:
+                await conn.execute(
+                    update(job_runs)
+                    .where(job_runs.c.run_id == run_id)
+                    .values(started_by=started_by)
+                )
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:
@@ -131,7 +139,7 @@ class JobRunCatalog:
         """
         validate_request("GetJobRuns", params)
         name = params["JobName"]
-        after = decode_token(params.get("NextToken"), f"runs:{name}")
+        after = decode_token(params.get("NextToken"), f"runs:{name}", (float, str))
         limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
         query = (
             select(job_runs.c.started_on, job_runs.c.run_id, job_runs.c.snapshot)

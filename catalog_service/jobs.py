@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog_service import identity
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import counters, job_runs, jobs
@@ -167,6 +168,7 @@ class JobCatalog:
                         definition=job.SerializeToString(),
                         tags=json.dumps(tags),
                         created_on=now.timestamp(),
+                        created_by=identity.caller.get(),
                     )
                 )
         except IntegrityError:
@@ -277,7 +279,7 @@ class JobCatalog:
     async def get_jobs(self, params: GlueDict) -> tuple[list[glue_pb2.Job], str | None]:
         """GetJobs: one page of jobs in name order."""
         validate_request("GetJobs", params)
-        after = decode_token(params.get("NextToken"), "jobs")
+        after = decode_token(params.get("NextToken"), "jobs", (str,))
         limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
         query = select(jobs.c.name, jobs.c.definition).order_by(jobs.c.name).limit(limit + 1)
         if after is not None:
@@ -294,7 +296,7 @@ class JobCatalog:
         A job matches the Tags filter when it has every given key with the given value.
         """
         validate_request("ListJobs", params)
-        after = decode_token(params.get("NextToken"), "jobs")
+        after = decode_token(params.get("NextToken"), "jobs", (str,))
         limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
         wanted: dict[str, str] = params.get("Tags") or {}
         cursor = str(after[0]) if after is not None else None

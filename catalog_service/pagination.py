@@ -22,8 +22,12 @@ def encode_token(listing: str, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(token: str | None, listing: str) -> list[Any] | None:
-    """The key a token resumes after (None for no token).
+def decode_token(token: str | None, listing: str, kinds: tuple[type, ...]) -> list[Any] | None:
+    """The key a token resumes after (None for no token), one value per ``kinds`` entry.
+
+    Tokens come back from clients, so a token is checked all the way down: the listing it was
+    issued for, the number and types of its key values (``float`` accepts integers), and no NUL
+    in a string (PostgreSQL text cannot hold one; no name contains one).
 
     Raises:
         InvalidInputException: the token is not one this listing issued.
@@ -33,10 +37,17 @@ def decode_token(token: str | None, listing: str) -> list[Any] | None:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data.get("l") != listing or not isinstance(data.get("k"), list):
+        key = data.get("k")
+        if data.get("l") != listing or not isinstance(key, list) or len(key) != len(kinds):
             raise ValueError("wrong listing")
-        return list(data["k"])
-    except (ValueError, binascii.Error, AttributeError, UnicodeDecodeError) as exc:
+        for value, kind in zip(key, kinds, strict=True):
+            numeric = kind is float and isinstance(value, int | float)
+            if isinstance(value, bool) or not (numeric or isinstance(value, kind)):
+                raise ValueError("wrong key")
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError("NUL in key")
+        return key
+    except (ValueError, binascii.Error, AttributeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInputException(
             "NextToken: is not a token this operation issued (pass back the NextToken of the "
             "previous page of the same request)",

@@ -24,6 +24,10 @@ class CatalogSettings:
     """How often the reconciler compares registrations with the scheduler's."""
     scheduler_timeout_seconds: float = 10.0
     """Deadline of each call to the scheduler."""
+    http_listen: str | None = None
+    """Address of the AWS-compatible HTTP gateway, HOST:PORT; None: no gateway."""
+    access_keys: Path | None = None
+    """JSON file of SigV4 access keys the gateway verifies; None: any signature (loopback only)."""
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish."""
 

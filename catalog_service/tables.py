@@ -34,6 +34,8 @@ jobs = Table(
     # Tags as JSON text (not part of the Job shape in Glue).
     Column("tags", Text, nullable=False),
     Column("created_on", Double, nullable=False),
+    # The verified caller identity of the gateway request that created it; NULL otherwise.
+    Column("created_by", Text),
 )
 
 job_runs = Table(
@@ -48,6 +50,8 @@ job_runs = Table(
     # The scheduler's sequence number of the event this snapshot came from; an older event
     # never overwrites a newer snapshot.
     Column("event_seq", BigInteger, nullable=False),
+    # The verified caller identity of the StartJobRun request; NULL for gRPC and trigger runs.
+    Column("started_by", Text),
     Index("ix_catalog_job_runs_job_started", "job_name", "started_on", "run_id"),
 )
 
@@ -64,6 +68,7 @@ triggers = Table(
     Column("pending", Text),
     Column("tags", Text, nullable=False),
     Column("created_on", Double, nullable=False),
+    Column("created_by", Text),
 )
 
 event_cursor = Table(

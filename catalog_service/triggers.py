@@ -40,6 +40,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog_service import identity
 from catalog_service.jobs import JobCatalog, next_version
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
@@ -205,6 +206,7 @@ class TriggerCatalog:
                         pending="ACTIVATING" if activated else None,
                         tags=json.dumps(params.get("Tags") or {}),
                         created_on=time.time(),
+                        created_by=identity.caller.get(),
                     )
                 )
         except IntegrityError:
@@ -414,7 +416,7 @@ class TriggerCatalog:
     async def get_triggers(self, params: GlueDict) -> tuple[list[glue_pb2.Trigger], str | None]:
         """GetTriggers: a page of triggers in name order (DependentJobName: see module doc)."""
         validate_request("GetTriggers", params)
-        after = decode_token(params.get("NextToken"), "triggers")
+        after = decode_token(params.get("NextToken"), "triggers", (str,))
         limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
         rows, more = await self._scan(
             str(after[0]) if after else None, limit, params.get("DependentJobName"), {}
@@ -425,7 +427,7 @@ class TriggerCatalog:
     async def list_triggers(self, params: GlueDict) -> tuple[list[str], str | None]:
         """ListTriggers: names; Tags must all match (applied before paging)."""
         validate_request("ListTriggers", params)
-        after = decode_token(params.get("NextToken"), "triggers")
+        after = decode_token(params.get("NextToken"), "triggers", (str,))
         limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
         rows, more = await self._scan(
             str(after[0]) if after else None,

@@ -25,6 +25,8 @@ def main() -> int:
     env.setdefault("SCHEDULER_LISTEN", "127.0.0.1:50052")
     env.setdefault("CATALOG_LISTEN", "127.0.0.1:50051")
     env.setdefault("CATALOG_SCHEDULER", env["SCHEDULER_LISTEN"])
+    # The AWS-compatible gateway (boto3, aws CLI) on loopback; CATALOG_HTTP_LISTEN= turns it off.
+    env.setdefault("CATALOG_HTTP_LISTEN", "127.0.0.1:50080")
     python = sys.executable
     scheduler = subprocess.Popen([python, "-m", "scheduler_service"], env=env)
     catalog = subprocess.Popen([python, "-m", "catalog_service"], env=env)
@@ -41,8 +43,13 @@ def main() -> int:
         f"\n  Glue API (catalog):  {env['CATALOG_LISTEN']}\n"
         f"  scheduler (internal): {env['SCHEDULER_LISTEN']}\n"
         f"  data directory:       {os.path.abspath(env['CATALOG_DATA_DIR'])}\n"
-        f"  try: .venv/bin/gluectl --endpoint {env['CATALOG_LISTEN']} jobs list\n"
-        "  Ctrl-C stops both services (running jobs keep running and are re-adopted).\n",
+        + (
+            f"  AWS gateway (boto3):  http://{env['CATALOG_HTTP_LISTEN']}\n"
+            if env["CATALOG_HTTP_LISTEN"]
+            else ""
+        )
+        + f"  try: .venv/bin/gluectl --endpoint {env['CATALOG_LISTEN']} jobs list\n"
+        + "  Ctrl-C stops both services (running jobs keep running and are re-adopted).\n",
         flush=True,
     )
     status = 0

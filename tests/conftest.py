@@ -146,7 +146,8 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     """Scheduler and catalog running on fresh databases, ephemeral ports.
 
-    ``@pytest.mark.scheduler_settings(max_processes=1)`` overrides scheduler settings.
+    ``@pytest.mark.scheduler_settings(max_processes=1)`` overrides scheduler settings;
+    ``@pytest.mark.catalog_settings(http_listen="127.0.0.1:0")`` adds catalog settings.
     """
     catalog_url, scheduler_url = database_urls
     data_dir = tmp_path / "data"
@@ -176,7 +177,9 @@ async def stack(
     s.scheduler_settings = SchedulerSettings(
         **{**_fields(scheduler_settings), "listen": f"127.0.0.1:{port}"}
     )
+    catalog_marker = request.node.get_closest_marker("catalog_settings")
     s.catalog_settings = CatalogSettings(
+        **(dict(catalog_marker.kwargs) if catalog_marker else {}),
         listen="127.0.0.1:0",
         data_dir=data_dir,
         database_url=catalog_url,

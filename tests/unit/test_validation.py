@@ -1157,6 +1157,12 @@ PROTO_SHAPES: list[tuple[type[Message], str]] = [
     (glue_pb2.StopTriggerRequest, "StopTriggerRequest"),
     (glue_pb2.StopTriggerResponse, "StopTriggerResponse"),
     (glue_pb2.TriggerUpdate, "TriggerUpdate"),
+    (glue_pb2.TagResourceRequest, "TagResourceRequest"),
+    (glue_pb2.TagResourceResponse, "TagResourceResponse"),
+    (glue_pb2.UntagResourceRequest, "UntagResourceRequest"),
+    (glue_pb2.UntagResourceResponse, "UntagResourceResponse"),
+    (glue_pb2.GetTagsRequest, "GetTagsRequest"),
+    (glue_pb2.GetTagsResponse, "GetTagsResponse"),
 ]
 # Messages that are ours, not Glue's.
 NOT_GLUE_MESSAGES = {

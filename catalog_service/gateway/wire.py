@@ -1,0 +1,94 @@
+"""AWS JSON 1.1 as botocore speaks it for Glue: request bodies in, response and error bodies out.
+
+GLUE-SEMANTICS.md section 5 is the reference. In short: the body is a JSON object whose member
+names are the model's; timestamps go out as epoch seconds (numbers); an absent member is left
+out, except that a list or map member of an output is sent empty (as Glue does, so
+``response["Jobs"]`` works on an empty listing); NextToken is left out at the end of a listing
+(botocore's paginators stop on that); errors are ``{"__type": <code>, "message": <text>}``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+
+import botocore.session
+from botocore.model import ServiceModel
+
+from servicekit.glue_shapes import GlueDict
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+TARGET_PREFIX = "AWSGlue."
+
+
+class SerializationError(Exception):
+    """The body is not a JSON object (AWS answers SerializationException)."""
+
+
+@cache
+def service_model() -> ServiceModel:
+    """botocore's Glue model (the pinned botocore's; loaded once)."""
+    return botocore.session.get_session().get_service_model("glue")
+
+
+@cache
+def _empty_collections(operation: str) -> tuple[tuple[str, bool], ...]:
+    """(member, is_list) for the list and map members of an operation's output."""
+    shape = service_model().operation_model(operation).output_shape
+    if shape is None:
+        return ()
+    return tuple(
+        (name, member.type_name == "list")
+        for name, member in shape.members.items()  # type: ignore[attr-defined]
+        if member.type_name in ("list", "map")
+    )
+
+
+def decode_request(body: bytes) -> GlueDict:
+    """A request body as a Glue-form dict; an empty body is ``{}``."""
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+        if b"\\u" in body:
+            # A \uD800-style escape decodes to a lone surrogate, which is no Unicode text:
+            # refuse it here rather than fail on it deep inside (protobuf, the database).
+            json.dumps(value, ensure_ascii=False).encode()
+    except RecursionError:
+        raise SerializationError("the request body is nested too deeply") from None
+    except UnicodeEncodeError:
+        raise SerializationError(
+            "the request body holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF)"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SerializationError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise SerializationError(
+            f"the request body must be a JSON object, not {type(value).__name__}"
+        )
+    return value
+
+
+def _json_default(value: object) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode_output(operation: str, output: GlueDict) -> bytes:
+    """An operation's output (Glue form, datetimes allowed) as a response body."""
+    if not output.get("NextToken"):
+        output.pop("NextToken", None)
+    for name, is_list in _empty_collections(operation):
+        if name not in output:
+            output[name] = [] if is_list else {}
+    return json.dumps(output, default=_json_default, separators=(",", ":")).encode()
+
+
+def encode_error(code: str, message: str) -> bytes:
+    """An error body botocore parses into ``Error.Code`` / ``Error.Message``.
+
+    Both spellings of the message member: botocore reads either, Glue itself sends ``Message``.
+    """
+    return json.dumps({"__type": code, "message": message, "Message": message}).encode()
