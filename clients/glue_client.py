@@ -21,11 +21,13 @@ names, as boto3 takes them), which ``servicekit.glue_shapes`` converts::
             Actions=[{"JobName": "nightly"}],
             StartOnCreation=True,
         )
+        await glue.tag_resource(resource_arn("job", "nightly"), {"team": "data"})
 
 Errors are raised as the ``servicekit.errors.GlueError`` subclass the service named (through
 ``from_rpc_error``, the one translation point). Only UNAVAILABLE is retried, and only on calls
-that change nothing (the Get/List/BatchGet operations, GetTriggerFires and the log stream), so a
-retried call can never start a second run, fire a trigger twice or apply an update twice.
+that change nothing (the Get/List/BatchGet operations, GetTags, GetTriggerFires and the log
+stream), so a retried call can never start a second run, fire a trigger twice or apply an
+update twice.
 """
 
 from __future__ import annotations
@@ -55,13 +57,17 @@ if TYPE_CHECKING:
     from glue.v1.glue_pb2_grpc import GlueAsyncStub
 
 __all__ = [
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_REGION",
     "DEFAULT_TIMEOUT",
+    "TAGGABLE_KINDS",
     "TERMINAL_STATES",
     "GlueClient",
     "WaitTimeoutError",
     "build_request",
     "check_members",
     "job_update_from_job",
+    "resource_arn",
 ]
 
 M = TypeVar("M", bound=Message)
@@ -74,6 +80,12 @@ TERMINAL_STATES: Final = frozenset(
     {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
 )
 """JobRunState values a run never leaves."""
+
+TAGGABLE_KINDS: Final = ("job", "trigger")
+"""The resource types whose ARNs TagResource, UntagResource and GetTags take."""
+DEFAULT_REGION: Final = "us-east-1"
+DEFAULT_ACCOUNT: Final = "000000000000"
+"""The region and account ``resource_arn`` names unless told: the service accepts any."""
 
 # Two retries spanning under a second: enough to ride out a reconnect or a service restart that
 # is already under way, short enough that a command line learns quickly that nothing listens.
@@ -749,6 +761,47 @@ class GlueClient:
             lambda: self._stub.GetTriggerFires(message, timeout=self.timeout), read_only=True
         )
 
+    # -- tags --------------------------------------------------------------------------------
+
+    async def tag_resource(self, arn: str, tags: Mapping[str, str]) -> glue_pb2.TagResourceResponse:
+        """TagResource: adds ``tags``, replacing the values of keys the resource already has.
+
+        ``arn`` names a job or trigger (``resource_arn`` builds one).
+
+        Raises:
+            InvalidInputException: a malformed ARN, one of an untaggable type, a bad tag, or
+                more tags than a resource may carry.
+            EntityNotFoundException: no such job or trigger.
+        """
+        message = glue_pb2.TagResourceRequest(resource_arn=arn, tags_to_add=dict(tags))
+        return await self._call(
+            lambda: self._stub.TagResource(message, timeout=self.timeout), read_only=False
+        )
+
+    async def untag_resource(self, arn: str, keys: Sequence[str]) -> glue_pb2.UntagResourceResponse:
+        """UntagResource: removes the tags with these keys (keys the resource lacks are ignored).
+
+        Raises:
+            InvalidInputException: a malformed ARN or one of an untaggable type.
+            EntityNotFoundException: no such job or trigger.
+        """
+        message = glue_pb2.UntagResourceRequest(resource_arn=arn, tags_to_remove=list(keys))
+        return await self._call(
+            lambda: self._stub.UntagResource(message, timeout=self.timeout), read_only=False
+        )
+
+    async def get_tags(self, arn: str) -> glue_pb2.GetTagsResponse:
+        """GetTags: the job's or trigger's tags.
+
+        Raises:
+            InvalidInputException: a malformed ARN or one of an untaggable type.
+            EntityNotFoundException: no such job or trigger.
+        """
+        message = glue_pb2.GetTagsRequest(resource_arn=arn)
+        return await self._call(
+            lambda: self._stub.GetTags(message, timeout=self.timeout), read_only=True
+        )
+
 
 def job_update_from_job(job: glue_pb2.Job) -> glue_pb2.JobUpdate:
     """The JobUpdate that leaves ``job`` as it is: the base for a read-modify-UpdateJob."""
@@ -756,3 +809,22 @@ def job_update_from_job(job: glue_pb2.Job) -> glue_pb2.JobUpdate:
     # are the only Job members a JobUpdate lacks, and those are dropped here.
     wanted = set(message_members(glue_pb2.JobUpdate))
     return from_glue({k: v for k, v in to_glue(job).items() if k in wanted}, glue_pb2.JobUpdate)
+
+
+def resource_arn(
+    kind: str, name: str, *, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
+) -> str:
+    """A job's or trigger's ARN, as the tag operations take it.
+
+    ``resource_arn("job", "nightly")`` is ``arn:aws:glue:us-east-1:000000000000:job/nightly``.
+    The service accepts any region and account (there is one of each per deployment), so the
+    defaults do unless an ARN must match one used elsewhere.
+
+    Raises:
+        ValueError: ``kind`` is not ``job`` or ``trigger``, or ``name`` is empty.
+    """
+    if kind not in TAGGABLE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(TAGGABLE_KINDS)}, got {kind!r}")
+    if not name:
+        raise ValueError("name must not be empty")
+    return f"arn:aws:glue:{region}:{account}:{kind}/{name}"

@@ -1,4 +1,4 @@
-"""gluectl: the command line for the Glue jobs, job-runs and triggers API.
+"""gluectl: the command line for the Glue jobs, job-runs, triggers and tags API.
 
 Run it as ``gluectl`` or ``python -m clients.gluectl``.
 

@@ -11,6 +11,9 @@ Example session::
     gluectl triggers create nightly-2am --schedule 'cron(0 2 * * ? *)' --action nightly --start
     gluectl triggers create then-report --when 'nightly=SUCCEEDED' --action report --start
     gluectl triggers fires nightly-2am
+    gluectl tags add --job nightly team=data env=prod
+    gluectl tags get --trigger nightly-2am
+    gluectl tags remove --arn arn:aws:glue:us-east-1:000000000000:job/nightly env
 
 Exit codes:
 
@@ -26,6 +29,14 @@ Exit codes:
 - 3: the service is unreachable (or answered UNAVAILABLE); retrying later may work.
 - 4: a waited-for run (``runs start --wait``, ``runs wait``) ended in a state other than
   SUCCEEDED.
+
+AWS tools: boto3 and the aws CLI work against the catalog's HTTP gateway (``--http-listen`` /
+``CATALOG_HTTP_LISTEN``; ``make run`` serves it at 127.0.0.1:50080), given its endpoint URL, a
+region and any access key (one from the catalog's ``--access-keys`` file, if it has one)::
+
+    aws glue --endpoint-url http://127.0.0.1:50080 list-jobs
+    boto3.client("glue", endpoint_url="http://127.0.0.1:50080", region_name="us-east-1")
+    export AWS_ENDPOINT_URL_GLUE=http://127.0.0.1:50080  # botocore honours it
 
 Expected failures never print a traceback. This is the only gluectl module that reads the
 environment (``GLUECTL_ENDPOINT``, the default for ``--endpoint``).

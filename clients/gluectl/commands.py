@@ -26,7 +26,13 @@ from typing import Any, Final, TypeVar
 
 from google.protobuf.message import Message
 
-from clients.glue_client import GlueClient, build_request, check_members, job_update_from_job
+from clients.glue_client import (
+    GlueClient,
+    build_request,
+    check_members,
+    job_update_from_job,
+    resource_arn,
+)
 from clients.gluectl.output import (
     FIRE_HEADERS,
     FORMATS,
@@ -34,6 +40,7 @@ from clients.gluectl.output import (
     NEXT_HEADERS,
     RUN_HEADERS,
     TABLE,
+    TAG_HEADERS,
     TRIGGER_HEADERS,
     Output,
     fire_row,
@@ -42,6 +49,7 @@ from clients.gluectl.output import (
     next_row,
     one_line,
     run_row,
+    tag_rows,
     trigger_row,
 )
 from glue.v1 import glue_pb2
@@ -100,6 +108,15 @@ exit codes:
 
 environment:
   GLUECTL_ENDPOINT  the default for --endpoint
+
+AWS tools:
+  boto3 and the aws CLI work against the catalog's HTTP gateway (catalog
+  --http-listen; `make run` serves it at 127.0.0.1:50080) given its endpoint
+  URL, a region and any access key (one from its --access-keys file, if set):
+    aws glue --endpoint-url http://127.0.0.1:50080 list-jobs
+    boto3.client("glue", endpoint_url="http://127.0.0.1:50080",
+                 region_name="us-east-1")
+    export AWS_ENDPOINT_URL_GLUE=http://127.0.0.1:50080  # botocore honours it
 """
 
 
@@ -243,7 +260,8 @@ def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.Argume
     """gluectl's parser; each command's parser sets ``handler`` and ``parser``."""
     parser = argparse.ArgumentParser(
         prog="gluectl",
-        description="Manage Glue jobs, job runs and triggers on a self-hosted Glue scheduler.",
+        description="Manage Glue jobs, job runs, triggers and their tags on a self-hosted Glue "
+        "scheduler.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -273,6 +291,7 @@ def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.Argume
     _add_jobs_commands(commands, common)
     _add_runs_commands(commands, common)
     _add_triggers_commands(commands, common)
+    _add_tags_commands(commands, common)
 
     logs = _command(
         commands,
@@ -755,6 +774,67 @@ def _add_triggers_commands(
         help="start strictly after this time (e.g. 2026-03-01T08:00Z; UTC if it has no "
         "offset; default: now)",
     )
+
+
+def _add_resource_flags(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--job", metavar="NAME", help="the job NAME")
+    which.add_argument("--trigger", metavar="NAME", help="the trigger NAME")
+    which.add_argument(
+        "--arn",
+        metavar="ARN",
+        help="a job's or trigger's ARN: arn:aws:glue:REGION:ACCOUNT:job/NAME or "
+        ".../trigger/NAME (any region and account)",
+    )
+
+
+def _add_tags_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    tags = _command(commands, "tags", common, None, help="show, add, remove tags of jobs, triggers")
+    actions = tags.add_subparsers(metavar="ACTION", dest="action", required=True)
+
+    get = _command(
+        actions,
+        "get",
+        common,
+        tags_get,
+        help="show a job's or trigger's tags (GetTags)",
+        description="Print the tags of the job, trigger or ARN given: a Key/Value table, or "
+        "(-o json) GetTags' response.",
+    )
+    _add_resource_flags(get)
+
+    add = _command(
+        actions,
+        "add",
+        common,
+        tags_add,
+        help="add tags, or change their values (TagResource)",
+        description="Add tags to a job or trigger; a key it already has gets the new value. "
+        "Prints the resource's ARN. Tags are not part of a definition: adding them changes "
+        "nothing about how the job runs or when the trigger fires.",
+    )
+    _add_resource_flags(add)
+    add.add_argument(
+        "tags",
+        metavar="KEY=VALUE",
+        type=key_value,
+        nargs="+",
+        help="a tag (the value may be empty; a repeated key: the last value wins)",
+    )
+
+    remove = _command(
+        actions,
+        "remove",
+        common,
+        tags_remove,
+        help="remove tags (UntagResource)",
+        description="Remove the tags with these keys from a job or trigger (keys it does not "
+        "have are ignored). Prints the resource's ARN.",
+    )
+    _add_resource_flags(remove)
+    remove.add_argument("keys", metavar="KEY", nargs="+", help="a tag key")
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -1343,3 +1423,56 @@ def triggers_next(args: argparse.Namespace, out: Output) -> ExitCode:
         last = times[-1] if times else after
         out.note(f"{schedule.expression} never fires after {format_time(last)} UTC")
     return ExitCode.OK
+
+
+# -- tags ------------------------------------------------------------------------------------
+
+
+def tag_target(args: argparse.Namespace) -> str:
+    """The ARN that ``--job``, ``--trigger`` or ``--arn`` names (an --arn is sent as given).
+
+    Raises:
+        UsageError: an empty job or trigger name.
+    """
+    if args.arn is not None:
+        return str(args.arn)
+    kind, name = ("job", args.job) if args.job is not None else ("trigger", args.trigger)
+    try:
+        return resource_arn(kind, name)
+    except ValueError:
+        raise UsageError(f"--{kind}: expected a name, got {name!r}") from None
+
+
+async def tags_get(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``tags get``: the resource's tags, by key."""
+    response = await client.get_tags(tag_target(args))
+    if out.is_json:
+        # Tags always present (also when empty), so a script need not test for a missing key.
+        out.document({"Tags": dict(sorted(response.tags.items()))})
+    else:
+        out.table(TAG_HEADERS, tag_rows(response.tags))
+    return ExitCode.OK
+
+
+async def tags_add(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``tags add``: TagResource; prints the resource's ARN."""
+    arn = tag_target(args)
+    response = await client.tag_resource(arn, dict(args.tags))
+    _tagged(arn, response, out)
+    return ExitCode.OK
+
+
+async def tags_remove(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``tags remove``: UntagResource; prints the resource's ARN."""
+    arn = tag_target(args)
+    response = await client.untag_resource(arn, args.keys)
+    _tagged(arn, response, out)
+    return ExitCode.OK
+
+
+def _tagged(arn: str, response: Message, out: Output) -> None:
+    # TagResource and UntagResource answer nothing: JSON prints that ({}), a table the ARN.
+    if out.is_json:
+        out.document(to_glue(response))
+    else:
+        out.line(arn)

@@ -24,6 +24,7 @@ JOB_HEADERS: Final = ("Name", "Command", "Script", "Modified")
 TRIGGER_HEADERS: Final = ("Name", "Type", "State", "When", "Actions")
 FIRE_HEADERS: Final = ("Scheduled", "Recorded", "Outcome", "DueTimes", "Runs", "Reason")
 NEXT_HEADERS: Final = ("Time (UTC)", "Weekday")
+TAG_HEADERS: Final = ("Key", "Value")
 ERROR_WIDTH: Final = 60
 _GAP: Final = "  "
 _WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -209,6 +210,11 @@ def next_row(when: datetime) -> list[str]:
     """A fire time as a row under NEXT_HEADERS: UTC, with its weekday (to check DOW fields)."""
     # Not strftime("%a"): that follows the C library's locale.
     return [format_time(when), _WEEKDAYS[when.astimezone(UTC).weekday()]]
+
+
+def tag_rows(tags: Mapping[str, str]) -> list[list[str]]:
+    """Tags as rows under TAG_HEADERS, by key."""
+    return [[key, value] for key, value in sorted(tags.items())]
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -11,54 +11,17 @@ import io
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from clients.gluectl.__main__ import main
+from tests.catalog.conftest import RUN_ID, UNREACHABLE, Gluectl, Result
 from tests.conftest import Stack
 from tests.helpers.scripts import ECHO_ARGS, FAIL, SLEEP, SUCCEED, write_script
 
-RUN_ID = re.compile(r"^jr_[0-9a-f]{64}$")
 GLUECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "gluectl"
-UNREACHABLE = "127.0.0.1:1"
-
-
-@dataclass
-class Result:
-    """What one gluectl invocation printed and returned."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, object]:
-        """stdout as one JSON document."""
-        doc = json.loads(self.out)
-        assert isinstance(doc, dict)
-        return doc
-
-
-Gluectl = Callable[..., Awaitable[Result]]
-
-
-@pytest.fixture
-def gluectl(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Gluectl:
-    """Run ``gluectl --endpoint <the stack's catalog> *argv`` in-process."""
-    assert stack.catalog is not None
-    endpoint = f"127.0.0.1:{stack.catalog.port}"
-
-    async def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, ["--endpoint", endpoint, *argv])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err, captured.err
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 def _json_job(result: Result) -> dict[str, object]:

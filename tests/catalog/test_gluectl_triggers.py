@@ -11,8 +11,6 @@ import io
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,50 +19,9 @@ import pytest
 
 from clients.glue_client import GlueClient
 from clients.gluectl.__main__ import main
+from tests.catalog.conftest import RUN_ID, UNREACHABLE, Gluectl, Result
 from tests.conftest import TERMINAL, Stack
 from tests.helpers.scripts import ECHO_ARGS, SUCCEED, write_script
-
-RUN_ID = re.compile(r"^jr_[0-9a-f]{64}$")
-UNREACHABLE = "127.0.0.1:1"
-COLUMNS = re.compile(r"\s{2,}")
-
-
-@dataclass
-class Result:
-    """What one gluectl invocation printed and returned."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        """stdout as one JSON document."""
-        doc = json.loads(self.out)
-        assert isinstance(doc, dict)
-        return doc
-
-    def table(self) -> list[list[str]]:
-        """stdout as a table: the header and the rows, split into cells."""
-        return [COLUMNS.split(line) for line in self.out.splitlines()]
-
-
-Gluectl = Callable[..., Awaitable[Result]]
-
-
-@pytest.fixture
-def gluectl(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Gluectl:
-    """Run ``gluectl --endpoint <the stack's catalog> *argv`` in-process."""
-    assert stack.catalog is not None
-    endpoint = f"127.0.0.1:{stack.catalog.port}"
-
-    async def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, ["--endpoint", endpoint, *argv])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err, captured.err
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from clients.glue_client import (
     WaitTimeoutError,
     build_request,
     job_update_from_job,
+    resource_arn,
 )
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.errors import (
@@ -31,6 +32,18 @@ from servicekit.errors import (
 Context = grpc.aio.ServicerContext[Any, Any]
 
 # -- request building ------------------------------------------------------------------------
+
+
+def test_resource_arns_name_jobs_and_triggers() -> None:
+    assert resource_arn("job", "nightly") == "arn:aws:glue:us-east-1:000000000000:job/nightly"
+    assert (
+        resource_arn("trigger", "a/b c", region="eu-west-1", account="123456789012")
+        == "arn:aws:glue:eu-west-1:123456789012:trigger/a/b c"
+    )
+    with pytest.raises(ValueError, match="kind must be one of job, trigger, got 'crawler'"):
+        resource_arn("crawler", "c")
+    with pytest.raises(ValueError, match="name must not be empty"):
+        resource_arn("job", "")
 
 
 def test_glue_form_fields_build_and_override_a_request() -> None:
@@ -142,6 +155,24 @@ class FlakyGlue(glue_pb2_grpc.GlueServicer):
         await self._flake("StartJobRun", context)
         return glue_pb2.StartJobRunResponse(job_run_id="jr_1")
 
+    async def GetTags(  # type: ignore[override]
+        self, request: glue_pb2.GetTagsRequest, context: Context
+    ) -> glue_pb2.GetTagsResponse:
+        await self._flake("GetTags", context)
+        return glue_pb2.GetTagsResponse(tags={"arn": request.resource_arn})
+
+    async def TagResource(  # type: ignore[override]
+        self, request: glue_pb2.TagResourceRequest, context: Context
+    ) -> glue_pb2.TagResourceResponse:
+        await self._flake("TagResource", context)
+        return glue_pb2.TagResourceResponse()
+
+    async def UntagResource(  # type: ignore[override]
+        self, request: glue_pb2.UntagResourceRequest, context: Context
+    ) -> glue_pb2.UntagResourceResponse:
+        await self._flake("UntagResource", context)
+        return glue_pb2.UntagResourceResponse()
+
     async def GetJobs(  # type: ignore[override]
         self, request: glue_pb2.GetJobsRequest, context: Context
     ) -> glue_pb2.GetJobsResponse:
@@ -207,6 +238,18 @@ async def test_a_start_is_never_retried(flaky: tuple[FlakyGlue, str]) -> None:
         with pytest.raises(ServiceUnavailableException):
             await glue.start_job_run("j", Arguments={"--a": "1"})
     assert servicer.calls["StartJobRun"] == 1
+
+
+async def test_get_tags_is_retried_but_tagging_is_not(flaky: tuple[FlakyGlue, str]) -> None:
+    servicer, address = flaky
+    arn = resource_arn("job", "j")
+    async with GlueClient(address, retry_delays=(0.01, 0.01)) as glue:
+        assert dict((await glue.get_tags(arn)).tags) == {"arn": arn}
+        with pytest.raises(ServiceUnavailableException):
+            await glue.tag_resource(arn, {"a": "1"})
+        with pytest.raises(ServiceUnavailableException):
+            await glue.untag_resource(arn, ["a"])
+    assert servicer.calls == {"GetTags": 3, "TagResource": 1, "UntagResource": 1}
 
 
 async def test_glue_errors_are_raised_as_their_class_without_retry() -> None:
