@@ -2,12 +2,14 @@
 
 Examples::
 
-    python -m bench                       # both backends, ~5 s per figure, then triggers
+    python -m bench                       # both backends, ~5 s per figure, gateway, triggers
     python -m bench --quick               # ~1.5 s per figure
     python -m bench --backend postgres --json bench.json
     python -m bench --triggers-only       # only the trigger figures (and APScheduler's)
     python -m bench --skip-triggers       # only the request/run figures
     python -m bench --triggers-only --trigger-backend both --scale-register rpc
+    python -m bench --gateway-only --quick --backend sqlite   # boto3 via the gateway vs moto
+    python -m bench --skip-gateway        # no boto3/HTTP gateway figures
 
 Everything started here (services, echo servers, databases, temporary directories) is
 stopped and removed on the way out, including on Ctrl-C, SIGTERM and errors.
@@ -33,7 +35,8 @@ from typing import Any
 
 import grpc
 
-from bench import baselines, glue_figures, procs, report, trigger_figures
+from bench import baselines, gateway_figures, glue_figures, procs, report, trigger_figures
+from bench.gateway_figures import GatewayConfig
 from bench.glue_figures import BenchConfig
 from bench.load import Figure
 from bench.trigger_figures import TriggerConfig, TriggerFigure
@@ -118,7 +121,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     triggers.add_argument(
         "--register-concurrency", type=int, default=64, help="AddTrigger calls in flight [64]"
     )
-    return parser.parse_args(argv)
+    gateway = parser.add_argument_group(
+        "gateway figures: boto3 through the catalog's HTTP gateway vs moto's server mode "
+        "(see bench/gateway_figures.py); on --backend, with --duration/--warmup"
+    )
+    gpart = gateway.add_mutually_exclusive_group()
+    gpart.add_argument(
+        "--gateway-only", action="store_true", help="only the gateway figures (and moto's)"
+    )
+    gpart.add_argument("--skip-gateway", action="store_true", help="no gateway figures")
+    gateway.add_argument(
+        "--gateway-threads",
+        type=int,
+        default=8,
+        help="client threads, one boto3 client each [8]",
+    )
+    args = parser.parse_args(argv)
+    if args.gateway_only and args.triggers_only:
+        parser.error("--gateway-only and --triggers-only exclude each other")
+    return args
+
+
+def _backends(choice: str) -> tuple[str, ...]:
+    """The databases a ``--backend``/``--trigger-backend`` choice names."""
+    return ("postgres", "sqlite") if choice == "both" else (choice,)
+
+
+def build_gateway_config(args: argparse.Namespace, config: BenchConfig) -> GatewayConfig:
+    """The gateway figures' settings (durations shared with the service figures)."""
+    return GatewayConfig(
+        backends=_backends(args.backend),
+        threads=args.gateway_threads,
+        duration=config.duration,
+        warmup=config.warmup,
+        max_processes=config.max_processes,
+        log_level=config.log_level,
+    )
 
 
 def build_trigger_config(args: argparse.Namespace) -> TriggerConfig:
@@ -127,9 +165,8 @@ def build_trigger_config(args: argparse.Namespace) -> TriggerConfig:
     unknown = parts - {"burst", "scale", "apscheduler"}
     if unknown:
         raise SystemExit(f"--trigger-parts: unknown part(s) {', '.join(sorted(unknown))}")
-    backends = ("postgres", "sqlite") if args.trigger_backend == "both" else (args.trigger_backend,)
     return TriggerConfig(
-        backends=backends,
+        backends=_backends(args.trigger_backend),
         burst_triggers=args.burst_triggers,
         burst_jobs=args.burst_jobs,
         scale_triggers=args.scale_triggers,
@@ -173,7 +210,11 @@ def progress(message: str) -> None:
 
 
 async def run(
-    args: argparse.Namespace, config: BenchConfig, tconfig: TriggerConfig, work_dir: Path
+    args: argparse.Namespace,
+    config: BenchConfig,
+    tconfig: TriggerConfig,
+    gconfig: GatewayConfig,
+    work_dir: Path,
 ) -> int:
     """Measure everything; print the report. Returns the exit status."""
     started = time.monotonic()
@@ -181,14 +222,17 @@ async def run(
     tfigures: list[TriggerFigure] = []
     notes: list[str] = []
     tnotes: list[str] = []
+    gfigures: list[Figure] = []
+    gnotes: list[str] = []
     failures = 0
-    services_part = not args.triggers_only
-    triggers_part = not args.skip_triggers
+    services_part = not (args.triggers_only or args.gateway_only)
+    triggers_part = not (args.skip_triggers or args.gateway_only)
+    gateway_part = not (args.skip_gateway or args.triggers_only)
 
-    backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
+    backends = list(_backends(args.backend))
     pg_problem = await procs.postgres_available()
     if pg_problem:
-        if (services_part and args.backend == "postgres") or (
+        if ((services_part or gateway_part) and args.backend == "postgres") or (
             triggers_part and tconfig.backends == ("postgres",)
         ):
             print(
@@ -198,6 +242,7 @@ async def run(
         notes.append(f"PostgreSQL not reachable ({pg_problem}): its figures are skipped")
         backends = [b for b in backends if b != "postgres"]
         tconfig = replace(tconfig, backends=tuple(b for b in tconfig.backends if b != "postgres"))
+        gconfig = replace(gconfig, backends=tuple(b for b in gconfig.backends if b != "postgres"))
 
     progress("measuring background load for 1 s")
     background = await procs.background_load(1.0)
@@ -217,15 +262,18 @@ async def run(
 
     if services_part:
         await _measure_services(config, work_dir, backends, pg_problem, attempt, figures)
+    if gateway_part:
+        failures += await _measure_part(
+            "gateway figures",
+            gateway_figures.measure(work_dir / "gateway", gconfig, gfigures, gnotes, progress),
+            gnotes,
+        )
     if triggers_part:
-        try:
-            failures += await trigger_figures.measure(
-                work_dir / "triggers", tconfig, tfigures, tnotes, progress
-            )
-        except Exception as exc:  # noqa: BLE001 - the other part's figures are still printed
-            failures += 1
-            tnotes.append(f"trigger figures FAILED: {type(exc).__name__}: {str(exc)[:500]}")
-            traceback.print_exc()
+        failures += await _measure_part(
+            "trigger figures",
+            trigger_figures.measure(work_dir / "triggers", tconfig, tfigures, tnotes, progress),
+            tnotes,
+        )
 
     progress("measuring background load for 1 s")
     background_after = await procs.background_load(1.0)
@@ -277,6 +325,8 @@ async def run(
         text = report.render(figures, all_targets, header, notes)
     else:
         text = "\n".join([*header, *(["", "Notes:", *(f"  {n}" for n in notes)] if notes else [])])
+    if gateway_part:
+        text += "\n\n" + gateway_figures.render(gfigures, gconfig, gnotes)
     if triggers_part:
         text += "\n\n" + report.render_triggers(tfigures, trigger_targets, tnotes)
     print(text, flush=True)
@@ -284,18 +334,32 @@ async def run(
         meta = {
             "config": _config_dict(config),
             "trigger_config": _config_dict(tconfig),
+            "gateway_config": _config_dict(gconfig),
             "background_cores_before": background,
             "background_cores_after": background_after,
             "commit": commit,
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
             "grpcio": grpc.__version__,
-            "notes": notes + tnotes,
+            "notes": notes + gnotes + tnotes,
             "wall_s": time.monotonic() - started,
         }
-        report.write_json(args.json, figures, all_targets + trigger_targets, meta, tfigures)
+        report.write_json(
+            args.json, figures, all_targets + trigger_targets, meta, tfigures, gfigures
+        )
         progress(f"wrote {args.json}")
     return 1 if failures else 0
+
+
+async def _measure_part(label: str, measure: Awaitable[int], notes: list[str]) -> int:
+    """Await a part's ``measure`` (which returns how many of its figures failed); if the part
+    fails as a whole, that is one failure, noted in ``notes`` (the other parts still run)."""
+    try:
+        return await measure
+    except Exception as exc:  # noqa: BLE001 - the other parts' figures are still printed
+        notes.append(f"{label} FAILED: {type(exc).__name__}: {str(exc)[:500]}")
+        traceback.print_exc()
+        return 1
 
 
 async def _measure_services(
@@ -379,18 +443,22 @@ async def _git_describe() -> str:
     return text + (" + uncommitted changes to the services" if dirty.strip() else "")
 
 
-def _config_dict(config: BenchConfig | TriggerConfig) -> dict[str, Any]:
+def _config_dict(config: BenchConfig | TriggerConfig | GatewayConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
 
 
 async def _main(
-    args: argparse.Namespace, config: BenchConfig, tconfig: TriggerConfig, work_dir: Path
+    args: argparse.Namespace,
+    config: BenchConfig,
+    tconfig: TriggerConfig,
+    gconfig: GatewayConfig,
+    work_dir: Path,
 ) -> int:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    return await run(args, config, tconfig, work_dir)
+    return await run(args, config, tconfig, gconfig, work_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,10 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = build_config(args)
     tconfig = build_trigger_config(args)
+    gconfig = build_gateway_config(args, config)
     work_dir = Path(tempfile.mkdtemp(prefix="glue-bench-"))
     status = 1
     try:
-        status = asyncio.run(_main(args, config, tconfig, work_dir))
+        status = asyncio.run(_main(args, config, tconfig, gconfig, work_dir))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ninterrupted; everything started was stopped", file=sys.stderr)
         status = 130

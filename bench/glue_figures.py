@@ -23,6 +23,7 @@ stack B
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -96,6 +97,8 @@ class Stack:
     catalog: Service
     address: str
     stubs: list[GlueAsyncStub]
+    http_port: int | None = None
+    """The catalog's ``--http-listen`` gateway port (127.0.0.1), if it was started with one."""
 
     def stub(self, i: int = 0) -> GlueAsyncStub:
         """The stub of call ``i`` (calls are spread over the channels)."""
@@ -179,8 +182,14 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(backend: str, root: Path, config: BenchConfig) -> AsyncIterator[Stack]:
-    """Both services on a fresh database; everything is stopped and dropped on the way out."""
+async def running_stack(
+    backend: str, root: Path, config: BenchConfig, *, http_gateway: bool = False
+) -> AsyncIterator[Stack]:
+    """Both services on a fresh database; everything is stopped and dropped on the way out.
+
+    With ``http_gateway`` the catalog also serves its AWS JSON HTTP gateway (``--http-listen``
+    on a free loopback port, ``Stack.http_port``), waited for like its gRPC port.
+    """
     _make_dir(root)
     data_dir = root / "data"
     async with AsyncExitStack() as exits:
@@ -193,6 +202,8 @@ async def running_stack(backend: str, root: Path, config: BenchConfig) -> AsyncI
             scheduler_url = f"sqlite+aiosqlite:///{data_dir / 'scheduler.db'}"
         scheduler_address = f"127.0.0.1:{free_port()}"
         catalog_address = f"127.0.0.1:{free_port()}"
+        http_port = free_port() if http_gateway else None
+        http_args = ["--http-listen", f"127.0.0.1:{http_port}"] if http_port is not None else []
         scheduler = Service(
             "scheduler_service",
             "scheduler_service",
@@ -218,6 +229,7 @@ async def running_stack(backend: str, root: Path, config: BenchConfig) -> AsyncI
             [
                 "--listen",
                 catalog_address,
+                *http_args,
                 "--data-dir",
                 str(data_dir),
                 "--database-url",
@@ -229,7 +241,7 @@ async def running_stack(backend: str, root: Path, config: BenchConfig) -> AsyncI
             ],
             root / "catalog.log",
         )
-        stack = Stack(backend, root, scheduler, catalog, catalog_address, [])
+        stack = Stack(backend, root, scheduler, catalog, catalog_address, [], http_port)
         # Exit order (last pushed runs first): channels, catalog, scheduler, parked runs.
         exits.push_async_callback(_finish_runs, stack, data_dir / "runs")
         exits.push_async_callback(scheduler.stop)
@@ -238,6 +250,8 @@ async def running_stack(backend: str, root: Path, config: BenchConfig) -> AsyncI
         exits.push_async_callback(catalog.stop)
         await catalog.start()
         await wait_serving(catalog_address, catalog)
+        if http_port is not None:
+            await wait_listening(http_port, catalog)
         for _ in range(config.channels):
             channel = grpc.aio.insecure_channel(catalog_address)
             exits.push_async_callback(channel.close)
@@ -260,6 +274,31 @@ async def _finish_runs(stack: Stack, runs_dir: Path, timeout: float = 15.0) -> N
         if not _supervisors_busy(runs_dir):
             return
         await asyncio.sleep(0.1)
+
+
+async def wait_listening(port: int, service: Service, timeout: float = 60.0) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if service.process is None or service.process.returncode is not None:
+            raise RuntimeError(
+                f"{service.name} exited before listening on {port}; its output:\n"
+                + service.log_tail()
+            )
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{service.name} did not listen on {port} within {timeout:.0f}s; its "
+                    f"output:\n{service.log_tail()}"
+                ) from None
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
 
 
 def _make_dir(path: Path) -> None:

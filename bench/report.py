@@ -62,18 +62,74 @@ class Target:
         }
 
 
-def _num(value: float, digits: int = 0) -> str:
+def num(value: float, digits: int = 0) -> str:
+    """``value`` with thousands separators and ``digits`` decimals; ``-`` for NaN."""
     if value is None or math.isnan(value):
         return "-"
     return f"{value:,.{digits}f}"
 
 
-def _cpu(figure: Figure) -> str:
-    if not figure.cpu:
-        return ""
-    return " ".join(
-        f"{label} {figure.cpu[key]:.2f}" for key, label in CPU_PARTS if key in figure.cpu
+def cpu_cores(cpu: dict[str, float], parts: list[tuple[str, str]] = CPU_PARTS) -> str:
+    """A figure's cores by party (``parts``: key, column label), as the tables print them."""
+    return " ".join(f"{label} {cpu[key]:.2f}" for key, label in parts if key in cpu)
+
+
+@dataclass(frozen=True, slots=True)
+class FigureColumns:
+    """The columns every figure table starts with (group, figure, rate/s, p50 ms, p99 ms, n,
+    err), and their widths."""
+
+    group: int = 10
+    rate: int = 9
+    ms: int = 8
+
+    def header(self) -> str:
+        """The header of these columns."""
+        return (
+            f"{'':<{self.group}} {'figure':<52} {'rate/s':>{self.rate}} {'p50 ms':>{self.ms}} "
+            f"{'p99 ms':>{self.ms}} {'n':>6} {'err':>5}"
+        )
+
+    def cells(self, figure: Figure, errors: int) -> str:
+        """``figure``'s cells of these columns."""
+        return (
+            f"{figure.group:<{self.group}} {figure.name:<52} {num(figure.rate):>{self.rate}} "
+            f"{num(figure.p50_ms, 1):>{self.ms}} {num(figure.p99_ms, 1):>{self.ms}} "
+            f"{figure.ok:>6} {errors:>5}"
+        )
+
+
+def figure_rows(
+    figures: list[Figure],
+    groups: list[str],
+    order: list[str],
+    row: Callable[[Figure, int], str],
+) -> tuple[list[str], list[str]]:
+    """A table's rows and footnotes: ``row(figure, errors)`` for each figure, ranked by
+    ``groups`` then ``order`` (unknown ones last), a blank line between groups; a footnote
+    for each note and each figure with errors."""
+    rank: Callable[[Figure], tuple[int, int]] = lambda f: (  # noqa: E731
+        groups.index(f.group) if f.group in groups else 99,
+        order.index(f.key) if f.key in order else 99,
     )
+    lines: list[str] = []
+    footnotes: list[str] = []
+    group = None
+    for figure in sorted(figures, key=rank):
+        if figure.group != group:
+            if group is not None:
+                lines.append("")
+            group = figure.group
+        errors = sum(figure.errors.values())
+        lines.append(row(figure, errors))
+        if figure.note:
+            footnotes.append(f"[{figure.group} / {figure.key}] {figure.note}")
+        if errors:
+            footnotes.append(
+                f"[{figure.group} / {figure.key}] errors {dict(figure.errors)}; first: "
+                f"{figure.first_error}"
+            )
+    return lines, footnotes
 
 
 def _find(figures: list[Figure], group: str, key: str) -> Figure | None:
@@ -124,33 +180,15 @@ def render(
 ) -> str:
     """The whole report as text."""
     lines = [*header, ""]
-    rank: Callable[[Figure], tuple[int, int]] = lambda f: (  # noqa: E731
-        GROUPS.index(f.group) if f.group in GROUPS else 99,
-        ORDER.index(f.key) if f.key in ORDER else 99,
-    )
-    columns = f"{'':<10} {'figure':<52} {'rate/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}"
-    columns += f" {'err':>5}  cpu cores while measured"
+    table = FigureColumns()
+    columns = f"{table.header()}  cpu cores while measured"
     lines += [columns, "-" * (len(columns) + 24)]
-    group = None
-    footnotes: list[str] = []
-    for figure in sorted(figures, key=rank):
-        if figure.group != group:
-            if group is not None:
-                lines.append("")
-            group = figure.group
-        errors = sum(figure.errors.values())
-        lines.append(
-            f"{figure.group:<10} {figure.name:<52} {_num(figure.rate):>9} "
-            f"{_num(figure.p50_ms, 1):>8} {_num(figure.p99_ms, 1):>8} {figure.ok:>6} "
-            f"{errors:>5}  {_cpu(figure)}"
-        )
-        if figure.note:
-            footnotes.append(f"[{figure.group} / {figure.key}] {figure.note}")
-        if errors:
-            footnotes.append(
-                f"[{figure.group} / {figure.key}] errors {dict(figure.errors)}; first: "
-                f"{figure.first_error}"
-            )
+
+    def row(figure: Figure, errors: int) -> str:
+        return f"{table.cells(figure, errors)}  {cpu_cores(figure.cpu)}"
+
+    body, footnotes = figure_rows(figures, GROUPS, ORDER, row)
+    lines += body
     lines.append("")
     lines.append(
         "cpu: gen = this load generator, echo = baseline server, cat = catalog, "
@@ -181,6 +219,7 @@ def write_json(
     all_targets: list[Target],
     meta: dict[str, Any],
     trigger_figures: list[TriggerFigure] | None = None,
+    gateway_figures: list[Figure] | None = None,
 ) -> None:
     """Everything measured, machine-readable (the trigger targets are in ``targets`` too)."""
 
@@ -198,6 +237,7 @@ def write_json(
         "figures": [f.as_dict() for f in figures],
         "targets": [t.as_dict() for t in all_targets],
         "trigger_figures": [f.as_dict() for f in trigger_figures or []],
+        "gateway_figures": [f.as_dict() for f in gateway_figures or []],
     }
     path.write_text(json.dumps(clean(data), indent=2) + "\n")
 
@@ -313,13 +353,10 @@ def render_triggers(
             if group is not None:
                 lines.append("")
             group = figure.group
-        cpu = " ".join(
-            f"{label} {figure.cpu[key]:.2f}" for key, label in CPU_PARTS if key in figure.cpu
-        )
         lines.append(
             f"{figure.group:<11} {figure.name:<76} {count(figure.n):>7} "
             f"{count(figure.missed):>7} {secs(figure.p50_s):>7} {secs(figure.p99_s):>7} "
-            f"{secs(figure.max_s):>7} {value_text(figure):>10}  {cpu}"
+            f"{secs(figure.max_s):>7} {value_text(figure):>10}  {cpu_cores(figure.cpu)}"
         )
         if figure.note:
             footnotes.append(f"[{figure.group} / {figure.key}] {figure.note}")
