@@ -140,7 +140,7 @@ class HttpGateway:
         try:
             operation, body = await self._read(request)
             caller = self._authenticate(request, body)
-            params = wire.decode_request(body)
+            params = wire.decode_request(operation, body)
             output = await self._call(operation, params, caller)
             status, payload = 200, wire.encode_output(operation, output)
         except GlueError as exc:

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 
 import botocore.session
-from botocore.model import ServiceModel
+from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
 
 from servicekit.glue_shapes import GlueDict
 
@@ -45,8 +45,12 @@ def _empty_collections(operation: str) -> tuple[tuple[str, bool], ...]:
     )
 
 
-def decode_request(body: bytes) -> GlueDict:
-    """A request body as a Glue-form dict; an empty body is ``{}``."""
+def decode_request(operation: str, body: bytes) -> GlueDict:
+    """A request body as a Glue-form dict; an empty body is ``{}``.
+
+    A structure member sent as JSON null is dropped: botocore never sends one, and AWS JSON
+    servers read it as absent - so every rule below sees one spelling of "not given".
+    """
     if not body.strip():
         return {}
     try:
@@ -67,7 +71,33 @@ def decode_request(body: bytes) -> GlueDict:
         raise SerializationError(
             f"the request body must be a JSON object, not {type(value).__name__}"
         )
+    try:
+        _drop_null_members(value, service_model().operation_model(operation).input_shape)
+    except RecursionError:
+        raise SerializationError("the request body is nested too deeply") from None
     return value
+
+
+def _drop_null_members(value: object, shape: Shape | None) -> None:
+    """Remove null members from structures, in place, following the model's shapes.
+
+    Only structure members: a null list element or map value is a value, refused by validation.
+    """
+    if shape is None:
+        return
+    if isinstance(value, dict) and isinstance(shape, StructureShape):
+        members = shape.members
+        for name in [name for name, member in value.items() if member is None]:
+            del value[name]
+        for name, member in value.items():
+            if name in members:
+                _drop_null_members(member, members[name])
+    elif isinstance(value, list) and isinstance(shape, ListShape):
+        for item in value:
+            _drop_null_members(item, shape.member)
+    elif isinstance(value, dict) and isinstance(shape, MapShape):
+        for item in value.values():
+            _drop_null_members(item, shape.value)
 
 
 def _json_default(value: object) -> float:

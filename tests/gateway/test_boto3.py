@@ -230,6 +230,26 @@ async def test_wire_shapes(aws: Aws, tmp_path: Path) -> None:
     assert "NextToken" not in listing  # the end of a listing: no token at all
 
 
+async def test_null_members_are_absent(aws: Aws, tmp_path: Path) -> None:
+    """A structure member sent as JSON null means "not given", at any depth."""
+    script = write_script(tmp_path, "ok.py", SUCCEED)
+    await aws("create_job", Name="j", Role=ROLE, Command=command(script))
+    body = b'{"Name": "t", "Type": "ON_DEMAND", "Description": null,'
+    body += b' "Actions": [{"JobName": "j", "Timeout": null}]}'
+    status, _, created = await raw(aws, "AWSGlue.CreateTrigger", body)
+    assert (status, created) == (200, {"Name": "t"})
+    body = b'{"Name": "t", "TriggerUpdate": {"Name": null, "Description": "now described"}}'
+    status, _, updated = await raw(aws, "AWSGlue.UpdateTrigger", body)
+    assert status == 200, updated
+    assert updated["Trigger"]["Description"] == "now described"
+    assert updated["Trigger"]["Actions"] == [{"JobName": "j"}]
+    # A null map value is a value, and not a string: refused, naming the entry.
+    body = b'{"JobName": "j", "Arguments": {"--k": null}}'
+    status, _, refused = await raw(aws, "AWSGlue.StartJobRun", body)
+    assert (status, refused["__type"]) == (400, "InvalidInputException")
+    assert "Arguments" in refused["message"]
+
+
 async def test_paginators(aws: Aws, tmp_path: Path) -> None:
     script = write_script(tmp_path, "ok.py", SUCCEED)
     names = [f"job-{i:02d}" for i in range(7)]
