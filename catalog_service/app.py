@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.gateway.server import HttpGateway, load_keys
@@ -19,7 +17,7 @@ from catalog_service.settings import CatalogSettings
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
-from servicekit.db import Database, SingleProcessLock
+from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
 from servicekit.server import GrpcServer
 
@@ -28,7 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = glue_pb2.DESCRIPTOR.services_by_name["Glue"].full_name
 
 
-class CatalogApp:
+class CatalogApp(ServiceApp):
     """The running catalog service; an async context manager.
 
     Entering binds the port, migrates, and starts the event consumer and the reconciler. API
@@ -39,38 +37,16 @@ class CatalogApp:
     """
 
     def __init__(self, settings: CatalogSettings) -> None:
+        super().__init__()
         self.settings = settings
         self.port = 0
         self.http_port = 0
-        self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
-
-    async def __aenter__(self) -> CatalogApp:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
 
     async def _start(self) -> None:
         settings = self.settings
         stack = self._stack
-        url = settings.effective_database_url
-        db = Database(url)
-        if db.is_sqlite:
-            lock = SingleProcessLock(url)
-            lock.acquire("catalog-service")
-            stack.callback(lock.release)
-        stack.push_async_callback(db.dispose)
+        db = self.open_database(settings.effective_database_url, "catalog-service")
         link = SchedulerLink(settings.scheduler, timeout=settings.scheduler_timeout_seconds)
         stack.push_async_callback(link.close)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from scheduler_service.clock import FIRING_CONCURRENCY, MAX_LAUNCH_HOLD_SECONDS, Clock
@@ -18,7 +16,7 @@ from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
-from servicekit.db import Database, SingleProcessLock
+from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
 from servicekit.server import GrpcServer
 
@@ -27,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
 
 
-class SchedulerApp:
+class SchedulerApp(ServiceApp):
     """The running scheduler service; an async context manager.
 
     Entering binds the port, migrates the database, re-adopts runs left in flight and only then
@@ -39,36 +37,14 @@ class SchedulerApp:
     """
 
     def __init__(self, settings: SchedulerSettings) -> None:
+        super().__init__()
         self.settings = settings
         self.port = 0
-        self._stack = AsyncExitStack()
-
-    async def __aenter__(self) -> SchedulerApp:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
 
     async def _start(self) -> None:
         settings = self.settings
         stack = self._stack
-        url = settings.effective_database_url
-        db = Database(url)
-        if db.is_sqlite:
-            lock = SingleProcessLock(url)
-            lock.acquire("scheduler-service")
-            stack.callback(lock.release)
-        stack.push_async_callback(db.dispose)
+        db = self.open_database(settings.effective_database_url, "scheduler-service")
 
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
         replica = Replica(
