@@ -20,12 +20,16 @@ from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import event_cursor
 from glue.scheduler.v1 import scheduler_pb2
 from servicekit.db import Database
+from servicekit.errors import GlueError
 
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 0.1
 BACKOFF_MAX = 5.0
 MAX_BATCH = 500
+# How often the applied position is acknowledged to the scheduler (its history retention keeps
+# unacknowledged events; a late acknowledgement only keeps them longer).
+ACK_INTERVAL = 30.0
 
 
 class StreamEndedError(Exception):
@@ -94,7 +98,9 @@ class EventConsumer:
         await call.wait_for_connection()
         self._backoff = BACKOFF_INITIAL
         self._on_connected(True)
-        reader = asyncio.get_running_loop().create_task(read())
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(read())
+        acknowledger = loop.create_task(self._acknowledge())
         try:
             while True:
                 first = await queue.get()
@@ -112,10 +118,24 @@ class EventConsumer:
         finally:
             call.cancel()
             reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            acknowledger.cancel()
+            await asyncio.gather(reader, acknowledger, return_exceptions=True)
         # The stream ended: surface why, so the backoff loop logs it.
         code = await call.code()
         raise StreamEndedError(f"the run-event stream ended ({code.name})")
+
+    async def _acknowledge(self) -> None:
+        """While connected: acknowledge the applied position at once, then as it moves on."""
+        acknowledged = -1
+        while True:
+            if self.applied_through != acknowledged:
+                position = self.applied_through
+                try:
+                    await self._link.acknowledge_run_events(position)
+                    acknowledged = position
+                except GlueError as exc:
+                    log.debug("acknowledging run events failed", extra={"reason": str(exc)})
+            await asyncio.sleep(ACK_INTERVAL)
 
     async def _apply(self, batch: list[scheduler_pb2.RunEvent]) -> None:
         fresh = [e for e in batch if e.sequence > self.applied_through]

@@ -155,6 +155,15 @@ class SchedulerLink:
         """The scheduler's event stream after sequence ``after`` (no deadline: it never ends)."""
         return self.stub.WatchRunEvents(scheduler_pb2.WatchRunEventsRequest(after_sequence=after))
 
+    async def acknowledge_run_events(self, sequence: int) -> None:
+        """Tell the scheduler every event through ``sequence`` is applied (one try: advisory)."""
+        request = scheduler_pb2.AcknowledgeRunEventsRequest(sequence=sequence)
+        await self._call(
+            "AcknowledgeRunEvents",
+            lambda: self.stub.AcknowledgeRunEvents(request, timeout=self._timeout),
+            retries=False,
+        )
+
     async def read_run_log(
         self, run_id: str, offset: int, follow: bool
     ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:

@@ -12,6 +12,7 @@ from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica, site_id
 from scheduler_service.outbox import EventFeed
+from scheduler_service.retention import PRUNE_INTERVAL_SECONDS, Retention
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.servicer import SchedulerServicer
@@ -72,6 +73,14 @@ class SchedulerApp(ServiceApp):
             concurrency=1 if db.is_sqlite else FIRING_CONCURRENCY,
             launch_hold=min(MAX_LAUNCH_HOLD_SECONDS, settings.lease_seconds / 4),
         )
+        retention = Retention(
+            db,
+            settings.runs_dir,
+            replica.site,
+            keep_seconds=settings.history_days * 86400,
+            interval=PRUNE_INTERVAL_SECONDS,
+        )
+        self.retention = retention
         self.db, self.store, self.executor, self.firing, self.clock = (
             db,
             store,
@@ -101,6 +110,7 @@ class SchedulerApp(ServiceApp):
             loop.create_task(executor.heartbeat()),
             loop.create_task(executor.reaper()),
             loop.create_task(clock.run()),
+            loop.create_task(retention.run()),
         ]
         server.accept_calls(True)
         await server.set_serving(True)

@@ -79,6 +79,13 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         "takes them over about this long after it dies [SCHEDULER_LEASE_SECONDS; %(default)s]",
     )
     parser.add_argument(
+        "--history-days",
+        type=float,
+        default=float(_env("history-days", str(defaults.history_days)) or 0),
+        help="days the scheduler keeps fire-ledger rows, finished runs' directories and logs, "
+        "and spent outbox events; 0 keeps everything [SCHEDULER_HISTORY_DAYS; %(default)s]",
+    )
+    parser.add_argument(
         "--python",
         default=_env("python", defaults.python),
         help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]",
@@ -89,6 +96,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="DEBUG, INFO, WARNING ... [SCHEDULER_LOG_LEVEL; %(default)s]",
     )
     args = parser.parse_args(argv)
+    if not args.history_days >= 0:  # also rejects NaN
+        parser.error("--history-days must be 0 (keep everything) or more")
     if args.max_processes < 1:
         parser.error("--max-processes must be at least 1")
     if not args.lease_seconds >= MIN_LEASE_SECONDS:  # also rejects NaN
@@ -113,6 +122,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         misfire_grace_seconds=args.misfire_grace,
         replica_id=replica_id,
         lease_seconds=args.lease_seconds,
+        history_days=args.history_days,
     )
     return settings, args.log_level
 

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from scheduler_service import registry
+from scheduler_service import registry, retention
 from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
@@ -150,6 +150,13 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         await context.send_initial_metadata(())
         async for event in self._feed.stream(request.after_sequence):
             yield event
+
+    async def AcknowledgeRunEvents(  # type: ignore[override]
+        self, request: scheduler_pb2.AcknowledgeRunEventsRequest, context: Context
+    ) -> scheduler_pb2.AcknowledgeRunEventsResponse:
+        async with self._db.transaction() as conn:
+            await retention.acknowledge(conn, request.sequence)
+        return scheduler_pb2.AcknowledgeRunEventsResponse()
 
     async def ReadRunLog(  # type: ignore[override]
         self, request: scheduler_pb2.ReadRunLogRequest, context: Context

@@ -38,6 +38,10 @@ class SchedulerSettings:
     """How long a replica's claim on its in-flight runs lasts unrenewed (renewed every third of
     it): after a replica dies, another takes its runs over within about this long."""
 
+    history_days: float = 30.0
+    """How long the scheduler keeps its own history - fire-ledger rows, finished runs with
+    their run directories (logs), outbox events the catalog no longer needs; 0 keeps all."""
+
     @property
     def effective_database_url(self) -> str:
         """The database URL actually used."""

@@ -69,6 +69,8 @@ trigger_fires = Table(
     Column("run_ids", Text, nullable=False),
     Column("due_times", Integer, nullable=False),
     Index("ix_scheduler_trigger_fires_recorded", "trigger_name", "recorded_at"),
+    # History retention prunes by age across triggers.
+    Index("ix_scheduler_trigger_fires_age", "recorded_at"),
 )
 
 trigger_observations = Table(
@@ -130,6 +132,8 @@ outbox = Table(
 counters = Table(
     "scheduler_counters",
     metadata,
+    # "outbox": the last event sequence handed out; "outbox_acked": the last sequence the
+    # catalog acknowledged applying (history retention may prune events up to it).
     Column("name", Text, primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
