@@ -47,7 +47,7 @@ class CatalogApp(ServiceApp):
         settings = self.settings
         stack = self._stack
         db = self.open_database(settings.effective_database_url, "catalog-service")
-        link = SchedulerLink(settings.scheduler, timeout=settings.scheduler_timeout_seconds)
+        link = SchedulerLink(settings.scheduler_target, timeout=settings.scheduler_timeout_seconds)
         stack.push_async_callback(link.close)
 
         jobs = JobCatalog(db, link)

@@ -58,7 +58,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
     parser.add_argument(
         "--scheduler",
         default=_env("scheduler", defaults.scheduler),
-        help="scheduler service HOST:PORT [CATALOG_SCHEDULER; %(default)s]",
+        help="scheduler service HOST:PORT, or replicas IP:PORT,IP:PORT,... (the first that "
+        "answers; fails over in order) [CATALOG_SCHEDULER; %(default)s]",
     )
     parser.add_argument(
         "--reconcile-interval",
@@ -81,6 +82,10 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         access_keys=Path(args.access_keys) if args.access_keys else None,
         reconcile_interval_seconds=args.reconcile_interval,
     )
+    try:
+        settings.scheduler_target  # noqa: B018 - validates the address list
+    except ValueError as exc:
+        parser.error(f"--scheduler: {exc}")
     return settings, args.log_level
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,9 @@ class CatalogSettings:
     database_url: str | None = None
     """SQLAlchemy URL; default: a SQLite file ``catalog.db`` in the data directory."""
     scheduler: str = "127.0.0.1:50052"
-    """The scheduler service's gRPC address."""
+    """The scheduler service's gRPC address: HOST:PORT, a gRPC target (``dns:///name:port``
+    resolving to every replica), or several IP:PORT separated by commas; with several the
+    catalog uses the first that answers and fails over in order (see ``scheduler_target``)."""
     reconcile_interval_seconds: float = 30.0
     """How often the reconciler compares registrations with the scheduler's."""
     scheduler_timeout_seconds: float = 10.0
@@ -32,6 +35,43 @@ class CatalogSettings:
     """On SIGTERM, how long in-flight calls get to finish."""
 
     @property
+    def scheduler_target(self) -> str:
+        """The gRPC channel target for ``scheduler`` (raises ValueError if it is malformed)."""
+        return scheduler_target(self.scheduler)
+
+    @property
     def effective_database_url(self) -> str:
         """The database URL actually used."""
         return self.database_url or sqlite_url(self.data_dir.resolve() / "catalog.db")
+
+
+def scheduler_target(addresses: str) -> str:
+    """A gRPC target for one scheduler address or a comma-separated list of replicas' IP:PORT.
+
+    A list becomes gRPC's static-address form (``ipv4:a:p,b:q``), which the channel's default
+    pick-first policy walks in order: the catalog talks to one replica and moves to the next
+    when it stops answering. Host names cannot go in such a list (gRPC resolves them only as
+    a single target), so a list of them is refused with the alternative spelled out.
+    """
+    parts = [part.strip() for part in addresses.split(",")]
+    if len(parts) == 1:
+        if not parts[0]:
+            raise ValueError("the scheduler address is empty")
+        return parts[0]
+    families = set()
+    for part in parts:
+        host, _, port = part.rpartition(":")
+        try:
+            ip = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            raise ValueError(
+                f"scheduler address {part!r}: a list of scheduler replicas must be IP:PORT "
+                "entries; for host names use one DNS name that resolves to every replica, "
+                "e.g. dns:///scheduler.internal:50052"
+            ) from None
+        if not port.isdigit():
+            raise ValueError(f"scheduler address {part!r}: no port")
+        families.add(f"ipv{ip.version}")
+    if len(families) > 1:
+        raise ValueError("a list of scheduler replicas must be all IPv4 or all IPv6")
+    return f"{families.pop()}:{','.join(parts)}"

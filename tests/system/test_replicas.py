@@ -1,8 +1,8 @@
 """Two scheduler replicas on one PostgreSQL database; SQLite's refusal of a second process.
 
 The replicas are real subprocesses (``replica-a``, ``replica-b``) sharing the database and the
-data directory, as replicas on one machine do; the catalog talks to replica A only. What they
-must show (scheduler_service.leases):
+data directory, as replicas on one machine do; the catalog is given both addresses and talks
+to replica A while it answers. What they must show (scheduler_service.leases):
 
 - a burst of due times fires exactly once each, even when replica B is SIGKILLed mid-burst,
   and every run those fires created ends, executed exactly once;
@@ -10,7 +10,8 @@ must show (scheduler_service.leases):
   with their real outcome, because their supervisors outlive B; stops reach them through A;
 - a replica paused past its lease loses its runs and, resumed, writes nothing over them;
 - a replica on another data directory (another machine) cannot see a dead replica's run: the
-  run is settled FAILED, honestly; and a stop sent to another machine's replica still arrives.
+  run is settled FAILED, honestly; and a stop sent to another machine's replica still arrives;
+- when replica A dies, the catalog fails over to B: calls keep working and events keep coming.
 
 The two-replica tests wait for at most one real minute boundary (the burst test) in all.
 """
@@ -92,7 +93,8 @@ def scheduler_process(
 
 @dataclass
 class Cluster:
-    """Replicas A and B on one PostgreSQL database and one data directory; a catalog on A."""
+    """Replicas A and B on one PostgreSQL database and one data directory; a catalog given both
+    (it uses A while A answers)."""
 
     tmp_path: Path
     url: str
@@ -115,7 +117,7 @@ class Cluster:
                 "--database-url",
                 self.url,
                 "--scheduler",
-                f"127.0.0.1:{self.a_port}",
+                f"127.0.0.1:{self.a_port},127.0.0.1:{self.b_port}",
                 "--reconcile-interval",
                 "1",
             ],
@@ -605,6 +607,40 @@ async def test_runs_on_another_machine_are_stopped_by_its_heartbeat_and_settled_
     assert rows[lost]["owner"] in ("replica-a", "replica-b")
     assert executions(out) == []
     print(f"\ncross-machine stop reached the job {stop_latency:.1f} s after BatchStopJobRun")
+
+
+@pytest.mark.postgres
+async def test_the_catalog_fails_over_to_the_next_replica(cluster: Cluster, tmp_path: Path) -> None:
+    script = write_script(tmp_path, "record.py", RECORDING_JOB)
+    out = tmp_path / "executions.txt"
+    await cluster.create_job("failover", script, max_runs=5, **{"--out": str(out)})
+    in_flight = (
+        await cluster.glue.StartJobRun(
+            glue_pb2.StartJobRunRequest(job_name="failover", arguments={"--seconds": "4"})
+        )
+    ).job_run_id
+    rows = await cluster.wait_rows([in_flight], "match", 20, state="RUNNING")
+    assert rows[in_flight]["owner"] == "replica-a"  # the catalog's first address
+    await cluster.a.kill9()
+    killed_at = time.monotonic()
+    while True:  # the catalog's next calls reach B once its channel has moved over
+        try:
+            after = await cluster.glue.StartJobRun(
+                glue_pb2.StartJobRunRequest(job_name="failover", arguments={"--seconds": "0"})
+            )
+            break
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+            assert time.monotonic() - killed_at < 10, cluster.logs()
+            await asyncio.sleep(0.2)
+    failover = time.monotonic() - killed_at
+    rows = await cluster.wait_rows([in_flight, after.job_run_id], "terminal", TAKEOVER_BOUND + 10)
+    assert {r["state"] for r in rows.values()} == {"SUCCEEDED"}, cluster.logs()
+    assert {r["owner"] for r in rows.values()} == {"replica-b"}
+    # Both ends reached the catalog through B's event stream.
+    await catalog_shows(cluster.glue, "failover", [in_flight, after.job_run_id], {"SUCCEEDED"}, 10)
+    assert sorted(executions(out)) == sorted([(in_flight, "-"), (after.job_run_id, "-")])
+    print(f"\nfailover: the catalog's StartJobRun reached replica B {failover:.1f} s after A died")
 
 
 # -- SQLite ----------------------------------------------------------------------------------
