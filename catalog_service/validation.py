@@ -19,7 +19,8 @@ tests written against moto match on it: ``Please set only Allocated Capacity or 
 (its ``field`` still names the member).
 
 The model is loaded once, lazily, from the data files of the pinned botocore (never from
-``~/.aws/models`` or ``AWS_DATA_PATH``, so the limits change only when the pin does). Validators
+``~/.aws/models`` or ``AWS_DATA_PATH``, so the limits change only when the pin does);
+``glue_model()`` shares it with the HTTP gateway, so the catalog reads it once. Validators
 are compiled once per shape on first use and cached for the life of the process, so a request
 costs one walk over its own members, never over the model.
 """
@@ -42,7 +43,7 @@ from botocore.model import ServiceModel
 
 from servicekit.errors import InvalidInputException
 
-__all__ = ["Violation", "find_violations", "preload", "validate_request"]
+__all__ = ["Violation", "find_violations", "glue_model", "preload", "validate_request"]
 
 _SERVICE: Final = "glue"
 _API_VERSION: Final = "2017-03-31"
@@ -698,7 +699,8 @@ class _Compiler:
 
 
 @functools.cache
-def _compiler() -> _Compiler:
+def glue_model() -> ServiceModel:
+    """botocore's Glue service model, loaded once: the validators' and the HTTP gateway's."""
     # The pinned botocore's own data only: a session would also read ~/.aws/models and
     # AWS_DATA_PATH, which could silently change the limits we enforce.
     loader = Loader(
@@ -707,7 +709,12 @@ def _compiler() -> _Compiler:
         include_default_extras=False,
     )
     description = loader.load_service_model(_SERVICE, "service-2", api_version=_API_VERSION)
-    return _Compiler(ServiceModel(description, service_name=_SERVICE))
+    return ServiceModel(description, service_name=_SERVICE)
+
+
+@functools.cache
+def _compiler() -> _Compiler:
+    return _Compiler(glue_model())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1094,6 +1094,12 @@ def test_every_operation_compiles_and_is_cached() -> None:
         assert create._members[member] is job_update_validator._members[member]
 
 
+def test_glue_model_is_loaded_once_and_is_botocores() -> None:
+    assert validation.glue_model() is validation.glue_model()
+    # The pinned data alone, which is what a plain botocore session reads here too.
+    assert validation.glue_model()._service_description == MODEL._service_description
+
+
 # ---------------------------------------------------------------------------------------------
 # The proto carries every Glue member, and nothing else
 
