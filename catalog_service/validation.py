@@ -4,6 +4,8 @@
 members only; see ``servicekit.glue_shapes``) against the input shape of a Glue operation, then
 against the operation rules Glue enforces beyond its model (GLUE-SEMANTICS §2 and §3b). It raises
 one ``InvalidInputException`` for the first violation; ``find_violations`` returns them all.
+``validate_shape(shape, value, field=...)`` checks one value against one shape of the model,
+for a value that travels inside another member (the job name in a tag operation's ARN).
 
 Every message reads ``<path>: <what is wrong>``. The path joins Glue member names with dots and
 puts list indexes and map keys (as JSON strings) in brackets, and it is also the exception's
@@ -19,7 +21,8 @@ tests written against moto match on it: ``Please set only Allocated Capacity or 
 (its ``field`` still names the member).
 
 The model is loaded once, lazily, from the data files of the pinned botocore (never from
-``~/.aws/models`` or ``AWS_DATA_PATH``, so the limits change only when the pin does). Validators
+``~/.aws/models`` or ``AWS_DATA_PATH``, so the limits change only when the pin does);
+``glue_model()`` shares it with the HTTP gateway, so the catalog reads it once. Validators
 are compiled once per shape on first use and cached for the life of the process, so a request
 costs one walk over its own members, never over the model.
 """
@@ -42,7 +45,14 @@ from botocore.model import ServiceModel
 
 from servicekit.errors import InvalidInputException
 
-__all__ = ["Violation", "find_violations", "preload", "validate_request"]
+__all__ = [
+    "Violation",
+    "find_violations",
+    "glue_model",
+    "preload",
+    "validate_request",
+    "validate_shape",
+]
 
 _SERVICE: Final = "glue"
 _API_VERSION: Final = "2017-03-31"
@@ -143,6 +153,30 @@ def validate_request(operation: str, params: Mapping[str, Any]) -> None:
     if violations:
         first = violations[0]
         raise InvalidInputException(first.message, field=first.field or None)
+
+
+def validate_shape(shape: str, value: object, *, field: str, subject: str = "") -> None:
+    """Check one value against a shape of the Glue model, as a member of that shape is checked.
+
+    For a value that travels inside another member (a job name inside an ARN): the message
+    and the exception name ``field``, and ``subject`` says which part of it is wrong.
+
+    Args:
+        shape: A shape name of the Glue model, e.g. ``"NameString"``.
+        value: The value to check.
+        field: The request member the value came from, e.g. ``"ResourceArn"``.
+        subject: Words for the value within that member, e.g. ``"the resource name"``.
+
+    Raises:
+        InvalidInputException: For the first violation; its ``field`` is ``field`` (followed by
+            the path inside the value, for a structure, list or map).
+    """
+    found = _named_shape(shape).check(value)
+    if found:
+        first = found[0]
+        text = f"{subject} {first.text}" if subject else first.text
+        violation = Violation((field, *first.path), text)
+        raise InvalidInputException(violation.message, field=violation.field)
 
 
 def find_violations(operation: str, params: Mapping[str, Any]) -> list[Violation]:
@@ -698,7 +732,8 @@ class _Compiler:
 
 
 @functools.cache
-def _compiler() -> _Compiler:
+def glue_model() -> ServiceModel:
+    """botocore's Glue service model, loaded once: the validators' and the HTTP gateway's."""
     # The pinned botocore's own data only: a session would also read ~/.aws/models and
     # AWS_DATA_PATH, which could silently change the limits we enforce.
     loader = Loader(
@@ -707,7 +742,12 @@ def _compiler() -> _Compiler:
         include_default_extras=False,
     )
     description = loader.load_service_model(_SERVICE, "service-2", api_version=_API_VERSION)
-    return _Compiler(ServiceModel(description, service_name=_SERVICE))
+    return ServiceModel(description, service_name=_SERVICE)
+
+
+@functools.cache
+def _compiler() -> _Compiler:
+    return _Compiler(glue_model())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -887,3 +927,9 @@ def _operation(name: str) -> _Operation:
                 compiled = _Operation(root, _OPERATION_RULES.get(name, ()))
                 _OPERATIONS[name] = compiled
     return compiled
+
+
+@functools.cache
+def _named_shape(name: str) -> _Validator:
+    with _COMPILE_LOCK:
+        return _compiler().shape(glue_model().shape_for(name))

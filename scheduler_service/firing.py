@@ -559,33 +559,25 @@ class Firing:
         trigger, due, step = fire.trigger.name, fire.due, fire.step
         if step.fire_at is None:
             return [
-                _ledger_row(
+                _misfire_row(
                     trigger,
-                    "skipped:" + registry.fire_key_for_instant(due),
-                    scheduled_at=due,
-                    outcome="SKIPPED",
-                    reason=(
-                        f"{_count(step.missed)} due time(s) from {_iso(due)} were missed while "
-                        f"no scheduler ran, none within the misfire grace of {self._grace:g} s; "
-                        "the trigger waits for its next due time"
-                    ),
-                    due_times=step.missed,
+                    due,
+                    step.missed,
+                    "SKIPPED",
+                    f", none within the misfire grace of {self._grace:g} s; "
+                    "the trigger waits for its next due time",
                 )
             ]
         assert step.fire_key is not None
         rows = []
         if step.missed:
             rows.append(
-                _ledger_row(
+                _misfire_row(
                     trigger,
-                    "coalesced:" + registry.fire_key_for_instant(due),
-                    scheduled_at=due,
-                    outcome="COALESCED",
-                    reason=(
-                        f"{_count(step.missed)} due time(s) from {_iso(due)} were missed while "
-                        f"no scheduler ran; folded into the fire at {_iso(step.fire_at)}"
-                    ),
-                    due_times=step.missed,
+                    due,
+                    step.missed,
+                    "COALESCED",
+                    f"; folded into the fire at {_iso(step.fire_at)}",
                 )
             )
         rows.append(
@@ -916,6 +908,25 @@ def _ledger_row(
         reason,
         run_ids_json,
         due_times,
+    )
+
+
+def _misfire_row(
+    trigger_name: str, due: float, missed: int, outcome: str, then: str
+) -> tuple[Any, ...]:
+    """The one ledger row of the due times from ``due`` that did not fire: SKIPPED or
+    COALESCED, keyed by its outcome and first due time; ``then`` ends the reason with what
+    became of them."""
+    return _ledger_row(
+        trigger_name,
+        f"{outcome.lower()}:{registry.fire_key_for_instant(due)}",
+        scheduled_at=due,
+        outcome=outcome,
+        reason=(
+            f"{_count(missed)} due time(s) from {_iso(due)} were missed while "
+            f"no scheduler ran{then}"
+        ),
+        due_times=missed,
     )
 
 

@@ -29,6 +29,7 @@ from aiohttp import web
 from catalog_service import identity
 from catalog_service.gateway import sigv4, wire
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
+from catalog_service.validation import glue_model
 from servicekit.errors import GlueError, InternalServiceException
 from servicekit.glue_shapes import to_glue
 
@@ -46,7 +47,7 @@ _UNSUPPORTED_REASONS = {
 
 def _served(operations: GlueOperations) -> dict[str, Operation]:
     """The glue.v1 operations that are Glue's (not our extensions), by name."""
-    model_operations = set(wire.service_model().operation_names)
+    model_operations = set(glue_model().operation_names)
     return {name: operations.operation(name) for name in UNARY_METHODS if name in model_operations}
 
 
@@ -193,7 +194,7 @@ class HttpGateway:
             )
         operation = target[len(wire.TARGET_PREFIX) :]
         if operation not in self._operations:
-            if operation in wire.service_model().operation_names:
+            if operation in glue_model().operation_names:
                 reason = _UNSUPPORTED_REASONS.get(
                     operation, "this service serves Glue's jobs, job runs, triggers and tags"
                 )

@@ -13,9 +13,9 @@ import json
 from datetime import datetime
 from functools import cache
 
-import botocore.session
-from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
+from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from catalog_service.validation import glue_model
 from servicekit.glue_shapes import GlueDict
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -27,15 +27,9 @@ class SerializationError(Exception):
 
 
 @cache
-def service_model() -> ServiceModel:
-    """botocore's Glue model (the pinned botocore's; loaded once)."""
-    return botocore.session.get_session().get_service_model("glue")
-
-
-@cache
 def _empty_collections(operation: str) -> tuple[tuple[str, bool], ...]:
     """(member, is_list) for the list and map members of an operation's output."""
-    shape = service_model().operation_model(operation).output_shape
+    shape = glue_model().operation_model(operation).output_shape
     if shape is None:
         return ()
     return tuple(
@@ -72,7 +66,7 @@ def decode_request(operation: str, body: bytes) -> GlueDict:
             f"the request body must be a JSON object, not {type(value).__name__}"
         )
     try:
-        _drop_null_members(value, service_model().operation_model(operation).input_shape)
+        _drop_null_members(value, glue_model().operation_model(operation).input_shape)
     except RecursionError:
         raise SerializationError("the request body is nested too deeply") from None
     return value

@@ -343,6 +343,25 @@ def _command(
     return parser
 
 
+class _Group:
+    """A command group (``jobs``, ``runs`` ...) whose actions all take the common options."""
+
+    def __init__(
+        self,
+        commands: argparse._SubParsersAction[argparse.ArgumentParser],
+        common: argparse.ArgumentParser,
+        name: str,
+        help: str,
+    ) -> None:
+        self._common = common
+        parser = _command(commands, name, common, None, help=help)
+        self._actions = parser.add_subparsers(metavar="ACTION", dest="action", required=True)
+
+    def action(self, name: str, handler: Handler | None, **kwargs: Any) -> argparse.ArgumentParser:
+        """Add the action ``name``; ``kwargs`` as for ``_command`` (help, description ...)."""
+        return _command(self._actions, name, self._common, handler, **kwargs)
+
+
 def _add_definition_flags(parser: argparse.ArgumentParser, *, update: bool) -> None:
     if update:
         parser.add_argument("--script", metavar="PATH", help="the job's script (a local path)")
@@ -392,13 +411,10 @@ def _add_definition_flags(parser: argparse.ArgumentParser, *, update: bool) -> N
 def _add_jobs_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    jobs = _command(commands, "jobs", common, None, help="create, inspect, change, delete jobs")
-    actions = jobs.add_subparsers(metavar="ACTION", dest="action", required=True)
+    jobs = _Group(commands, common, "jobs", help="create, inspect, change, delete jobs")
 
-    create = _command(
-        actions,
+    create = jobs.action(
         "create",
-        common,
         jobs_create,
         help="create a job (CreateJob)",
         description="Create a job. Flags override the members of a --from-json request.",
@@ -415,10 +431,10 @@ def _add_jobs_commands(
         "--cli-input-json` takes (or `gluectl -o json jobs get` prints); - reads stdin",
     )
 
-    get = _command(actions, "get", common, jobs_get, help="show a job (GetJob)")
+    get = jobs.action("get", jobs_get, help="show a job (GetJob)")
     get.add_argument("name", metavar="NAME")
 
-    listing = _command(actions, "list", common, jobs_list, help="list jobs (ListJobs, every page)")
+    listing = jobs.action("list", jobs_list, help="list jobs (ListJobs, every page)")
     listing.add_argument(
         "--tag",
         metavar="K=V",
@@ -427,10 +443,8 @@ def _add_jobs_commands(
         help="only jobs with this tag (repeatable: all must match)",
     )
 
-    update = _command(
-        actions,
+    update = jobs.action(
         "update",
-        common,
         jobs_update,
         help="change a job (UpdateJob)",
         description="Change a job. UpdateJob replaces the whole definition, so this reads the "
@@ -449,10 +463,8 @@ def _add_jobs_commands(
         "get` document; - reads stdin",
     )
 
-    delete = _command(
-        actions,
+    delete = jobs.action(
         "delete",
-        common,
         jobs_delete,
         help="delete a job and its run history (DeleteJob)",
         description="Delete a job and its run history. Deleting a job that does not exist "
@@ -464,13 +476,10 @@ def _add_jobs_commands(
 def _add_runs_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    runs = _command(commands, "runs", common, None, help="start, inspect, stop, wait for runs")
-    actions = runs.add_subparsers(metavar="ACTION", dest="action", required=True)
+    runs = _Group(commands, common, "runs", help="start, inspect, stop, wait for runs")
 
-    start = _command(
-        actions,
+    start = runs.action(
         "start",
-        common,
         runs_start,
         help="start a run (StartJobRun); prints its id",
         description="Start a run of JOB and print its id. With --wait, follow it until it "
@@ -494,13 +503,11 @@ def _add_runs_commands(
         "--wait", action="store_true", help="wait for the run to end; exit 4 unless SUCCEEDED"
     )
 
-    get = _command(actions, "get", common, runs_get, help="show a run (GetJobRun)")
+    get = runs.action("get", runs_get, help="show a run (GetJobRun)")
     get.add_argument("job", metavar="JOB")
     get.add_argument("run_id", metavar="RUN_ID")
 
-    listing = _command(
-        actions, "list", common, runs_list, help="list a job's runs, newest first (GetJobRuns)"
-    )
+    listing = runs.action("list", runs_list, help="list a job's runs, newest first (GetJobRuns)")
     listing.add_argument("job", metavar="JOB")
     listing.add_argument(
         "--max",
@@ -510,10 +517,8 @@ def _add_runs_commands(
         help="at most N runs (default: all)",
     )
 
-    stop = _command(
-        actions,
+    stop = runs.action(
         "stop",
-        common,
         runs_stop,
         help="stop runs (BatchStopJobRun)",
         description="Ask runs to stop; prints what happened to each id, and exits 1 if any "
@@ -522,10 +527,8 @@ def _add_runs_commands(
     stop.add_argument("job", metavar="JOB")
     stop.add_argument("run_ids", metavar="RUN_ID", nargs="+")
 
-    wait = _command(
-        actions,
+    wait = runs.action(
         "wait",
-        common,
         runs_wait,
         help="wait for a run to end; exit 4 unless it SUCCEEDED",
     )
@@ -578,19 +581,15 @@ _WHEN_HELP: Final = (
 def _add_triggers_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    triggers = _command(
+    triggers = _Group(
         commands,
-        "triggers",
         common,
-        None,
+        "triggers",
         help="create, inspect, start, stop, fire triggers; preview schedules",
     )
-    actions = triggers.add_subparsers(metavar="ACTION", dest="action", required=True)
 
-    create = _command(
-        actions,
+    create = triggers.action(
         "create",
-        common,
         triggers_create,
         help="create a trigger (CreateTrigger)",
         description="Create a trigger that starts the --action jobs: on a schedule "
@@ -629,10 +628,8 @@ def _add_triggers_commands(
         "--cli-input-json` takes (or `gluectl -o json triggers get` prints); - reads stdin",
     )
 
-    listing = _command(
-        actions,
+    listing = triggers.action(
         "list",
-        common,
         triggers_list,
         help="list triggers (ListTriggers, every page)",
         description="List triggers: names (-o json, as ListTriggers), or a table of Name, "
@@ -652,30 +649,24 @@ def _add_triggers_commands(
         help="only triggers with this tag (repeatable: all must match)",
     )
 
-    get = _command(actions, "get", common, triggers_get, help="show a trigger (GetTrigger)")
+    get = triggers.action("get", triggers_get, help="show a trigger (GetTrigger)")
     get.add_argument("name", metavar="NAME")
 
-    start = _command(
-        actions,
+    start = triggers.action(
         "start",
-        common,
         triggers_start,
         help="activate a trigger; fire an ON_DEMAND one (StartTrigger)",
     )
     start.add_argument("name", metavar="NAME")
-    stop = _command(
-        actions,
+    stop = triggers.action(
         "stop",
-        common,
         triggers_stop,
         help="deactivate a trigger; its running runs go on (StopTrigger)",
     )
     stop.add_argument("name", metavar="NAME")
 
-    update = _command(
-        actions,
+    update = triggers.action(
         "update",
-        common,
         triggers_update,
         help="change a trigger (UpdateTrigger)",
         description="Change a trigger: only the parts given change (a TriggerUpdate with just "
@@ -703,10 +694,8 @@ def _add_triggers_commands(
         "{...}}) or a `gluectl -o json triggers get` document; - reads stdin",
     )
 
-    delete = _command(
-        actions,
+    delete = triggers.action(
         "delete",
-        common,
         triggers_delete,
         help="delete a trigger (DeleteTrigger)",
         description="Unschedule and delete a trigger; runs it started go on. Deleting a trigger "
@@ -714,10 +703,8 @@ def _add_triggers_commands(
     )
     delete.add_argument("name", metavar="NAME")
 
-    fire = _command(
-        actions,
+    fire = triggers.action(
         "fire",
-        common,
         triggers_fire,
         help="fire a trigger now (FireTrigger); prints the run ids",
         description="Fire the trigger's actions once, now, whatever its state or schedule "
@@ -726,10 +713,8 @@ def _add_triggers_commands(
     )
     fire.add_argument("name", metavar="NAME")
 
-    fires = _command(
-        actions,
+    fires = triggers.action(
         "fires",
-        common,
         triggers_fires,
         help="show a trigger's fire ledger, newest first (GetTriggerFires)",
         description="The trigger's recent fire-ledger entries, newest first: when each was "
@@ -746,10 +731,8 @@ def _add_triggers_commands(
         help="at most N entries (default: the service's, 20; at most 200)",
     )
 
-    upcoming = _command(
-        actions,
+    upcoming = triggers.action(
         "next",
-        common,
         None,
         offline_handler=triggers_next,
         help="print a schedule's next fire times (offline: no service is contacted)",
@@ -791,13 +774,10 @@ def _add_resource_flags(parser: argparse.ArgumentParser) -> None:
 def _add_tags_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    tags = _command(commands, "tags", common, None, help="show, add, remove tags of jobs, triggers")
-    actions = tags.add_subparsers(metavar="ACTION", dest="action", required=True)
+    tags = _Group(commands, common, "tags", help="show, add, remove tags of jobs, triggers")
 
-    get = _command(
-        actions,
+    get = tags.action(
         "get",
-        common,
         tags_get,
         help="show a job's or trigger's tags (GetTags)",
         description="Print the tags of the job, trigger or ARN given: a Key/Value table, or "
@@ -805,10 +785,8 @@ def _add_tags_commands(
     )
     _add_resource_flags(get)
 
-    add = _command(
-        actions,
+    add = tags.action(
         "add",
-        common,
         tags_add,
         help="add tags, or change their values (TagResource)",
         description="Add tags to a job or trigger; a key it already has gets the new value. "
@@ -824,10 +802,8 @@ def _add_tags_commands(
         help="a tag (the value may be empty; a repeated key: the last value wins)",
     )
 
-    remove = _command(
-        actions,
+    remove = tags.action(
         "remove",
-        common,
         tags_remove,
         help="remove tags (UntagResource)",
         description="Remove the tags with these keys from a job or trigger (keys it does not "

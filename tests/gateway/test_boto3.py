@@ -390,3 +390,21 @@ async def test_tags(aws: Aws, tmp_path: Path) -> None:
     assert code == "InvalidInputException"
     assert "50" in message
     assert (await aws("get_tags", ResourceArn=job))["Tags"] == {"b": "2"}  # unchanged
+
+
+async def test_tag_arns_take_any_name_a_job_can_have_and_refuse_others(
+    aws: Aws, tmp_path: Path
+) -> None:
+    """The name in a tag operation's ARN follows the job name rule (the model's NameString)."""
+    script = write_script(tmp_path, "ok.py", SUCCEED)
+    await aws("create_job", Name="with\ttab", Role=ROLE, Command=command(script))
+    job = aws.arn("job", "with\ttab")
+    await aws("tag_resource", ResourceArn=job, TagsToAdd={"a": "1"})
+    assert (await aws("get_tags", ResourceArn=job))["Tags"] == {"a": "1"}
+    code, _, _ = await aws.error("get_tags", ResourceArn=aws.arn("job", "x" * 255))
+    assert code == "EntityNotFoundException"
+    for name, why in [("x" * 256, "at most 255 characters"), ("a\x01b", "single line")]:
+        code, message, _ = await aws.error("get_tags", ResourceArn=aws.arn("trigger", name))
+        assert code == "InvalidInputException"
+        assert message.startswith("ResourceArn: the resource name must be "), message
+        assert why in message

@@ -179,6 +179,23 @@ class Cluster:
             )
         )
 
+    async def recording_jobs(self, *names: str, max_runs: int = 5, **args: str) -> Path:
+        """Jobs running RECORDING_JOB, registered on the scheduler; returns the file their
+        runs append to (one file, so a run executed twice shows there)."""
+        script = write_script(self.tmp_path, "record.py", RECORDING_JOB)
+        out = self.tmp_path / "executions.txt"
+        for name in names:
+            await self.create_job(name, script, max_runs, **{"--out": str(out), **args})
+        await self.jobs_registered(*names)
+        return out
+
+    async def running_on_b(self, job: str, *seconds: str) -> list[str]:
+        """Start one run of ``job`` on replica B per duration in ``seconds``; return their ids
+        once B runs them all."""
+        ids = [await start_on(self.sched_b, job, **{"--seconds": s}) for s in seconds]
+        await self.wait_rows(ids, "match", 20, state="RUNNING", owner="replica-b")
+        return ids
+
     async def jobs_registered(self, *names: str) -> None:
         """Wait until the scheduler's registry (shared by both replicas) holds these jobs."""
         for _ in range(400):
@@ -281,16 +298,12 @@ TRIGGERS = 150
 
 @pytest.mark.postgres
 async def test_burst_fires_once_and_every_run_ends_when_a_replica_dies_mid_burst(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster,
 ) -> None:
     """Real cron timing: waits for one minute boundary; replica B fires it and is killed
     200 ms after the boundary."""
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
     jobs = [f"burst-{i:02d}" for i in range(JOBS)]
-    for job in [*jobs, "held-by-b"]:
-        await cluster.create_job(job, script, max_runs=20, **{"--out": str(out), "--seconds": "1"})
-    await cluster.jobs_registered(*jobs, "held-by-b")
+    out = await cluster.recording_jobs(*jobs, "held-by-b", max_runs=20, **{"--seconds": "1"})
     names = [f"tick-{i:03d}" for i in range(TRIGGERS)]
     for i, name in enumerate(names):
         await cluster.glue.CreateTrigger(
@@ -420,17 +433,11 @@ async def test_burst_fires_once_and_every_run_ends_when_a_replica_dies_mid_burst
 
 @pytest.mark.postgres
 async def test_survivor_adopts_a_killed_replicas_runs_and_stops_them_on_request(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster,
 ) -> None:
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
-    await cluster.create_job("long", script, max_runs=5, **{"--out": str(out)})
-    await cluster.jobs_registered("long")
-    finishes = await start_on(cluster.sched_b, "long", **{"--seconds": "6"})
-    stopped_early = await start_on(cluster.sched_b, "long", **{"--seconds": "120"})
-    stopped_late = await start_on(cluster.sched_b, "long", **{"--seconds": "120"})
-    ids = [finishes, stopped_early, stopped_late]
-    await cluster.wait_rows(ids, "match", 20, state="RUNNING", owner="replica-b")
+    out = await cluster.recording_jobs("long")
+    ids = await cluster.running_on_b("long", "6", "120", "120")
+    finishes, stopped_early, stopped_late = ids
     await catalog_shows(cluster.glue, "long", ids, {"RUNNING"}, 10)
     await cluster.b.kill9()
     killed_at = time.time()
@@ -460,13 +467,10 @@ async def test_survivor_adopts_a_killed_replicas_runs_and_stops_them_on_request(
 
 @pytest.mark.postgres
 async def test_runs_a_killed_replica_committed_but_had_not_launched_run_once(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster,
 ) -> None:
     """B starts a fire's runs and dies at once: they are STARTING, mostly without a process."""
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
-    await cluster.create_job("fanout", script, max_runs=40, **{"--out": str(out)})
-    await cluster.jobs_registered("fanout")
+    out = await cluster.recording_jobs("fanout", max_runs=40)
     actions = [
         glue_pb2.Action(job_name="fanout", arguments={"--trigger": f"a{i}"}) for i in range(24)
     ]
@@ -511,15 +515,9 @@ async def test_runs_a_killed_replica_committed_but_had_not_launched_run_once(
 
 
 @pytest.mark.postgres
-async def test_a_replica_stopped_gracefully_hands_its_runs_over_at_once(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
-    await cluster.create_job("handover", script, max_runs=5, **{"--out": str(out)})
-    await cluster.jobs_registered("handover")
-    run_id = await start_on(cluster.sched_b, "handover", **{"--seconds": "4"})
-    await cluster.wait_rows([run_id], "match", 20, state="RUNNING", owner="replica-b")
+async def test_a_replica_stopped_gracefully_hands_its_runs_over_at_once(cluster: Cluster) -> None:
+    out = await cluster.recording_jobs("handover")
+    [run_id] = await cluster.running_on_b("handover", "4")
     assert await cluster.b.stop() == 0  # SIGTERM: B expires its leases as it leaves
     stopped_at = time.time()
     # Well within the lease: the reaper's next poll takes it.
@@ -532,15 +530,9 @@ async def test_a_replica_stopped_gracefully_hands_its_runs_over_at_once(
 
 
 @pytest.mark.postgres
-async def test_a_paused_replica_loses_its_run_and_writes_nothing_over_it(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
-    await cluster.create_job("paused", script, max_runs=5, **{"--out": str(out)})
-    await cluster.jobs_registered("paused")
-    run_id = await start_on(cluster.sched_b, "paused", **{"--seconds": "9"})
-    await cluster.wait_rows([run_id], "match", 20, state="RUNNING", owner="replica-b")
+async def test_a_paused_replica_loses_its_run_and_writes_nothing_over_it(cluster: Cluster) -> None:
+    out = await cluster.recording_jobs("paused")
+    [run_id] = await cluster.running_on_b("paused", "9")
     assert cluster.b.process is not None
     cluster.b.process.send_signal(signal.SIGSTOP)
     try:
@@ -580,10 +572,7 @@ async def test_runs_on_another_machine_are_stopped_by_its_heartbeat_and_settled_
     cluster.runs_dirs.append(c_dir / "runs")
     await replica_c.start()
     await wait_healthy(f"127.0.0.1:{port}")
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
-    await cluster.create_job("remote", script, max_runs=5, **{"--out": str(out)})
-    await cluster.jobs_registered("remote")
+    out = await cluster.recording_jobs("remote")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         sched_c = scheduler_pb2_grpc.SchedulerStub(channel)
         stopped = await start_on(sched_c, "remote", **{"--seconds": "120"})

@@ -12,7 +12,13 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from catalog_service import validation
-from catalog_service.validation import Violation, find_violations, preload, validate_request
+from catalog_service.validation import (
+    Violation,
+    find_violations,
+    preload,
+    validate_request,
+    validate_shape,
+)
 from glue.v1 import glue_pb2
 from servicekit.errors import InvalidInputException
 from servicekit.glue_shapes import message_members, pascal
@@ -1092,6 +1098,36 @@ def test_every_operation_compiles_and_is_cached() -> None:
     assert isinstance(job_update_validator, validation._Structure)
     for member in ("DefaultArguments", "Command", "Timeout"):
         assert create._members[member] is job_update_validator._members[member]
+
+
+def test_glue_model_is_loaded_once_and_is_botocores() -> None:
+    assert validation.glue_model() is validation.glue_model()
+    # The pinned data alone, which is what a plain botocore session reads here too.
+    assert validation.glue_model()._service_description == MODEL._service_description
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("x" * 256, "ResourceArn: the job name must be at most 255 characters long (got 256)"),
+        ("a\nb", f"ResourceArn: the job name {NAME_ERROR}"),
+        (7, "ResourceArn: the job name must be a string (got an integer)"),
+    ],
+)
+def test_validate_shape_names_the_member_that_carried_the_value(
+    value: object, message: str
+) -> None:
+    with pytest.raises(InvalidInputException) as caught:
+        validate_shape("NameString", value, field="ResourceArn", subject="the job name")
+    assert (str(caught.value), caught.value.field) == (message, "ResourceArn")
+
+
+def test_validate_shape_passes_a_valid_value_and_shares_the_shapes_validator() -> None:
+    validate_shape("NameString", "nightly\twith tab", field="ResourceArn")
+    job_name = validation._operation("CreateJob").root._members["Name"]
+    assert validation._named_shape("NameString").required() is job_name
+    with pytest.raises(InvalidInputException, match=f"^Name: {NAME_ERROR}$"):
+        validate_shape("NameString", "a\x00", field="Name")
 
 
 # ---------------------------------------------------------------------------------------------
