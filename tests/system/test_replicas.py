@@ -599,10 +599,8 @@ async def test_runs_on_another_machine_are_stopped_by_its_heartbeat_and_settled_
 
 
 @pytest.mark.postgres
-async def test_the_catalog_fails_over_to_the_next_replica(cluster: Cluster, tmp_path: Path) -> None:
-    script = write_script(tmp_path, "record.py", RECORDING_JOB)
-    out = tmp_path / "executions.txt"
-    await cluster.create_job("failover", script, max_runs=5, **{"--out": str(out)})
+async def test_the_catalog_fails_over_to_the_next_replica(cluster: Cluster) -> None:
+    out = await cluster.recording_jobs("failover")
     in_flight = (
         await cluster.glue.StartJobRun(
             glue_pb2.StartJobRunRequest(job_name="failover", arguments={"--seconds": "4"})
