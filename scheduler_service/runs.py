@@ -841,9 +841,14 @@ class RunStore:
                 execution_time=max(0, round(ended - began)) if began else 0,
             )
             await self._save(conn, run)
-            await self._emit(conn, run)
             created = list(await self.on_terminal(conn, run)) if self.on_terminal else []
             retry = await self._retry(conn, run, now)
+            # The outbox counter is every writer's last lock: a fire this run causes locks its
+            # jobs' rows first, as StartRun and scheduled fires do. Taking the counter before
+            # them deadlocked against a StartRun of an action's job on PostgreSQL.
+            await self._emit(conn, run)
+            if retry is not None:
+                await self._emit(conn, retry)
             return [*created, *([retry] if retry else [])]
 
     async def _retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
@@ -873,7 +878,6 @@ class RunStore:
             site=None,
         )
         await self._insert(conn, retry)
-        await self._emit(conn, retry)
         return retry
 
     async def request_stop(self, job_name: str, run_id: str) -> tuple[scheduler_pb2.RunEvent, bool]:
