@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Double, LargeBinary, Text, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
@@ -28,25 +28,46 @@ POLL_INTERVAL = 1.0
 BATCH = 500
 
 
+# The counter bump, for ``count`` events.
+_BUMP = (
+    update(counters)
+    .where(counters.c.name == "outbox")
+    .values(value=counters.c.value + bindparam("count"))
+    .returning(counters.c.value)
+)
+_INSERT = outbox.insert()
+# On PostgreSQL the bump and the insert are one statement: the counter's row lock, which every
+# writing transaction queues for, is then held for one round trip and the commit, not two.
+_NEXT_SEQ = _BUMP.cte("next_seq")
+_BUMP_AND_INSERT = _INSERT.from_select(
+    ["seq", "run_id", "payload", "job_incarnation", "created_at"],
+    select(
+        _NEXT_SEQ.c.value,
+        bindparam("run_id", type_=Text),
+        bindparam("payload", type_=LargeBinary),
+        bindparam("job_incarnation", type_=Text),
+        bindparam("created_at", type_=Double),
+    ),
+).returning(outbox.c.seq)
+
+
 async def append(conn: AsyncConnection, run: glue_pb2.JobRun, incarnation: str) -> int:
-    """Record ``run`` (its whole record after a change) as the next event; returns its sequence."""
-    seq = (
-        await conn.execute(
-            update(counters)
-            .where(counters.c.name == "outbox")
-            .values(value=counters.c.value + 1)
-            .returning(counters.c.value)
-        )
-    ).scalar_one()
-    await conn.execute(
-        outbox.insert().values(
-            seq=seq,
-            run_id=run.id,
-            payload=run.SerializeToString(),
-            job_incarnation=incarnation,
-            created_at=time.time(),
-        )
-    )
+    """Record ``run`` (its whole record after a change) as the next event; returns its sequence.
+
+    Call it as late in the transaction as possible: the counter's row lock is held from here
+    until the commit, and every other writer queues for it.
+    """
+    event = {
+        "run_id": run.id,
+        "payload": run.SerializeToString(),
+        "job_incarnation": incarnation,
+        "created_at": time.time(),
+    }
+    if conn.dialect.name == "postgresql":
+        seq = (await conn.execute(_BUMP_AND_INSERT, {**event, "count": 1})).scalar_one()
+    else:
+        seq = (await conn.execute(_BUMP, {"count": 1})).scalar_one()
+        await conn.execute(_INSERT, {**event, "seq": seq})
     return int(seq)
 
 
@@ -110,14 +131,7 @@ async def append_many(conn: AsyncConnection, items: Sequence[tuple[str, bytes, s
     """
     if not items:
         return []
-    last = (
-        await conn.execute(
-            update(counters)
-            .where(counters.c.name == "outbox")
-            .values(value=counters.c.value + len(items))
-            .returning(counters.c.value)
-        )
-    ).scalar_one()
+    last = (await conn.execute(_BUMP, {"count": len(items)})).scalar_one()
     first = int(last) - len(items) + 1
     now = time.time()
     await bulk.insert_rows(

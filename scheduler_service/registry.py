@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -75,12 +75,15 @@ async def delete_job(conn: AsyncConnection, name: str, version: int) -> bool:
     )
 
 
+# Built once: every admission reads its job (composing the statement costs more than running it).
+_GET_JOB = select(jobs).where(jobs.c.name == bindparam("name"))
+_GET_JOB_LOCKED = _GET_JOB.with_for_update()
+
+
 async def get_job(conn: AsyncConnection, name: str, *, lock: bool = False) -> RegisteredJob | None:
     """The registered job ``name`` (tombstones included); ``lock`` takes its row lock."""
-    query = select(jobs).where(jobs.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    locked = lock and conn.dialect.name == "postgresql"
+    row = (await conn.execute(_GET_JOB_LOCKED if locked else _GET_JOB, {"name": name})).first()
     if row is None:
         return None
     return RegisteredJob(

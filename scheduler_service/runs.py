@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from sqlalchemy import func, or_, select, true, update
+from sqlalchemy import bindparam, func, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -388,6 +388,23 @@ def _row_tuple(run: RunRecord, record_json: str) -> tuple[Any, ...]:
     )
 
 
+# The statements of the per-run hot paths (admission, transitions), built once: composing a
+# SQLAlchemy statement and working out its cache key costs more of the event loop than
+# executing it does. Values are bound at execution.
+_LOAD = select(runs).where(runs.c.run_id == bindparam("run_id"))
+# On PostgreSQL a run's changes are serialised by its row lock (SQLite has one writer anyway).
+_LOAD_LOCKED = _LOAD.with_for_update()
+_INSERT = runs.insert()
+# The SET clause is the columns given at execution (a bound name may not be a column's).
+_SAVE = update(runs).where(runs.c.run_id == bindparam("saved_run_id"))
+_COUNT_HOLDING_JOB_SLOT = (
+    select(func.count())
+    .select_from(runs)
+    .where(runs.c.job_name == bindparam("job_name"))
+    .where(runs.c.state.in_([s.value for s in HOLDS_JOB_SLOT]))
+)
+
+
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -430,6 +447,8 @@ class RunStore:
         # Called inside the transaction that ends a run (conditional triggers hook in here);
         # returns the runs it created.
         self.on_terminal: TerminalHook | None = None
+        # A run inserted with its lease taken now (built once, like the statements below).
+        self._insert_leased = runs.insert().values(lease_until=self._lease_expr())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -628,33 +647,30 @@ class RunStore:
         return os.path.join(self._runs_dir, run_id, "output.log")
 
     async def _load(self, conn: AsyncConnection, run_id: str) -> RunRecord | None:
-        query = select(runs).where(runs.c.run_id == run_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await conn.execute(query)).first()
+        query = _LOAD_LOCKED if conn.dialect.name == "postgresql" else _LOAD
+        row = (await conn.execute(query, {"run_id": run_id})).first()
         return RunRecord.from_row(row) if row is not None else None
 
     async def _save(self, conn: AsyncConnection, run: RunRecord) -> None:
         await conn.execute(
-            update(runs)
-            .where(runs.c.run_id == run.run_id)
-            .values(
-                state=run.state.value,
-                updated_at=run.updated_at,
-                completed_at=run.completed_at,
-                deadline=run.deadline,
-                error_message=run.error_message,
-                execution_time=run.execution_time,
-            )
+            _SAVE,
+            {
+                "saved_run_id": run.run_id,
+                "state": run.state.value,
+                "updated_at": run.updated_at,
+                "completed_at": run.completed_at,
+                "deadline": run.deadline,
+                "error_message": run.error_message,
+                "execution_time": run.execution_time,
+            },
         )
 
     async def _insert(self, conn: AsyncConnection, run: RunRecord) -> None:
         if run.state in HOLDS_PROCESS_SLOT:
             # Admitted straight into a process slot: this replica owns it and launches it.
-            values = self._owned(run)
-            await conn.execute(runs.insert().values(**values, lease_until=self._lease_expr()))
+            await conn.execute(self._insert_leased, self._owned(run))
         else:
-            await conn.execute(runs.insert().values(**_row_values(run)))
+            await conn.execute(_INSERT, _row_values(run))
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -684,23 +700,20 @@ class RunStore:
                     sequence=seq, run=existing.to_proto(), job_incarnation=existing.job_incarnation
                 )
                 return event, existing, False
-            if registration.version:
-                await registry.upsert_job(conn, registration)
             name = request["JobName"]
             job = await registry.get_job(conn, name, lock=True)
+            if registration.version and (job is None or job.version < registration.version):
+                # The catalog holds a newer job than this scheduler (its AddJob was lost or is
+                # still on its way): store it first. Almost always the versions match, and the
+                # upsert (JSON of the whole job, a write) is skipped.
+                await registry.upsert_job(conn, registration)
+                job = await registry.get_job(conn, name, lock=True)
             if job is None or job.deleted:
                 raise EntityNotFoundException(f"Job {name} not found.")
             definition = job.definition
             queuing = request.get("JobRunQueuingEnabled", definition.get("JobRunQueuingEnabled"))
             limit = max_concurrent_runs(definition)
-            active = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(runs)
-                    .where(runs.c.job_name == name)
-                    .where(runs.c.state.in_([s.value for s in HOLDS_JOB_SLOT]))
-                )
-            ).scalar_one()
+            active = (await conn.execute(_COUNT_HOLDING_JOB_SLOT, {"job_name": name})).scalar_one()
             if active >= limit and not queuing:
                 raise ConcurrentRunsExceededException(
                     f"Job with name {name} already running: {active} of its "
