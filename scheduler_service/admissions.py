@@ -45,13 +45,24 @@ class _Waiting:
 class Admissions:
     """Admits StartRun calls, batching those that wait into one transaction."""
 
-    def __init__(self, store: RunStore, executor: Executor, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        executor: Executor,
+        *,
+        writers: int = 1,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self._store = store
         self._executor = executor
+        # Batches written at once. On PostgreSQL two: most of a batch's time is round trips
+        # (reads, row locks) outside the counter lock, which the other batch can use. SQLite
+        # has one writer: one.
+        self._max_writers = writers
         self._max_batch = max_batch
         self._queue: deque[_Waiting] = deque()
-        # The task writing batches while the queue is not empty (None when idle).
-        self._writer: asyncio.Task[None] | None = None
+        # The tasks writing batches; each ends when it finds the queue empty.
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def admit(
         self, registration: scheduler_pb2.JobRegistration, run_id: str, request: GlueDict
@@ -73,11 +84,13 @@ class Admissions:
             loop.create_future(),
         )
         self._queue.append(waiting)
-        if self._writer is None:
-            self._writer = loop.create_task(self._write_batches())
+        if len(self._writers) < self._max_writers:
+            self._writers.add(loop.create_task(self._write_batches()))
         return await waiting.outcome
 
     async def _write_batches(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
         batch: list[_Waiting] = []
         try:
             while self._queue:
@@ -90,14 +103,19 @@ class Admissions:
                 batch = []
         except BaseException:
             # Cancelled (the scheduler is stopping): whoever still waits is told to retry.
-            for waiting in [*batch, *self._queue]:
+            unanswered = list(batch)
+            if len(self._writers) <= 1:  # no other writer will take the queue
+                unanswered += self._queue
+                self._queue.clear()
+            for waiting in unanswered:
                 self._settle(
                     waiting, ServiceUnavailableException("the scheduler is stopping; retry")
                 )
-            self._queue.clear()
             raise
         finally:
-            self._writer = None
+            # At once, not in a done callback: a call queued after the loop above found the
+            # queue empty must see that this writer is gone and start another.
+            self._writers.discard(me)
 
     async def _admit(self, admissions: Sequence[Admission]) -> list[Admitted | BaseException]:
         try:

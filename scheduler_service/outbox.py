@@ -36,11 +36,15 @@ _BUMP = (
     .returning(counters.c.value)
 )
 _INSERT = outbox.insert()
+_COLUMNS = ("seq", "run_id", "payload", "job_incarnation", "created_at")
+# Fewer rows than this are inserted by one executemany (one round trip) rather than COPY (two,
+# on PostgreSQL): a batch of admissions or a small fire is a handful of rows.
+COPY_MIN_ROWS = 32
 # On PostgreSQL the bump and the insert are one statement: the counter's row lock, which every
 # writing transaction queues for, is then held for one round trip and the commit, not two.
 _NEXT_SEQ = _BUMP.cte("next_seq")
 _BUMP_AND_INSERT = _INSERT.from_select(
-    ["seq", "run_id", "payload", "job_incarnation", "created_at"],
+    _COLUMNS,
     select(
         _NEXT_SEQ.c.value,
         bindparam("run_id", type_=Text),
@@ -57,18 +61,8 @@ async def append(conn: AsyncConnection, run: glue_pb2.JobRun, incarnation: str) 
     Call it as late in the transaction as possible: the counter's row lock is held from here
     until the commit, and every other writer queues for it.
     """
-    event = {
-        "run_id": run.id,
-        "payload": run.SerializeToString(),
-        "job_incarnation": incarnation,
-        "created_at": time.time(),
-    }
-    if conn.dialect.name == "postgresql":
-        seq = (await conn.execute(_BUMP_AND_INSERT, {**event, "count": 1})).scalar_one()
-    else:
-        seq = (await conn.execute(_BUMP, {"count": 1})).scalar_one()
-        await conn.execute(_INSERT, {**event, "seq": seq})
-    return int(seq)
+    (seq,) = await append_many(conn, [(run.id, run.SerializeToString(), incarnation)])
+    return seq
 
 
 class EventFeed:
@@ -131,16 +125,20 @@ async def append_many(conn: AsyncConnection, items: Sequence[tuple[str, bytes, s
     """
     if not items:
         return []
+    now = time.time()
+    if len(items) == 1 and conn.dialect.name == "postgresql":
+        run_id, payload, incarnation = items[0]
+        event = {"run_id": run_id, "payload": payload, "job_incarnation": incarnation}
+        seq = await conn.execute(_BUMP_AND_INSERT, {**event, "created_at": now, "count": 1})
+        return [int(seq.scalar_one())]
     last = (await conn.execute(_BUMP, {"count": len(items)})).scalar_one()
     first = int(last) - len(items) + 1
-    now = time.time()
-    await bulk.insert_rows(
-        conn,
-        outbox,
-        ("seq", "run_id", "payload", "job_incarnation", "created_at"),
-        [
-            (first + i, run_id, payload, incarnation, now)
-            for i, (run_id, payload, incarnation) in enumerate(items)
-        ],
-    )
+    rows = [
+        (first + i, run_id, payload, incarnation, now)
+        for i, (run_id, payload, incarnation) in enumerate(items)
+    ]
+    if len(rows) < COPY_MIN_ROWS:
+        await conn.execute(_INSERT, [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+    else:
+        await bulk.insert_rows(conn, outbox, _COLUMNS, rows)
     return list(range(first, first + len(items)))

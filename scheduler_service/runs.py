@@ -498,20 +498,18 @@ class RunStore:
         """
         if not new_runs:
             return []
-        owned = [
-            self._owned(new.run, new.record_json)
-            for new in new_runs
-            if new.run.state in HOLDS_PROCESS_SLOT
-        ]
-        others = [
-            _row_tuple(new.run, new.record_json)
-            for new in new_runs
-            if new.run.state not in HOLDS_PROCESS_SLOT
-        ]
+        owned = [new for new in new_runs if new.run.state in HOLDS_PROCESS_SLOT]
+        others = [new for new in new_runs if new.run.state not in HOLDS_PROCESS_SLOT]
         if owned:
             # At most a process slot's worth: their lease is taken on the database's clock.
-            await conn.execute(runs.insert().values(lease_until=self._lease_expr()), owned)
-        await bulk.insert_rows(conn, runs, _ROW_COLUMNS, others)
+            await conn.execute(
+                self._insert_leased, [self._owned(new.run, new.record_json) for new in owned]
+            )
+        if len(others) >= outbox.COPY_MIN_ROWS:
+            rows = [_row_tuple(new.run, new.record_json) for new in others]
+            await bulk.insert_rows(conn, runs, _ROW_COLUMNS, rows)
+        elif others:
+            await conn.execute(_INSERT, [_row_values(new.run, new.record_json) for new in others])
         return await outbox.append_many(
             conn, [(new.run.run_id, new.payload, new.run.job_incarnation) for new in new_runs]
         )

@@ -44,7 +44,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self._executor = executor
         self._firing = firing
         self._clock = clock
-        self._admissions = Admissions(store, executor)
+        self._admissions = Admissions(store, executor, writers=1 if db.is_sqlite else 2)
 
     async def AddJob(  # type: ignore[override]
         self, request: scheduler_pb2.AddJobRequest, context: Context
