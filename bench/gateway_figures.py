@@ -17,7 +17,11 @@ Per endpoint, in this order:
 
 1. CreateJob/s with unique names (pythonshell, script ``pass``, MaxConcurrentRuns 1);
 2. GetJobRun/s of one finished run (started before the figure; waited for until terminal);
-3. StartJobRun/s spread over ``start_jobs`` jobs with MaxConcurrentRuns 1000 (the model has
+3. StartJobRun/s as in 4., but with every process slot of ours held by a parked run, so that
+   nothing executes meanwhile: admission only, like-for-like with moto, which runs nothing
+   (compared with moto's figure 4.; moto has no figure of its own here). The parked runs are
+   released afterwards, and the backlog executes during figure 4.
+4. StartJobRun/s spread over ``start_jobs`` jobs with MaxConcurrentRuns 1000 (the model has
    no bound; ours refuses more than 1000) and the ``pass`` script. Our runs execute, at most
    ``--max-processes`` at a time, the rest WAITING, while the figure is measured; moto runs
    nothing (its runs are SUCCEEDED as soon as they are read). The backlog is abandoned with
@@ -58,7 +62,10 @@ CALL_TIMEOUT = 30.0
 RUN_TIMEOUT = 60.0
 """Seconds the GetJobRun figure's run may take to end."""
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
-ORDER = ["create_job", "get_job_run", "start_job_run"]
+ORDER = ["create_job", "get_job_run", "start_job_run_held", "start_job_run"]
+MOTO_BASELINE = {"start_job_run_held": "start_job_run"}
+"""Moto's figure each of ours is compared with, where the keys differ (moto runs nothing, so
+its StartJobRun figure is admission only)."""
 GROUPS = ["moto", "postgres", "sqlite"]
 CPU_PARTS = [
     ("loadgen", "gen"),
@@ -101,6 +108,9 @@ class Endpoint:
     meter: CpuMeter
     script: Path
     """A real local file containing ``pass``."""
+    hold_script: Path | None = None
+    """A script that runs until ``release_file`` exists (None for moto, which runs nothing)."""
+    release_file: Path | None = None
 
 
 # -- the processes -------------------------------------------------------------------------------
@@ -112,7 +122,14 @@ async def gateway_stack(backend: str, root: Path, config: GatewayConfig) -> Asyn
     services = BenchConfig(max_processes=config.max_processes, log_level=config.log_level)
     async with running_stack(backend, root, services, http_gateway=True) as stack:
         url = f"http://127.0.0.1:{stack.http_port}"
-        yield Endpoint(backend, url, stack.meter(), stack.scripts / "trivial.py")
+        yield Endpoint(
+            backend,
+            url,
+            stack.meter(),
+            stack.scripts / "trivial.py",
+            hold_script=stack.scripts / "hold.py",
+            release_file=stack.release_file,
+        )
 
 
 @asynccontextmanager
@@ -322,16 +339,18 @@ def get_job_run_figure(
 
 
 def start_job_run_figure(
-    endpoint: Endpoint, clients: list[Any], config: GatewayConfig, stop: threading.Event
+    endpoint: Endpoint,
+    clients: list[Any],
+    config: GatewayConfig,
+    stop: threading.Event,
+    *,
+    key: str = "start_job_run",
 ) -> Figure:
     """StartJobRun/s spread over ``start_jobs`` jobs with MaxConcurrentRuns 1000."""
     figure = Figure(
-        endpoint.group,
-        "start_job_run",
-        "StartJobRun/s (MaxConcurrentRuns 1000, script pass)",
-        "calls",
+        endpoint.group, key, "StartJobRun/s (MaxConcurrentRuns 1000, script pass)", "calls"
     )
-    jobs = [f"gw-start-{k:02d}" for k in range(config.start_jobs)]
+    jobs = [f"gw-{key.replace('_', '-')}-{k:02d}" for k in range(config.start_jobs)]
     for job in jobs:
         _create_job(clients[0], job, endpoint.script, 1000)
     accepted: list[tuple[str, str]] = []  # list.append is atomic under the GIL
@@ -363,11 +382,46 @@ def start_job_run_figure(
     return figure
 
 
+def start_job_run_held_figure(
+    endpoint: Endpoint, clients: list[Any], config: GatewayConfig, stop: threading.Event
+) -> Figure:
+    """StartJobRun/s as ``start_job_run_figure``, with every process slot held by a parked run,
+    so that no run executes meanwhile: admission only, which is all moto does. The parked runs
+    are released afterwards (the backlog then executes during the next figure)."""
+    if endpoint.hold_script is None or endpoint.release_file is None:
+        raise _NotMeasured("moto runs nothing: its StartJobRun figure is admission only")
+    job = "gw-hold"
+    _create_job(clients[0], job, endpoint.hold_script, config.max_processes)
+    parked = [
+        str(clients[0].start_job_run(JobName=job)["JobRunId"]) for _ in range(config.max_processes)
+    ]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    for run_id in parked:
+        while clients[0].get_job_run(JobName=job, RunId=run_id)["JobRun"]["JobRunState"] != (
+            "RUNNING"
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"parked run {run_id} not RUNNING after {RUN_TIMEOUT:.0f} s")
+            time.sleep(0.05)
+    try:
+        figure = start_job_run_figure(endpoint, clients, config, stop, key="start_job_run_held")
+    finally:
+        endpoint.release_file.touch()
+    figure.name = "StartJobRun/s, all slots held (admission only)"
+    figure.note += f"; {config.max_processes} parked runs held every process slot"
+    return figure
+
+
+class _NotMeasured(Exception):
+    """A figure that does not apply to an endpoint."""
+
+
 FIGURES: list[
     tuple[str, str, Callable[[Endpoint, list[Any], GatewayConfig, threading.Event], Figure]]
 ] = [
     ("create_job", "CreateJob/s", create_job_figure),
     ("get_job_run", "GetJobRun/s", get_job_run_figure),
+    ("start_job_run_held", "StartJobRun/s, all slots held", start_job_run_held_figure),
     ("start_job_run", "StartJobRun/s", start_job_run_figure),
 ]
 
@@ -381,6 +435,8 @@ async def measure_endpoint(endpoint: Endpoint, config: GatewayConfig, out: list[
                 out.append(
                     await _in_thread(functools.partial(figure_of, endpoint, clients, config))
                 )
+            except _NotMeasured:
+                continue
             except (ClientError, TimeoutError, RuntimeError, OSError) as exc:
                 failed = Figure(endpoint.group, key, name + " - FAILED", "calls")
                 _record_error(failed, exc)
@@ -394,7 +450,7 @@ def add_ratios(figures: list[Figure]) -> None:
     """Each of our figures' rate and latencies as a ratio to moto's same figure."""
     moto = {f.key: f for f in figures if f.group == "moto" and f.ok}
     for figure in figures:
-        base = moto.get(figure.key)
+        base = moto.get(MOTO_BASELINE.get(figure.key, figure.key))
         if figure.group == "moto" or base is None or not figure.ok:
             continue
         figure.extra["rate / moto rate"] = figure.rate / base.rate

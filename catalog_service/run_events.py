@@ -9,8 +9,10 @@ stores its cursor in the same transaction (see ``event_consumer``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,35 +20,49 @@ from catalog_service.tables import job_runs, jobs
 from glue.scheduler.v1 import scheduler_pb2
 
 
+def _upsert(dialect: ModuleType) -> Any:
+    """Insert a run's snapshot, or replace the one held if it is older; only while the job
+    incarnation the event belongs to exists (values bound at execution)."""
+    incarnation_exists = exists().where(
+        jobs.c.name == bindparam("job_name", type_=Text),
+        jobs.c.incarnation == bindparam("job_incarnation", type_=Text),
+    )
+    # Typed: PostgreSQL cannot infer a parameter's type from a select list.
+    row = select(
+        *(bindparam(name, type_=job_runs.c[name].type) for name in _SNAPSHOT_COLUMNS)
+    ).where(incarnation_exists)
+    stmt = dialect.insert(job_runs).from_select(_SNAPSHOT_COLUMNS, row)
+    return stmt.on_conflict_do_update(
+        index_elements=[job_runs.c.run_id],
+        set_={
+            "state": stmt.excluded.state,
+            "snapshot": stmt.excluded.snapshot,
+            "event_seq": stmt.excluded.event_seq,
+        },
+        where=job_runs.c.event_seq < stmt.excluded.event_seq,
+    )
+
+
+_SNAPSHOT_COLUMNS = ("run_id", "job_name", "started_on", "state", "snapshot", "event_seq")
+# Built once per dialect: every StartJobRun and every event applies it, and composing it costs
+# more Python than executing it. One statement per event, the incarnation check included.
+_UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+
+
 async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.RunEvent]) -> int:
     """Upsert each event's run snapshot unless a newer one is held; returns how many applied."""
-    if not events:
-        return 0
-    names = {event.run.job_name for event in events}
-    rows = await conn.execute(select(jobs.c.name, jobs.c.incarnation).where(jobs.c.name.in_(names)))
-    incarnations = {row.name: row.incarnation for row in rows}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    upsert = _UPSERT[conn.dialect.name]
     applied = 0
     for event in events:
         run = event.run
-        if incarnations.get(run.job_name) != event.job_incarnation:
-            continue
-        stmt = dialect.insert(job_runs).values(
-            run_id=run.id,
-            job_name=run.job_name,
-            started_on=run.started_on.ToMicroseconds() / 1e6,
-            state=run.job_run_state,
-            snapshot=run.SerializeToString(),
-            event_seq=event.sequence,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[job_runs.c.run_id],
-            set_={
-                "state": stmt.excluded.state,
-                "snapshot": stmt.excluded.snapshot,
-                "event_seq": stmt.excluded.event_seq,
-            },
-            where=job_runs.c.event_seq < stmt.excluded.event_seq,
-        )
-        applied += (await conn.execute(stmt)).rowcount
+        values = {
+            "run_id": run.id,
+            "job_name": run.job_name,
+            "started_on": run.started_on.ToMicroseconds() / 1e6,
+            "state": run.job_run_state,
+            "snapshot": run.SerializeToString(),
+            "event_seq": event.sequence,
+            "job_incarnation": event.job_incarnation,
+        }
+        applied += (await conn.execute(upsert, values)).rowcount
     return applied

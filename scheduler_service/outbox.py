@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Double, LargeBinary, Text, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
@@ -28,26 +28,41 @@ POLL_INTERVAL = 1.0
 BATCH = 500
 
 
+# The counter bump, for ``count`` events.
+_BUMP = (
+    update(counters)
+    .where(counters.c.name == "outbox")
+    .values(value=counters.c.value + bindparam("count"))
+    .returning(counters.c.value)
+)
+_INSERT = outbox.insert()
+_COLUMNS = ("seq", "run_id", "payload", "job_incarnation", "created_at")
+# Fewer rows than this are inserted by one executemany (one round trip) rather than COPY (two,
+# on PostgreSQL): a batch of admissions or a small fire is a handful of rows.
+COPY_MIN_ROWS = 32
+# On PostgreSQL the bump and the insert are one statement: the counter's row lock, which every
+# writing transaction queues for, is then held for one round trip and the commit, not two.
+_NEXT_SEQ = _BUMP.cte("next_seq")
+_BUMP_AND_INSERT = _INSERT.from_select(
+    _COLUMNS,
+    select(
+        _NEXT_SEQ.c.value,
+        bindparam("run_id", type_=Text),
+        bindparam("payload", type_=LargeBinary),
+        bindparam("job_incarnation", type_=Text),
+        bindparam("created_at", type_=Double),
+    ),
+).returning(outbox.c.seq)
+
+
 async def append(conn: AsyncConnection, run: glue_pb2.JobRun, incarnation: str) -> int:
-    """Record ``run`` (its whole record after a change) as the next event; returns its sequence."""
-    seq = (
-        await conn.execute(
-            update(counters)
-            .where(counters.c.name == "outbox")
-            .values(value=counters.c.value + 1)
-            .returning(counters.c.value)
-        )
-    ).scalar_one()
-    await conn.execute(
-        outbox.insert().values(
-            seq=seq,
-            run_id=run.id,
-            payload=run.SerializeToString(),
-            job_incarnation=incarnation,
-            created_at=time.time(),
-        )
-    )
-    return int(seq)
+    """Record ``run`` (its whole record after a change) as the next event; returns its sequence.
+
+    Call it as late in the transaction as possible: the counter's row lock is held from here
+    until the commit, and every other writer queues for it.
+    """
+    (seq,) = await append_many(conn, [(run.id, run.SerializeToString(), incarnation)])
+    return seq
 
 
 class EventFeed:
@@ -110,23 +125,20 @@ async def append_many(conn: AsyncConnection, items: Sequence[tuple[str, bytes, s
     """
     if not items:
         return []
-    last = (
-        await conn.execute(
-            update(counters)
-            .where(counters.c.name == "outbox")
-            .values(value=counters.c.value + len(items))
-            .returning(counters.c.value)
-        )
-    ).scalar_one()
-    first = int(last) - len(items) + 1
     now = time.time()
-    await bulk.insert_rows(
-        conn,
-        outbox,
-        ("seq", "run_id", "payload", "job_incarnation", "created_at"),
-        [
-            (first + i, run_id, payload, incarnation, now)
-            for i, (run_id, payload, incarnation) in enumerate(items)
-        ],
-    )
+    if len(items) == 1 and conn.dialect.name == "postgresql":
+        run_id, payload, incarnation = items[0]
+        event = {"run_id": run_id, "payload": payload, "job_incarnation": incarnation}
+        seq = await conn.execute(_BUMP_AND_INSERT, {**event, "created_at": now, "count": 1})
+        return [int(seq.scalar_one())]
+    last = (await conn.execute(_BUMP, {"count": len(items)})).scalar_one()
+    first = int(last) - len(items) + 1
+    rows = [
+        (first + i, run_id, payload, incarnation, now)
+        for i, (run_id, payload, incarnation) in enumerate(items)
+    ]
+    if len(rows) < COPY_MIN_ROWS:
+        await conn.execute(_INSERT, [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+    else:
+        await bulk.insert_rows(conn, outbox, _COLUMNS, rows)
     return list(range(first, first + len(items)))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -75,14 +76,36 @@ async def delete_job(conn: AsyncConnection, name: str, version: int) -> bool:
     )
 
 
+# Built once: every admission reads its job (composing the statement costs more than running it).
+_GET_JOB = select(jobs).where(jobs.c.name == bindparam("name"))
+_GET_JOB_LOCKED = _GET_JOB.with_for_update()
+_GET_JOBS = (
+    select(jobs).where(jobs.c.name.in_(bindparam("names", expanding=True))).order_by(jobs.c.name)
+)
+_GET_JOBS_LOCKED = _GET_JOBS.with_for_update()
+
+
+async def get_jobs(
+    conn: AsyncConnection, names: Sequence[str], *, lock: bool = False
+) -> dict[str, RegisteredJob]:
+    """The registered jobs among ``names`` (tombstones included); ``lock`` takes their row
+    locks, in name order (the order every transaction that locks several jobs takes them)."""
+    if not names:
+        return {}
+    locked = lock and conn.dialect.name == "postgresql"
+    query = _GET_JOBS_LOCKED if locked else _GET_JOBS
+    rows = await conn.execute(query, {"names": sorted(names)})
+    return {row.name: _registered_job(row) for row in rows}
+
+
 async def get_job(conn: AsyncConnection, name: str, *, lock: bool = False) -> RegisteredJob | None:
     """The registered job ``name`` (tombstones included); ``lock`` takes its row lock."""
-    query = select(jobs).where(jobs.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
+    locked = lock and conn.dialect.name == "postgresql"
+    row = (await conn.execute(_GET_JOB_LOCKED if locked else _GET_JOB, {"name": name})).first()
+    return _registered_job(row) if row is not None else None
+
+
+def _registered_job(row: Row[Any]) -> RegisteredJob:
     return RegisteredJob(
         name=row.name,
         version=row.version,

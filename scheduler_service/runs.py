@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from sqlalchemy import func, or_, select, true, update
+from sqlalchemy import bindparam, func, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,6 +46,7 @@ from servicekit.db import Database
 from servicekit.errors import (
     ConcurrentRunsExceededException,
     EntityNotFoundException,
+    GlueError,
     InvalidInputException,
 )
 from servicekit.glue_shapes import GlueDict, from_glue, pascal
@@ -238,6 +239,31 @@ class ClaimedRun:
     """That replica's data directory id (None: unknown)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admission:
+    """A StartRun to admit (``RunStore.admit_many``)."""
+
+    registration: scheduler_pb2.JobRegistration
+    """The job as the catalog holds it; stored first if newer than the scheduler's."""
+    run_id: str
+    """The run's id, chosen by the catalog: admitting it twice admits it once."""
+    request: GlueDict
+    """The StartJobRun request, in Glue form."""
+    process_slot_reserved: bool
+    """Whether a process slot is held for the run, so that it may start at once."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admitted:
+    """What an admission recorded (or found recorded before)."""
+
+    event: scheduler_pb2.RunEvent
+    """The run's latest event."""
+    run: RunRecord
+    created: bool
+    """False if the run already existed (a repeated call): it must not be launched again."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewRun:
     """A run about to be inserted, with its stored forms (``RunStore.insert_many``)."""
@@ -388,6 +414,25 @@ def _row_tuple(run: RunRecord, record_json: str) -> tuple[Any, ...]:
     )
 
 
+# The statements of the per-run hot paths (admission, transitions), built once: composing a
+# SQLAlchemy statement and working out its cache key costs more of the event loop than
+# executing it does. Values are bound at execution.
+_LOAD = select(runs).where(runs.c.run_id == bindparam("run_id"))
+# On PostgreSQL a run's changes are serialised by its row lock (SQLite has one writer anyway).
+_LOAD_LOCKED = _LOAD.with_for_update()
+_INSERT = runs.insert()
+# The SET clause is the columns given at execution (a bound name may not be a column's).
+_SAVE = update(runs).where(runs.c.run_id == bindparam("saved_run_id"))
+_LOAD_MANY = select(runs).where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
+_LOAD_MANY_LOCKED = _LOAD_MANY.with_for_update()
+_COUNT_HOLDING_JOB_SLOT = (
+    select(runs.c.job_name, func.count().label("active"))
+    .where(runs.c.job_name.in_(bindparam("names", expanding=True)))
+    .where(runs.c.state.in_([s.value for s in HOLDS_JOB_SLOT]))
+    .group_by(runs.c.job_name)
+)
+
+
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -430,6 +475,8 @@ class RunStore:
         # Called inside the transaction that ends a run (conditional triggers hook in here);
         # returns the runs it created.
         self.on_terminal: TerminalHook | None = None
+        # A run inserted with its lease taken now (built once, like the statements below).
+        self._insert_leased = runs.insert().values(lease_until=self._lease_expr())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -443,28 +490,27 @@ class RunStore:
         seq = await outbox.append(conn, proto, run.job_incarnation)
         return scheduler_pb2.RunEvent(sequence=seq, run=proto, job_incarnation=run.job_incarnation)
 
-    async def insert_many(self, conn: AsyncConnection, new_runs: Sequence[NewRun]) -> None:
-        """Insert new runs and their first events, in a few statements (trigger bursts).
+    async def insert_many(self, conn: AsyncConnection, new_runs: Sequence[NewRun]) -> list[int]:
+        """Insert new runs and their first events, in a few statements (trigger bursts, batches
+        of admissions); returns the events' sequence numbers, in order.
 
         Runs inserted STARTING are owned by this replica, which must launch them.
         """
         if not new_runs:
-            return
-        owned = [
-            self._owned(new.run, new.record_json)
-            for new in new_runs
-            if new.run.state in HOLDS_PROCESS_SLOT
-        ]
-        others = [
-            _row_tuple(new.run, new.record_json)
-            for new in new_runs
-            if new.run.state not in HOLDS_PROCESS_SLOT
-        ]
+            return []
+        owned = [new for new in new_runs if new.run.state in HOLDS_PROCESS_SLOT]
+        others = [new for new in new_runs if new.run.state not in HOLDS_PROCESS_SLOT]
         if owned:
             # At most a process slot's worth: their lease is taken on the database's clock.
-            await conn.execute(runs.insert().values(lease_until=self._lease_expr()), owned)
-        await bulk.insert_rows(conn, runs, _ROW_COLUMNS, others)
-        await outbox.append_many(
+            await conn.execute(
+                self._insert_leased, [self._owned(new.run, new.record_json) for new in owned]
+            )
+        if len(others) >= outbox.COPY_MIN_ROWS:
+            rows = [_row_tuple(new.run, new.record_json) for new in others]
+            await bulk.insert_rows(conn, runs, _ROW_COLUMNS, rows)
+        elif others:
+            await conn.execute(_INSERT, [_row_values(new.run, new.record_json) for new in others])
+        return await outbox.append_many(
             conn, [(new.run.run_id, new.payload, new.run.job_incarnation) for new in new_runs]
         )
 
@@ -628,97 +674,168 @@ class RunStore:
         return os.path.join(self._runs_dir, run_id, "output.log")
 
     async def _load(self, conn: AsyncConnection, run_id: str) -> RunRecord | None:
-        query = select(runs).where(runs.c.run_id == run_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await conn.execute(query)).first()
+        query = _LOAD_LOCKED if conn.dialect.name == "postgresql" else _LOAD
+        row = (await conn.execute(query, {"run_id": run_id})).first()
         return RunRecord.from_row(row) if row is not None else None
 
     async def _save(self, conn: AsyncConnection, run: RunRecord) -> None:
         await conn.execute(
-            update(runs)
-            .where(runs.c.run_id == run.run_id)
-            .values(
-                state=run.state.value,
-                updated_at=run.updated_at,
-                completed_at=run.completed_at,
-                deadline=run.deadline,
-                error_message=run.error_message,
-                execution_time=run.execution_time,
-            )
+            _SAVE,
+            {
+                "saved_run_id": run.run_id,
+                "state": run.state.value,
+                "updated_at": run.updated_at,
+                "completed_at": run.completed_at,
+                "deadline": run.deadline,
+                "error_message": run.error_message,
+                "execution_time": run.execution_time,
+            },
         )
 
     async def _insert(self, conn: AsyncConnection, run: RunRecord) -> None:
         if run.state in HOLDS_PROCESS_SLOT:
             # Admitted straight into a process slot: this replica owns it and launches it.
-            values = self._owned(run)
-            await conn.execute(runs.insert().values(**values, lease_until=self._lease_expr()))
+            await conn.execute(self._insert_leased, self._owned(run))
         else:
-            await conn.execute(runs.insert().values(**_row_values(run)))
+            await conn.execute(_INSERT, _row_values(run))
 
     # -- admission ---------------------------------------------------------------------------
 
-    async def admit(
-        self,
-        registration: scheduler_pb2.JobRegistration,
-        run_id: str,
-        request: GlueDict,
-        *,
-        process_slot_reserved: bool,
-    ) -> tuple[scheduler_pb2.RunEvent, RunRecord, bool]:
-        """Record a new run if its job has room; idempotent by ``run_id``.
+    async def admit_many(self, admissions: Sequence[Admission]) -> list[Admitted | GlueError]:
+        """Record new runs whose jobs have room, in one transaction; idempotent by run id.
 
-        Returns the run's event, the run, and whether it was newly created. The job's active
-        runs (WAITING, STARTING, RUNNING, STOPPING) are counted under the job row's lock, so
-        concurrent admissions cannot overshoot MaxConcurrentRuns.
-
-        Raises:
-            EntityNotFoundException: the job was deleted.
-            ConcurrentRunsExceededException: the job is at MaxConcurrentRuns (nothing recorded).
+        Returns, for each admission in order, what it admitted or the error that refused it
+        (EntityNotFoundException: the job was deleted; ConcurrentRunsExceededException: the job
+        is at MaxConcurrentRuns and does not queue). A refused admission records nothing.
+        The jobs' active runs (WAITING, STARTING, RUNNING, STOPPING) are counted under their
+        row locks, taken in name order, and admissions are decided in the order given, so
+        neither concurrent transactions nor a batch can overshoot MaxConcurrentRuns.
         """
         async with self.write() as conn:
-            existing = await self._load(conn, run_id)
-            if existing is not None:
-                seq = await self._feed.latest_for_run(conn, run_id)
-                event = scheduler_pb2.RunEvent(
-                    sequence=seq, run=existing.to_proto(), job_incarnation=existing.job_incarnation
+            existing = await self._load_many(conn, [a.run_id for a in admissions])
+            # Repeated calls (retries) get the run's latest event, as recorded.
+            events = {
+                run.run_id: scheduler_pb2.RunEvent(
+                    sequence=await self._feed.latest_for_run(conn, run.run_id),
+                    run=run.to_proto(),
+                    job_incarnation=run.job_incarnation,
                 )
-                return event, existing, False
-            if registration.version:
-                await registry.upsert_job(conn, registration)
-            name = request["JobName"]
-            job = await registry.get_job(conn, name, lock=True)
-            if job is None or job.deleted:
-                raise EntityNotFoundException(f"Job {name} not found.")
-            definition = job.definition
-            queuing = request.get("JobRunQueuingEnabled", definition.get("JobRunQueuingEnabled"))
-            limit = max_concurrent_runs(definition)
-            active = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(runs)
-                    .where(runs.c.job_name == name)
-                    .where(runs.c.state.in_([s.value for s in HOLDS_JOB_SLOT]))
+                for run in existing.values()
+            }
+            fresh = [a for a in admissions if a.run_id not in existing]
+            jobs = await self._lock_jobs(conn, fresh)
+            active = await self._count_holding_job_slot(conn, sorted(jobs))
+            decided: list[RunRecord | GlueError] = []
+            created: dict[str, RunRecord] = {}
+            for admission in admissions:
+                known = existing.get(admission.run_id) or created.get(admission.run_id)
+                if known is not None:
+                    decided.append(known)
+                    continue
+                outcome = self._decide(admission, jobs, active)
+                if isinstance(outcome, RunRecord):
+                    created[outcome.run_id] = outcome
+                decided.append(outcome)
+            protos = {run_id: run.to_proto() for run_id, run in created.items()}
+            new_runs = [
+                NewRun(run, json.dumps(run.record, default=str), protos[run_id].SerializeToString())
+                for run_id, run in created.items()
+            ]
+            # Last: from here to the commit every other writer waits (see ``outbox``).
+            sequences = await self.insert_many(conn, new_runs)
+            for new, seq in zip(new_runs, sequences, strict=True):
+                events[new.run.run_id] = scheduler_pb2.RunEvent(
+                    sequence=seq,
+                    run=protos[new.run.run_id],
+                    job_incarnation=new.run.job_incarnation,
                 )
-            ).scalar_one()
-            if active >= limit and not queuing:
-                raise ConcurrentRunsExceededException(
-                    f"Job with name {name} already running: {active} of its "
-                    f"{limit} concurrent runs (ExecutionProperty.MaxConcurrentRuns) are in flight"
-                )
-            start_now = process_slot_reserved and active < limit
-            run = self._new_run(
-                run_id=run_id,
-                job=job,
-                request=request,
-                # A manual retry (StartJobRun with JobRunId) is a new run with its own retry
-                # budget: Attempt 0, PreviousRunId set.
-                attempt=0,
-                state=JobRunState.STARTING if start_now else JobRunState.WAITING,
+        results: list[Admitted | GlueError] = []
+        reported: set[str] = set()
+        for outcome in decided:
+            if isinstance(outcome, GlueError):
+                results.append(outcome)
+                continue
+            # A run is new to the first admission that names it; a repeat (a retried call)
+            # finds it existing, as it would in a later transaction.
+            first = outcome.run_id in created and outcome.run_id not in reported
+            reported.add(outcome.run_id)
+            results.append(Admitted(event=events[outcome.run_id], run=outcome, created=first))
+        return results
+
+    def _decide(
+        self,
+        admission: Admission,
+        jobs: dict[str, registry.RegisteredJob],
+        active: dict[str, int],
+    ) -> RunRecord | GlueError:
+        """The new run an admission makes, or why it is refused; counts it in ``active``."""
+        request = admission.request
+        name = request["JobName"]
+        job = jobs.get(name)
+        if job is None or job.deleted:
+            return EntityNotFoundException(f"Job {name} not found.")
+        definition = job.definition
+        queuing = request.get("JobRunQueuingEnabled", definition.get("JobRunQueuingEnabled"))
+        limit = max_concurrent_runs(definition)
+        running = active.get(name, 0)
+        if running >= limit and not queuing:
+            return ConcurrentRunsExceededException(
+                f"Job with name {name} already running: {running} of its "
+                f"{limit} concurrent runs (ExecutionProperty.MaxConcurrentRuns) are in flight"
             )
-            await self._insert(conn, run)
-            event = await self._emit(conn, run)
-            return event, run, True
+        active[name] = running + 1
+        start_now = admission.process_slot_reserved and running < limit
+        return self._new_run(
+            run_id=admission.run_id,
+            job=job,
+            request=request,
+            # A manual retry (StartJobRun with JobRunId) is a new run with its own retry
+            # budget: Attempt 0, PreviousRunId set.
+            attempt=0,
+            state=JobRunState.STARTING if start_now else JobRunState.WAITING,
+        )
+
+    async def _load_many(
+        self, conn: AsyncConnection, run_ids: Sequence[str]
+    ) -> dict[str, RunRecord]:
+        query = _LOAD_MANY_LOCKED if conn.dialect.name == "postgresql" else _LOAD_MANY
+        rows = await conn.execute(query, {"run_ids": sorted(set(run_ids))})
+        return {row.run_id: RunRecord.from_row(row) for row in rows}
+
+    async def _lock_jobs(
+        self, conn: AsyncConnection, admissions: Sequence[Admission]
+    ) -> dict[str, registry.RegisteredJob]:
+        """The admissions' jobs, row-locked in name order, each stored first from the newest
+        registration among the admissions if that is newer than the one held (its AddJob was
+        lost or is still on its way). Almost always the versions match and nothing is written.
+        """
+        newest: dict[str, scheduler_pb2.JobRegistration] = {}
+        for admission in admissions:
+            name = admission.request["JobName"]
+            held = newest.get(name)
+            if held is None or admission.registration.version > held.version:
+                newest[name] = admission.registration
+        jobs = await registry.get_jobs(conn, sorted(newest), lock=True)
+        stale = [
+            registration
+            for name, registration in sorted(newest.items())
+            if registration.version
+            and (name not in jobs or jobs[name].version < registration.version)
+        ]
+        for registration in stale:
+            await registry.upsert_job(conn, registration)
+        if stale:
+            jobs.update(await registry.get_jobs(conn, [r.job.name for r in stale], lock=True))
+        return jobs
+
+    async def _count_holding_job_slot(
+        self, conn: AsyncConnection, names: Sequence[str]
+    ) -> dict[str, int]:
+        """How many runs of each job hold one of its MaxConcurrentRuns slots."""
+        if not names:
+            return {}
+        rows = await conn.execute(_COUNT_HOLDING_JOB_SLOT, {"names": list(names)})
+        return {row.job_name: int(row.active) for row in rows}
 
     def _new_run(
         self,

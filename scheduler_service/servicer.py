@@ -10,11 +10,12 @@ import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from scheduler_service import registry, retention
+from scheduler_service.admissions import Admissions
 from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.outbox import EventFeed
-from scheduler_service.run_states import TERMINAL, JobRunState
+from scheduler_service.run_states import TERMINAL
 from scheduler_service.runs import RunStore
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, InvalidInputException
@@ -43,6 +44,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self._executor = executor
         self._firing = firing
         self._clock = clock
+        self._admissions = Admissions(store, executor, writers=1 if db.is_sqlite else 2)
 
     async def AddJob(  # type: ignore[override]
         self, request: scheduler_pb2.AddJobRequest, context: Context
@@ -114,25 +116,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     ) -> scheduler_pb2.StartRunResponse:
         if not request.run_id or not request.request.job_name:
             raise InvalidInputException("run_id and request.job_name are required")
-        reserved = self._executor.reserve_slot()
-        try:
-            event, run, created = await self._store.admit(
-                request.registration,
-                request.run_id,
-                to_glue(request.request),
-                process_slot_reserved=reserved,
-            )
-        except BaseException:
-            if reserved:
-                self._executor.release_slot()
-            raise
-        if created and run.state is JobRunState.STARTING:
-            self._executor.launch(run)
-        else:
-            if reserved:
-                self._executor.release_slot()
-            if created and run.state is JobRunState.WAITING:
-                self._executor.note_waiting()
+        event = await self._admissions.admit(
+            request.registration, request.run_id, to_glue(request.request)
+        )
         return scheduler_pb2.StartRunResponse(event=event)
 
     async def StopRun(  # type: ignore[override]

@@ -1,0 +1,163 @@
+"""StartRun admission with group commit: the calls waiting are written in one transaction.
+
+Admitting a run is one short transaction, but every one of them queues for the same lock:
+SQLite's single writer, or on PostgreSQL the outbox counter's row (see ``outbox``), held to the
+commit. One admission at a time, throughput was one transaction's latency per run. Here the
+calls that arrive while a batch is being written wait, and go together in the next one: one
+lock hold, one counter bump, one commit for all of them. A lone call is written at once, as
+before; under load a batch is as large as the calls that came meanwhile.
+
+Each caller is answered only after the commit that records its run (DESIGN invariant 1), and a
+refused admission (ConcurrentRunsExceededException, EntityNotFoundException) records nothing
+while the others of its batch go ahead. The batch, not the caller, hands each new run to the
+executor, so a caller that gives up (its deadline passed) leaves no admitted run unlaunched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from glue.scheduler.v1 import scheduler_pb2
+from scheduler_service.executor import Executor
+from scheduler_service.run_states import JobRunState
+from scheduler_service.runs import Admission, Admitted, RunStore
+from servicekit.errors import ServiceUnavailableException
+from servicekit.glue_shapes import GlueDict
+
+log = logging.getLogger(__name__)
+
+# Admissions per transaction at most: bounds how long one holds the jobs' row locks.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """An admission and the caller waiting for its outcome."""
+
+    admission: Admission
+    outcome: asyncio.Future[scheduler_pb2.RunEvent]
+
+
+class Admissions:
+    """Admits StartRun calls, batching those that wait into one transaction."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        executor: Executor,
+        *,
+        writers: int = 1,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        # Batches written at once. On PostgreSQL two: most of a batch's time is round trips
+        # (reads, row locks) outside the counter lock, which the other batch can use. SQLite
+        # has one writer: one.
+        self._max_writers = writers
+        self._max_batch = max_batch
+        self._queue: deque[_Waiting] = deque()
+        # The tasks writing batches; each ends when it finds the queue empty.
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def admit(
+        self, registration: scheduler_pb2.JobRegistration, run_id: str, request: GlueDict
+    ) -> scheduler_pb2.RunEvent:
+        """Admit a run (idempotent by ``run_id``); its event once committed.
+
+        Raises:
+            EntityNotFoundException: the job was deleted.
+            ConcurrentRunsExceededException: the job is at MaxConcurrentRuns (nothing recorded).
+        """
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(
+            Admission(
+                registration=registration,
+                run_id=run_id,
+                request=request,
+                process_slot_reserved=self._executor.reserve_slot(),
+            ),
+            loop.create_future(),
+        )
+        self._queue.append(waiting)
+        if len(self._writers) < self._max_writers:
+            self._writers.add(loop.create_task(self._write_batches()))
+        return await waiting.outcome
+
+    async def _write_batches(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        batch: list[_Waiting] = []
+        try:
+            while self._queue:
+                batch = [
+                    self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))
+                ]
+                results = await self._admit([w.admission for w in batch])
+                for waiting, result in zip(batch, results, strict=True):
+                    self._settle(waiting, result)
+                batch = []
+        except BaseException:
+            # Cancelled (the scheduler is stopping): whoever still waits is told to retry.
+            unanswered = list(batch)
+            if len(self._writers) <= 1:  # no other writer will take the queue
+                unanswered += self._queue
+                self._queue.clear()
+            for waiting in unanswered:
+                self._settle(
+                    waiting, ServiceUnavailableException("the scheduler is stopping; retry")
+                )
+            raise
+        finally:
+            # At once, not in a done callback: a call queued after the loop above found the
+            # queue empty must see that this writer is gone and start another.
+            self._writers.discard(me)
+
+    async def _admit(self, admissions: Sequence[Admission]) -> list[Admitted | BaseException]:
+        try:
+            return list(await self._store.admit_many(admissions))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if len(admissions) == 1:
+                return [exc]
+            # Something unexpected (a database error) must fail only the admission that
+            # caused it: write them one by one.
+            log.warning(
+                "a batch of admissions failed; admitting them one by one",
+                extra={"admissions": len(admissions)},
+                exc_info=True,
+            )
+        results: list[Admitted | BaseException] = []
+        for admission in admissions:
+            results.extend(await self._admit([admission]))
+        return results
+
+    def _settle(self, waiting: _Waiting, result: Admitted | BaseException) -> None:
+        """Hand a new run to the executor (or give back its slot), then answer the caller."""
+        admission = waiting.admission
+        if (
+            isinstance(result, Admitted)
+            and result.created
+            and result.run.state is JobRunState.STARTING
+        ):
+            self._executor.launch(result.run)
+        else:
+            if admission.process_slot_reserved:
+                self._executor.release_slot()
+            if (
+                isinstance(result, Admitted)
+                and result.created
+                and result.run.state is JobRunState.WAITING
+            ):
+                self._executor.note_waiting()
+        if waiting.outcome.done():  # the caller gave up
+            return
+        if isinstance(result, Admitted):
+            waiting.outcome.set_result(result.event)
+        else:
+            waiting.outcome.set_exception(result)
