@@ -215,10 +215,17 @@ class JobRunCatalog:
         )
         await self._load(params["JobName"], params["RunId"])
         follow = bool(params.get("Follow", False))
-        async for chunk in self._link.read_run_log(
-            params["RunId"], int(params.get("Offset", 0)), follow
-        ):
-            yield chunk.data, chunk.offset
+        try:
+            async for chunk in self._link.read_run_log(
+                params["RunId"], int(params.get("Offset", 0)), follow
+            ):
+                yield chunk.data, chunk.offset
+        except EntityNotFoundException:
+            # The catalog has the run, the scheduler no longer has it: history retention.
+            raise EntityNotFoundException(
+                f"The log of job run {params['RunId']} is no longer kept (the scheduler "
+                "keeps finished runs' logs for its --history-days)."
+            ) from None
         if follow:
             # The scheduler ends the stream when the run ends; wait (briefly) until this
             # catalog has applied that event too, so a GetJobRun right after shows the end.

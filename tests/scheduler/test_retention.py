@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import grpc
+import pytest
 from sqlalchemy import func, select
 
 from glue.v1 import glue_pb2
@@ -77,9 +79,18 @@ async def test_prunes_old_history_and_keeps_what_is_needed(stack: Stack, tmp_pat
     assert pruned.events == len(left_events)
     assert (await _history(stack))[2] == {}
 
-    # The catalog keeps the run history users read; the running run still ends normally.
+    # The catalog keeps the run history users read; a pruned run's log says why it is gone;
+    # the running run still ends normally.
     for run_id in finished:
         assert (await stack.get_run("quick", run_id)).job_run_state == "SUCCEEDED"
+    log_call = stack.glue.GetJobRunLog(
+        glue_pb2.GetJobRunLogRequest(job_name="quick", run_id=finished[0])
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        async for _chunk in log_call:
+            pass
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "no longer kept" in str(gone.value.details())
     await stack.glue.BatchStopJobRun(
         glue_pb2.BatchStopJobRunRequest(job_name="slow", job_run_ids=[running])
     )
