@@ -92,7 +92,11 @@ class Database:
             return
         writer = self._sqlite_writer
         try:
-            await asyncio.wait_for(writer.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+            # asyncio.timeout, not wait_for: wait_for runs acquire() as a separate task, and a
+            # caller cancelled just as that task took the lock would leave the lock held for
+            # good. Lock.acquire itself either returns holding it or raises holding nothing.
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+                await writer.acquire()
         except TimeoutError:
             # What SQLite itself raises when its busy timeout runs out.
             raise OperationalError(
