@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from catalog_service.settings import CatalogSettings
+from catalog_service.settings import CatalogSettings, scheduler_target
 from servicekit.logs import configure_logging
 from servicekit.service_main import run_service
 
@@ -83,7 +83,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         reconcile_interval_seconds=args.reconcile_interval,
     )
     try:
-        settings.scheduler_target  # noqa: B018 - validates the address list
+        scheduler_target(settings.scheduler)
     except ValueError as exc:
         parser.error(f"--scheduler: {exc}")
     return settings, args.log_level
