@@ -50,10 +50,16 @@ _UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
 
 
 async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.RunEvent]) -> int:
-    """Upsert each event's run snapshot unless a newer one is held; returns how many applied."""
+    """Upsert each event's run snapshot unless a newer one is held; returns how many applied.
+
+    Rows are written in run id order (a run's events in sequence order): two transactions
+    applying events of the same runs - the event consumer and a BatchStopJobRun - then lock
+    them in one order and cannot deadlock on PostgreSQL. Only a run's own events are ordered
+    by meaning, and ``event_seq`` keeps the newest.
+    """
     upsert = _UPSERT[conn.dialect.name]
     applied = 0
-    for event in events:
+    for event in sorted(events, key=lambda e: (e.run.id, e.sequence)):
         run = event.run
         values = {
             "run_id": run.id,

@@ -7,16 +7,18 @@ import logging
 from pathlib import Path
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from scheduler_service.caretaker import start_watcher
 from scheduler_service.clock import FIRING_CONCURRENCY, MAX_LAUNCH_HOLD_SECONDS, Clock
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
-from scheduler_service.leases import Replica, site_id
+from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
 from scheduler_service.retention import PRUNE_INTERVAL_SECONDS, Retention
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
+from scheduler_service.site import Role, SiteProcesses, site_id
 from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
 from servicekit.server import GrpcServer
@@ -56,8 +58,14 @@ class SchedulerApp(ServiceApp):
         feed = EventFeed(db)
         store = RunStore(db, feed, settings.runs_dir, replica=replica)
         runner = ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds)
+        site_processes = SiteProcesses(settings.runs_dir)
+        site_processes.register(replica.replica_id, Role.REPLICA)
         executor = Executor(
-            store, runner, max_processes=settings.max_processes, python=settings.python
+            store,
+            runner,
+            max_processes=settings.max_processes,
+            python=settings.python,
+            site_processes=site_processes,
         )
         firing = Firing(
             db,
@@ -112,6 +120,10 @@ class SchedulerApp(ServiceApp):
             loop.create_task(clock.run()),
             loop.create_task(retention.run()),
         ]
+        if settings.caretaker and not db.is_sqlite:
+            # Runs outlive this process; on a shared database something must record their ends
+            # when it is gone (see ``caretaker``).
+            await start_watcher(settings)
         server.accept_calls(True)
         await server.set_serving(True)
         log.info(

@@ -123,8 +123,35 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         replica_id=replica_id,
         lease_seconds=args.lease_seconds,
         history_days=args.history_days,
+        # This process is a scheduler of its own (not embedded in another program), so a
+        # caretaker may take over its runs when it is gone.
+        caretaker=True,
     )
     return settings, args.log_level
+
+
+def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[str, str]:
+    """This process's environment with ``settings`` as its SCHEDULER_* variables: what
+    ``parse_settings([])`` in a child process (the caretaker) reads back as the same settings.
+
+    Not written anywhere: it holds the database URL, credentials included.
+    """
+    values = {
+        "data-dir": str(settings.data_dir.resolve()),
+        "database-url": settings.effective_database_url,
+        "max-processes": str(settings.max_processes),
+        "stop-grace": repr(settings.stop_grace_seconds),
+        "misfire-grace": repr(settings.misfire_grace_seconds),
+        "replica-id": settings.replica_id,
+        "lease-seconds": repr(settings.lease_seconds),
+        "history-days": repr(settings.history_days),
+        "python": settings.python,
+        "log-level": log_level,
+    }
+    return {
+        **os.environ,
+        **{PREFIX + name.upper().replace("-", "_"): value for name, value in values.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,12 +7,16 @@ slots free up. Processes run under a supervisor that outlives the scheduler (see
 
 With several replicas (see ``leases``) each in-flight run is owned by one of them. This
 executor watches the runs its replica owns and renews their leases (``heartbeat``); its
-``reaper`` takes over runs whose owner stopped renewing, and ``recover`` does the same at
-start-up for the replica's own runs too. Taking over a run means adopting its supervisor
-through the runner when the run directory is visible here (the job goes on; its real outcome
-is recorded), settling what ended meanwhile, starting what never started, and settling FAILED
-what ran on another machine. Every state write is fenced (``runs.NotOwnerError``): a run lost
-to another replica is dropped, never written over.
+``reaper`` takes over runs whose owner stopped renewing or whose owner's process is known dead
+on this site, and ``recover`` does the same at start-up for the replica's own runs too. A run's
+launch is recorded before its supervisor starts (``RunStore.record_launch``). Taking over a run
+means: launching it if it was never launched; adopting its supervisor through the runner if it
+was launched on this site (the job goes on; its real outcome is recorded), settling what ended
+meanwhile and launching what was recorded but never started; and, for a run launched on
+another site that nothing there has reported on through the orphan grace, settling it FAILED
+as unknown, without a retry. Every state write is fenced (``runs.NotOwnerError``): a run lost
+to another replica is dropped, never written over. A caretaker (``caretaker``) is an executor
+that only takes over, never promotes waiting runs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from scheduler_service.runner import (
     build_argv,
 )
 from scheduler_service.runs import CLAIM_BATCH, ClaimedRun, NotOwnerError, RunRecord, RunStore
+from scheduler_service.site import SiteProcesses
 from servicekit.logs import run_context
 
 log = logging.getLogger(__name__)
@@ -47,7 +52,8 @@ _OUTCOME_STATE = {
     OutcomeKind.STOPPED: JobRunState.STOPPED,
     OutcomeKind.ERROR: JobRunState.ERROR,
     # The supervisor vanished (kill -9 of its process group, a reboot): the outcome is unknown,
-    # so the run counts as failed and may be retried.
+    # and a job it left running has been killed, so the run counts as failed and may be
+    # retried without running twice at once.
     OutcomeKind.LOST: JobRunState.FAILED,
 }
 
@@ -64,12 +70,26 @@ class Executor:
     """Launches, watches and settles runs within the process cap."""
 
     def __init__(
-        self, store: RunStore, runner: ProcessRunner, *, max_processes: int, python: str
+        self,
+        store: RunStore,
+        runner: ProcessRunner,
+        *,
+        max_processes: int,
+        python: str,
+        site_processes: SiteProcesses | None = None,
+        caretaker: bool = False,
     ) -> None:
         self._store = store
         self._runner = runner
         self._max_processes = max_processes
         self._python = python
+        # Which processes of this data directory are alive (None: unknown, as in tests that
+        # run replicas in one process).
+        self._site_processes = site_processes
+        # A caretaker looks after a dead replica's runs and starts no new ones.
+        self._caretaker = caretaker
+        # Stops requested for runs whose process is being launched: signalled once it runs.
+        self._stops: set[str] = set()
         self._slots_used = 0
         self._tasks: set[asyncio.Task[None]] = set()
         # The runs this replica owns and watches, each with the task that launches or awaits
@@ -143,6 +163,7 @@ class Executor:
     def _disown(self, run_id: str, task: asyncio.Task[None]) -> None:
         if self._owned.get(run_id) is task:
             del self._owned[run_id]
+            self._stops.discard(run_id)
 
     @property
     def owned_runs(self) -> frozenset[str]:
@@ -151,8 +172,8 @@ class Executor:
 
     async def recover(self) -> None:
         """At start-up: take charge of this replica's own in-flight runs (a restart under the
-        same replica id), runs nobody owns, and runs whose owner's lease expired; then start
-        waiting runs.
+        same replica id), runs nobody owns, runs of dead processes of this site, and runs whose
+        owner's lease expired; then start waiting runs (not a caretaker).
 
         In single-process mode (SQLite, held by a file lock) every in-flight run is taken at
         once: whoever owned it is certainly gone, so its lease need not run out first.
@@ -160,7 +181,10 @@ class Executor:
         self._recovered = True
         while True:
             claimed = await self._store.claim_runs(
-                include_own=True, include_all=self._store.single_process
+                include_own=True,
+                include_all=self._store.single_process and not self._caretaker,
+                dead_owners=await self._dead_owners(),
+                site_only=self._caretaker,
             )
             for claim in claimed:
                 await self._take_over(claim)
@@ -169,14 +193,24 @@ class Executor:
         await self.promote()
 
     async def reap(self) -> int:
-        """Take over in-flight runs whose owner stopped renewing its lease; returns how many."""
-        claimed = await self._store.claim_runs(include_own=False)
+        """Take over in-flight runs whose owner stopped renewing its lease, or whose owner's
+        process is dead on this site; returns how many. A caretaker takes only its site's."""
+        claimed = await self._store.claim_runs(
+            include_own=False, dead_owners=await self._dead_owners(), site_only=self._caretaker
+        )
         for claim in claimed:
             await self._take_over(claim)
         return len(claimed)
 
+    async def _dead_owners(self) -> list[str]:
+        """Owners of in-flight runs that are processes of this site and no longer alive."""
+        if self._site_processes is None:
+            return []
+        owners = await self._store.other_owners()
+        return await asyncio.to_thread(self._site_processes.dead, owners) if owners else []
+
     async def _take_over(self, claim: ClaimedRun) -> None:
-        """Adopt, settle or start a run just claimed (see the module docstring)."""
+        """Launch, adopt or settle a run just claimed (see the module docstring)."""
         run = claim.run
         with run_context(run.run_id):
             if run.run_id in self._owned:
@@ -187,19 +221,33 @@ class Executor:
             previous = claim.previous_owner
             if previous not in (None, self._me):
                 log.info(
-                    "taking over a run whose replica stopped renewing its lease",
+                    "taking over a run whose replica stopped renewing its lease or died",
                     extra={"previous_owner": previous, "state": run.state.value},
                 )
-            if claim.previous_site is not None and claim.previous_site != self._site:
-                # Its supervisor ran under another data directory (another machine): nothing
-                # here can see, await or stop it.
+            if run.site is None and run.state is not JobRunState.RUNNING:
+                # Never launched (the launch is recorded before a supervisor starts): launch it
+                # here, or end it if a stop came first. A RUNNING run without a site is from
+                # before launches were recorded; it ran on this data directory.
+                if run.state is JobRunState.STOPPING:
+                    await self._settle_state(
+                        run.run_id, JobRunState.STOPPED, "Stopped before its process started."
+                    )
+                else:
+                    log.info("launching a run its replica admitted but never launched")
+                    self._slots_used += 1
+                    self.launch(run)
+                return
+            if run.site not in (None, self._site):
                 await self._settle_state(
                     run.run_id,
                     JobRunState.FAILED,
-                    f"The scheduler replica {previous} running this run stopped renewing its "
-                    f"lease (it died or lost the database), and its run directory is on "
-                    f"another machine, not visible to replica {self._me}; the run's outcome "
-                    "is unknown.",
+                    f"The run's process was launched by scheduler replica {previous} on another "
+                    f"machine (data directory {run.site}), and nothing there has renewed the "
+                    "run's lease since: that machine is gone or cut off from the database, so "
+                    "the run's outcome is unknown. It is not retried automatically, because its "
+                    "job may still be running there (if that machine comes back, its scheduler "
+                    "stops it); StartJobRun with JobRunId set to this run's id retries it.",
+                    retry=False,
                 )
                 return
             adopted = await self._runner.adopt(run.run_id)
@@ -207,7 +255,12 @@ class Executor:
                 log.info("run ended while no scheduler watched it", extra={"outcome": adopted.kind})
                 await self._settle(run.run_id, adopted)
             elif adopted is None:
-                await self._recover_unstarted(run)
+                # Its launch was recorded here but no supervisor ever claimed the run directory
+                # (the replica died in between): start it now. The directory's claim lets only
+                # one supervisor start, should the old launch still be on its way.
+                log.info("launching a run whose recorded launch never started a process")
+                self._slots_used += 1
+                self.launch(run)
             else:
                 log.info("adopted running process", extra={"previous_owner": previous})
                 # An adopted run takes a slot even beyond max_processes: it runs anyway.
@@ -215,23 +268,6 @@ class Executor:
                 if run.state is JobRunState.STOPPING:
                     adopted.stop()
                 self._own(run.run_id, self._watch(run.run_id, adopted))
-
-    async def _recover_unstarted(self, run: RunRecord) -> None:
-        if run.state is JobRunState.STARTING:
-            log.info("starting a run whose process had not started before its replica stopped")
-            self._slots_used += 1
-            self.launch(run)
-        elif run.state is JobRunState.STOPPING:
-            await self._settle_state(
-                run.run_id, JobRunState.STOPPED, "Stopped before its process started."
-            )
-        else:
-            await self._settle_state(
-                run.run_id,
-                JobRunState.FAILED,
-                "The scheduler found no record of this run's process after a restart or "
-                "takeover; its outcome is unknown.",
-            )
 
     async def housekeeping(self) -> None:
         """Background loop: promote WAITING runs whenever slots are free."""
@@ -294,14 +330,15 @@ class Executor:
             if task is not None:
                 task.cancel()  # its clean-up gives the process slot back
             if state in TERMINAL and self._runner.stop(run_id):
-                # Settled by a replica that could not see the process (another machine): its
-                # result would never be recorded, and a retry may already run.
+                # Settled by a replica that could not see the process (another machine, after
+                # this one was cut off past the orphan grace): its result would never be
+                # recorded, and the job must not go on beside a manual retry.
                 log.warning("stopped the process of a run another replica settled")
 
     async def close(self) -> None:
-        """Stop watching and hand the owned runs over: their leases expire at once, so another
-        replica adopts them without waiting. The processes keep running under their
-        supervisors."""
+        """Stop watching and hand the owned runs over: their leases expire now, so a process of
+        this site (or any replica, for runs never launched) takes them without waiting. The
+        processes keep running under their supervisors."""
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
@@ -353,6 +390,8 @@ class Executor:
 
     async def promote(self) -> None:
         """Move WAITING runs to STARTING while slots are free, oldest first."""
+        if self._caretaker:
+            return
         async with self._promote_lock:
             free = self._max_processes - self._slots_used
             if free <= 0:
@@ -365,8 +404,9 @@ class Executor:
                 self._maybe_waiting = False
 
     async def stop(self, run_id: str) -> None:
-        """Signal a run's process to stop (no-op if it has none yet; launch checks again)."""
-        self._runner.stop(run_id)
+        """Signal a run's process to stop; one being launched is signalled once it runs."""
+        if not self._runner.stop(run_id) and run_id in self._owned:
+            self._stops.add(run_id)
 
     async def _execute(self, run: RunRecord) -> None:
         with run_context(run.run_id):
@@ -375,15 +415,29 @@ class Executor:
                     argv = build_argv(
                         run.command, run.job_name, run.run_id, run.arguments, self._python
                     )
-                    deadline = time.time() + run.timeout_minutes * 60
+                except LaunchError as exc:
+                    log.info("run could not start", extra={"reason": str(exc)})
+                    await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
+                    return
+                recorded = await self._store.record_launch(
+                    run.run_id, run.deadline or time.time() + run.timeout_minutes * 60
+                )
+                if recorded is None:
+                    return
+                if not recorded.launch:
+                    await self._settle_state(
+                        run.run_id, JobRunState.STOPPED, "Stopped before its process started."
+                    )
+                    return
+                deadline = recorded.run.deadline
+                try:
                     process = await self._runner.launch(run.run_id, argv, deadline)
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
                     await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
                     return
-                current = await self._store.mark_running(run.run_id, deadline)
                 log.info("run started", extra={"job": run.job_name})
-                if current is not None and current.state is JobRunState.STOPPING:
+                if recorded.run.state is JobRunState.STOPPING or run.run_id in self._stops:
                     process.stop()
                 outcome = await process.wait()
                 await self._settle(run.run_id, outcome)
@@ -430,11 +484,12 @@ class Executor:
         *,
         started_at: float | None = None,
         ended_at: float | None = None,
+        retry: bool = True,
     ) -> None:
         while True:
             try:
                 created = await self._store.finish(
-                    run_id, state, message, started_at=started_at, ended_at=ended_at
+                    run_id, state, message, started_at=started_at, ended_at=ended_at, retry=retry
                 )
                 break
             except NotOwnerError as exc:

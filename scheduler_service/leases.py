@@ -17,8 +17,10 @@ is needed, because every piece of shared work is claimed row by row:
   * the owner's heartbeat renews the leases of the runs it watches every third of the lease;
   * every replica's reaper claims in-flight runs whose lease expired (or that have no owner) with
     ``FOR UPDATE SKIP LOCKED`` and an update that compares the old owner and lease, then adopts
-    them through the runner;
-  * every write of a run's state by an executor (``mark_running``, ``finish``) checks
+    them through the runner; a run launched on another site only once its lease has been
+    expired for a further lease period (the *orphan grace*, see Sites below), and a run of a
+    dead process of its own site at once, lease or not;
+  * every write of a run's state by an executor (``record_launch``, ``finish``) checks
     ``owner = me`` in the same transaction (**fencing**): a replica that was paused past its
     lease and resumes finds the run taken, logs it and drops the run instead of writing over
     the new owner.
@@ -32,33 +34,47 @@ replicas on different machines need no clock synchronisation for leases to work 
 check-in rule compares peers' wall clocks and fails under skew). Timestamps shown to users stay
 the replicas' wall clock, as before.
 
-**Sites.** A run's process runs under a supervisor in ``<data-dir>/runs/<run_id>/``. Replicas that
-share a data directory (one machine, or one pod) can read that directory and signal and await
-the supervisor, so a surviving replica *adopts* a dead replica's runs: the job goes on and its
-real outcome is recorded. Each data directory has a random id (``runs/.data-dir-id``), the
-*site*; every owned run records its owner's site. A reaper on another site cannot see the run
-directory: it settles the run FAILED with a message saying the replica died and the outcome is
-unknown (the run is retried if the job allows). If that replica was not dead but paused or cut
-off from the database, its heartbeat later finds the run settled by another replica and stops
-the process, whose result nothing would record. Replicas sharing a data directory must share
-the PID namespace (the supervisors' pids must mean the same processes); a data directory
-shared over a network file system between machines is not supported.
+**Sites.** A run's process runs under a supervisor in ``<data-dir>/runs/<run_id>/``, on the
+machine of the replica that launched it. Each data directory has a random id
+(``runs/.data-dir-id``), the *site*. **Launching is a recorded step**: before it starts the
+supervisor, the owner moves the run from STARTING to RUNNING and writes its own site into
+``scheduler_runs.site`` in one fenced transaction (``RunStore.record_launch``), and the site never
+changes after that. So the database alone tells a run that was never launched (site NULL: any
+replica that takes it over launches it, exactly once, because that write is fenced) from one
+launched on a given machine (only that machine can see its supervisor).
+
+Processes of one site know exactly which of them are alive: each replica (and caretaker)
+registers its pid, process start time and boot id under ``runs/.processes/`` (``SiteProcesses``),
+so a replica takes a dead sibling's runs at once, without waiting for their leases.
+
+A run launched on another site is never settled from afar while that site may still report on
+it. When a replica process dies, a small watcher it started (``replica_watch``) starts a
+**caretaker** for its site (``caretaker``): a scheduler process without a server that takes the
+dead replica's runs, keeps their leases, records their true outcomes from the supervisors'
+``exit.json`` (and launches any whose launch was recorded but whose supervisor never started),
+and hands them back to a replica of the site as soon as one is alive. Only when nothing on that
+site has renewed a run's lease for a whole further lease period (``orphan grace``) may a replica
+elsewhere take the run, and then it can only say what it knows: the run ends FAILED with a
+message naming the lost replica, and is **not retried automatically**, since its job may still be
+running on a machine that is merely cut off. If that machine comes back, its heartbeat finds the
+run settled and stops the process. Replicas sharing a data directory must share the PID
+namespace; a data directory shared over a network file system between machines is not supported.
 
 **Replica ids** must be unique among live replicas; the default (host, pid, random suffix) is.
 A replica restarted with the *same* id re-adopts its own runs at start-up without waiting for
 their leases to expire, so a stable id (a StatefulSet pod name, a systemd instance name) makes
-restarts after a crash faster. A replica stopped gracefully (SIGTERM) expires the leases of its
-runs as it leaves, so another replica (or its restart) takes them over at once.
+restarts after a crash faster. A replica stopped gracefully (SIGTERM) expires its leases as it
+leaves (at the database's current time), so a sibling on its site takes its runs at once, and
+any replica its runs that were never launched; replicas elsewhere still wait out the orphan
+grace.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Double
@@ -66,7 +82,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 DEFAULT_LEASE_SECONDS = 10.0
-SITE_FILE = ".data-dir-id"
 # The heartbeat renews leases this many times per lease period: two renewals may be lost (a
 # slow database, a busy event loop) before the lease expires.
 RENEWALS_PER_LEASE = 3
@@ -83,7 +98,7 @@ class Replica:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     """How long an owner's claim on a run holds without renewal."""
     site: str | None = None
-    """The id of this replica's data directory (``site_id``); None: unknown (tests)."""
+    """The id of this replica's data directory (``site.site_id``); None: unknown (tests)."""
 
 
 def default_replica_id() -> str:
@@ -99,30 +114,6 @@ def heartbeat_interval(lease_seconds: float) -> float:
 def reap_interval(lease_seconds: float) -> float:
     """How often a replica looks for runs whose lease expired."""
     return min(MAX_REAP_INTERVAL_SECONDS, lease_seconds / RENEWALS_PER_LEASE)
-
-
-def site_id(runs_dir: Path) -> str:
-    """The id of the data directory that holds ``runs_dir``, created on first use.
-
-    Created by writing a temporary file and hard-linking it into place, so two replicas
-    starting at once on a new directory agree on one id.
-    """
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    path = runs_dir / SITE_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    tmp = runs_dir / f".{SITE_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.write_text(secrets.token_hex(16) + "\n")
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass  # another replica won the race; use its id
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return path.read_text().strip()
 
 
 class db_epoch(FunctionElement[float]):  # noqa: N801 - named like the SQL functions it renders

@@ -11,9 +11,10 @@ class JobRunState(StrEnum):
     WAITING = "WAITING"
     """Admitted, waiting for a process slot (or, with JobRunQueuingEnabled, for a job slot)."""
     STARTING = "STARTING"
-    """Admitted and holding a slot; its process is being started."""
+    """Admitted and holding a slot; not launched yet (any replica that takes it over may)."""
     RUNNING = "RUNNING"
-    """Its process is running."""
+    """Launched: its launch is recorded with the site that runs it, and its process runs (or
+    is being started there)."""
     STOPPING = "STOPPING"
     """A stop was requested; the process is being ended (TERM, grace, KILL)."""
     STOPPED = "STOPPED"
@@ -54,7 +55,8 @@ _S = JobRunState
 TRANSITIONS: dict[JobRunState, frozenset[JobRunState]] = {
     _S.WAITING: frozenset({_S.STARTING, _S.STOPPED, _S.FAILED, _S.ERROR, _S.EXPIRED}),
     _S.STARTING: frozenset({_S.RUNNING, _S.STOPPING, _S.FAILED, _S.ERROR, _S.TIMEOUT}),
-    _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.TIMEOUT, _S.STOPPING}),
+    # ERROR: the process could not be started after its launch was recorded.
+    _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.TIMEOUT, _S.STOPPING, _S.ERROR}),
     # A process may end on its own while a stop is on its way.
     _S.STOPPING: frozenset({_S.STOPPED, _S.SUCCEEDED, _S.FAILED, _S.TIMEOUT, _S.ERROR}),
     **{state: frozenset() for state in TERMINAL},

@@ -222,7 +222,7 @@ def _read_claim(run_dir: Path) -> _Claim | str | None:
 _BOOT_ID = _sv.boot_id()
 
 
-def _is_process(pid: int, start_time: int, boot_id: str) -> bool:
+def is_process(pid: int, start_time: int, boot_id: str) -> bool:
     """Whether the process with this pid is alive and is the one that started at start_time."""
     if boot_id != _BOOT_ID:
         return False
@@ -245,7 +245,7 @@ def _open_pidfd(pid: int, start_time: int, boot_id: str) -> int | None:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return None
-    if _is_process(pid, start_time, boot_id):
+    if is_process(pid, start_time, boot_id):
         return pidfd
     os.close(pidfd)
     return None
@@ -287,7 +287,7 @@ def _lost(claim: _Claim) -> Outcome:
     if (
         job_pid is not None
         and job_start is not None
-        and _is_process(job_pid, job_start, claim.boot_id)
+        and is_process(job_pid, job_start, claim.boot_id)
     ):
         try:
             os.killpg(job_pid, signal.SIGKILL)
@@ -337,7 +337,7 @@ class RunningProcess:
 
     def is_alive(self) -> bool:
         """Whether the supervisor is still running (the run has not ended)."""
-        return _is_process(self._claim.pid, self._claim.start_time, self._claim.boot_id)
+        return is_process(self._claim.pid, self._claim.start_time, self._claim.boot_id)
 
     def stop(self) -> bool:
         """Ask the supervisor to stop the job (TERM, grace, KILL; outcome STOPPED).

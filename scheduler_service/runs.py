@@ -7,7 +7,7 @@ the outbox, so the catalog sees every change exactly once and in order (DESIGN i
 It also keeps run ownership between replicas (see ``leases``): a run that takes a process slot
 is owned by the replica that admitted, promoted or claimed it, under a lease on the database's
 clock; ``claim_runs`` takes over runs whose lease expired; ``renew_leases`` is the owner's
-heartbeat; and the executor's state writes (``mark_running``, ``finish``) are fenced: they raise
+heartbeat; and the executor's state writes (``record_launch``, ``finish``) are fenced: they raise
 ``NotOwnerError`` rather than write over another replica's run.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from sqlalchemy import bindparam, func, or_, select, true, update
+from sqlalchemy import and_, bindparam, func, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -96,7 +96,8 @@ class RunRecord:
     lease_until: float | None = None
     """Until when the owner's claim holds (epoch seconds on the database's clock)."""
     site: str | None = None
-    """The owner's data directory id: where the run's supervisor can be seen."""
+    """Where the run was launched: its supervisor's data directory id, written with the launch
+    (``RunStore.record_launch``) and never changed; None while it was never launched."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:
@@ -235,8 +236,16 @@ class ClaimedRun:
     """The run as it now is (owned by this replica)."""
     previous_owner: str | None
     """The replica that owned it (None: never owned, a run from before leases existed)."""
-    previous_site: str | None
-    """That replica's data directory id (None: unknown)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchRecord:
+    """What ``RunStore.record_launch`` recorded."""
+
+    run: RunRecord
+    """The run as it now is."""
+    launch: bool
+    """Whether to start its process: False for a run stopped before it was ever launched."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -521,8 +530,9 @@ class RunStore:
         return db_epoch() + self.replica.lease_seconds
 
     def _owned(self, run: RunRecord, record_json: str | None = None) -> dict[str, Any]:
-        """Row values (without lease_until) for ``run`` owned by this replica."""
-        owned = replace(run, owner=self.replica.replica_id, site=self.replica.site)
+        """Row values (without lease_until) for ``run`` owned by this replica (not launched:
+        its site is written by ``record_launch``)."""
+        owned = replace(run, owner=self.replica.replica_id, site=None)
         return _row_values(owned, record_json)
 
     def _fence(self, run: RunRecord) -> None:
@@ -535,32 +545,72 @@ class RunStore:
         """True on SQLite, where a file lock keeps every other scheduler process away."""
         return self._db.is_sqlite
 
+    def _takeable(
+        self, now: Any, *, include_own: bool, dead_owners: Sequence[str], site_only: bool
+    ) -> Any:
+        """Which in-flight runs a claim may take at database time ``now`` (see ``leases``)."""
+        site = self.replica.site
+        here_or_unlaunched = or_(runs.c.site.is_(None), runs.c.site == site)
+        takeable = or_(
+            runs.c.owner.is_(None),
+            runs.c.lease_until.is_(None),
+            # Launched here or never launched: as soon as the lease expired.
+            and_(runs.c.lease_until < now, here_or_unlaunched),
+            # Launched on another site: only after a further lease period of silence, which
+            # gives that site's caretaker time to take it (the orphan grace).
+            runs.c.lease_until < now - self.replica.lease_seconds,
+        )
+        if include_own:
+            takeable = or_(takeable, runs.c.owner == self.replica.replica_id)
+        if dead_owners:
+            # Processes of this site known to be dead: their runs at once, lease or not.
+            takeable = or_(takeable, and_(runs.c.owner.in_(dead_owners), here_or_unlaunched))
+        if site_only:
+            takeable = and_(
+                takeable,
+                or_(
+                    runs.c.site == site,
+                    and_(runs.c.site.is_(None), runs.c.owner.in_(dead_owners)),
+                ),
+            )
+        return takeable
+
     async def claim_runs(
-        self, *, include_own: bool, include_all: bool = False, limit: int = CLAIM_BATCH
+        self,
+        *,
+        include_own: bool,
+        include_all: bool = False,
+        dead_owners: Sequence[str] = (),
+        site_only: bool = False,
+        limit: int = CLAIM_BATCH,
     ) -> list[ClaimedRun]:
         """Take charge of in-flight runs whose owner's lease expired (or that have no owner).
 
-        With ``include_own`` also this replica's own runs whatever their lease (a replica
-        restarted under the same id re-adopts them at once); with ``include_all`` every
-        in-flight run (start-up in single-process mode, where no other owner can be alive).
-        Rows another transaction holds are
-        skipped (``FOR UPDATE SKIP LOCKED``); each is taken by an update that compares the
-        owner and lease that were read, so two reapers can never both take a run, and a run
-        whose owner renewed its lease meanwhile is left alone. Oldest first.
+        A run launched on another site is taken only once its lease has been expired for a
+        further lease period, a run of ``dead_owners`` (processes of this site known to be
+        dead) at once. With ``include_own`` also this replica's own runs whatever their lease
+        (a replica restarted under the same id re-adopts them at once); with ``include_all``
+        every in-flight run (start-up in single-process mode, where no other owner can be
+        alive); with ``site_only`` only runs launched on this site or never launched by one of
+        ``dead_owners`` (a caretaker). Rows another transaction holds are skipped
+        (``FOR UPDATE SKIP LOCKED``); each is taken by an update that compares the owner and
+        lease that were read, so two reapers can never both take a run, and a run whose owner
+        renewed its lease meanwhile is left alone. A run's site is left as it is: it says where
+        its supervisor was launched. Oldest first.
         """
         me = self.replica.replica_id
+
+        def takeable_at(now: Any) -> Any:
+            if include_all:
+                return true()
+            return self._takeable(
+                now, include_own=include_own, dead_owners=dead_owners, site_only=site_only
+            )
+
         # A read first: almost always nothing is takeable, and the reaper of every replica asks
         # every second, so it must not take write locks (SQLite has one writer) to find that.
         async with self._db.read() as conn:
-            takeable = or_(
-                runs.c.owner.is_(None),
-                runs.c.lease_until.is_(None),
-                runs.c.lease_until < db_epoch(),
-            )
-            if include_own:
-                takeable = or_(takeable, runs.c.owner == me)
-            if include_all:
-                takeable = true()
+            takeable = takeable_at(db_epoch())
             any_takeable = (
                 await conn.execute(
                     select(runs.c.run_id)
@@ -573,13 +623,7 @@ class RunStore:
             return []
         async with self._db.transaction() as conn:
             now = float((await conn.execute(select(db_epoch()))).scalar_one())
-            takeable = or_(
-                runs.c.owner.is_(None), runs.c.lease_until.is_(None), runs.c.lease_until < now
-            )
-            if include_own:
-                takeable = or_(takeable, runs.c.owner == me)
-            if include_all:
-                takeable = true()
+            takeable = takeable_at(now)
             query = (
                 select(runs)
                 .where(runs.c.state.in_(_IN_FLIGHT))
@@ -598,19 +642,29 @@ class RunStore:
                     .where(runs.c.run_id == run.run_id)
                     .where(runs.c.owner.is_not_distinct_from(run.owner))
                     .where(runs.c.lease_until.is_not_distinct_from(run.lease_until))
-                    .values(owner=me, site=self.replica.site, lease_until=lease_until)
+                    .values(owner=me, lease_until=lease_until)
                 )
                 if result.rowcount:
                     claimed.append(
                         ClaimedRun(
-                            run=replace(
-                                run, owner=me, site=self.replica.site, lease_until=lease_until
-                            ),
+                            run=replace(run, owner=me, lease_until=lease_until),
                             previous_owner=run.owner,
-                            previous_site=run.site,
                         )
                     )
         return claimed
+
+    async def other_owners(self) -> list[str]:
+        """The owners of in-flight runs other than this replica (candidates for
+        ``SiteProcesses.dead``)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(runs.c.owner)
+                .where(runs.c.state.in_(_IN_FLIGHT))
+                .where(runs.c.owner.is_not(None))
+                .where(runs.c.owner != self.replica.replica_id)
+                .distinct()
+            )
+            return [row.owner for row in rows]
 
     async def renew_leases(
         self, run_ids: Sequence[str]
@@ -643,17 +697,20 @@ class RunStore:
         return seen
 
     async def release_leases(self) -> int:
-        """Expire this replica's leases now (graceful shutdown): other replicas take over at once.
+        """Expire this replica's leases now (graceful shutdown, a caretaker's hand-over).
 
-        The owner stays, so a restart under the same id re-adopts whatever nobody took meanwhile.
-        Returns how many runs were released.
+        They expire at the database's current time, not at some time long past: a process of
+        this site (and anyone, for a run never launched) may take them at once, while a replica
+        of another site, which cannot see a launched run's supervisor, still waits out the
+        orphan grace (see ``leases``). The owner stays, so a restart under the same id
+        re-adopts whatever nobody took meanwhile. Returns how many runs were released.
         """
         async with self._db.transaction() as conn:
             result = await conn.execute(
                 update(runs)
                 .where(runs.c.owner == self.replica.replica_id)
                 .where(runs.c.state.in_(_IN_FLIGHT))
-                .values(lease_until=0.0)
+                .values(lease_until=db_epoch())
             )
         return int(result.rowcount or 0)
 
@@ -895,28 +952,51 @@ class RunStore:
 
     # -- transitions -------------------------------------------------------------------------
 
-    async def mark_running(self, run_id: str, deadline: float) -> RunRecord | None:
-        """STARTING -> RUNNING once the process started; returns the run as it now is.
+    async def record_launch(self, run_id: str, deadline: float) -> LaunchRecord | None:
+        """Record that this replica launches the run, before its supervisor is started.
 
-        If a stop arrived meanwhile the run stays STOPPING and the caller must stop the process.
+        STARTING moves to RUNNING with this replica's site and the run's deadline (one event);
+        a run already launched on this site (taken over from a dead process of the site) keeps
+        its deadline and is launched again: the run directory's claim lets at most one
+        supervisor start. A run asked to stop before it was ever launched is not launched.
+        Returns None if the run is gone or already ended.
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
         """
         async with self.write() as conn:
             run = await self._load(conn, run_id)
-            if run is None:
+            if run is None or run.state in TERMINAL:
                 return None
             self._fence(run)
-            if run.state is not JobRunState.STARTING:
+            if run.site is None and run.state is JobRunState.STOPPING:
+                return LaunchRecord(run=run, launch=False)
+            if run.site is not None:
+                # Launched before: only a process of that site may launch it again.
+                assert run.site == self.replica.site, (run.site, self.replica.site)
                 if run.deadline is None:
                     run = replace(run, deadline=deadline)
                     await self._save(conn, run)
-                return run
-            run = replace(run, state=JobRunState.RUNNING, deadline=deadline, updated_at=time.time())
-            await self._save(conn, run)
+                return LaunchRecord(run=run, launch=True)
+            run = replace(
+                run,
+                state=JobRunState.RUNNING,
+                deadline=deadline,
+                updated_at=time.time(),
+                site=self.replica.site,
+            )
+            await conn.execute(
+                _SAVE,
+                {
+                    "saved_run_id": run_id,
+                    "state": run.state.value,
+                    "updated_at": run.updated_at,
+                    "deadline": run.deadline,
+                    "site": run.site,
+                },
+            )
             await self._emit(conn, run)
-            return run
+            return LaunchRecord(run=run, launch=True)
 
     async def finish(
         self,
@@ -926,12 +1006,14 @@ class RunStore:
         *,
         started_at: float | None = None,
         ended_at: float | None = None,
+        retry: bool = True,
     ) -> list[RunRecord]:
         """Settle a run in a terminal state, with what follows from it in the same transaction.
 
-        A FAILED run with retries left gets its retry; conditional triggers watching the job
-        may fire (``on_terminal``). The process's real outcome wins over the recorded state (a
-        run STOPPING whose process exited 0 first ends SUCCEEDED). Returns the runs created.
+        A FAILED run with retries left gets its retry (unless not ``retry``: its job may still
+        be running somewhere); conditional triggers watching the job may fire
+        (``on_terminal``). The process's real outcome wins over the recorded state (a run
+        STOPPING whose process exited 0 first ends SUCCEEDED). Returns the runs created.
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
@@ -959,14 +1041,14 @@ class RunStore:
             )
             await self._save(conn, run)
             created = list(await self.on_terminal(conn, run)) if self.on_terminal else []
-            retry = await self._retry(conn, run, now)
+            retry_run = await self._retry(conn, run, now) if retry else None
             # The outbox counter is every writer's last lock: a fire this run causes locks its
             # jobs' rows first, as StartRun and scheduled fires do. Taking the counter before
             # them deadlocked against a StartRun of an action's job on PostgreSQL.
             await self._emit(conn, run)
-            if retry is not None:
-                await self._emit(conn, retry)
-            return [*created, *([retry] if retry else [])]
+            if retry_run is not None:
+                await self._emit(conn, retry_run)
+            return [*created, *([retry_run] if retry_run else [])]
 
     async def _retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
         if run.state is not JobRunState.FAILED or run.attempt >= run.max_retries:
@@ -1086,13 +1168,12 @@ class RunStore:
                     state=JobRunState.STARTING,
                     updated_at=time.time(),
                     owner=self.replica.replica_id,
-                    site=self.replica.site,
                 )
                 await self._save(conn, run)
                 await conn.execute(
                     update(runs)
                     .where(runs.c.run_id == run.run_id)
-                    .values(owner=run.owner, site=run.site, lease_until=self._lease_expr())
+                    .values(owner=run.owner, lease_until=self._lease_expr())
                 )
                 await self._emit(conn, run)
                 promoted.append(run)

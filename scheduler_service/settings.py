@@ -41,6 +41,10 @@ class SchedulerSettings:
     history_days: float = 30.0
     """How long the scheduler keeps its own history - fire-ledger rows, finished runs with
     their run directories (logs), outbox events the catalog no longer needs; 0 keeps all."""
+    caretaker: bool = False
+    """On a shared database (PostgreSQL), start a watcher that brings up a caretaker for this
+    data directory's runs when this process ends (see ``leases``). Set by the command line;
+    off for a scheduler embedded in another process, whose end is not the scheduler's."""
 
     @property
     def effective_database_url(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from scheduler_service.site import SiteProcesses
 
 
 def free_port() -> int:
@@ -59,6 +63,9 @@ class ServiceProcess:
                 stdout=log,
                 stderr=log,
                 env=dict(os.environ),
+                # Its own process group, as a service under a supervisor has: killing the
+                # group (kill9_group) must not reach the tests.
+                start_new_session=True,
             )
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
@@ -73,6 +80,61 @@ class ServiceProcess:
     async def kill9(self) -> None:
         """SIGKILL: no cleanup of any kind."""
         await self.stop(signal.SIGKILL)
+
+    async def kill9_group(self) -> None:
+        """SIGKILL to the service's whole process group (what a container runtime or a shell's
+        job control does), then reap it."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        await self.stop(signal.SIGKILL)
+
+
+def site_processes(runs_dir: Path) -> set[int]:
+    """The pids of every process of one data directory's "machine": its watchers (their command
+    line names the runs directory), its replicas and caretakers (registered under it), its
+    supervisors (their command line names a run directory) and their jobs (working directory
+    inside it)."""
+    root = str(runs_dir)
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(root + "/") or any(
+            a.decode(errors="replace").startswith(root) for a in argv
+        ):
+            found.add(int(entry.name))
+    registry = SiteProcesses(runs_dir)
+    for path in (runs_dir / ".processes").glob("*.json"):
+        registered = registry.get(json.loads(path.read_text())["replica_id"])
+        if registered is not None and registered.is_alive():
+            found.add(registered.pid)
+    return found
+
+
+async def kill_machine(runs_dir: Path, *replicas: ServiceProcess) -> None:
+    """Kill -9 everything of one data directory at once, as a machine's death would: its
+    replicas, watchers, caretakers, supervisors and jobs. Everything is frozen first, so that
+    nothing reacts to another's death (a watcher would start a caretaker)."""
+    for replica in replicas:
+        if replica.process is not None and replica.process.returncode is None:
+            replica.process.send_signal(signal.SIGSTOP)
+    frozen: set[int] = set()
+    while new := site_processes(runs_dir) - frozen:
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        frozen |= new
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for replica in replicas:
+        if replica.process is not None and replica.process.returncode is None:
+            await replica.kill9()
 
 
 @dataclass
@@ -140,10 +202,10 @@ class ServicePair:
             await wait_healthy(self.catalog_address)
 
     async def close(self) -> None:
-        """Stop whatever still runs."""
-        for service in (self.catalog, self.scheduler):
-            if service.process is not None and service.process.returncode is None:
-                await service.stop(signal.SIGKILL)
+        """Stop whatever still runs, the scheduler's watcher, caretaker and jobs included."""
+        await kill_machine(self.data_dir / "runs", self.scheduler)
+        if self.catalog.process is not None and self.catalog.process.returncode is None:
+            await self.catalog.stop(signal.SIGKILL)
 
     def logs(self) -> str:
         """Both services' output, for failure messages."""
