@@ -34,10 +34,16 @@ $(STAMPS)/protos: $(STAMPS)/install $(PROTOS)
 # Runs both services on an embedded SQLite data directory. Every setting can be overridden
 # through the environment (see README), e.g. `CATALOG_LISTEN=127.0.0.1:7000 make run`.
 run: $(STAMPS)/protos
+	@$(JAVA_CHECK) || echo "warning: glueetl (Spark) jobs will end in ERROR until Java is installed"
 	$(BIN)/python -m servicekit.devrun
 
 test: $(STAMPS)/protos
+	@$(JAVA_CHECK)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# glueetl runs go through spark-submit, which needs a Java 17 runtime.
+JAVA_CHECK := command -v java >/dev/null || { echo "Java 17 is needed for glueetl (Spark) jobs: \
+apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or set JAVA_HOME" >&2; false; }
 
 # Everything except tests marked slow.
 test-fast: $(STAMPS)/protos

@@ -35,7 +35,15 @@ from typing import Any
 
 import grpc
 
-from bench import baselines, gateway_figures, glue_figures, procs, report, trigger_figures
+from bench import (
+    baselines,
+    gateway_figures,
+    glue_figures,
+    procs,
+    report,
+    spark_figures,
+    trigger_figures,
+)
 from bench.gateway_figures import GatewayConfig
 from bench.glue_figures import BenchConfig
 from bench.load import Figure
@@ -136,6 +144,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=8,
         help="client threads, one boto3 client each [8]",
     )
+    spark = parser.add_argument_group("glueetl figures (see bench/spark_figures.py)")
+    spart = spark.add_mutually_exclusive_group()
+    spart.add_argument("--spark-only", action="store_true", help="only the glueetl figures")
+    spart.add_argument("--skip-spark", action="store_true", help="no glueetl figures")
+    spark.add_argument("--spark-runs", type=int, default=3, help="trivial runs each way [3]")
+    spark.add_argument(
+        "--spark-rows", type=int, default=5_000_000, help="rows of the CSV job [5,000,000]"
+    )
+    spark.add_argument("--spark-files", type=int, default=500, help="bookmarked files [500]")
     args = parser.parse_args(argv)
     if args.gateway_only and args.triggers_only:
         parser.error("--gateway-only and --triggers-only exclude each other")
@@ -225,9 +242,12 @@ async def run(
     gfigures: list[Figure] = []
     gnotes: list[str] = []
     failures = 0
-    services_part = not (args.triggers_only or args.gateway_only)
-    triggers_part = not (args.skip_triggers or args.gateway_only)
-    gateway_part = not (args.skip_gateway or args.triggers_only)
+    services_part = not (args.triggers_only or args.gateway_only or args.spark_only)
+    triggers_part = not (args.skip_triggers or args.gateway_only or args.spark_only)
+    gateway_part = not (args.skip_gateway or args.triggers_only or args.spark_only)
+    spark_part = not (args.skip_spark or args.triggers_only or args.gateway_only)
+    spark_lines: list[str] = []
+    spark_targets: list[str] = []
 
     backends = list(_backends(args.backend))
     pg_problem = await procs.postgres_available()
@@ -274,6 +294,16 @@ async def run(
             trigger_figures.measure(work_dir / "triggers", tconfig, tfigures, tnotes, progress),
             tnotes,
         )
+
+    if spark_part:
+        try:
+            spark_lines, spark_targets = await spark_figures.measure(
+                args.spark_runs, args.spark_rows, args.spark_files, progress
+            )
+        except Exception as exc:  # noqa: BLE001 - one failed part must not lose the others
+            failures += 1
+            spark_lines = [f"glueetl figures FAILED: {type(exc).__name__}: {str(exc)[:500]}"]
+            traceback.print_exc()
 
     progress("measuring background load for 1 s")
     background_after = await procs.background_load(1.0)
@@ -329,6 +359,9 @@ async def run(
         text += "\n\n" + gateway_figures.render(gfigures, gconfig, gnotes)
     if triggers_part:
         text += "\n\n" + report.render_triggers(tfigures, trigger_targets, tnotes)
+    if spark_part:
+        text += "\n\nglueetl (Spark, local mode)\n" + "\n".join(f"  {line}" for line in spark_lines)
+        text += "\n\nTargets (glueetl):\n" + "\n".join(f"  {line}" for line in spark_targets)
     print(text, flush=True)
     if args.json:
         meta = {

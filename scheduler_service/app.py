@@ -64,7 +64,7 @@ class SchedulerApp(ServiceApp):
             store,
             runner,
             max_processes=settings.max_processes,
-            python=settings.python,
+            commands=settings.commands,
             site_processes=site_processes,
         )
         firing = Firing(

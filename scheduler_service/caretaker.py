@@ -135,7 +135,7 @@ async def _care(
         store,
         ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds),
         max_processes=settings.max_processes,
-        python=settings.python,
+        commands=settings.commands,
         site_processes=site_processes,
         caretaker=True,
     )

@@ -91,6 +91,18 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="interpreter for job scripts [SCHEDULER_PYTHON; %(default)s]",
     )
     parser.add_argument(
+        "--spark-master",
+        default=_env("spark-master", defaults.spark_master),
+        help="where glueetl runs go: local, spark://HOST:PORT or k8s://... "
+        "[SCHEDULER_SPARK_MASTER; %(default)s]",
+    )
+    parser.add_argument(
+        "--s3-root",
+        default=_env("s3-root"),
+        help="directory standing for S3: s3://bucket/key is DIR/bucket/key "
+        "[SCHEDULER_S3_ROOT; DATA_DIR/s3]",
+    )
+    parser.add_argument(
         "--log-level",
         default=_env("log-level", "INFO"),
         help="DEBUG, INFO, WARNING ... [SCHEDULER_LOG_LEVEL; %(default)s]",
@@ -123,6 +135,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         replica_id=replica_id,
         lease_seconds=args.lease_seconds,
         history_days=args.history_days,
+        spark_master=args.spark_master,
+        s3_root=Path(args.s3_root) if args.s3_root else None,
         # This process is a scheduler of its own (not embedded in another program), so a
         # caretaker may take over its runs when it is gone.
         caretaker=True,
@@ -146,6 +160,8 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
         "lease-seconds": repr(settings.lease_seconds),
         "history-days": repr(settings.history_days),
         "python": settings.python,
+        "spark-master": settings.spark_master,
+        "s3-root": str(settings.effective_s3_root),
         "log-level": log_level,
     }
     return {

@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
+from scheduler_service.commands import CommandSettings, plan_launch, script_error
 from scheduler_service.leases import heartbeat_interval, reap_interval
 from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runner import (
@@ -37,7 +39,6 @@ from scheduler_service.runner import (
     OutcomeKind,
     ProcessRunner,
     RunningProcess,
-    build_argv,
 )
 from scheduler_service.runs import CLAIM_BATCH, ClaimedRun, NotOwnerError, RunRecord, RunStore
 from scheduler_service.site import SiteProcesses
@@ -75,14 +76,14 @@ class Executor:
         runner: ProcessRunner,
         *,
         max_processes: int,
-        python: str,
+        commands: CommandSettings,
         site_processes: SiteProcesses | None = None,
         caretaker: bool = False,
     ) -> None:
         self._store = store
         self._runner = runner
         self._max_processes = max_processes
-        self._python = python
+        self._commands = commands
         # Which processes of this data directory are alive (None: unknown, as in tests that
         # run replicas in one process).
         self._site_processes = site_processes
@@ -411,9 +412,10 @@ class Executor:
     async def _execute(self, run: RunRecord) -> None:
         with run_context(run.run_id):
             try:
+                run_dir = self._runner.run_dir(run.run_id)
                 try:
-                    argv = build_argv(
-                        run.command, run.job_name, run.run_id, run.arguments, self._python
+                    plan = plan_launch(
+                        run.record, run.job_name, run.run_id, run.arguments, run_dir, self._commands
                     )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
@@ -431,7 +433,9 @@ class Executor:
                     return
                 deadline = recorded.run.deadline
                 try:
-                    process = await self._runner.launch(run.run_id, argv, deadline)
+                    process = await self._runner.launch(
+                        run.run_id, plan.argv, deadline, env={**os.environ, **plan.env}
+                    )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
                     await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
@@ -470,6 +474,9 @@ class Executor:
         state = _OUTCOME_STATE[outcome.kind]
         # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
         message = outcome.message or None
+        if outcome.kind is OutcomeKind.FAILED:
+            # A glueetl script's exception, rather than the tail of Spark's shutdown log.
+            message = script_error(self._runner.run_dir(run_id)) or message
         if state in (JobRunState.SUCCEEDED, JobRunState.STOPPED):
             message = None
         await self._settle_state(

@@ -36,8 +36,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from scheduler_service import supervisor as _sv
 
@@ -53,9 +51,6 @@ DEFAULT_STOP_GRACE_SECONDS = 10.0
 # the limit only matters if the supervisor hangs before the job starts (a stuck disk).
 DEFAULT_REPORT_TIMEOUT_SECONDS = 30.0
 
-SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
-# Set by the scheduler on every run; a job argument may not replace them.
-RESERVED_ARGUMENTS = ("--JOB_NAME", "--JOB_RUN_ID")
 
 # A run id names a directory: no separators, no "." or "..", nothing hidden.
 _RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
@@ -107,82 +102,6 @@ class Outcome:
     """When the job's process was started (epoch seconds); None if unknown."""
     ended_at: float | None = None
     """When the job's process ended (epoch seconds); None if unknown."""
-
-
-def build_argv(
-    command: Mapping[str, Any],
-    job_name: str,
-    run_id: str,
-    arguments: Mapping[str, str],
-    python: str,
-) -> list[str]:
-    """Build the command line for a Glue job run, passing arguments the way Glue does.
-
-    The result is ``python <script> --JOB_NAME <job_name> --JOB_RUN_ID <run_id> --key value
-    ...``, one ``--key value`` pair per argument, in the mapping's order. Glue argument keys
-    start with ``--`` and are passed as given; a key without the leading ``--`` gets it
-    prefixed (``{"day": "1"}`` is passed as ``--day 1``). ``glueetl`` jobs run like
-    ``pythonshell`` ones until a Spark runner exists. ``PythonVersion`` is not used: the
-    script runs under ``python``, unless it asks for Python 2.
-
-    Args:
-        command: Glue's JobCommand: ``Name``, ``ScriptLocation`` (an absolute path or a
-            ``file://`` URI of an existing file), optional ``PythonVersion``.
-        job_name: passed as ``--JOB_NAME``.
-        run_id: passed as ``--JOB_RUN_ID``.
-        arguments: the run's effective arguments (defaults, run arguments, non-overridable).
-        python: the interpreter that runs the script.
-
-    Raises:
-        LaunchError: unsupported ``Name``, ``PythonVersion`` 2, a missing, empty or non-local
-            ``ScriptLocation``, a script that does not exist, or an argument that would
-            replace ``--JOB_NAME``/``--JOB_RUN_ID`` or has an empty key.
-    """
-    name = command.get("Name")
-    if name not in SUPPORTED_COMMANDS:
-        raise LaunchError(
-            f"Command.Name {name!r} is not supported; this scheduler runs "
-            + " and ".join(repr(n) for n in SUPPORTED_COMMANDS)
-            + " jobs"
-        )
-    version = command.get("PythonVersion")
-    if isinstance(version, str) and version.startswith("2"):
-        raise LaunchError(f"Command.PythonVersion {version!r} is not supported; use 3")
-    script = _local_script(command.get("ScriptLocation"))
-    argv = [python, str(script), "--JOB_NAME", job_name, "--JOB_RUN_ID", run_id]
-    for key, value in arguments.items():
-        option = key if key.startswith("--") else f"--{key}"
-        if option == "--":
-            raise LaunchError(f"argument key {key!r} is empty")
-        if option in RESERVED_ARGUMENTS:
-            raise LaunchError(f"argument {key} is set by the scheduler and cannot be overridden")
-        if "\x00" in option or "\x00" in value:
-            raise LaunchError(
-                f"argument {key!r} holds a NUL character, which no process argument can"
-            )
-        argv += [option, value]
-    return argv
-
-
-def _local_script(location: object) -> Path:
-    """The script file a ScriptLocation names; raises LaunchError unless it is a local file."""
-    if not isinstance(location, str) or not location.strip():
-        raise LaunchError("Command.ScriptLocation is missing or empty")
-    parts = urlsplit(location)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        path = Path(unquote(parts.path))
-    elif parts.scheme == "" and location.startswith("/"):
-        path = Path(location)
-    else:
-        raise LaunchError(
-            f"ScriptLocation {location} is not a local path or file:// URI; "
-            "this scheduler runs local scripts only"
-        )
-    if not path.is_absolute():
-        raise LaunchError(f"ScriptLocation {location} is not an absolute path")
-    if not path.is_file():
-        raise LaunchError(f"ScriptLocation {location}: no such file")
-    return path
 
 
 # -- identifying a supervisor ------------------------------------------------------------------
@@ -448,7 +367,7 @@ class ProcessRunner:
 
         Args:
             run_id: the run; names its directory.
-            argv: the job's command line (see ``build_argv``); run without a shell.
+            argv: the job's command line (see ``commands``); run without a shell.
             deadline: epoch seconds at which the run times out; None for no limit.
             grace: seconds between SIGTERM and SIGKILL; defaults to the runner's stop_grace.
             env: the job's environment; defaults to the scheduler's.

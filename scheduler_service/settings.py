@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scheduler_service.commands import CommandSettings
 from scheduler_service.leases import DEFAULT_LEASE_SECONDS, default_replica_id
 from servicekit.db import sqlite_url
 
@@ -25,7 +26,13 @@ class SchedulerSettings:
     stop_grace_seconds: float = 10.0
     """After SIGTERM (stop or timeout), how long a job has before SIGKILL."""
     python: str = field(default=sys.executable)
-    """The interpreter that runs pythonshell (and glueetl) scripts."""
+    """The interpreter that runs pythonshell scripts and Spark's Python driver and workers."""
+    spark_master: str = "local"
+    """Where glueetl runs go: ``local`` (one JVM on this machine, sized from the job and capped
+    by the machine), ``spark://HOST:PORT`` (a standalone cluster) or ``k8s://...``."""
+    s3_root: Path | None = None
+    """The directory that stands for S3 (``s3://bucket/key`` is ``<s3_root>/bucket/key``);
+    default ``<data-dir>/s3``."""
     misfire_grace_seconds: float = 60.0
     """A due time missed while no scheduler ran still fires (once) if it is at most this old."""
     shutdown_grace_seconds: float = 5.0
@@ -50,6 +57,18 @@ class SchedulerSettings:
     def effective_database_url(self) -> str:
         """The database URL actually used."""
         return self.database_url or sqlite_url(self.data_dir.resolve() / "scheduler.db")
+
+    @property
+    def effective_s3_root(self) -> Path:
+        """The directory S3 paths map to."""
+        return (self.s3_root or self.data_dir / "s3").resolve()
+
+    @property
+    def commands(self) -> CommandSettings:
+        """What shapes a run's command line (``commands``)."""
+        return CommandSettings(
+            python=self.python, spark_master=self.spark_master, s3_root=self.effective_s3_root
+        )
 
     @property
     def runs_dir(self) -> Path:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -21,6 +22,7 @@ from glue.v1 import glue_pb2, glue_pb2_grpc
 from scheduler_service.app import SchedulerApp
 from scheduler_service.settings import SchedulerSettings
 from tests.helpers.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.helpers.spark import start_session
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
 
@@ -197,3 +199,11 @@ async def stack(
 
 def _fields(settings: SchedulerSettings) -> dict[str, object]:
     return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """The suite's one SparkSession (tests/helpers/spark.py), stopped at the end."""
+    session = start_session()
+    yield session
+    session.stop()

@@ -18,12 +18,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from scheduler_service.site import SiteProcesses
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on right now, and not handed out before by this process (the
+    kernel may offer a just-closed port again at once: two services got the same one)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 async def wait_healthy(address: str, timeout: float = 30.0) -> None:

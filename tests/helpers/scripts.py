@@ -7,7 +7,7 @@ from pathlib import Path
 
 ECHO_ARGS = """
 import json, sys
-from clients.job_args import getResolvedOptions
+from awsglue.utils import getResolvedOptions
 args = getResolvedOptions(sys.argv, ["JOB_NAME"])
 print("hello from", args["JOB_NAME"])
 with open(sys.argv[0] + ".out", "a") as out:

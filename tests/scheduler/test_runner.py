@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler_service.commands import RUNTIME_DIR, CommandSettings, plan_launch
 from scheduler_service.runner import (
     SUPERVISOR_SCRIPT,
     LaunchError,
@@ -21,7 +22,6 @@ from scheduler_service.runner import (
     OutcomeKind,
     ProcessRunner,
     RunningProcess,
-    build_argv,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,9 +45,9 @@ def runner(runs_dir: Path) -> Iterator[ProcessRunner]:
 
 @pytest.fixture
 def job_env() -> dict[str, str]:
-    """The scheduler's environment, plus the checkout so job scripts can import clients."""
+    """The scheduler's environment, plus runtime/ so job scripts can import awsglue."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
     return env
 
 
@@ -59,6 +59,21 @@ def write_script(directory: Path, body: str, name: str = "job.py") -> Path:
 
 def pythonshell(script: Path | str) -> dict[str, str]:
     return {"Name": "pythonshell", "ScriptLocation": str(script), "PythonVersion": "3"}
+
+
+def build_argv(
+    command: dict[str, str], job: str, run_id: str, arguments: dict[str, str], python: str
+) -> list[str]:
+    """The run's command line as the executor plans it (``commands.plan_launch``)."""
+    plan = plan_launch(
+        {"_Command": command},
+        job,
+        run_id,
+        arguments,
+        Path("/nonexistent"),
+        CommandSettings(python=python),
+    )
+    return plan.argv
 
 
 async def launch_script(
@@ -143,7 +158,7 @@ async def test_success_passes_glue_style_arguments(
         tmp_path,
         """
         import json, sys
-        from clients.job_args import getResolvedOptions
+        from awsglue.utils import getResolvedOptions
         args = getResolvedOptions(sys.argv, ["JOB_NAME", "greeting", "out"])
         with open(args["out"], "w") as f:
             json.dump({"args": args, "argv": sys.argv[1:]}, f)
@@ -329,6 +344,7 @@ def test_missing_script_is_a_launch_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "location",
     ["s3://b/x.py", "http://example.com/x.py", "gs://b/x.py", "file://otherhost/x.py", "x.py"],
+    # s3:// without an S3 root: see tests/unit/test_commands.py for the mapping.
 )
 def test_non_local_script_location_is_a_launch_error(location: str) -> None:
     with pytest.raises(LaunchError) as caught:
@@ -338,9 +354,9 @@ def test_non_local_script_location_is_a_launch_error(location: str) -> None:
 
 def test_non_local_script_location_message() -> None:
     with pytest.raises(LaunchError) as caught:
-        build_argv(pythonshell("s3://b/x.py"), "j", "jr_1", {}, sys.executable)
+        build_argv(pythonshell("gs://b/x.py"), "j", "jr_1", {}, sys.executable)
     assert str(caught.value) == (
-        "ScriptLocation s3://b/x.py is not a local path or file:// URI; "
+        "ScriptLocation gs://b/x.py is not a local path, a file:// URI or an s3:// path; "
         "this scheduler runs local scripts only"
     )
 
@@ -363,7 +379,7 @@ def test_build_argv_forms(tmp_path: Path) -> None:
     script = write_script(tmp_path, "pass\n", name="my job.py")
     uri = "file://" + str(script).replace(" ", "%20")
     argv = build_argv(
-        {"Name": "glueetl", "ScriptLocation": uri},
+        {"Name": "pythonshell", "ScriptLocation": uri},
         "j",
         "jr_1",
         {"--a": "1", "b": "-2", "--c": ""},

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # Sleeps for --seconds, then appends its run id to <script>.out: one line per execution.
 MARKED_SLEEP = """
 import sys, time
-from clients.job_args import getResolvedOptions
+from awsglue.utils import getResolvedOptions
 args = getResolvedOptions(sys.argv, ["seconds"])
 print("started", flush=True)
 time.sleep(float(args["seconds"]))

@@ -1,32 +1,20 @@
-"""``getResolvedOptions`` for job scripts: reads Glue-style ``--key value`` arguments.
+"""``getResolvedOptions``: a job's ``--key value`` arguments, resolved as AWS Glue does.
 
-A job script written for AWS Glue reads its arguments with ``awsglue.utils``; here it imports
-the same function from this module instead and keeps the rest::
+Works without PySpark, so pythonshell jobs can use it. The behaviour follows the AWS page
+"Accessing parameters using getResolvedOptions"
+(docs.aws.amazon.com/glue/latest/dg/aws-glue-api-crawler-pyspark-extensions-get-resolved-options.html),
+quirks included:
 
-    import sys
-    from clients.job_args import getResolvedOptions
-
-    args = getResolvedOptions(sys.argv, ["JOB_NAME", "input_path"])
-    print(args["JOB_NAME"], args["JOB_RUN_ID"], args["input_path"])
-
-The scheduler runs every script as ``<script> --JOB_NAME <name> --JOB_RUN_ID <run id>``
-followed by the run's arguments as ``--key value`` pairs. This is a port of Glue's function
-(``awslabs/aws-glue-libs``, ``awsglue/utils.py``), quirks included, so that scripts behave the
-same in both places:
-
-- Each name in ``options`` is a required ``--name``. Both ``--name value`` and
-  ``--name=value`` work; arguments not asked for are ignored; ``args[0]`` (the script) is
-  skipped. A missing option raises ``GlueArgumentError`` instead of exiting.
-- Keys are argparse destinations: ``--input-path`` is returned as ``input_path``.
+- Each name in ``options`` is a required ``--name``; ``--name value`` and ``--name=value`` both
+  work; arguments not asked for are ignored; ``args[0]`` (the script) is skipped.
+- Keys are argparse destinations: ``--input-path`` comes back as ``input_path``.
 - ``JOB_NAME`` is returned only if asked for. ``JOB_ID``, ``JOB_RUN_ID``,
   ``SECURITY_CONFIGURATION``, ``TempDir``, ``RedshiftTempDir``, ``encryption_type``,
-  ``job_bookmark_from`` and ``job_bookmark_to`` are always returned, as None when absent;
-  asking for one of the reserved ones (``JOB_RUN_ID``, ``job-bookmark-option`` ...) raises
-  ``RuntimeError``.
+  ``job_bookmark_from`` and ``job_bookmark_to`` are always returned (None when absent); asking
+  for a reserved one (``JOB_RUN_ID``, ``job-bookmark-option`` ...) raises RuntimeError.
 - ``job_bookmark_option`` is always returned: ``--job-bookmark-option``, else the old
   ``--continuation-option`` translated, else ``job-bookmark-disable``.
-- argparse itself: an option may be abbreviated to a unique prefix, a value that starts with
-  ``-`` must be written ``--key=-value``, and ``-h`` prints usage and exits.
+- A missing required option raises ``GlueArgumentError`` (AWS's argparse exits instead).
 """
 
 from __future__ import annotations
@@ -35,7 +23,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["GlueArgumentError", "getResolvedOptions", "get_resolved_options"]
+__all__ = ["GlueArgumentError", "getResolvedOptions"]
 
 JOB_BOOKMARK_OPTION = "--job-bookmark-option"
 JOB_BOOKMARK_VALUES = ["job-bookmark-enable", "job-bookmark-pause", "job-bookmark-disable"]
@@ -130,7 +118,3 @@ def getResolvedOptions(args: Sequence[str], options: Sequence[str]) -> dict[str,
     elif not absent_range:
         raise RuntimeError("Invalid option(s)" + " ".join(JOB_BOOKMARK_RANGE_OPTIONS))
     return resolved
-
-
-get_resolved_options = getResolvedOptions
-"""The same function under a PEP 8 name."""

@@ -1,0 +1,293 @@
+"""glueetl figures: what running a Glue script here costs over Spark itself.
+
+1. A trivial glueetl script, StartJobRun -> SUCCEEDED through both services (SQLite), against a
+   bare ``spark-submit`` of the same command (the same plan the scheduler builds), one at a
+   time; target: within 10 % or 1 s.
+2. A CSV -> Parquet job over ``--rows`` rows (5 million) through DynamicFrame and ApplyMapping,
+   against the same job written with plain DataFrames; rows/s of the job body (reading to the
+   written files), each in its own spark-submit; target: at least 90 % of the DataFrame job.
+3. Job bookmarks: a job over ``--files`` (500) small CSV files, then one more file and the job
+   again; the second run's body time against the first's; target: under 25 %.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+
+from bench import procs
+from glue.v1 import glue_pb2, glue_pb2_grpc
+from scheduler_service.commands import CommandSettings, plan_launch
+
+TRIVIAL = """from pyspark.context import SparkContext
+from awsglue.context import GlueContext
+glueContext = GlueContext(SparkContext())
+print("rows", glueContext.spark_session.range(10).count())
+"""
+
+# Both print "body <seconds>": from the first read to the written files.
+DYNAMIC_FRAME_JOB = """import sys, time
+from awsglue.transforms import ApplyMapping
+from awsglue.context import GlueContext
+from pyspark.context import SparkContext
+glueContext = GlueContext(SparkContext())
+started = time.monotonic()
+frame = glueContext.create_dynamic_frame.from_options(
+    connection_type="s3", format="csv", format_options={"withHeader": True},
+    connection_options={"paths": ["s3://bench/rows/"]})
+mapped = ApplyMapping.apply(frame=frame, mappings=[
+    ("id", "string", "id", "long"), ("name", "string", "customer", "string"),
+    ("amount", "string", "amount", "double")])
+glueContext.write_dynamic_frame.from_options(
+    frame=mapped, connection_type="s3", format="parquet",
+    connection_options={"path": "s3://bench/out-dynamicframe/"})
+print("body", time.monotonic() - started)
+"""
+
+DATA_FRAME_JOB = """import os, time
+from pyspark.sql import SparkSession, functions as F
+spark = SparkSession.builder.getOrCreate()
+root = os.environ["AWSGLUE_S3_ROOT"]
+started = time.monotonic()
+frame = spark.read.option("header", True).csv(root + "/bench/rows/")
+mapped = frame.select(F.col("id").cast("long").alias("id"), F.col("name").alias("customer"),
+                      F.col("amount").cast("double").alias("amount"))
+mapped.write.mode("append").parquet(root + "/bench/out-dataframe/")
+print("body", time.monotonic() - started)
+"""
+
+BOOKMARKED_JOB = """import sys, time
+from awsglue.utils import getResolvedOptions
+from awsglue.context import GlueContext
+from awsglue.job import Job
+from pyspark.context import SparkContext
+args = getResolvedOptions(sys.argv, ["JOB_NAME"])
+glueContext = GlueContext(SparkContext())
+job = Job(glueContext)
+started = time.monotonic()
+job.init(args["JOB_NAME"], args)
+frame = glueContext.create_dynamic_frame.from_options(
+    connection_type="s3", format="csv", format_options={"withHeader": True},
+    connection_options={"paths": ["s3://bench/files/"]}, transformation_ctx="source")
+glueContext.write_dynamic_frame.from_options(
+    frame=frame, connection_type="s3", format="parquet",
+    connection_options={"path": "s3://bench/files-out/"}, transformation_ctx="sink")
+job.commit()
+print("body", time.monotonic() - started, "rows", frame.count())
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+async def _spark_submit(script: Path, work: Path, run_id: str, **arguments: str) -> float:
+    """Run ``script`` the way the scheduler would (its plan), directly; wall seconds.
+
+    Raises:
+        RuntimeError: the script failed (its output's end says why).
+    """
+    run_dir = work / "bare" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_launch(
+        {"JobName": "bench", "_Command": {"Name": "glueetl", "ScriptLocation": str(script)}},
+        "bench",
+        run_id,
+        arguments,
+        run_dir,
+        CommandSettings(python=sys.executable, s3_root=work / "s3"),
+    )
+    started = time.monotonic()
+    with (run_dir / "output.log").open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            *plan.argv, cwd=run_dir, stdout=log, stderr=log, env={**os.environ, **plan.env}
+        )
+        code = await process.wait()
+    elapsed = time.monotonic() - started
+    if code != 0:
+        tail = (run_dir / "output.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{script.name} exited {code}: {tail}")
+    return elapsed
+
+
+def _body_seconds(work: Path, run_id: str) -> float:
+    """The "body <seconds>" a job printed."""
+    for line in (work / "bare" / run_id / "output.log").read_text().splitlines():
+        if line.startswith("body "):
+            return float(line.split()[1])
+    raise RuntimeError(f"run {run_id} printed no body time")
+
+
+async def _through_services(work: Path, runs: int) -> list[float]:
+    """StartJobRun -> SUCCEEDED of the trivial script, ``runs`` times one after another."""
+    data = work / "services"
+    sched_port, cat_port = procs.free_port(), procs.free_port()
+    scheduler = procs.Service(
+        "scheduler",
+        "scheduler_service",
+        ["--listen", f"127.0.0.1:{sched_port}", "--data-dir", str(data),
+         "--s3-root", str(work / "s3")],
+        work / "scheduler.log",
+    )  # fmt: skip
+    catalog = procs.Service(
+        "catalog",
+        "catalog_service",
+        ["--listen", f"127.0.0.1:{cat_port}", "--data-dir", str(data),
+         "--scheduler", f"127.0.0.1:{sched_port}"],
+        work / "catalog.log",
+    )  # fmt: skip
+    latencies = []
+    try:
+        await scheduler.start()
+        await procs.wait_serving(f"127.0.0.1:{sched_port}", scheduler)
+        await catalog.start()
+        await procs.wait_serving(f"127.0.0.1:{cat_port}", catalog)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{cat_port}") as channel:
+            glue = glue_pb2_grpc.GlueStub(channel)
+            await glue.CreateJob(
+                glue_pb2.CreateJobRequest(
+                    name="trivial",
+                    role="arn:aws:iam::123456789012:role/bench",
+                    command=glue_pb2.JobCommand(
+                        name="glueetl", script_location="s3://bench/scripts/trivial.py"
+                    ),
+                )
+            )
+            for _ in range(runs):
+                started = time.monotonic()
+                run_id = (
+                    await glue.StartJobRun(glue_pb2.StartJobRunRequest(job_name="trivial"))
+                ).job_run_id
+                while True:
+                    run = (
+                        await glue.GetJobRun(
+                            glue_pb2.GetJobRunRequest(job_name="trivial", run_id=run_id)
+                        )
+                    ).job_run
+                    if run.job_run_state in ("SUCCEEDED", "FAILED", "ERROR", "TIMEOUT"):
+                        break
+                    await asyncio.sleep(0.02)
+                if run.job_run_state != "SUCCEEDED":
+                    raise RuntimeError(
+                        f"trivial run ended {run.job_run_state}: {run.error_message}"
+                    )
+                latencies.append(time.monotonic() - started)
+    finally:
+        await catalog.stop()
+        await scheduler.stop()
+    return latencies
+
+
+def _make_rows(path: Path, rows: int) -> None:
+    """A CSV of ``rows`` rows (id, name, amount), written in chunks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        out.write("id,name,amount\n")
+        chunk = 100_000
+        for start in range(0, rows, chunk):
+            out.write(
+                "".join(
+                    f"{i},customer-{i % 1000},{i % 997}.25\n"
+                    for i in range(start, min(rows, start + chunk))
+                )
+            )
+
+
+async def measure(
+    runs: int, rows: int, files: int, progress: Callable[[str], None]
+) -> tuple[list[str], list[str]]:
+    """Every glueetl figure; returns the report's lines and its target lines."""
+    lines: list[str] = []
+    targets: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="glue-bench-spark-") as tmp:
+        work = Path(tmp)
+        s3 = work / "s3"
+        trivial = _write(s3 / "bench/scripts/trivial.py", TRIVIAL)
+
+        progress(f"glueetl: bare spark-submit of a trivial script, {runs} times")
+        bare = [await _spark_submit(trivial, work, f"jr_bare_{i}") for i in range(runs)]
+        progress(f"glueetl: the same through StartJobRun, {runs} times")
+        served = await _through_services(work, runs)
+        bare_p50, served_p50 = statistics.median(bare), statistics.median(served)
+        lines.append(
+            f"trivial glueetl script: bare spark-submit p50 {bare_p50:.2f} s; "
+            f"StartJobRun -> SUCCEEDED p50 {served_p50:.2f} s (+{served_p50 - bare_p50:.2f} s)"
+        )
+        allowed = max(0.1 * bare_p50, 1.0)
+        met = served_p50 - bare_p50 <= allowed
+        targets.append(
+            f"glueetl StartJobRun->SUCCEEDED <= bare spark-submit + max(10%, 1 s): "
+            f"+{served_p50 - bare_p50:.2f} s vs {allowed:.2f} s allowed   "
+            f"{'MET' if met else 'NOT MET'}"
+        )
+
+        progress(f"glueetl: writing a {rows:,}-row CSV")
+        await asyncio.to_thread(_make_rows, s3 / "bench/rows/rows.csv", rows)
+        dyf_script = _write(work / "dynamicframe.py", DYNAMIC_FRAME_JOB)
+        df_script = _write(work / "dataframe.py", DATA_FRAME_JOB)
+        progress("glueetl: CSV -> Parquet with DataFrames")
+        await _spark_submit(df_script, work, "jr_df")
+        progress("glueetl: CSV -> Parquet with DynamicFrame and ApplyMapping")
+        await _spark_submit(dyf_script, work, "jr_dyf")
+        df_rate = rows / _body_seconds(work, "jr_df")
+        dyf_rate = rows / _body_seconds(work, "jr_dyf")
+        lines.append(
+            f"CSV -> Parquet, {rows:,} rows: DataFrame {df_rate:,.0f} rows/s; "
+            f"DynamicFrame + ApplyMapping {dyf_rate:,.0f} rows/s ({dyf_rate / df_rate:.0%})"
+        )
+        targets.append(
+            f"DynamicFrame job >= 90% of the DataFrame job's rows/s: {dyf_rate / df_rate:.0%}   "
+            f"{'MET' if dyf_rate >= 0.9 * df_rate else 'NOT MET'}"
+        )
+
+        progress(f"glueetl: bookmarks over {files} files, then one more")
+        for i in range(files):
+            _write(s3 / f"bench/files/part-{i:04d}.csv", f"id,value\n{i},{i * 2}\n")
+        book_script = _write(work / "bookmarked.py", BOOKMARKED_JOB)
+        state = work / "bookmark.json"
+        bookmark = {"--job-bookmark-option": "job-bookmark-enable"}
+        first_wall = await _spark_submit_with_state(book_script, work, "jr_b1", state, bookmark)
+        _write(s3 / f"bench/files/part-{files:04d}.csv", f"id,value\n{files},{files * 2}\n")
+        second_wall = await _spark_submit_with_state(book_script, work, "jr_b2", state, bookmark)
+        first, second = _body_seconds(work, "jr_b1"), _body_seconds(work, "jr_b2")
+        lines.append(
+            f"bookmarks: first run over {files} files {first:.2f} s "
+            f"(whole run {first_wall:.1f} s); after 1 more file, the second {second:.2f} s "
+            f"(whole run {second_wall:.1f} s), "
+            f"{second / first:.0%} of the first"
+        )
+        targets.append(
+            f"second bookmarked run < 25% of the first (job body): {second / first:.0%}   "
+            f"{'MET' if second < 0.25 * first else 'NOT MET'}"
+        )
+    return lines, targets
+
+
+async def _spark_submit_with_state(
+    script: Path, work: Path, run_id: str, state: Path, arguments: dict[str, str]
+) -> float:
+    """A bookmarked run: the previous run's committed state in, this run's out (as the
+    scheduler hands them over)."""
+    run_dir = work / "bare" / run_id
+    await asyncio.to_thread(_copy_if_exists, state, run_dir / "bookmark-in.json")
+    elapsed = await _spark_submit(script, work, run_id, **arguments)
+    await asyncio.to_thread(_copy_if_exists, run_dir / "bookmark.json", state)
+    return elapsed
+
+
+def _copy_if_exists(source: Path, target: Path) -> None:
+    """Copy a bookmark state file (checked to be JSON) if there is one."""
+    if source.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(json.loads(source.read_text())))

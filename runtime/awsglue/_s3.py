@@ -1,0 +1,362 @@
+"""S3 (and local file) sources and sinks: formats, Glue's format options, file bookmarks.
+
+Formats and options follow the AWS page "Data format options for inputs and outputs in AWS
+Glue" (docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-etl-format.html) and the S3
+connection parameters of "Connection types and options for ETL in AWS Glue". Paths are mapped
+with ``_paths.local_path``.
+
+Job bookmarks for files follow "Tracking processed data using job bookmarks"
+(docs.aws.amazon.com/glue/latest/dg/monitor-continuations.html) in spirit: AWS compares
+modification times; here each input file is remembered by name with its mtime and size, and a
+file is read again only if it is new or changed. The entry is staged on read and reaches the
+state file only at ``job.commit()``.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import glob
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
+from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
+from pyspark.sql.types import StringType, StructType
+
+from awsglue._bookmarks import Bookmarks
+from awsglue._choice import classify
+from awsglue._fieldpath import quote as quote_name
+from awsglue._fieldpath import top
+from awsglue._paths import local_path, s3_uri_of
+
+__all__ = ["list_files", "read_files", "write_files"]
+
+log = logging.getLogger("awsglue")
+READ_FORMATS = ("csv", "json", "parquet", "orc", "text")
+WRITE_FORMATS = ("csv", "json", "parquet", "glueparquet", "orc", "text")
+
+
+def _truthy(value: Any) -> bool:
+    # Glue takes booleans as True or "true" alike.
+    return value is True or str(value).strip().lower() == "true"
+
+
+def _option(options: dict[str, Any], *names: str, default: Any = None) -> Any:
+    # Glue's docs spell some options two ways (multiline / multiLine).
+    for name in names:
+        if name in options:
+            return options[name]
+    return default
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: its URI as the script would name it, local path, mtime and size."""
+
+    uri: str
+    path: str
+    mtime_ns: int
+    size: int
+
+
+def _hidden(name: str) -> bool:
+    # Spark skips these too (_SUCCESS, .crc files, _temporary dirs).
+    return name.startswith(("_", "."))
+
+
+def _walk(base: str, recurse: bool) -> list[str]:
+    """Files Spark would read under ``base``: its files, plus key=value partition dirs."""
+    if os.path.isfile(base):
+        return [base]
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d) and (recurse or "=" in d))
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if not _hidden(f))
+    return found
+
+
+def list_files(paths: list[str], recurse: bool, exclusions: list[str]) -> list[InputFile]:
+    """List the input files under the given paths (globs allowed), as Spark would read them.
+
+    Args:
+        paths: paths or URIs from the script (``s3://bucket/in/``).
+        recurse: read all subdirectories, not only ``key=value`` partition directories.
+        exclusions: glob patterns (Glue's ``exclusions``) matched against each file's URI.
+    """
+    files: dict[str, InputFile] = {}
+    for uri in paths:
+        base = local_path(uri)
+        # Names are recorded relative to the part of the path before any glob character;
+        # the mapping keeps key components one for one, so both sides drop the same tail.
+        parts = base.split("/")
+        magic = next((i for i, part in enumerate(parts) if glob.has_magic(part)), None)
+        if magic is None:
+            matches, base_local, base_uri = [base], base, uri
+        else:
+            tail = len(parts) - magic
+            matches = sorted(glob.glob(base))
+            base_local = "/".join(parts[:magic])
+            base_uri = "/".join(uri.split("/")[:-tail])
+        for match in matches:
+            for path in _walk(match, recurse):
+                file_uri = s3_uri_of(base_uri, base_local, path)
+                if any(fnmatch.fnmatchcase(file_uri, pattern) for pattern in exclusions):
+                    continue
+                stat = os.stat(path)
+                files[file_uri] = InputFile(file_uri, path, stat.st_mtime_ns, stat.st_size)
+    return list(files.values())
+
+
+def _csv_options(options: dict[str, Any]) -> tuple[str, str, str]:
+    sep = str(_option(options, "separator", default=","))
+    quote = str(_option(options, "quoteChar", default='"'))
+    quote = "" if quote == "-1" else quote
+    return sep, quote, str(_option(options, "escaper", default=quote or "\\"))
+
+
+def _reader(spark: SparkSession, fmt: str, options: dict[str, Any]) -> DataFrameReader:
+    reader = spark.read.format("json" if fmt == "json" else fmt)
+    if fmt == "csv":
+        # Glue's quoteChar -1 turns quoting off (Spark: an empty quote). Glue's escaper
+        # defaults to none; RFC 4180 escapes a quote by doubling it, which is what Spark does
+        # when the escape character is the quote character.
+        sep, quote, escape = _csv_options(options)
+        reader = reader.option("sep", sep).option("quote", quote).option("escape", escape)
+        multiline = _option(options, "multiLine", "multiline", default=False)
+        reader = reader.option("multiLine", _truthy(multiline))
+        reader = reader.option("header", _truthy(options.get("withHeader", False)))
+    elif fmt == "json":
+        multiline = _option(options, "multiLine", "multiline", default=False)
+        reader = reader.option("multiLine", _truthy(multiline))
+    return reader
+
+
+def _infer_csv_types(df: DataFrame) -> DataFrame:
+    """Type CSV columns as Glue's reader does: long or double when every value is one.
+
+    Spark's inferSchema would also guess dates and timestamps and use int; Glue keeps those
+    strings and uses long. A column with mixed values stays a string (an emulated choice).
+    """
+    strings = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
+    if not strings:
+        return df
+    row = df.agg(*[F.collect_set(classify(top(n))).alias(f"c{i}") for i, n in enumerate(strings)])
+    kinds = row.collect()[0]
+    casts = {}
+    for i, name in enumerate(strings):
+        found = set(kinds[f"c{i}"])
+        if found == {"long"}:
+            casts[name] = "long"
+        elif found and found <= {"long", "double"}:
+            casts[name] = "double"
+    if not casts:
+        return df
+    return df.select(
+        *[
+            (top(f.name).cast(casts[f.name]) if f.name in casts else top(f.name)).alias(f.name)
+            for f in df.schema.fields
+        ]
+    )
+
+
+def _json_path(df: DataFrame, json_path: str) -> DataFrame:
+    """Apply the jsonPath subset we support: ``$``, ``$[*]``, ``$.a.b`` and ``$.a.b[*]``."""
+    path = json_path.strip()
+    if path in ("$", "$[*]", "$.*"):
+        return df  # Spark already reads a top-level array as one row per element
+    if not path.startswith("$."):
+        raise ValueError(f"jsonPath {json_path!r} is not supported (use $.a.b or $.a.b[*])")
+    explode = path.endswith("[*]")
+    names = path[2:].removesuffix("[*]").split(".")
+    value = top(names[0])
+    for name in names[1:]:
+        value = value.getField(name)
+    if explode:
+        return df.select(F.explode(value).alias("_glue_row")).select("_glue_row.*")
+    return df.select(value.alias("_glue_row")).select("_glue_row.*")
+
+
+def _without_first_lines(lines: DataFrame) -> DataFrame:
+    # Line ids grow with the position in each file (a file's splits are read in order), so
+    # each file's smallest id is its first line.
+    firsts = lines.groupBy("_file").agg(F.min("_line").alias("_line"))
+    return lines.join(firsts, ["_file", "_line"], "left_anti")
+
+
+def _skip_first_csv(spark: SparkSession, paths: list[str], options: dict[str, Any]) -> DataFrame:
+    """CSV with Glue's skipFirst: each file's first line is dropped before anything else.
+
+    Spark's reader cannot skip a line that is not the header (and it sizes the columns by the
+    first line), so the lines are read as text and parsed with ``from_csv``: records spanning
+    several lines are not supported together with skipFirst.
+    """
+    sep, quote, escape = _csv_options(options)
+    lines = spark.read.text(paths).select(
+        F.col("value"),
+        F.input_file_name().alias("_file"),
+        F.monotonically_increasing_id().alias("_line"),
+    )
+    body = _without_first_lines(lines)
+    if _truthy(options.get("withHeader", False)):
+        firsts = body.groupBy("_file").agg(F.min("_line").alias("_line"))
+        header = body.join(firsts, ["_file", "_line"]).select("value").limit(1).collect()
+        reader = csv.reader(
+            [header[0]["value"]] if header else [], delimiter=sep, quotechar=quote or None
+        )
+        names = next(reader, [])
+        body = _without_first_lines(body)
+    else:
+        width = body.agg(F.max(F.size(F.split("value", re.escape(sep))))).collect()[0][0] or 0
+        names = [f"col{i}" for i in range(width)]
+    if not names:
+        return spark.createDataFrame([], StructType([]))
+    ddl = ", ".join(f"{quote_name(n)} string" for n in names)
+    parse = {"sep": sep, "quote": quote, "escape": escape}
+    parsed = body.select(F.from_csv("value", ddl, parse).alias("_r")).select("_r.*")
+    return _infer_csv_types(parsed)
+
+
+def _load(
+    spark: SparkSession,
+    reader: DataFrameReader,
+    paths: list[str],
+    fmt: str,
+    options: dict[str, Any],
+) -> DataFrame:
+    if fmt == "csv" and _truthy(options.get("skipFirst", False)):
+        return _skip_first_csv(spark, paths, options)
+    df = reader.load(paths)
+    if fmt == "csv":
+        if not _truthy(options.get("withHeader", False)):
+            # Glue names header-less CSV columns col0, col1, ... (Spark says _c0).
+            df = df.toDF(*[f"col{i}" for i in range(len(df.columns))])
+        df = _infer_csv_types(df)
+    elif fmt == "json" and options.get("jsonPath"):
+        df = _json_path(df, str(options["jsonPath"]))
+    return df
+
+
+def read_files(
+    spark: SparkSession,
+    connection_options: dict[str, Any],
+    fmt: str | None,
+    format_options: dict[str, Any],
+    transformation_ctx: str,
+    bookmarks: Bookmarks | None,
+) -> DataFrame:
+    """Read files from S3 (mapped) or the local file system.
+
+    Args:
+        spark: the session.
+        connection_options: ``paths`` (list or str), ``recurse``, ``exclusions`` (a JSON list
+            of globs, as Glue takes it).
+        fmt: csv, json, parquet, orc or text.
+        format_options: Glue's format options for ``fmt``.
+        transformation_ctx: the bookmark key ("" for none).
+        bookmarks: the run's bookmarks, or None before ``job.init``.
+
+    Raises:
+        ValueError: no paths, or an unsupported format.
+    """
+    fmt = (fmt or "").lower()
+    if fmt not in READ_FORMATS:
+        raise ValueError(f"format {fmt!r} is not supported for reading; use one of {READ_FORMATS}")
+    paths = connection_options.get("paths") or connection_options.get("path")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not paths:
+        raise ValueError("connection_options needs 'paths': a list of s3:// or file paths")
+    recurse = _truthy(connection_options.get("recurse", False))
+    exclusions = connection_options.get("exclusions") or []
+    if isinstance(exclusions, str):
+        exclusions = json.loads(exclusions)
+    reader = _reader(spark, fmt, format_options)
+    bookmarked = bool(transformation_ctx) and bookmarks is not None and bookmarks.active
+    if not bookmarked and not exclusions:
+        if recurse:
+            reader = reader.option("recursiveFileLookup", True)
+        return _load(spark, reader, [local_path(p) for p in paths], fmt, format_options)
+
+    listing = list_files(list(paths), recurse, list(exclusions))
+    done: dict[str, Any] = {}
+    if bookmarked:
+        assert bookmarks is not None
+        entry = bookmarks.entry(transformation_ctx) or {}
+        done = entry.get("files", {}) if entry.get("source") == "files" else {}
+        # Remember what exists now; a file deleted since is forgotten, which keeps the state
+        # as small as the input.
+        bookmarks.stage(
+            transformation_ctx,
+            {
+                "source": "files",
+                "files": {f.uri: {"mtime_ns": f.mtime_ns, "size": f.size} for f in listing},
+            },
+        )
+    new = [f for f in listing if done.get(f.uri) != {"mtime_ns": f.mtime_ns, "size": f.size}]
+    log.info(
+        "%s: %d input files, %d already processed, reading %d",
+        transformation_ctx or "source",
+        len(listing),
+        len(listing) - len(new),
+        len(new),
+    )
+    if recurse:
+        reader = reader.option("recursiveFileLookup", True)
+    elif len(paths) == 1 and os.path.isdir(local_path(paths[0])):
+        # Reading listed files loses partition discovery unless Spark knows the base.
+        reader = reader.option("basePath", local_path(paths[0]))
+    if new:
+        return _load(spark, reader, [f.path for f in new], fmt, format_options)
+    # Nothing new: an empty frame, with the schema of a file already seen when there is one
+    # so that the rest of the script (mappings, writes) still works.
+    if listing:
+        sample = _load(spark, reader, [listing[0].path], fmt, format_options)
+        return sample.limit(0)
+    return spark.createDataFrame([], StructType([]))
+
+
+def write_files(
+    df: DataFrame,
+    connection_options: dict[str, Any],
+    fmt: str | None,
+    format_options: dict[str, Any],
+) -> None:
+    """Append a frame to an S3 (mapped) or local path, as Glue's S3 sink does.
+
+    Args:
+        df: the data.
+        connection_options: ``path``, ``partitionKeys``, ``compression``.
+        fmt: csv, json, parquet (glueparquet is parquet here), orc or text.
+        format_options: Glue's format options for ``fmt``.
+
+    Raises:
+        ValueError: no path, or an unsupported format.
+    """
+    fmt = (fmt or "").lower()
+    if fmt not in WRITE_FORMATS:
+        raise ValueError(f"format {fmt!r} is not supported for writing; use one of {WRITE_FORMATS}")
+    fmt = "parquet" if fmt == "glueparquet" else fmt
+    path = connection_options.get("path")
+    if not path:
+        raise ValueError("connection_options needs 'path': the s3:// or file path to write to")
+    if not df.schema.fields:
+        log.info("nothing to write to %s: the frame has no fields", path)
+        return
+    # Glue's S3 sink adds files next to what is there; it never replaces a folder.
+    writer = df.write.mode("append").format(fmt)
+    compression = format_options.get("compression") or connection_options.get("compression")
+    if compression:
+        writer = writer.option("compression", compression)
+    if fmt == "csv":
+        sep, quote, escape = _csv_options(format_options)
+        writer = writer.option("sep", sep).option("quote", quote).option("escape", escape)
+        writer = writer.option("header", _truthy(format_options.get("writeHeader", True)))
+    keys = connection_options.get("partitionKeys") or []
+    if keys:
+        writer = writer.partitionBy(*keys)
+    writer.save(local_path(path))

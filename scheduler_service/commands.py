@@ -1,0 +1,341 @@
+"""What a run's process is: the command line and environment for each Glue command.
+
+- ``pythonshell``: ``python <script> --JOB_NAME <name> --JOB_RUN_ID <id> --key value ...``.
+- ``glueetl``: Spark's own ``spark-submit`` (from the pinned pyspark) runs
+  ``runtime/glue_driver.py <script> --JOB_NAME ...`` - the driver wrapper runs the script as
+  ``__main__`` and records the exception that ends it - with the awsglue library
+  (``runtime/awsglue``) on the Python path, the job's capacity mapped to Spark's resources, and
+  Glue's special parameters (``--extra-py-files``, ``--extra-jars``, ``--conf``,
+  ``--enable-spark-ui``) turned into spark-submit options.
+
+Both get the Glue arguments as Glue passes them, and the environment the awsglue library reads
+(docs/awsglue.md): ``AWSGLUE_JOB_TYPE``, ``AWSGLUE_S3_ROOT`` and the bookmark files. S3 paths
+(``s3://bucket/key``) in ScriptLocation, ``--extra-py-files`` and ``--extra-jars`` are files
+under the scheduler's ``--s3-root`` directory (``<s3-root>/bucket/key``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from scheduler_service.runner import LaunchError
+
+SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
+# Set by the scheduler on every run; a job argument may not replace them.
+RESERVED_ARGUMENTS = ("--JOB_NAME", "--JOB_RUN_ID")
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+DRIVER = RUNTIME_DIR / "glue_driver.py"
+# Files in the run directory the awsglue library and the driver wrapper read and write.
+BOOKMARK_IN = "bookmark-in.json"
+BOOKMARK_OUT = "bookmark.json"
+SCRIPT_ERROR = "script-error.json"
+SPARK_EVENTS = "spark-events"
+LOCAL_MASTER = "local"
+
+# AWS's worker types (docs.aws.amazon.com/glue/latest/dg/worker-types.html): vCPUs and memory
+# (GiB) per worker. One worker hosts the driver; each of the others runs one executor, whose
+# heap is sized as on AWS's G.1X (10 GiB of 16).
+WORKER_TYPES: dict[str, tuple[int, int]] = {
+    "G.025X": (2, 4),
+    "G.1X": (4, 16),
+    "G.2X": (8, 32),
+    "G.4X": (16, 64),
+    "G.8X": (32, 128),
+    # A Standard worker is 1 DPU (4 vCPU, 16 GiB); MaxCapacity counts them.
+    "Standard": (4, 16),
+}
+HEAP_SHARE = 10 / 16
+# What AWS's console proposes for a new Spark job.
+DEFAULT_WORKER_TYPE = "G.1X"
+DEFAULT_WORKERS = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandSettings:
+    """The scheduler settings that shape a run's command."""
+
+    python: str
+    """The interpreter of pythonshell scripts and of Spark's Python driver and workers."""
+    spark_master: str = LOCAL_MASTER
+    """``local`` (sized from the job and capped by this machine), ``spark://HOST:PORT`` or
+    ``k8s://...``."""
+    s3_root: Path | None = None
+    """The directory that stands for S3 (``s3://bucket/key`` is ``<s3_root>/bucket/key``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchPlan:
+    """A run's command line and the variables added to its environment."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
+def plan_launch(
+    run: Mapping[str, Any],
+    job_name: str,
+    run_id: str,
+    arguments: Mapping[str, str],
+    run_dir: Path,
+    settings: CommandSettings,
+) -> LaunchPlan:
+    """The command that runs ``run`` (a JobRun record in Glue form, with ``_Command``).
+
+    Raises:
+        LaunchError: unsupported command or PythonVersion, a ScriptLocation that is not a
+            local or S3-mapped file, a bad argument, or (glueetl) no Spark installed.
+    """
+    command = run.get("_Command", {})
+    name = command.get("Name")
+    if name not in SUPPORTED_COMMANDS:
+        raise LaunchError(
+            f"Command.Name {name!r} is not supported; this scheduler runs "
+            + " and ".join(repr(n) for n in SUPPORTED_COMMANDS)
+            + " jobs"
+        )
+    version = command.get("PythonVersion")
+    if isinstance(version, str) and version.startswith("2"):
+        raise LaunchError(f"Command.PythonVersion {version!r} is not supported; use 3")
+    script = local_file(command.get("ScriptLocation"), "ScriptLocation", settings.s3_root)
+    glue_args = glue_arguments(job_name, run_id, arguments)
+    env = {
+        "AWSGLUE_JOB_TYPE": name,
+        "AWSGLUE_BOOKMARK_IN": str(run_dir / BOOKMARK_IN),
+        "AWSGLUE_BOOKMARK_OUT": str(run_dir / BOOKMARK_OUT),
+        "PYTHONPATH": _python_path(),
+    }
+    if settings.s3_root is not None:
+        env["AWSGLUE_S3_ROOT"] = str(settings.s3_root)
+    if name == "pythonshell":
+        return LaunchPlan(argv=[settings.python, str(script), *glue_args], env=env)
+    env |= {
+        "AWSGLUE_SCRIPT_ERROR": str(run_dir / SCRIPT_ERROR),
+        "AWSGLUE_GLUE_VERSION": str(run.get("GlueVersion") or ""),
+        "PYSPARK_PYTHON": settings.python,
+        "PYSPARK_DRIVER_PYTHON": settings.python,
+    }
+    if settings.spark_master == LOCAL_MASTER:
+        # Nothing of a local run listens beyond this machine.
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    options = _spark_options(run, arguments, run_dir, settings)
+    argv = [str(spark_submit()), *options, str(DRIVER), str(script), *glue_args]
+    return LaunchPlan(argv=argv, env=env)
+
+
+def script_error(run_dir: Path) -> str | None:
+    """``<type>: <message>`` of the exception that ended a glueetl script, if it recorded one."""
+    try:
+        data = json.loads((run_dir / SCRIPT_ERROR).read_text())
+        return str(data["message"]) or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def glue_arguments(job_name: str, run_id: str, arguments: Mapping[str, str]) -> list[str]:
+    """``--JOB_NAME <name> --JOB_RUN_ID <id>`` and one ``--key value`` pair per argument.
+
+    Glue argument keys start with ``--`` and are passed as given; a key without it gets it
+    prefixed (``{"day": "1"}`` is passed as ``--day 1``).
+
+    Raises:
+        LaunchError: an argument would replace ``--JOB_NAME``/``--JOB_RUN_ID``, has an empty
+            key, or holds a NUL character.
+    """
+    argv = ["--JOB_NAME", job_name, "--JOB_RUN_ID", run_id]
+    for key, value in arguments.items():
+        option = key if key.startswith("--") else f"--{key}"
+        if option == "--":
+            raise LaunchError(f"argument key {key!r} is empty")
+        if option in RESERVED_ARGUMENTS:
+            raise LaunchError(f"argument {key} is set by the scheduler and cannot be overridden")
+        if "\x00" in option or "\x00" in value:
+            raise LaunchError(
+                f"argument {key!r} holds a NUL character, which no process argument can"
+            )
+        argv += [option, value]
+    return argv
+
+
+def local_file(location: object, what: str, s3_root: Path | None) -> Path:
+    """The local file a ScriptLocation (or an ``--extra-*`` entry) names.
+
+    Absolute paths and ``file://`` URIs are used as they are; ``s3://bucket/key`` (also
+    ``s3a``, ``s3n``) is ``<s3_root>/bucket/key``.
+
+    Raises:
+        LaunchError: empty, another scheme, S3 without an S3 root, a key leaving its bucket,
+            or no such file.
+    """
+    if not isinstance(location, str) or not location.strip():
+        raise LaunchError(f"{what} is missing or empty")
+    parts = urlsplit(location)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        path = Path(unquote(parts.path))
+    elif parts.scheme in ("s3", "s3a", "s3n"):
+        if s3_root is None:
+            raise LaunchError(
+                f"{what} {location} is on S3, and this scheduler has no --s3-root to map it to"
+            )
+        key = Path(parts.path.lstrip("/"))
+        if not parts.netloc or ".." in key.parts or parts.netloc == "..":
+            raise LaunchError(f"{what} {location} does not name an object in a bucket")
+        path = s3_root / parts.netloc / key
+    elif parts.scheme == "" and location.startswith("/"):
+        path = Path(location)
+    else:
+        raise LaunchError(
+            f"{what} {location} is not a local path, a file:// URI or an s3:// path; "
+            "this scheduler runs local scripts only"
+        )
+    if not path.is_absolute():
+        raise LaunchError(f"{what} {location} is not an absolute path")
+    if not path.is_file():
+        raise LaunchError(f"{what} {location}: no such file")
+    return path
+
+
+@functools.cache
+def spark_submit() -> Path:
+    """The pinned pyspark's ``spark-submit``.
+
+    Raises:
+        LaunchError: pyspark is not installed.
+    """
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise LaunchError("glueetl jobs need Spark, and pyspark is not installed here")
+    return Path(spec.origin).parent / "bin" / "spark-submit"
+
+
+def _python_path() -> str:
+    inherited = os.environ.get("PYTHONPATH")
+    return str(RUNTIME_DIR) + (os.pathsep + inherited if inherited else "")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capacity:
+    """The Spark resources a job's WorkerType/NumberOfWorkers (or MaxCapacity) ask for."""
+
+    worker_type: str
+    workers: int
+    cores: int
+    """vCPUs per worker."""
+    memory_gib: int
+    """Memory per worker."""
+
+    @property
+    def executors(self) -> int:
+        """Executors: one worker hosts the driver (at least one executor)."""
+        return max(1, self.workers - 1)
+
+    @property
+    def executor_memory(self) -> str:
+        """An executor's heap, in spark-submit's notation."""
+        return f"{max(1, round(self.memory_gib * HEAP_SHARE))}g"
+
+
+def capacity(run: Mapping[str, Any]) -> Capacity:
+    """The job's capacity: WorkerType and NumberOfWorkers, else MaxCapacity in Standard DPUs,
+    else AWS's default (10 G.1X workers)."""
+    worker_type = run.get("WorkerType")
+    workers = run.get("NumberOfWorkers")
+    if worker_type in WORKER_TYPES and workers:
+        count = int(workers)
+    elif run.get("MaxCapacity"):
+        worker_type, count = "Standard", max(2, round(float(run["MaxCapacity"])))
+    else:
+        worker_type, count = DEFAULT_WORKER_TYPE, DEFAULT_WORKERS
+    cores, memory = WORKER_TYPES[worker_type]
+    return Capacity(worker_type=worker_type, workers=count, cores=cores, memory_gib=memory)
+
+
+def _machine_memory_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        return 4.0
+
+
+def _spark_options(
+    run: Mapping[str, Any], arguments: Mapping[str, str], run_dir: Path, settings: CommandSettings
+) -> list[str]:
+    """spark-submit's options: master, resources, Glue's special parameters, user --conf."""
+    size = capacity(run)
+    conf: dict[str, str] = {
+        "spark.ui.showConsoleProgress": "false",
+        # Python workers import awsglue too (Filter and Map run there); on a cluster this
+        # assumes the scheduler's install path is the same on every node.
+        "spark.executorEnv.PYTHONPATH": str(RUNTIME_DIR),
+    }
+    if settings.spark_master == LOCAL_MASTER:
+        # Everything in one JVM on this machine: the job's cores, at most the machine's, and
+        # a heap of the job's size, at most a quarter of the machine's memory.
+        cores = min(size.executors * size.cores, os.cpu_count() or 1)
+        heap = min(size.executors * size.memory_gib * HEAP_SHARE, _machine_memory_gib() / 4)
+        master = f"local[{cores}]"
+        conf |= {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.memory": f"{max(512, int(heap * 1024))}m",
+            "spark.sql.shuffle.partitions": str(max(2, 2 * cores)),
+        }
+    else:
+        master = settings.spark_master
+        conf |= {
+            "spark.executor.instances": str(size.executors),
+            "spark.executor.cores": str(size.cores),
+            "spark.executor.memory": size.executor_memory,
+            # Standalone masters grant cores, not instances.
+            "spark.cores.max": str(size.executors * size.cores),
+        }
+    if arguments.get("--enable-spark-ui", "").lower() == "true":
+        events = run_dir / SPARK_EVENTS
+        events.mkdir(parents=True, exist_ok=True)
+        conf |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri()}
+    # The user's --conf wins over what is derived here.
+    conf |= _user_conf(arguments.get("--conf", ""))
+    options = ["--master", master, "--name", str(run.get("JobName", "glue-job"))]
+    for key, value in conf.items():
+        options += ["--conf", f"{key}={value}"]
+    py_files = _file_list(arguments.get("--extra-py-files", ""), "--extra-py-files", settings)
+    if py_files:
+        options += ["--py-files", ",".join(py_files)]
+    jars = _file_list(arguments.get("--extra-jars", ""), "--extra-jars", settings)
+    if jars:
+        options += ["--jars", ",".join(jars)]
+    return options
+
+
+def _user_conf(value: str) -> dict[str, str]:
+    """Glue's ``--conf`` value: ``k=v``, more pairs joined by `` --conf `` (as AWS documents).
+
+    Raises:
+        LaunchError: a pair without ``=``.
+    """
+    conf = {}
+    for raw in value.split("--conf"):
+        pair = raw.strip()
+        if not pair:
+            continue
+        key, sep, setting = pair.partition("=")
+        if not sep or not key.strip():
+            raise LaunchError(f"--conf {pair!r} is not KEY=VALUE")
+        conf[key.strip()] = setting.strip()
+    return conf
+
+
+def _file_list(value: str, what: str, settings: CommandSettings) -> list[str]:
+    """A comma-separated list of files (local or S3-mapped), as local paths."""
+    return [
+        str(local_file(entry.strip(), what, settings.s3_root))
+        for entry in value.split(",")
+        if entry.strip()
+    ]
