@@ -1159,6 +1159,7 @@ PROTO_SHAPES: list[tuple[type[Message], str]] = [
     (glue_pb2.BatchStopJobRunResponse, "BatchStopJobRunResponse"),
     (glue_pb2.BatchStopJobRunSuccessfulSubmission, "BatchStopJobRunSuccessfulSubmission"),
     (glue_pb2.BatchStopJobRunError, "BatchStopJobRunError"),
+    (glue_pb2.JobBookmarkEntry, "JobBookmarkEntry"),
     (glue_pb2.ErrorDetail, "ErrorDetail"),
     (glue_pb2.Job, "Job"),
     (glue_pb2.JobUpdate, "JobUpdate"),
