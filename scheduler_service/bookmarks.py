@@ -16,12 +16,14 @@ An entry is Glue's JobBookmarkEntry. Where AWS leaves its meaning open, it means
 - ``JobBookmark`` is the committed text, verbatim. A reset to the beginning leaves it absent
   (not empty, not ``{}``): the next run gets no state at all.
 - A job none of whose runs committed has no entry: reading or resetting it is
-  EntityNotFoundException (GLUE-SEMANTICS §3a cites this as AWS's answer to a read).
+  EntityNotFoundException (what AWS answers to a read, as public reports have it; a reset of
+  nothing is refused alike rather than inventing an entry).
 - Read with a RunId, the entry is the version that run's commit made.
 - Reset with a RunId rewinds ``JobBookmark`` to what it was just before that run committed
-  (absent if that was the job's first commit or came right after a reset), so the next run
-  reprocesses what that run and every later one processed. Runs are ordered by their commits.
-  A RunId that committed nothing (unknown, failed, or another job's) is EntityNotFoundException.
+  (absent if there was none then: the job's first commit, or one right after a reset to the
+  beginning), so the next run reprocesses what that run and every later one processed. Runs
+  are ordered by their commits. A RunId that committed nothing (unknown, failed, or another
+  job's) is EntityNotFoundException.
 - Every version of every entry stays in ``scheduler_job_bookmark_history``: a rewind and a read
   by RunId look there, and a rewind removes nothing (a later rewind to a run after the first
   rewind's run still finds that run's commit).

@@ -226,6 +226,7 @@ async def test_a_job_deleted_and_re_created_starts_without_a_bookmark(
     assert (entry.version, entry.run, entry.run_id) == (1, 1, R2)
 
 
+@pytest.mark.slow  # a scheduler restart, and registration pushes left to give up
 async def test_an_earlier_incarnations_entry_is_never_the_new_jobs(
     stack: Stack, job: str, tmp_path: Path
 ) -> None:
