@@ -8,6 +8,7 @@ from pathlib import Path
 
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.gateway.server import HttpGateway, load_keys
+from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
 from catalog_service.reconciler import Reconciler
@@ -73,7 +74,9 @@ class CatalogApp(ServiceApp):
         self.consumer, self.reconciler = consumer, reconciler
         stack.push_async_callback(self._stop_tasks)
 
-        operations = GlueOperations(jobs, runs, trigger_catalog, TagCatalog(db))
+        operations = GlueOperations(
+            jobs, runs, JobBookmarkCatalog(link, jobs), trigger_catalog, TagCatalog(db)
+        )
         # mypy sees the stub's abstract methods; servicer.py attaches them at import.
         servicer = GlueServicer(operations)  # type: ignore[abstract]
         glue_pb2_grpc.add_GlueServicer_to_server(servicer, server.server)

@@ -267,6 +267,20 @@ class JobCatalog:
             raise EntityNotFoundException(f"Job {name} not found.")
         return registration(glue_pb2.Job.FromString(row.definition), row.version, row.incarnation)
 
+    async def incarnation(self, name: str) -> str:
+        """The job's incarnation: what the scheduler keeps its per-job state under.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        async with self._db.read() as conn:
+            value = (
+                await conn.execute(select(jobs.c.incarnation).where(jobs.c.name == name))
+            ).scalar_one_or_none()
+        if value is None:
+            raise EntityNotFoundException(f"Job {name} not found.")
+        return str(value)
+
     async def all_registrations(self) -> list[scheduler_pb2.JobRegistration]:
         """Every job's registration (for the reconciler)."""
         async with self._db.read() as conn:

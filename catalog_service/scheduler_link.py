@@ -1,7 +1,8 @@
 """The catalog's connection to the scheduler: one channel, typed calls, narrow retries.
 
 Only UNAVAILABLE and DEADLINE_EXCEEDED are retried, and only on calls that are idempotent
-(all of the scheduler's are: registrations carry versions, StartRun carries its run id).
+(all of the scheduler's are: registrations carry versions, StartRun carries its run id, and a
+repeated ResetJobBookmark leaves the same bookmark).
 Errors leave this module as GlueError values.
 """
 
@@ -148,6 +149,33 @@ class SchedulerLink:
             "BatchStopJobRun", lambda: self.stub.StopRun(request, timeout=self._timeout)
         )
         return response.event
+
+    async def get_job_bookmark(
+        self, job_name: str, incarnation: str, run_id: str | None
+    ) -> glue_pb2.JobBookmarkEntry:
+        """A job's bookmark entry: the current one, or the one run ``run_id``'s commit left."""
+        request = scheduler_pb2.GetJobBookmarkRequest(
+            job_name=job_name, incarnation=incarnation, run_id=run_id
+        )
+        response = await self._call(
+            "GetJobBookmark", lambda: self.stub.GetJobBookmark(request, timeout=self._timeout)
+        )
+        return response.entry
+
+    async def reset_job_bookmark(
+        self, job_name: str, incarnation: str, run_id: str | None
+    ) -> glue_pb2.JobBookmarkEntry:
+        """Clear a job's bookmark, or rewind it to before run ``run_id`` committed.
+
+        Retried like the rest: a repeated reset leaves the same bookmark (Version counts each).
+        """
+        request = scheduler_pb2.ResetJobBookmarkRequest(
+            job_name=job_name, incarnation=incarnation, run_id=run_id
+        )
+        response = await self._call(
+            "ResetJobBookmark", lambda: self.stub.ResetJobBookmark(request, timeout=self._timeout)
+        )
+        return response.entry
 
     def watch_run_events(
         self, after: int

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
 from catalog_service.tags import TagCatalog
@@ -26,13 +27,20 @@ Operation = Callable[[GlueDict], Awaitable[Message]]
 
 
 class GlueOperations:
-    """glue.v1's unary operations, named as in Glue: jobs, job runs, triggers and tags."""
+    """glue.v1's unary operations, named as in Glue: jobs, job runs, job bookmarks, triggers
+    and tags."""
 
     def __init__(
-        self, jobs: JobCatalog, runs: JobRunCatalog, triggers: TriggerCatalog, tags: TagCatalog
+        self,
+        jobs: JobCatalog,
+        runs: JobRunCatalog,
+        bookmarks: JobBookmarkCatalog,
+        triggers: TriggerCatalog,
+        tags: TagCatalog,
     ) -> None:
         self._jobs = jobs
         self._runs = runs
+        self._bookmarks = bookmarks
         self._triggers = triggers
         self._tags = tags
 
@@ -82,6 +90,13 @@ class GlueOperations:
     async def BatchStopJobRun(self, params: GlueDict) -> glue_pb2.BatchStopJobRunResponse:
         successes, errors = await self._runs.batch_stop(params)
         return glue_pb2.BatchStopJobRunResponse(successful_submissions=successes, errors=errors)
+
+    async def GetJobBookmark(self, params: GlueDict) -> glue_pb2.GetJobBookmarkResponse:
+        return glue_pb2.GetJobBookmarkResponse(job_bookmark_entry=await self._bookmarks.get(params))
+
+    async def ResetJobBookmark(self, params: GlueDict) -> glue_pb2.ResetJobBookmarkResponse:
+        entry = await self._bookmarks.reset(params)
+        return glue_pb2.ResetJobBookmarkResponse(job_bookmark_entry=entry)
 
     async def CreateTrigger(self, params: GlueDict) -> glue_pb2.CreateTriggerResponse:
         return glue_pb2.CreateTriggerResponse(name=await self._triggers.create(params))

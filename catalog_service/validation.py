@@ -832,6 +832,17 @@ def _each(member: str, *rules: Rule) -> Rule:
     return rule
 
 
+def _as_shape(member: str, shape: str) -> Rule:
+    """``member`` is held to another shape of the model than its own (one without limits)."""
+
+    def rule(params: Mapping[str, Any]) -> Iterator[Violation]:
+        if member in params:
+            for violation in _named_shape(shape).check(params[member]):
+                yield violation.under(member)
+
+    return rule
+
+
 # Glue's docs: the timeout (minutes) must be under 7 days; the model only has min 1.
 _MAX_TIMEOUT_MINUTES: Final = 10080
 # Our per-job concurrency ceiling, after Glue's documented default per-job quota (about 1000).
@@ -874,6 +885,12 @@ _JOB_DEFINITION_RULES: Final = (
 # command cannot exist, although the model leaves both optional in JobUpdate.
 _REPLACES_DEFINITION: Final = " (UpdateJob replaces the whole job definition)"
 
+# The bookmark operations' JobName and RunId are plain strings in the model (no length, no
+# pattern), but they name a job and a run like everywhere else: held to the shapes GetJobRun's
+# JobName and RunId have (1-255 characters, one line), so a name no job can have is refused as
+# invalid rather than looked up and not found.
+_BOOKMARK_RULES: Final = (_as_shape("JobName", "NameString"), _as_shape("RunId", "IdString"))
+
 _OPERATION_RULES: Final[Mapping[str, tuple[Rule, ...]]] = {
     "CreateJob": _JOB_DEFINITION_RULES,
     "UpdateJob": (
@@ -896,6 +913,8 @@ _OPERATION_RULES: Final[Mapping[str, tuple[Rule, ...]]] = {
         _CAPACITY_EXCLUSIVE,
     ),
     # Only the action timeout bound here; the trigger and predicate rules live with triggers.
+    "GetJobBookmark": _BOOKMARK_RULES,
+    "ResetJobBookmark": _BOOKMARK_RULES,
     "CreateTrigger": (_each("Actions", _TIMEOUT_RULE),),
     "UpdateTrigger": (_within("TriggerUpdate", _each("Actions", _TIMEOUT_RULE)),),
 }

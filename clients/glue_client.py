@@ -25,9 +25,9 @@ names, as boto3 takes them), which ``servicekit.glue_shapes`` converts::
 
 Errors are raised as the ``servicekit.errors.GlueError`` subclass the service named (through
 ``from_rpc_error``, the one translation point). Only UNAVAILABLE is retried, and only on calls
-that change nothing (the Get/List/BatchGet operations, GetTags, GetTriggerFires and the log
-stream), so a retried call can never start a second run, fire a trigger twice or apply an
-update twice.
+that change nothing (the Get/List/BatchGet operations, GetJobBookmark, GetTags, GetTriggerFires
+and the log stream), so a retried call can never start a second run, fire a trigger twice or
+apply an update twice.
 """
 
 from __future__ import annotations
@@ -554,6 +554,38 @@ class GlueClient:
             pause = delay if timeout is None else min(delay, max(timeout - waited, 0.0))
             await asyncio.sleep(pause)
             delay = min(delay * 1.5, poll_interval)
+
+    # -- job bookmarks -----------------------------------------------------------------------
+
+    async def get_job_bookmark(
+        self, job_name: str, *, run_id: str | None = None
+    ) -> glue_pb2.GetJobBookmarkResponse:
+        """GetJobBookmark: the job's bookmark entry; with ``run_id``, the one that run's commit
+        left.
+
+        Raises:
+            EntityNotFoundException: no such job, none of its runs committed a bookmark, or
+                ``run_id`` committed none.
+        """
+        message = glue_pb2.GetJobBookmarkRequest(job_name=job_name, run_id=run_id)
+        return await self._call(
+            lambda: self._stub.GetJobBookmark(message, timeout=self.timeout), read_only=True
+        )
+
+    async def reset_job_bookmark(
+        self, job_name: str, *, run_id: str | None = None
+    ) -> glue_pb2.ResetJobBookmarkResponse:
+        """ResetJobBookmark: the next run starts from the beginning; with ``run_id``, from the
+        bookmark as it was before that run committed. Returns the entry after the reset.
+
+        Raises:
+            EntityNotFoundException: no such job, none of its runs committed a bookmark, or
+                ``run_id`` committed none.
+        """
+        message = glue_pb2.ResetJobBookmarkRequest(job_name=job_name, run_id=run_id)
+        return await self._call(
+            lambda: self._stub.ResetJobBookmark(message, timeout=self.timeout), read_only=False
+        )
 
     # -- triggers ----------------------------------------------------------------------------
 

@@ -28,9 +28,16 @@ import os
 import time
 from collections import Counter
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
-from scheduler_service.commands import CommandSettings, plan_launch, script_error
+from scheduler_service.commands import (
+    BOOKMARK_IN,
+    BOOKMARK_OUT,
+    CommandSettings,
+    plan_launch,
+    script_error,
+)
 from scheduler_service.leases import heartbeat_interval, reap_interval
 from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runner import (
@@ -432,6 +439,8 @@ class Executor:
                     )
                     return
                 deadline = recorded.run.deadline
+                if run.command.get("Name") == "glueetl":
+                    await self._hand_bookmark_over(run, run_dir / BOOKMARK_IN)
                 try:
                     process = await self._runner.launch(
                         run.run_id, plan.argv, deadline, env={**os.environ, **plan.env}
@@ -458,6 +467,12 @@ class Executor:
             finally:
                 self.release_slot()
 
+    async def _hand_bookmark_over(self, run: RunRecord, path: Path) -> None:
+        """Write the job's bookmark where the run's awsglue library reads it (none: no file)."""
+        state = await self._store.bookmark_for_next_run(run.job_name)
+        if state is not None:
+            await asyncio.to_thread(_write_new, path, state)
+
     async def _watch(self, run_id: str, process: RunningProcess) -> None:
         with run_context(run_id):
             try:
@@ -474,13 +489,21 @@ class Executor:
         state = _OUTCOME_STATE[outcome.kind]
         # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
         message = outcome.message or None
+        run_dir = self._runner.run_dir(run_id)
         if outcome.kind is OutcomeKind.FAILED:
             # A glueetl script's exception, rather than the tail of Spark's shutdown log.
-            message = script_error(self._runner.run_dir(run_id)) or message
+            message = script_error(run_dir) or message
+        # What the script's job.commit() left, whatever the end (commit took effect then).
+        bookmark = await asyncio.to_thread(_read_if_exists, run_dir / BOOKMARK_OUT)
         if state in (JobRunState.SUCCEEDED, JobRunState.STOPPED):
             message = None
         await self._settle_state(
-            run_id, state, message, started_at=outcome.started_at, ended_at=outcome.ended_at
+            run_id,
+            state,
+            message,
+            started_at=outcome.started_at,
+            ended_at=outcome.ended_at,
+            bookmark=bookmark,
         )
 
     async def _settle_state(
@@ -492,11 +515,18 @@ class Executor:
         started_at: float | None = None,
         ended_at: float | None = None,
         retry: bool = True,
+        bookmark: str | None = None,
     ) -> None:
         while True:
             try:
                 created = await self._store.finish(
-                    run_id, state, message, started_at=started_at, ended_at=ended_at, retry=retry
+                    run_id,
+                    state,
+                    message,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    retry=retry,
+                    bookmark=bookmark,
                 )
                 break
             except NotOwnerError as exc:
@@ -520,3 +550,15 @@ class Executor:
             )
         if created:
             self.note_waiting()
+
+
+def _write_new(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _read_if_exists(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
-from scheduler_service import bulk, outbox, registry
+from scheduler_service import bookmarks, bulk, outbox, registry
 from scheduler_service.leases import Replica, db_epoch
 from scheduler_service.run_states import (
     HOLDS_JOB_SLOT,
@@ -1007,13 +1007,15 @@ class RunStore:
         started_at: float | None = None,
         ended_at: float | None = None,
         retry: bool = True,
+        bookmark: str | None = None,
     ) -> list[RunRecord]:
         """Settle a run in a terminal state, with what follows from it in the same transaction.
 
         A FAILED run with retries left gets its retry (unless not ``retry``: its job may still
         be running somewhere); conditional triggers watching the job may fire
         (``on_terminal``). The process's real outcome wins over the recorded state (a run
-        STOPPING whose process exited 0 first ends SUCCEEDED). Returns the runs created.
+        STOPPING whose process exited 0 first ends SUCCEEDED). A ``bookmark`` the run's script
+        committed (JSON text) becomes the job's bookmark. Returns the runs created.
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
@@ -1042,6 +1044,17 @@ class RunStore:
             await self._save(conn, run)
             created = list(await self.on_terminal(conn, run)) if self.on_terminal else []
             retry_run = await self._retry(conn, run, now) if retry else None
+            if bookmark is not None:
+                # After the job rows the hooks lock, before the outbox counter (bookmarks).
+                await bookmarks.commit(
+                    conn,
+                    job_name=run.job_name,
+                    run_id=run.run_id,
+                    previous_run_id=run.record.get("PreviousRunId"),
+                    attempt=run.attempt,
+                    state=bookmark,
+                    now=now,
+                )
             # The outbox counter is every writer's last lock: a fire this run causes locks its
             # jobs' rows first, as StartRun and scheduled fires do. Taking the counter before
             # them deadlocked against a StartRun of an action's job on PostgreSQL.
@@ -1198,6 +1211,10 @@ class RunStore:
                 )
             ).all()
         return [RunRecord.from_row(r) for r in rows]
+
+    async def bookmark_for_next_run(self, job_name: str) -> str | None:
+        """The job's bookmark, for a run about to start (None: none)."""
+        return await bookmarks.state_for_next_run(self._db, job_name)
 
     async def job_definition(self, name: str) -> GlueDict | None:
         """The registered definition of job ``name`` (None if absent or deleted)."""

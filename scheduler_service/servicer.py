@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from scheduler_service import registry, retention
+from scheduler_service import bookmarks, registry, retention
 from scheduler_service.admissions import Admissions
 from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
@@ -27,7 +28,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
-    """Registrations, run admission and stop, the event stream and run logs."""
+    """Registrations, run admission and stop, the event stream, run logs and job bookmarks."""
 
     def __init__(
         self,
@@ -60,6 +61,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     ) -> scheduler_pb2.DeleteJobResponse:
         async with self._db.transaction() as conn:
             applied = await registry.delete_job(conn, request.job_name, request.version)
+            if applied:
+                # In the same transaction: a job re-created under this name never sees them.
+                await bookmarks.forget_job(conn, request.job_name)
         return scheduler_pb2.DeleteJobResponse(applied=applied)
 
     async def AddTrigger(  # type: ignore[override]
@@ -143,6 +147,28 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         async with self._db.transaction() as conn:
             await retention.acknowledge(conn, request.sequence)
         return scheduler_pb2.AcknowledgeRunEventsResponse()
+
+    async def GetJobBookmark(  # type: ignore[override]
+        self, request: scheduler_pb2.GetJobBookmarkRequest, context: Context
+    ) -> scheduler_pb2.GetJobBookmarkResponse:
+        if not request.job_name or not request.incarnation:
+            raise InvalidInputException("job_name and incarnation are required")
+        run_id = request.run_id if request.HasField("run_id") else None
+        async with self._db.read() as conn:
+            entry = await bookmarks.get(conn, request.job_name, request.incarnation, run_id=run_id)
+        return scheduler_pb2.GetJobBookmarkResponse(entry=entry.to_proto())
+
+    async def ResetJobBookmark(  # type: ignore[override]
+        self, request: scheduler_pb2.ResetJobBookmarkRequest, context: Context
+    ) -> scheduler_pb2.ResetJobBookmarkResponse:
+        if not request.job_name or not request.incarnation:
+            raise InvalidInputException("job_name and incarnation are required")
+        run_id = request.run_id if request.HasField("run_id") else None
+        async with self._db.transaction() as conn:
+            entry = await bookmarks.reset(
+                conn, request.job_name, request.incarnation, run_id=run_id, now=time.time()
+            )
+        return scheduler_pb2.ResetJobBookmarkResponse(entry=entry.to_proto())
 
     async def ReadRunLog(  # type: ignore[override]
         self, request: scheduler_pb2.ReadRunLogRequest, context: Context

@@ -137,3 +137,45 @@ counters = Table(
     Column("name", Text, primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+job_bookmarks = Table(
+    "scheduler_job_bookmarks",
+    metadata,
+    # The current JobBookmarkEntry of each job: what its next run resumes from.
+    Column("job_name", Text, primary_key=True),
+    # The job incarnation the entry belongs to (see ``registry``): an entry of an earlier job
+    # of the same name is no bookmark of this one.
+    Column("incarnation", Text, nullable=False),
+    # Glue's Version: every commit and every reset adds one.
+    Column("version", Integer, nullable=False),
+    # Glue's Run: how many runs committed.
+    Column("run", Integer, nullable=False),
+    # Attempt, RunId and PreviousRunId of the run that last committed.
+    Column("attempt", Integer, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("previous_run_id", Text),
+    # JSON text, verbatim; NULL after a reset to the beginning.
+    Column("job_bookmark", Text),
+    Column("updated_at", Double, nullable=False),
+)
+
+job_bookmark_history = Table(
+    "scheduler_job_bookmark_history",
+    metadata,
+    # Every version of every entry (the current one included), so that a run's commit can be
+    # read back and a reset can rewind to the state just before it.
+    Column("job_name", Text, primary_key=True),
+    Column("incarnation", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # COMMIT (a run committed), RESET (to the beginning) or REWIND (to before a run).
+    Column("change", Text, nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("previous_run_id", Text),
+    Column("job_bookmark", Text),
+    # For REWIND: the run whose commit was undone (with every later one).
+    Column("rewound_run_id", Text),
+    Column("recorded_at", Double, nullable=False),
+    Index("ix_scheduler_job_bookmark_history_run", "job_name", "run_id"),
+)

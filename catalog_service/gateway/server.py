@@ -37,12 +37,8 @@ log = logging.getLogger(__name__)
 
 # CodeGenConfigurationNodes can make a CreateJob body large; anything beyond this is refused.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-# Glue operations answered with a clear OperationNotSupportedException naming the reason, on
-# top of every Glue operation this service does not serve at all.
-_UNSUPPORTED_REASONS = {
-    "GetJobBookmark": "job bookmarks are not kept here: job scripts have no bookmark API",
-    "ResetJobBookmark": "job bookmarks are not kept here: job scripts have no bookmark API",
-}
+# What OperationNotSupportedException says of every Glue operation this service does not serve.
+_SERVED = "this service serves Glue's jobs, job runs, job bookmarks, triggers and tags"
 
 
 def _served(operations: GlueOperations) -> dict[str, Operation]:
@@ -195,11 +191,8 @@ class HttpGateway:
         operation = target[len(wire.TARGET_PREFIX) :]
         if operation not in self._operations:
             if operation in glue_model().operation_names:
-                reason = _UNSUPPORTED_REASONS.get(
-                    operation, "this service serves Glue's jobs, job runs, triggers and tags"
-                )
                 raise _ClientError(
-                    "OperationNotSupportedException", f"{operation} is not supported: {reason}"
+                    "OperationNotSupportedException", f"{operation} is not supported: {_SERVED}"
                 )
             raise _ClientError(
                 "UnknownOperationException", f"{operation[:100]!r} is not a Glue operation"

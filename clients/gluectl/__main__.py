@@ -7,6 +7,8 @@ Example session::
     gluectl runs list nightly
     gluectl logs nightly jr_... -f
     gluectl runs stop nightly jr_...
+    gluectl bookmarks get nightly
+    gluectl bookmarks reset nightly --run-id jr_...
     gluectl triggers next 'cron(0 2 * * ? *)' -n 3
     gluectl triggers create nightly-2am --schedule 'cron(0 2 * * ? *)' --action nightly --start
     gluectl triggers create then-report --when 'nightly=SUCCEEDED' --action report --start

@@ -260,8 +260,8 @@ def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.Argume
     """gluectl's parser; each command's parser sets ``handler`` and ``parser``."""
     parser = argparse.ArgumentParser(
         prog="gluectl",
-        description="Manage Glue jobs, job runs, triggers and their tags on a self-hosted Glue "
-        "scheduler.",
+        description="Manage Glue jobs, job runs, job bookmarks, triggers and their tags on a "
+        "self-hosted Glue scheduler.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -290,6 +290,7 @@ def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.Argume
     commands = parser.add_subparsers(metavar="COMMAND", dest="command", required=True)
     _add_jobs_commands(commands, common)
     _add_runs_commands(commands, common)
+    _add_bookmarks_commands(commands, common)
     _add_triggers_commands(commands, common)
     _add_tags_commands(commands, common)
 
@@ -541,6 +542,33 @@ def _add_runs_commands(
         dest="wait_timeout",
         help="give up (exit 1) after S seconds (default: wait as long as it takes)",
     )
+
+
+def _add_bookmarks_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    bookmarks = _Group(commands, common, "bookmarks", help="show, reset job bookmarks")
+
+    get = bookmarks.action(
+        "get",
+        bookmarks_get,
+        help="show a job's bookmark entry (GetJobBookmark)",
+        description="Show the job bookmark the next run of JOB starts from, and the run that "
+        "last committed one. With --run-id, the entry as that run's commit left it.",
+    )
+    get.add_argument("job", metavar="JOB")
+    get.add_argument("--run-id", metavar="RUN_ID", help="a run that committed a bookmark")
+
+    reset = bookmarks.action(
+        "reset",
+        bookmarks_reset,
+        help="reset a job's bookmark (ResetJobBookmark)",
+        description="Make the next run of JOB start from the beginning; with --run-id, from "
+        "the bookmark as it was just before that run committed (the next run reprocesses what "
+        "that run and every later one processed). Prints the entry after the reset.",
+    )
+    reset.add_argument("job", metavar="JOB")
+    reset.add_argument("--run-id", metavar="RUN_ID", help="rewind to just before this run's commit")
 
 
 def _add_action_flags(parser: argparse.ArgumentParser, *, update: bool) -> None:
@@ -1133,6 +1161,35 @@ async def logs_command(client: GlueClient, args: argparse.Namespace, out: Output
     async for chunk in client.get_job_run_log(args.job, args.run_id, follow=args.follow):
         out.raw(chunk)
     return ExitCode.OK
+
+
+# -- job bookmarks ---------------------------------------------------------------------------
+
+
+async def bookmarks_get(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``bookmarks get``: the entry, all its members."""
+    response = await client.get_job_bookmark(args.job, run_id=args.run_id)
+    _bookmark_entry(response, out)
+    return ExitCode.OK
+
+
+async def bookmarks_reset(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
+    """``bookmarks reset``: the entry after the reset."""
+    response = await client.reset_job_bookmark(args.job, run_id=args.run_id)
+    _bookmark_entry(response, out)
+    return ExitCode.OK
+
+
+def _bookmark_entry(
+    response: glue_pb2.GetJobBookmarkResponse | glue_pb2.ResetJobBookmarkResponse, out: Output
+) -> None:
+    if out.is_json:
+        out.document(to_glue(response))
+        return
+    entry = to_glue(response.job_bookmark_entry)
+    # Said rather than left out: no bookmark means the next run starts from the beginning.
+    entry.setdefault("JobBookmark", "- (none: the next run starts from the beginning)")
+    out.details(entry)
 
 
 # -- triggers --------------------------------------------------------------------------------

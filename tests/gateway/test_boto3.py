@@ -177,8 +177,10 @@ async def test_error_types(aws: Aws, tmp_path: Path) -> None:
     code, message, _ = await aws.error("get_job_run", JobName="j", RunId="jr_nope")
     assert code == "EntityNotFoundException"
     code, message, _ = await aws.error("get_job_bookmark", JobName="j")
-    assert code == "OperationNotSupportedException"
-    assert "bookmark" in message
+    assert (code, message) == (
+        "EntityNotFoundException",
+        "Job j has no job bookmark: none of its runs has committed one.",
+    )
     code, message, _ = await aws.error("get_crawler", Name="c")
     assert code == "OperationNotSupportedException"
     assert "GetCrawler" in message

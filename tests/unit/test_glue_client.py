@@ -173,6 +173,21 @@ class FlakyGlue(glue_pb2_grpc.GlueServicer):
         await self._flake("UntagResource", context)
         return glue_pb2.UntagResourceResponse()
 
+    async def GetJobBookmark(  # type: ignore[override]
+        self, request: glue_pb2.GetJobBookmarkRequest, context: Context
+    ) -> glue_pb2.GetJobBookmarkResponse:
+        await self._flake("GetJobBookmark", context)
+        entry = glue_pb2.JobBookmarkEntry(job_name=request.job_name, version=1)
+        if request.HasField("run_id"):
+            entry.run_id = request.run_id
+        return glue_pb2.GetJobBookmarkResponse(job_bookmark_entry=entry)
+
+    async def ResetJobBookmark(  # type: ignore[override]
+        self, request: glue_pb2.ResetJobBookmarkRequest, context: Context
+    ) -> glue_pb2.ResetJobBookmarkResponse:
+        await self._flake("ResetJobBookmark", context)
+        return glue_pb2.ResetJobBookmarkResponse()
+
     async def GetJobs(  # type: ignore[override]
         self, request: glue_pb2.GetJobsRequest, context: Context
     ) -> glue_pb2.GetJobsResponse:
@@ -250,6 +265,21 @@ async def test_get_tags_is_retried_but_tagging_is_not(flaky: tuple[FlakyGlue, st
         with pytest.raises(ServiceUnavailableException):
             await glue.untag_resource(arn, ["a"])
     assert servicer.calls == {"GetTags": 3, "TagResource": 1, "UntagResource": 1}
+
+
+async def test_get_job_bookmark_is_retried_but_a_reset_is_not(
+    flaky: tuple[FlakyGlue, str],
+) -> None:
+    servicer, address = flaky
+    async with GlueClient(address, retry_delays=(0.01, 0.01)) as glue:
+        entry = (await glue.get_job_bookmark("j")).job_bookmark_entry
+        # No run id given: none sent (absent, not empty).
+        assert entry == glue_pb2.JobBookmarkEntry(job_name="j", version=1)
+        by_run = (await glue.get_job_bookmark("j", run_id="jr_1")).job_bookmark_entry
+        assert by_run.run_id == "jr_1"
+        with pytest.raises(ServiceUnavailableException):
+            await glue.reset_job_bookmark("j")
+    assert servicer.calls == {"GetJobBookmark": 4, "ResetJobBookmark": 1}
 
 
 async def test_glue_errors_are_raised_as_their_class_without_retry() -> None:

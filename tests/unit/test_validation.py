@@ -193,7 +193,10 @@ VALID = [
         },
         id="CreateTrigger-every-member",
     ),
-    pytest.param("GetJobBookmark", {"JobName": "x\ny", "RunId": ""}, id="bookmark-free-strings"),
+    pytest.param("GetJobBookmark", {"JobName": "nightly"}, id="GetJobBookmark"),
+    pytest.param(
+        "ResetJobBookmark", {"JobName": "nightly\twith tab", "RunId": "jr_1"}, id="ResetJobBookmark"
+    ),
 ]
 
 
@@ -924,6 +927,31 @@ INVALID = [
         "'OR' is not one of AND, ANY",
         id="CreateTrigger-logical",
     ),
+    # --- the bookmark operations: plain strings in the model, held to the usual name shapes
+    pytest.param(
+        "GetJobBookmark", {"JobName": "x\ny"}, "JobName", NAME_ERROR, id="bookmark-name-newline"
+    ),
+    pytest.param(
+        "ResetJobBookmark",
+        {"JobName": "x" * 256},
+        "JobName",
+        "must be at most 255 characters long (got 256)",
+        id="bookmark-name-256",
+    ),
+    pytest.param(
+        "GetJobBookmark",
+        {"JobName": "j", "RunId": ""},
+        "RunId",
+        "must be at least 1 character long (got 0)",
+        id="bookmark-empty-run-id",
+    ),
+    pytest.param(
+        "ResetJobBookmark",
+        {"JobName": "j", "RunId": "jr\r"},
+        "RunId",
+        NAME_ERROR,
+        id="bookmark-run-id-cr",
+    ),
 ]
 
 
@@ -1159,6 +1187,11 @@ PROTO_SHAPES: list[tuple[type[Message], str]] = [
     (glue_pb2.BatchStopJobRunResponse, "BatchStopJobRunResponse"),
     (glue_pb2.BatchStopJobRunSuccessfulSubmission, "BatchStopJobRunSuccessfulSubmission"),
     (glue_pb2.BatchStopJobRunError, "BatchStopJobRunError"),
+    (glue_pb2.GetJobBookmarkRequest, "GetJobBookmarkRequest"),
+    (glue_pb2.GetJobBookmarkResponse, "GetJobBookmarkResponse"),
+    (glue_pb2.ResetJobBookmarkRequest, "ResetJobBookmarkRequest"),
+    (glue_pb2.ResetJobBookmarkResponse, "ResetJobBookmarkResponse"),
+    (glue_pb2.JobBookmarkEntry, "JobBookmarkEntry"),
     (glue_pb2.ErrorDetail, "ErrorDetail"),
     (glue_pb2.Job, "Job"),
     (glue_pb2.JobUpdate, "JobUpdate"),
