@@ -148,7 +148,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     spart = spark.add_mutually_exclusive_group()
     spart.add_argument("--spark-only", action="store_true", help="only the glueetl figures")
     spart.add_argument("--skip-spark", action="store_true", help="no glueetl figures")
-    spark.add_argument("--spark-runs", type=int, default=3, help="trivial runs each way [3]")
+    spark.add_argument("--spark-runs", type=int, default=5, help="trivial runs each way [5]")
     spark.add_argument(
         "--spark-rows", type=int, default=5_000_000, help="rows of the CSV job [5,000,000]"
     )
