@@ -15,10 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from servicekit.cron import CronSchedule, InvalidScheduleError, parse_schedule
 
-# shared/ sits beside the checkout, locally and in CI.
-VECTORS_PATH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "glue-cron-vectors.json"
-)
+# A copy of the project's shared vectors (tests/data/README.md says where from).
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "glue-cron-vectors.json"
 
 
 def _load_vectors() -> dict[str, Any] | None:
@@ -29,10 +27,7 @@ def _load_vectors() -> dict[str, Any] | None:
 
 
 _VECTORS = _load_vectors()
-_MISSING = (
-    f"Glue cron test vectors not found at {VECTORS_PATH}: the shared/ directory must sit beside "
-    "the checkout (shared/data/glue-cron-vectors.json)"
-)
+_MISSING = f"Glue cron test vectors not found at {VECTORS_PATH}"
 
 
 def _vector_params(kind: str) -> list[Any]:
