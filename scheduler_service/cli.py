@@ -97,6 +97,12 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         "[SCHEDULER_SPARK_MASTER; %(default)s]",
     )
     parser.add_argument(
+        "--spark-master-ui",
+        default=_env("spark-master-ui"),
+        help="a standalone master's web UI, http://HOST:PORT: each glueetl run first checks "
+        "that some worker can hold its executors [SCHEDULER_SPARK_MASTER_UI; none]",
+    )
+    parser.add_argument(
         "--s3-root",
         default=_env("s3-root"),
         help="directory standing for S3: s3://bucket/key is DIR/bucket/key "
@@ -136,6 +142,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         lease_seconds=args.lease_seconds,
         history_days=args.history_days,
         spark_master=args.spark_master,
+        spark_master_ui=args.spark_master_ui or None,
         s3_root=Path(args.s3_root) if args.s3_root else None,
         # This process is a scheduler of its own (not embedded in another program), so a
         # caretaker may take over its runs when it is gone.
@@ -161,6 +168,7 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
         "history-days": repr(settings.history_days),
         "python": settings.python,
         "spark-master": settings.spark_master,
+        **({"spark-master-ui": settings.spark_master_ui} if settings.spark_master_ui else {}),
         "s3-root": str(settings.effective_s3_root),
         "log-level": log_level,
     }

@@ -69,6 +69,9 @@ class CommandSettings:
     ``k8s://...``."""
     s3_root: Path | None = None
     """The directory that stands for S3 (``s3://bucket/key`` is ``<s3_root>/bucket/key``)."""
+    spark_master_ui: str | None = None
+    """A standalone master's web UI (``http://HOST:8080``): read before each run to check that
+    some worker can hold its executors (``spark_cluster``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -312,6 +315,13 @@ def _spark_options(
     if jars:
         options += ["--jars", ",".join(jars)]
     return options
+
+
+def sizes_executors_itself(arguments: Mapping[str, str]) -> bool:
+    """Whether the job's ``--conf`` sets its executors' cores or memory (then they are not
+    derived from its WorkerType)."""
+    conf = _user_conf(arguments.get("--conf", ""))
+    return "spark.executor.cores" in conf or "spark.executor.memory" in conf
 
 
 def _user_conf(value: str) -> dict[str, str]:

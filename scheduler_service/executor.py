@@ -35,8 +35,10 @@ from scheduler_service.commands import (
     BOOKMARK_IN,
     BOOKMARK_OUT,
     CommandSettings,
+    capacity,
     plan_launch,
     script_error,
+    sizes_executors_itself,
 )
 from scheduler_service.leases import heartbeat_interval, reap_interval
 from scheduler_service.run_states import TERMINAL, JobRunState
@@ -49,6 +51,7 @@ from scheduler_service.runner import (
 )
 from scheduler_service.runs import CLAIM_BATCH, ClaimedRun, NotOwnerError, RunRecord, RunStore
 from scheduler_service.site import SiteProcesses
+from scheduler_service.spark_cluster import ExecutorsDoNotFit, preflight
 from servicekit.logs import run_context
 
 log = logging.getLogger(__name__)
@@ -428,6 +431,8 @@ class Executor:
                     log.info("run could not start", extra={"reason": str(exc)})
                     await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
                     return
+                if not await self._executors_fit(run):
+                    return
                 recorded = await self._store.record_launch(
                     run.run_id, run.deadline or time.time() + run.timeout_minutes * 60
                 )
@@ -466,6 +471,25 @@ class Executor:
                 log.exception("run supervision failed; a reaper takes the run over")
             finally:
                 self.release_slot()
+
+    async def _executors_fit(self, run: RunRecord) -> bool:
+        """For a glueetl run bound for a standalone cluster whose UI is known: whether some
+        worker can hold its executors; if none can, the run ends FAILED saying so."""
+        settings = self._commands
+        if (
+            run.command.get("Name") != "glueetl"
+            or settings.spark_master_ui is None
+            or not settings.spark_master.startswith("spark://")
+            or sizes_executors_itself(run.arguments)
+        ):
+            return True
+        try:
+            await preflight(settings.spark_master_ui, capacity(run.record), settings.spark_master)
+        except ExecutorsDoNotFit as exc:
+            log.info("run's executors fit no worker", extra={"reason": str(exc)})
+            await self._settle_state(run.run_id, JobRunState.FAILED, str(exc))
+            return False
+        return True
 
     async def _hand_bookmark_over(self, run: RunRecord, path: Path) -> None:
         """Write the job's bookmark where the run's awsglue library reads it (none: no file)."""

@@ -30,6 +30,9 @@ class SchedulerSettings:
     spark_master: str = "local"
     """Where glueetl runs go: ``local`` (one JVM on this machine, sized from the job and capped
     by the machine), ``spark://HOST:PORT`` (a standalone cluster) or ``k8s://...``."""
+    spark_master_ui: str | None = None
+    """A standalone master's web UI, ``http://HOST:PORT``: checked before each glueetl run so a
+    run whose executors no worker can hold ends FAILED instead of waiting forever."""
     s3_root: Path | None = None
     """The directory that stands for S3 (``s3://bucket/key`` is ``<s3_root>/bucket/key``);
     default ``<data-dir>/s3``."""
@@ -67,7 +70,10 @@ class SchedulerSettings:
     def commands(self) -> CommandSettings:
         """What shapes a run's command line (``commands``)."""
         return CommandSettings(
-            python=self.python, spark_master=self.spark_master, s3_root=self.effective_s3_root
+            python=self.python,
+            spark_master=self.spark_master,
+            s3_root=self.effective_s3_root,
+            spark_master_ui=self.spark_master_ui,
         )
 
     @property

@@ -1,8 +1,9 @@
 """A glueetl run on a real Spark standalone cluster: a master and one worker on loopback.
 
-The scheduler is given ``--spark-master spark://127.0.0.1:PORT``; the job's WorkerType and
-NumberOfWorkers become the executor's cores and memory. The master's and the worker's JSON
-status pages must show that the application ran its executor on the worker.
+The scheduler is given ``--spark-master spark://127.0.0.1:PORT`` and the master's UI; the job's
+WorkerType and NumberOfWorkers become the executor's cores and memory. The master's and the
+worker's JSON status pages must show that the application ran its executor on the worker; a job
+whose executors the worker cannot hold ends FAILED at once instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from tests.conftest import Stack
 from tests.helpers.glueetl import put, wait_state
 from tests.helpers.processes import free_port
 
-MASTER_PORT = free_port()
+MASTER_PORT, MASTER_UI = free_port(), free_port()
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.catalog_settings(http_listen="127.0.0.1:0"),
-    pytest.mark.scheduler_settings(spark_master=f"spark://127.0.0.1:{MASTER_PORT}"),
+    pytest.mark.scheduler_settings(
+        spark_master=f"spark://127.0.0.1:{MASTER_PORT}",
+        spark_master_ui=f"http://127.0.0.1:{MASTER_UI}",
+    ),
 ]
 
 CLUSTER_SCRIPT = """import sys
@@ -55,7 +59,7 @@ def status(port: int) -> dict[str, Any]:
 def cluster(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """A master and a worker (2 cores, 3 GiB), both bound to 127.0.0.1; their UI ports."""
     spark_class = spark_submit().parent / "spark-class"
-    master_ui, worker_ui = free_port(), free_port()
+    master_ui, worker_ui = MASTER_UI, free_port()
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_WORKER_DIR": str(tmp_path / "w")}
     log = (tmp_path / "cluster.log").open("ab")
     daemons = [
@@ -129,3 +133,29 @@ async def test_a_glueetl_run_executes_on_the_clusters_worker(
     assert apps[0]["cores"] == 2
     # G.025X's 4 GiB per worker: a 2 GiB executor heap, as AWS sizes G.1X's (10 of 16).
     assert len(ran_here) == 1 and ran_here[0]["memory"] == 2048, worker
+
+
+async def test_a_run_whose_executors_fit_no_worker_fails_instead_of_waiting(
+    stack: Stack, aws: Any, cluster: tuple[int, int]
+) -> None:
+    script = put(stack, "scripts/cluster.py", CLUSTER_SCRIPT)
+    await aws(
+        "create_job",
+        Name="too-big",
+        Role="arn:aws:iam::123456789012:role/glue",
+        Command={"Name": "glueetl", "ScriptLocation": script},
+        WorkerType="G.1X",
+        NumberOfWorkers=3,
+    )
+    run_id = (await aws("start_job_run", JobName="too-big"))["JobRunId"]
+    run = await wait_state(aws, "too-big", run_id, timeout=30)
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"].startswith(
+        f"No worker of the Spark cluster at spark://127.0.0.1:{MASTER_PORT} can hold one of "
+        "this job's executors (G.1X: 4 cores and 10240 MB each; its largest workers offer "
+        "2 cores and 3072 MB)."
+    ), run["ErrorMessage"]
+    master = await asyncio.to_thread(status, cluster[0])
+    assert [
+        a for a in master["activeapps"] + master["completedapps"] if a["name"] == "too-big"
+    ] == []

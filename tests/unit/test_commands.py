@@ -20,6 +20,7 @@ from scheduler_service.commands import (
     spark_submit,
 )
 from scheduler_service.runner import LaunchError
+from scheduler_service.spark_cluster import ExecutorsDoNotFit, check_fits
 
 
 def record(script: Path | str, name: str = "glueetl", **members: object) -> dict[str, object]:
@@ -190,3 +191,16 @@ def test_extra_files_and_spark_ui(script: Path, tmp_path: Path) -> None:
             tmp_path,
             CommandSettings(python=sys.executable),
         )
+
+
+def test_executors_fit_a_worker_only_when_one_is_big_enough_and_alive() -> None:
+    size = capacity({"WorkerType": "G.2X", "NumberOfWorkers": 3})  # 8 cores, 20g executors
+    workers = [
+        {"state": "ALIVE", "cores": 4, "memory": 65536},
+        {"state": "DEAD", "cores": 16, "memory": 65536},
+    ]
+    with pytest.raises(ExecutorsDoNotFit, match=r"G\.2X: 8 cores and 20480 MB each; its largest"):
+        check_fits({"workers": workers}, size, "spark://m:7077")
+    check_fits({"workers": [*workers, {"state": "ALIVE", "cores": 8, "memory": 20480}]}, size, "x")
+    with pytest.raises(ExecutorsDoNotFit, match="the cluster has no live worker"):
+        check_fits({"workers": []}, size, "spark://m:7077")
