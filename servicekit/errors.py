@@ -11,6 +11,9 @@
     +-- IdempotentParameterMismatchException ALREADY_EXISTS
     +-- ConcurrentModificationException    ABORTED
     +-- OperationTimeoutException          DEADLINE_EXCEEDED
+    +-- AccessDeniedException              PERMISSION_DENIED
+    +-- UnrecognizedClientException        UNAUTHENTICATED
+    +-- MissingAuthenticationTokenException UNAUTHENTICATED
     +-- InternalServiceException           INTERNAL
         +-- ServiceUnavailableException    UNAVAILABLE  (reason: InternalServiceException)
 
@@ -105,6 +108,24 @@ class OperationTimeoutException(GlueError):
     grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class AccessDeniedException(GlueError):
+    """The caller's policy does not allow the operation on the resource; nothing changed."""
+
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class UnrecognizedClientException(GlueError):
+    """The credentials sent are not valid (unknown key or wrong secret)."""
+
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class MissingAuthenticationTokenException(GlueError):
+    """Credentials are required and none were sent."""
+
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
 class InternalServiceException(GlueError):
     """Something failed inside the service; the details are in its log."""
 
@@ -169,4 +190,8 @@ def from_rpc_error(error: grpc.RpcError) -> GlueError:
         return OperationTimeoutException(message)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidInputException(message)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return UnrecognizedClientException(message)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return AccessDeniedException(message)
     return InternalServiceException(message)

@@ -7,9 +7,11 @@ traceback and reaches the client as INTERNAL / InternalServiceException, never a
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +28,11 @@ from servicekit.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+CallGuard = Callable[[str, "grpc.aio.ServicerContext[Any, Any]"], None]
+"""Runs before every API call with the method name and the call's context: it raises a
+GlueError to refuse the call (authentication), and may set context variables the handler
+reads (the caller's identity), since it runs in the handler's own task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +82,13 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Maps GlueError (and anything unexpected) to gRPC statuses with a Glue ErrorInfo.
 
     Until ``ready`` is set (migrations applied, state recovered) every API call is refused as
-    UNAVAILABLE, which clients retry.
+    UNAVAILABLE, which clients retry. A ``guard`` sees every API call first (not health or
+    reflection, which stay open to probes and to grpcurl's schema lookups).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, guard: CallGuard | None = None) -> None:
         self.ready = False
+        self._guard = guard
 
     async def intercept_service(  # type: ignore[override]
         self,
@@ -97,9 +106,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
-                    self._check_ready()
-                    if isinstance(request, _Malformed):
-                        raise _malformed_error(request)
+                    self._admit(method, request, context)
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:
                     raise
@@ -118,9 +125,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 try:
-                    self._check_ready()
-                    if isinstance(request, _Malformed):
-                        raise _malformed_error(request)
+                    self._admit(method, request, context)
                     async for item in inner_us(request, context):
                         yield item
                 except grpc.aio.AbortError:
@@ -135,16 +140,25 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _check_ready(self) -> None:
+    def _admit(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Refuse the call unless the service is ready, the caller passes the guard (before
+        anything of the request is looked at) and the request decoded."""
         if not self.ready:
             raise ServiceUnavailableException("the service is starting; retry shortly")
+        if self._guard is not None:
+            self._guard(method, context)
+        if isinstance(request, _Malformed):
+            raise _malformed_error(request)
 
 
 class GrpcServer:
-    """A grpc.aio server with health (NOT_SERVING until ready) and reflection."""
+    """A grpc.aio server with health (NOT_SERVING until ready) and reflection; ``guard``
+    admits each API call (see ``CallGuard``)."""
 
-    def __init__(self, service_names: Sequence[str]) -> None:
-        self._interceptor = ErrorMappingInterceptor()
+    def __init__(self, service_names: Sequence[str], *, guard: CallGuard | None = None) -> None:
+        self._interceptor = ErrorMappingInterceptor(guard)
         self.server = grpc.aio.server(
             interceptors=[self._interceptor],
             options=[
@@ -160,9 +174,13 @@ class GrpcServer:
         )
         self.port = 0
 
-    def bind(self, address: str) -> int:
-        """Listen on ``HOST:PORT`` (port 0 picks a free one); returns the bound port."""
-        port = self.server.add_insecure_port(address)
+    def bind(self, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+        """Listen on ``HOST:PORT`` (port 0 picks a free one), over TLS with ``credentials``;
+        returns the bound port."""
+        if credentials is None:
+            port = self.server.add_insecure_port(address)
+        else:
+            port = self.server.add_secure_port(address, credentials)
         if port == 0:
             raise OSError(f"cannot listen on {address}")
         self.port = port
@@ -200,3 +218,40 @@ def split_address(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"address {address!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a listen address ``HOST:PORT`` (or a bare host) is reachable only from this
+    machine; ``0.0.0.0``, ``[::]`` and host names other than localhost are not."""
+    host = address.rpartition(":")[0] if address.rpartition(":")[2].isdigit() else address
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_credentials(
+    cert: Path, key: Path, *, client_ca: Path | None = None, require_client_cert: bool = False
+) -> grpc.ServerCredentials:
+    """TLS credentials from PEM files; with ``client_ca`` client certificates signed by it are
+    verified (and required when ``require_client_cert``).
+
+    Raises:
+        ValueError: a file cannot be read; the message names it.
+    """
+    pem = {}
+    for name, path in (("certificate", cert), ("key", key), ("client CA", client_ca)):
+        if path is None:
+            continue
+        try:
+            pem[name] = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read the TLS {name} {path}: {exc.strerror}") from exc
+    return grpc.ssl_server_credentials(
+        [(pem["key"], pem["certificate"])],
+        root_certificates=pem.get("client CA"),
+        require_client_auth=require_client_cert,
+    )
