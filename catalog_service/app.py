@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from catalog_service.access.bearer import BearerAuthenticator
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.gateway.server import HttpGateway, load_keys
 from catalog_service.job_bookmarks import JobBookmarkCatalog
@@ -20,7 +21,7 @@ from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
-from servicekit.server import GrpcServer
+from servicekit.server import GrpcServer, server_credentials
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +47,16 @@ class CatalogApp(ServiceApp):
 
     async def _start(self) -> None:
         settings = self.settings
+        problem = settings.exposure_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        # Read before anything binds: a bad keys file stops start-up with a clear message.
+        keys = load_keys(settings.access_keys)
+        credentials = (
+            server_credentials(settings.tls_cert, settings.tls_key)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
+        )
         stack = self._stack
         db = self.open_database(settings.effective_database_url, "catalog-service")
         link = SchedulerLink(settings.scheduler_target, timeout=settings.scheduler_timeout_seconds)
@@ -55,7 +66,9 @@ class CatalogApp(ServiceApp):
         stack.push_async_callback(jobs.close)
         runs = JobRunCatalog(db, link, jobs)
         trigger_catalog = TriggerCatalog(db, link, jobs)
-        server = GrpcServer([SERVICE_NAME])
+        server = GrpcServer(
+            [SERVICE_NAME], guard=None if keys is None else BearerAuthenticator(keys)
+        )
         reconciler = Reconciler(
             db, link, jobs, trigger_catalog, interval=settings.reconcile_interval_seconds
         )
@@ -82,15 +95,13 @@ class CatalogApp(ServiceApp):
         glue_pb2_grpc.add_GlueServicer_to_server(servicer, server.server)
         gateway = None
         if settings.http_listen is not None:
-            # Built before anything binds: a bad keys file or an open listen address without
-            # keys stops start-up with a clear message.
             gateway = HttpGateway(
                 operations,
                 settings.http_listen,
-                access_keys=load_keys(settings.access_keys),
+                access_keys=keys,
                 shutdown_grace=settings.shutdown_grace_seconds,
             )
-        self.port = server.bind(settings.listen)
+        self.port = server.bind(settings.listen, credentials)
         await server.start()
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
         await upgrade_to_head(db, MIGRATIONS, "catalog_alembic_version")
@@ -103,7 +114,13 @@ class CatalogApp(ServiceApp):
         self._tasks = [loop.create_task(consumer.run()), loop.create_task(reconciler.run())]
         log.info(
             "catalog serving",
-            extra={"listen": settings.listen, "port": self.port, "scheduler": settings.scheduler},
+            extra={
+                "listen": settings.listen,
+                "port": self.port,
+                "scheduler": settings.scheduler,
+                "tls": credentials is not None,
+                "authentication": "access keys" if keys is not None else "none (loopback)",
+            },
         )
 
     async def _stop_tasks(self) -> None:

@@ -46,6 +46,24 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         "[CATALOG_ACCESS_KEYS; none: any signature, loopback only]",
     )
     parser.add_argument(
+        "--tls-cert",
+        default=_env("tls-cert"),
+        help="PEM certificate for TLS on the gRPC port and the HTTP gateway "
+        "[CATALOG_TLS_CERT; off]",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=_env("tls-key"),
+        help="PEM private key of --tls-cert [CATALOG_TLS_KEY]",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=_env("insecure", "") in ("1", "true", "yes"),
+        help="serve a non-loopback address without --access-keys or without TLS "
+        "[CATALOG_INSECURE=1; off]",
+    )
+    parser.add_argument(
         "--data-dir",
         default=_env("data-dir", str(defaults.data_dir)),
         help="data directory [CATALOG_DATA_DIR; %(default)s]",
@@ -80,12 +98,18 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         scheduler=args.scheduler,
         http_listen=args.http_listen or None,
         access_keys=Path(args.access_keys) if args.access_keys else None,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        insecure=args.insecure,
         reconcile_interval_seconds=args.reconcile_interval,
     )
     try:
         scheduler_target(settings.scheduler)
     except ValueError as exc:
         parser.error(f"--scheduler: {exc}")
+    problem = settings.exposure_problem()
+    if problem is not None:
+        parser.error(problem)
     return settings, args.log_level
 
 

@@ -84,7 +84,7 @@ class JobRunCatalog:
             request=from_glue(params, glue_pb2.StartJobRunRequest),
         )
         event = await self._link.start_run(request)
-        started_by = identity.caller.get()
+        started_by = identity.caller_name()
         async with self._db.transaction() as conn:
             await apply_events(conn, [event])
             if started_by is not None:

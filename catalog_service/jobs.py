@@ -168,7 +168,7 @@ class JobCatalog:
                         definition=job.SerializeToString(),
                         tags=json.dumps(tags),
                         created_on=now.timestamp(),
-                        created_by=identity.caller.get(),
+                        created_by=identity.caller_name(),
                     )
                 )
         except IntegrityError:

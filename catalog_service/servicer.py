@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from catalog_service.access import authorization
 from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
@@ -43,15 +44,26 @@ class GlueOperations:
         self._bookmarks = bookmarks
         self._triggers = triggers
         self._tags = tags
+        self._authorized: dict[str, Operation] = {}
 
     def GetJobRunLog(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
         """A run's captured output as (chunk, offset) pairs (a stream, not a Glue operation)."""
+        authorization.check("GetJobRunLog", params)
         return self._runs.read_log(params)
 
     def operation(self, name: str) -> Operation:
-        """The operation of that glue.v1 method name."""
-        method: Operation = getattr(self, name)
-        return method
+        """The operation of that glue.v1 method name, as the front doors call it: checked
+        against the caller's policy first, its response filtered to what the caller may see."""
+        authorized = self._authorized.get(name)
+        if authorized is None:
+            method: Operation = getattr(self, name)
+
+            async def authorized(params: GlueDict) -> Message:
+                authorization.check(name, params)
+                return authorization.filter_response(name, await method(params))
+
+            self._authorized[name] = authorized
+        return authorized
 
     async def CreateJob(self, params: GlueDict) -> glue_pb2.CreateJobResponse:
         return glue_pb2.CreateJobResponse(name=await self._jobs.create(params))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from servicekit.db import sqlite_url
+from servicekit.server import is_loopback
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +32,13 @@ class CatalogSettings:
     """Address of the AWS-compatible HTTP gateway, HOST:PORT; None: no gateway."""
     access_keys: Path | None = None
     """JSON file of SigV4 access keys the gateway verifies; None: any signature (loopback only)."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) both front doors serve TLS with; with ``tls_key``."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    insecure: bool = False
+    """Allow listening beyond loopback without authentication or without TLS (see
+    ``exposure_problem``): for a network that is itself private and trusted."""
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish."""
 
@@ -38,6 +46,33 @@ class CatalogSettings:
     def scheduler_target(self) -> str:
         """The gRPC channel target for ``scheduler`` (raises ValueError if it is malformed)."""
         return scheduler_target(self.scheduler)
+
+    def exposure_problem(self) -> str | None:
+        """Why these settings must not serve, or None.
+
+        A door on a non-loopback address needs access keys (else anyone on the network may do
+        anything), and the gRPC door also TLS (its bearer secret would cross the network in
+        clear text; SigV4 never sends the secret). ``insecure`` waives both.
+        """
+        if (self.tls_cert is None) != (self.tls_key is None):
+            return "--tls-cert and --tls-key go together"
+        if self.insecure:
+            return None
+        doors = [("--listen", self.listen), ("--http-listen", self.http_listen)]
+        for flag, address in doors:
+            if address is not None and not is_loopback(address) and self.access_keys is None:
+                return (
+                    f"{flag} {address} is reachable from the network but no caller is "
+                    "authenticated: set --access-keys (CATALOG_ACCESS_KEYS), or --insecure "
+                    "to serve anyone who can connect"
+                )
+        if not is_loopback(self.listen) and self.tls_cert is None:
+            return (
+                f"--listen {self.listen} is reachable from the network but not encrypted, so "
+                "bearer secrets would cross it in clear text: set --tls-cert and --tls-key "
+                "(CATALOG_TLS_CERT, CATALOG_TLS_KEY), or --insecure"
+            )
+        return None
 
     @property
     def effective_database_url(self) -> str:

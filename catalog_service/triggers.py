@@ -206,7 +206,7 @@ class TriggerCatalog:
                         pending="ACTIVATING" if activated else None,
                         tags=json.dumps(params.get("Tags") or {}),
                         created_on=time.time(),
-                        created_by=identity.caller.get(),
+                        created_by=identity.caller_name(),
                     )
                 )
         except IntegrityError:

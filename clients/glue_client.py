@@ -43,6 +43,7 @@ import grpc
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
+from clients.credentials import Credentials, metadata_interceptors
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.errors import (
     GlueError,
@@ -202,6 +203,10 @@ class GlueClient:
             a run have no deadline, since a run may take hours.
         retry_delays: seconds to wait before each retry of a read-only call that failed with
             UNAVAILABLE; empty to never retry.
+        credentials: the access key sent with every call (``clients.credentials``), needed
+            when the catalog has ``--access-keys``.
+        tls: TLS channel credentials (``clients.credentials.channel_credentials``) for a
+            catalog serving TLS; None: plain text.
     """
 
     def __init__(
@@ -210,8 +215,12 @@ class GlueClient:
         *,
         timeout: float | None = DEFAULT_TIMEOUT,
         retry_delays: Sequence[float] = _RETRY_DELAYS,
+        credentials: Credentials | None = None,
+        tls: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.address = address
+        self._credentials = credentials
+        self._tls = tls
         self.timeout = timeout
         self._retry_delays = tuple(retry_delays)
         self._state = _State.UNOPENED
@@ -224,7 +233,17 @@ class GlueClient:
         if self._state is not _State.UNOPENED:
             raise RuntimeError("a GlueClient can be opened only once")
         # Created here rather than in __init__: a grpc.aio channel binds to the running loop.
-        self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        interceptors = (
+            None if self._credentials is None else metadata_interceptors(self._credentials.metadata)
+        )
+        if self._tls is None:
+            self._channel = grpc.aio.insecure_channel(
+                self.address, options=_CHANNEL_OPTIONS, interceptors=interceptors
+            )
+        else:
+            self._channel = grpc.aio.secure_channel(
+                self.address, self._tls, options=_CHANNEL_OPTIONS, interceptors=interceptors
+            )
         self._stub_instance = glue_pb2_grpc.GlueStub(self._channel)
         self._state = _State.OPENED
         return self

@@ -18,6 +18,7 @@ import pytest
 
 from catalog_service.app import CatalogApp
 from catalog_service.settings import CatalogSettings
+from clients.credentials import Credentials, metadata_interceptors
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from scheduler_service.app import SchedulerApp
 from scheduler_service.settings import SchedulerSettings
@@ -59,6 +60,8 @@ class Stack:
     catalog: CatalogApp | None = None
     channel: grpc.aio.Channel | None = None
     glue: glue_pb2_grpc.GlueStub = field(init=False)
+    credentials: Credentials | None = None
+    """The access key ``glue`` calls with (needed once the catalog has access keys)."""
 
     async def start_scheduler(self) -> None:
         """Start the scheduler on its settings' address."""
@@ -77,7 +80,12 @@ class Stack:
         await self.catalog.__aenter__()
         if self.channel is not None:
             await self.channel.close()
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.catalog.port}")
+        self.channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{self.catalog.port}",
+            interceptors=None
+            if self.credentials is None
+            else metadata_interceptors(self.credentials.metadata),
+        )
         self.glue = glue_pb2_grpc.GlueStub(self.channel)
 
     async def stop_catalog(self) -> None:

@@ -207,7 +207,7 @@ class HttpGateway:
             ) from None
         return operation, body
 
-    def _authenticate(self, request: web.Request, body: bytes) -> str | None:
+    def _authenticate(self, request: web.Request, body: bytes) -> identity.Caller | None:
         """The caller identity of a verified request; None when signatures are not checked."""
         if self._keys is None:
             return None
@@ -220,9 +220,11 @@ class HttpGateway:
             body,
             self._keys,
         )
-        return key.identity
+        return key.caller
 
-    async def _call(self, operation: str, params: dict[str, Any], caller: str | None) -> Any:
+    async def _call(
+        self, operation: str, params: dict[str, Any], caller: identity.Caller | None
+    ) -> Any:
         """Run one operation on the request as received; returns its output in Glue form."""
         token = identity.caller.set(caller)
         try:

@@ -9,11 +9,15 @@ Access-keys file (JSON, UTF-8)::
     {"keys": [
       {"access_key_id": "AKIDEXAMPLE",
        "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-       "identity": "arn:aws:iam::123456789012:user/ci"}
+       "identity": "arn:aws:iam::123456789012:user/ci",
+       "policy": {"Version": "2012-10-17", "Statement": [
+         {"Effect": "Allow", "Action": "glue:*", "Resource": "arn:aws:glue:*:*:job/team-a-*"}]}}
     ]}
 
-A top-level list of the same entries is accepted too. All three members are required
-non-empty strings and no others are allowed, so a misspelt member is an error rather than
+A top-level list of the same entries is accepted too. The first three members are required
+non-empty strings; ``policy`` is an optional IAM policy document limiting what the key may do
+(``catalog_service.access.policy``; without one the key may do everything). No other members
+are allowed, so a misspelt member is an error rather than
 silently ignored. ``access_key_id`` must be unique and may not contain whitespace, ``/``,
 ``,`` or ``=`` (they would break the ``Credential=`` syntax). ``identity`` is what the gateway
 records as the caller. An empty key list is refused: it would lock every client out.
@@ -49,6 +53,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote_plus
 
+from catalog_service.access.policy import Policy, parse_policy
+from catalog_service.identity import Caller
+
 __all__ = ["AccessKey", "AuthError", "AuthErrorCode", "load_access_keys", "parse_key_id", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -72,6 +79,7 @@ SIGNATURE_MISMATCH_MESSAGE = (
 )
 
 _KEY_FIELDS = ("access_key_id", "secret_access_key", "identity")
+_OPTIONAL_KEY_FIELDS = ("policy",)
 _KEY_ID_FORBIDDEN = frozenset("/,=;")
 
 
@@ -85,6 +93,13 @@ class AccessKey:
     """The secret access key the signing key is derived from."""
     identity: str
     """Caller identity recorded on what the request creates, e.g. an ARN or user name."""
+    policy: Policy | None = None
+    """What the key may do; None: everything."""
+
+    @property
+    def caller(self) -> Caller:
+        """The caller a request signed with this key is served as."""
+        return Caller(self.identity, self.policy)
 
     def __repr__(self) -> str:
         # Keeps the secret out of logs and tracebacks.
@@ -290,9 +305,10 @@ def _access_key(entry: Any, where: str) -> AccessKey:
         raise ValueError(  # noqa: TRY004 - a bad file, as above
             f"{where}: expected an object, got {type(entry).__name__}"
         )
-    unknown = sorted(set(entry) - set(_KEY_FIELDS))
+    allowed = [*_KEY_FIELDS, *_OPTIONAL_KEY_FIELDS]
+    unknown = sorted(set(entry) - set(allowed))
     if unknown:
-        raise ValueError(f"{where}: unknown member(s) {unknown}; allowed: {list(_KEY_FIELDS)}")
+        raise ValueError(f"{where}: unknown member(s) {unknown}; allowed: {allowed}")
     for field in _KEY_FIELDS:
         if field not in entry:
             raise ValueError(f"{where}: missing {field!r}")
@@ -306,7 +322,13 @@ def _access_key(entry: Any, where: str) -> AccessKey:
             f"{where}: access_key_id {key_id!r} may not contain whitespace, control "
             "characters, '/', ',', ';' or '='"
         )
-    return AccessKey(key_id=key_id, secret=entry["secret_access_key"], identity=entry["identity"])
+    policy = parse_policy(entry["policy"], f"{where}.policy") if "policy" in entry else None
+    return AccessKey(
+        key_id=key_id,
+        secret=entry["secret_access_key"],
+        identity=entry["identity"],
+        policy=policy,
+    )
 
 
 def _header_lists(headers: Mapping[str, str]) -> dict[str, list[str]]:

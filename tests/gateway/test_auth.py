@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from catalog_service.app import CatalogApp
 from catalog_service.settings import CatalogSettings
 from catalog_service.tables import job_runs, jobs, triggers
+from clients.credentials import Credentials
 from tests.conftest import Stack
 from tests.gateway.conftest import ROLE, Aws, glue_client
 from tests.helpers.scripts import SUCCEED, write_script
@@ -46,6 +47,7 @@ async def keyed(stack: Stack, tmp_path: Path) -> Stack:
     )
     await stack.stop_catalog()
     stack.catalog_settings = dataclasses.replace(stack.catalog_settings, access_keys=keys)
+    stack.credentials = Credentials("AKIDALICE", "alice-secret")
     await stack.start_catalog()
     return stack
 
@@ -91,10 +93,10 @@ async def test_verified_caller_is_recorded(keyed: Stack, tmp_path: Path) -> None
     await alice("create_job", Name="j", Role=ROLE, Command=command)
     await alice("create_trigger", Name="t", Type="ON_DEMAND", Actions=[{"JobName": "j"}])
     run_id = (await alice("start_job_run", JobName="j"))["JobRunId"]
-    # gRPC callers carry no identity.
+    # gRPC callers authenticate with the same key, so they are recorded alike.
     await keyed.create_job("by-grpc", script)
     assert await created_by(keyed) == {
-        "jobs": {"j": ALICE, "by-grpc": None},
+        "jobs": {"j": ALICE, "by-grpc": ALICE},
         "triggers": {"t": ALICE},
         "runs": {run_id: ALICE},
     }
