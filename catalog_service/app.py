@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from pathlib import Path
 
 from catalog_service.access.bearer import BearerAuthenticator
@@ -99,6 +100,8 @@ class CatalogApp(ServiceApp):
                 operations,
                 settings.http_listen,
                 access_keys=keys,
+                ssl_context=_server_ssl_context(settings),
+                insecure=settings.insecure,
                 shutdown_grace=settings.shutdown_grace_seconds,
             )
         self.port = server.bind(settings.listen, credentials)
@@ -127,3 +130,17 @@ class CatalogApp(ServiceApp):
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _server_ssl_context(settings: CatalogSettings) -> ssl.SSLContext | None:
+    """The gateway's HTTPS context from --tls-cert/--tls-key; None: plain HTTP."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot use --tls-cert {settings.tls_cert} with --tls-key {settings.tls_key}: {exc}"
+        ) from exc
+    return context

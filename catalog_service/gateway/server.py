@@ -11,12 +11,42 @@ Status codes: 200 with the output; 400 with ``{"__type", "message"}`` for every 
 500 only for InternalServiceException (a 5xx makes botocore retry, which is right only when the
 service, not the request, failed - e.g. the scheduler is unreachable). Every response carries
 ``x-amzn-RequestId``.
+
+With access keys, a request is judged in this order, so that a caller without a valid key
+cannot make the gateway read (buffer, hash) its body:
+
+1. method and ``X-Amz-Target`` (a served operation);
+2. ``sigv4.check_headers``: the Authorization header, the signing date and skew, the credential
+   scope, the signed headers, a known key id;
+3. a declared Content-Length above ``MAX_BODY_BYTES`` is refused (413);
+4. only now the body is read (at most ``MAX_BODY_BYTES``; a chunked body is cut off there), and
+   the signature, which covers the body's hash, is verified;
+5. a state-changing operation's signature is claimed in the replay cache (``replay.py``);
+6. the operation runs.
+
+"Before the body is read" is about this process: the kernel and aiohttp's parser still
+receive what the client sends (aiohttp buffers up to its read-ahead limit, then pauses the
+socket), and after an early refusal aiohttp discards - never stores - what keeps arriving for
+``_LINGER_SECONDS`` before closing the connection.
+
+A signature claimed in step 5 is used up whatever the operation then does: a StartJobRun that
+fails validation, or whose client hangs up, consumed its signature. That is what makes the rule
+simple to state (a signed state-changing request is accepted once) and what a replay of a
+failed request needs: the second copy must not succeed where the first failed.
+
+Replays and a full replay cache are answered ``ThrottlingException`` (HTTP 400), which botocore
+retries in every retry mode after a back-off, re-signing each attempt with a new date. That
+matters because botocore signs with second precision and does not sign its per-call
+``amz-sdk-invocation-id``: two identical StartJobRun calls from one client within the same
+second carry the same signature, and the second is indistinguishable from a replay. The retry,
+signed a second later, goes through.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Mapping
@@ -28,6 +58,7 @@ from aiohttp import web
 
 from catalog_service import identity
 from catalog_service.gateway import sigv4, wire
+from catalog_service.gateway.replay import Claim, ReplayCache
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
 from catalog_service.validation import glue_model
 from servicekit.errors import GlueError, InternalServiceException
@@ -37,6 +68,18 @@ log = logging.getLogger(__name__)
 
 # CodeGenConfigurationNodes can make a CreateJob body large; anything beyond this is refused.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# After an answer given without reading the body, aiohttp discards (never stores) what the
+# client still sends for this long, then closes. A client such as urllib3 sends its whole body
+# before reading the answer, so some lingering lets an ordinary request see our error rather
+# than a connection reset; aiohttp's default (10 s) keeps taking a refused caller's bytes 5x
+# longer for no gain.
+_LINGER_SECONDS = 2.0
+# Verified state-changing signatures remembered at once. Measured ~116 bytes each, so ~23 MB
+# at the cap. A request signed just now is held 15 minutes, so the cap is reached only by more
+# than ~220 state-changing requests a second sustained for 15 minutes.
+REPLAY_CACHE_ENTRIES = 200_000
+# Operations that change nothing: a replay of one is harmless, so they are not recorded.
+_READ_ONLY_PREFIXES = ("Get", "List", "BatchGet")
 # What OperationNotSupportedException says of every Glue operation this service does not serve.
 _SERVED = "this service serves Glue's jobs, job runs, job bookmarks, triggers and tags"
 
@@ -83,18 +126,47 @@ class HttpGateway:
         listen: str,
         *,
         access_keys: Mapping[str, sigv4.AccessKey] | None,
+        ssl_context: ssl.SSLContext | None = None,
+        insecure: bool = False,
+        replay_cache_entries: int = REPLAY_CACHE_ENTRIES,
         shutdown_grace: float = 5.0,
     ) -> None:
+        """Check the configuration; nothing binds until start().
+
+        Args:
+            operations: The catalog's operations, shared with the gRPC servicer.
+            listen: HOST:PORT.
+            access_keys: Keys whose signatures are verified; None accepts any signature.
+            ssl_context: Serve HTTPS with this server context; None serves plain HTTP.
+            insecure: Allow a non-loopback ``listen`` without access keys.
+            replay_cache_entries: Capacity of the replay cache (see ``replay.py``).
+            shutdown_grace: Seconds in-flight requests get on stop().
+
+        Raises:
+            ValueError: A non-loopback address without access keys and without ``insecure``.
+        """
         host, port = split_listen(listen)
         if access_keys is None and not is_loopback(host):
-            raise ValueError(
-                f"the HTTP gateway would listen on {listen} without verifying signatures; "
-                "set --access-keys (CATALOG_ACCESS_KEYS) or listen on a loopback address"
+            if not insecure:
+                raise ValueError(
+                    f"the HTTP gateway would listen on {listen} without verifying signatures: "
+                    "set --access-keys FILE (CATALOG_ACCESS_KEYS) so that only signed requests "
+                    "are served, or listen on a loopback address. The only way to serve an "
+                    "open address without keys is --insecure"
+                )
+            log.warning(
+                "INSECURE: the HTTP gateway will listen on %s WITHOUT verifying signatures "
+                "(--insecure): anyone who can reach it can create, start and delete jobs",
+                listen,
+                extra={"listen": listen},
             )
         self._host, self._port = host, port
         self._keys = access_keys
+        self._ssl = ssl_context
         self._grace = shutdown_grace
         self._operations = _served(operations)
+        # Only verified requests are claimed, so without keys there is nothing to hold.
+        self._replays = None if access_keys is None else ReplayCache(replay_cache_entries)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -104,24 +176,33 @@ class HttpGateway:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # In-flight requests get the service's shutdown grace, as gRPC calls do.
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=self._grace
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self._grace,
+            lingering_time=_LINGER_SECONDS,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
         await site.start()
         # aiohttp exposes the bound port (for port 0) only through the site's server.
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self._port
+        where = {"host": self._host, "port": self.port, "tls": self._ssl is not None}
         if self._keys is None:
-            log.warning(
-                "HTTP gateway accepts ANY signature (no --access-keys); loopback only",
-                extra={"host": self._host, "port": self.port},
-            )
+            log.warning("HTTP gateway accepts ANY signature (no --access-keys)", extra=where)
         else:
             log.info(
-                "HTTP gateway verifies SigV4 signatures",
-                extra={"host": self._host, "port": self.port, "keys": len(self._keys)},
+                "HTTP gateway verifies SigV4 signatures", extra={**where, "keys": len(self._keys)}
+            )
+        if self._ssl is None and not is_loopback(self._host):
+            # Secrets never travel (SigV4 sends none), but bodies, answers and replayable
+            # read signatures do, in clear text.
+            log.warning(
+                "HTTP gateway serves plain HTTP on a non-loopback address; "
+                "set --tls-cert/--tls-key to serve HTTPS",
+                extra=where,
             )
 
     async def stop(self) -> None:
@@ -135,10 +216,10 @@ class HttpGateway:
         started = time.perf_counter()
         operation = ""
         try:
-            operation, body = await self._read(request)
-            caller = self._authenticate(request, body)
-            params = wire.decode_request(operation, body)
-            output = await self._call(operation, params, caller)
+            operation = self._operation(request)
+            caller = await self._authenticate(request, operation)
+            params = wire.decode_request(operation, caller.body)
+            output = await self._call(operation, params, caller.identity)
             status, payload = 200, wire.encode_output(operation, output)
         except GlueError as exc:
             status = 500 if isinstance(exc, InternalServiceException) else 400
@@ -175,8 +256,8 @@ class HttpGateway:
             headers={"Content-Type": wire.CONTENT_TYPE, "x-amzn-RequestId": request_id},
         )
 
-    async def _read(self, request: web.Request) -> tuple[str, bytes]:
-        """The operation named by X-Amz-Target, and the body."""
+    def _operation(self, request: web.Request) -> str:
+        """The served operation named by X-Amz-Target (headers only)."""
         if request.method != "POST":
             raise _ClientError(
                 "UnknownOperationException",
@@ -197,30 +278,64 @@ class HttpGateway:
             raise _ClientError(
                 "UnknownOperationException", f"{operation[:100]!r} is not a Glue operation"
             )
+        return operation
+
+    async def _authenticate(self, request: web.Request, operation: str) -> _Caller:
+        """Judge the headers, then read the body and verify the signature over it.
+
+        The order is the module docstring's: nothing of the body is consumed until the
+        headers name a known key and a declared length within the cap.
+        """
+        if self._keys is None:
+            return _Caller(identity=None, body=await self._read_body(request))
+        path, _, query = request.raw_path.partition("?")
+        signed = sigv4.check_headers(request.method, path, query, request.headers, self._keys)
+        body = await self._read_body(request)
+        verified = signed.verify(body)
+        if self._replays is not None and not operation.startswith(_READ_ONLY_PREFIXES):
+            # Claimed before the operation runs: a failing operation uses its signature up too.
+            claim = self._replays.claim(verified.signature, verified.expires_at.timestamp())
+            if claim is Claim.REPLAYED:
+                log.warning(
+                    "replayed signature refused",
+                    extra={"operation": operation, "key_id": verified.key.key_id},
+                )
+                raise _ClientError(
+                    "ThrottlingException",
+                    "This signed request was already received: a signature is accepted once "
+                    "for an operation that changes state. Sign the request again (botocore's "
+                    "retry does) to send it anew.",
+                )
+            if claim is Claim.FULL:
+                log.error(
+                    "replay cache full; refusing state-changing requests until entries expire",
+                    extra={"operation": operation, "capacity": self._replays.capacity},
+                )
+                raise _ClientError(
+                    "ThrottlingException",
+                    "Rate exceeded: too many state-changing requests in the last 15 minutes; "
+                    "retry later.",
+                )
+        return _Caller(identity=verified.key.caller, body=body)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body, refused early when its declared length is over the cap."""
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise _ClientError(
+                "InvalidInputException",
+                f"the request body ({request.content_length} bytes) is larger than "
+                f"{MAX_BODY_BYTES} bytes",
+                status=413,
+            )
         try:
-            body = await request.read()
+            return await request.read()
         except web.HTTPRequestEntityTooLarge:
+            # A chunked body declares no length; aiohttp stops reading at the cap.
             raise _ClientError(
                 "InvalidInputException",
                 f"the request body is larger than {MAX_BODY_BYTES} bytes",
                 status=413,
             ) from None
-        return operation, body
-
-    def _authenticate(self, request: web.Request, body: bytes) -> identity.Caller | None:
-        """The caller identity of a verified request; None when signatures are not checked."""
-        if self._keys is None:
-            return None
-        path, _, query = request.raw_path.partition("?")
-        key = sigv4.verify(
-            request.method,
-            path,
-            query,
-            request.headers,
-            body,
-            self._keys,
-        )
-        return key.caller
 
     async def _call(
         self, operation: str, params: dict[str, Any], caller: identity.Caller | None
@@ -232,6 +347,14 @@ class HttpGateway:
         finally:
             identity.caller.reset(token)
         return to_glue(response)
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who sent a request (None: signatures not checked) and the body it was verified with."""
+
+    identity: identity.Caller | None
+    body: bytes
 
 
 def load_keys(path: Path | None) -> dict[str, sigv4.AccessKey] | None:

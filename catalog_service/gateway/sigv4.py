@@ -33,7 +33,16 @@ What is accepted, and what is not:
 - The payload must be signed. If ``X-Amz-Content-SHA256`` is sent, it must equal the SHA-256
   of the body (``UNSIGNED-PAYLOAD`` is refused), otherwise the body would not be covered by the
   signature. botocore never sends an unsigned payload for Glue.
-- ``host`` and the date header used (``x-amz-date``, else ``date``) must be signed.
+- ``host``, the date header used (``x-amz-date``, else ``date``), ``x-amz-target`` and
+  ``content-type`` must be signed. botocore's ``SigV4Auth`` signs every header but a short
+  blacklist (``SIGNED_HEADERS_BLACKLIST`` in ``botocore/auth.py``: user-agent, expect,
+  hop-by-hop headers), so a Glue request from boto3 signs
+  ``content-type;host;x-amz-date;x-amz-target``. Unsigned, the target could be swapped: a
+  captured ``GetJobRun`` signature would carry a ``DeleteJob`` of the same body.
+
+Verification runs in two steps so that a request is judged before its body is read:
+``check_headers`` does everything the headers alone decide (see its docstring), and
+``SignedRequest.verify`` then hashes the body and compares the signature. ``verify`` does both.
 
 Callers pass the request as it arrived: the method, the path still percent-encoded, the raw
 query string, every header (names in any case), and the body bytes. The ``Host`` header must
@@ -56,7 +65,17 @@ from urllib.parse import quote, unquote_plus
 from catalog_service.access.policy import Policy, parse_policy
 from catalog_service.identity import Caller
 
-__all__ = ["AccessKey", "AuthError", "AuthErrorCode", "load_access_keys", "parse_key_id", "verify"]
+__all__ = [
+    "AccessKey",
+    "AuthError",
+    "AuthErrorCode",
+    "SignedRequest",
+    "Verified",
+    "check_headers",
+    "load_access_keys",
+    "parse_key_id",
+    "verify",
+]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "glue"
@@ -134,18 +153,114 @@ class _Authorization:
     signature: str
 
 
-def verify(
+@dataclass(frozen=True)
+class Verified:
+    """A request whose signature matched."""
+
+    key: AccessKey
+    """The access key whose secret produced the signature."""
+    signature: bytes
+    """The signature as raw bytes (32), the identity of this signed request for replay checks."""
+    expires_at: datetime
+    """When the signature stops being accepted: its signing time plus the allowed skew."""
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request whose headers passed every check; its signature still needs the body."""
+
+    key: AccessKey
+    """The access key the request names (known, but not yet proven)."""
+    expires_at: datetime
+    """Signing time plus the allowed skew."""
+    _auth: _Authorization
+    _fields: dict[str, list[str]]
+    _timestamp: datetime
+    _method: str
+    _path: str
+    _query: str
+
+    def verify(self, body: bytes) -> Verified:
+        """Hash the body and compare the request's signature with the one the key produces.
+
+        Args:
+            body: The request body, all of it.
+
+        Returns:
+            The verified request.
+
+        Raises:
+            AuthError: The payload hash header disagrees with the body, or the signature does
+                not match (``InvalidSignatureException``).
+        """
+        auth = self._auth
+        payload_hash = _payload_hash(self._fields, body)
+        scope = f"{auth.date}/{auth.region}/{auth.service}/{auth.terminator}"
+        signing_key = _signing_key(self.key.secret, auth.date, auth.region, auth.service)
+        canonical_headers = _canonical_headers(self._fields, auth.signed_headers)
+        uri = _canonical_uri(self._path)
+        # botocore signs a query it encoded itself in canonical form, but a query already in
+        # the URL as it stands; trying both accepts either without weakening anything (each
+        # still needs the secret).
+        attempts = []
+        for canonical_query in _canonical_query_candidates(self._query):
+            canonical_request = "\n".join(
+                [
+                    self._method.upper(),
+                    uri,
+                    canonical_query,
+                    canonical_headers + "\n",
+                    ";".join(auth.signed_headers),
+                    payload_hash,
+                ]
+            )
+            string_to_sign = "\n".join(
+                [
+                    ALGORITHM,
+                    self._timestamp.strftime(AMZ_DATE_FORMAT),
+                    scope,
+                    hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+                ]
+            )
+            attempts.append((canonical_request, string_to_sign))
+        provided = auth.signature.encode("utf-8")
+        for _, string_to_sign in attempts:
+            expected = hmac.new(signing_key, string_to_sign.encode("utf-8"), hashlib.sha256)
+            if hmac.compare_digest(expected.hexdigest().encode("ascii"), provided):
+                return Verified(
+                    key=self.key, signature=expected.digest(), expires_at=self.expires_at
+                )
+        # AWS shows what it expected, which is what a client author needs to find the mistake;
+        # neither string holds anything secret.
+        canonical_request, string_to_sign = attempts[0]
+        raise AuthError(
+            "InvalidSignatureException",
+            f"{SIGNATURE_MISMATCH_MESSAGE}\n\nThe Canonical String for this request should "
+            f"have been\n'{canonical_request}'\n\nThe String-to-Sign should have been\n"
+            f"'{string_to_sign}'\n",
+        )
+
+
+def check_headers(
     method: str,
     path: str,
     query: str,
     headers: Mapping[str, str],
-    body: bytes,
     keys: Mapping[str, AccessKey],
     *,
     now: datetime | None = None,
     skew: timedelta = timedelta(minutes=15),
-) -> AccessKey:
-    """Check a request's SigV4 signature and return the key that signed it.
+) -> SignedRequest:
+    """Check everything about a request's signature that the headers alone decide.
+
+    That is: an ``Authorization`` header of the one supported algorithm, well formed; a
+    signing date in the right format and within ``skew`` of ``now``; a credential scope of
+    that day, for Glue; the required headers signed; no session token; and a known access
+    key id. What it cannot check is the signature itself: SigV4 signs the SHA-256 of the body
+    (botocore sends no ``X-Amz-Content-SHA256`` for Glue), so proving that the caller holds
+    the secret needs the whole body. A caller who knows a valid key id (which is not secret:
+    it travels in every request) can still make the server read a body up to the size cap
+    before the signature fails; anyone else is refused here.
 
     Args:
         method: The HTTP method.
@@ -154,13 +269,12 @@ def verify(
         query: The raw query string, without ``?``.
         headers: All request headers; names in any case. A multidict's repeated headers are
             joined with ``,`` as the signer joins them.
-        body: The request body.
         keys: Known keys by access key id.
         now: The current time (default: the clock); naive values are taken as UTC.
         skew: How far the request time may be from ``now`` either way.
 
     Returns:
-        The access key whose secret produced the signature.
+        The request, ready for ``verify(body)``.
 
     Raises:
         AuthError: With the AWS code and message describing why the request is refused.
@@ -182,50 +296,51 @@ def verify(
     if key is None:
         raise AuthError("UnrecognizedClientException", INVALID_TOKEN_MESSAGE)
     _check_window(timestamp, now, skew)
-    payload_hash = _payload_hash(fields, body)
-
-    scope = f"{auth.date}/{auth.region}/{auth.service}/{auth.terminator}"
-    signing_key = _signing_key(key.secret, auth.date, auth.region, auth.service)
-    canonical_headers = _canonical_headers(fields, auth.signed_headers)
-    uri = _canonical_uri(path)
-    # botocore signs a query it encoded itself in canonical form, but a query already in the
-    # URL as it stands; trying both accepts either without weakening anything (each still
-    # needs the secret).
-    attempts = []
-    for canonical_query in _canonical_query_candidates(query):
-        canonical_request = "\n".join(
-            [
-                method.upper(),
-                uri,
-                canonical_query,
-                canonical_headers + "\n",
-                ";".join(auth.signed_headers),
-                payload_hash,
-            ]
-        )
-        string_to_sign = "\n".join(
-            [
-                ALGORITHM,
-                timestamp.strftime(AMZ_DATE_FORMAT),
-                scope,
-                hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
-            ]
-        )
-        attempts.append((canonical_request, string_to_sign))
-    provided = auth.signature.encode("utf-8")
-    for _, string_to_sign in attempts:
-        expected = hmac.new(signing_key, string_to_sign.encode("utf-8"), hashlib.sha256)
-        if hmac.compare_digest(expected.hexdigest().encode("ascii"), provided):
-            return key
-    # AWS shows what it expected, which is what a client author needs to find the mistake;
-    # neither string holds anything secret.
-    canonical_request, string_to_sign = attempts[0]
-    raise AuthError(
-        "InvalidSignatureException",
-        f"{SIGNATURE_MISMATCH_MESSAGE}\n\nThe Canonical String for this request should have "
-        f"been\n'{canonical_request}'\n\nThe String-to-Sign should have been\n"
-        f"'{string_to_sign}'\n",
+    return SignedRequest(
+        key=key,
+        expires_at=timestamp + skew,
+        _auth=auth,
+        _fields=fields,
+        _timestamp=timestamp,
+        _method=method,
+        _path=path,
+        _query=query,
     )
+
+
+def verify(
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: Mapping[str, AccessKey],
+    *,
+    now: datetime | None = None,
+    skew: timedelta = timedelta(minutes=15),
+) -> AccessKey:
+    """Check a request's SigV4 signature and return the key that signed it.
+
+    ``check_headers`` then ``SignedRequest.verify``, for a caller that has the body already.
+
+    Args:
+        method: The HTTP method.
+        path: The request path as sent, still percent-encoded.
+        query: The raw query string, without ``?``.
+        headers: All request headers; names in any case.
+        body: The request body.
+        keys: Known keys by access key id.
+        now: The current time (default: the clock); naive values are taken as UTC.
+        skew: How far the request time may be from ``now`` either way.
+
+    Returns:
+        The access key whose secret produced the signature.
+
+    Raises:
+        AuthError: With the AWS code and message describing why the request is refused.
+    """
+    signed = check_headers(method, path, query, headers, keys, now=now, skew=skew)
+    return signed.verify(body).key
 
 
 def parse_key_id(headers: Mapping[str, str]) -> str | None:
@@ -471,13 +586,35 @@ def _check_scope(auth: _Authorization, timestamp: datetime) -> None:
         )
 
 
+# Headers that must be in SignedHeaders besides the date header, with the name AWS writes.
+_REQUIRED_SIGNED = (
+    # Unsigned, the request could be sent to another host (another deployment holding the
+    # same key) within its validity window.
+    ("host", "'Host' or ':authority'"),
+    # Unsigned, the operation could be swapped under a captured signature: GetJob's body
+    # {"JobName": "x"} is DeleteJob's too.
+    ("x-amz-target", "'X-Amz-Target'"),
+    # Unsigned, a body could be re-read under another protocol or encoding than signed.
+    ("content-type", "'Content-Type'"),
+)
+
+
 def _check_signed_headers(auth: _Authorization, date_header: str) -> None:
-    """Host and the date must be signed, or a signature could be replayed elsewhere or later."""
-    if "host" not in auth.signed_headers:
-        raise AuthError(
-            "InvalidSignatureException",
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-        )
+    """Host, the date, the target and the content type must be signed (``_REQUIRED_SIGNED``).
+
+    The code is InvalidSignatureException, as AWS's JSON-protocol services answer the one
+    case they check (an unsigned Host): DynamoDB's reply quoted in aws/aws-sdk-php#2469 is
+    ``InvalidSignatureException: 'Host' or ':authority' must be a 'SignedHeader' in the AWS
+    Authorization.`` IncompleteSignatureException is what AWS uses for a header that does not
+    parse (a missing Credential or SignedHeaders member), which this is not. The message
+    follows the Host wording.
+    """
+    for name, spelled in _REQUIRED_SIGNED:
+        if name not in auth.signed_headers:
+            raise AuthError(
+                "InvalidSignatureException",
+                f"{spelled} must be a 'SignedHeader' in the AWS Authorization.",
+            )
     if date_header not in auth.signed_headers:
         name = "X-Amz-Date" if date_header == "x-amz-date" else "Date"
         raise AuthError(

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import grpc
 import pytest
 from sqlalchemy import func, select
@@ -336,9 +337,7 @@ async def test_grpc_over_tls(keyed: Stack, tmp_path: Path) -> None:
     server_cert.private_key_pem.write_to_path(str(key))
     ca.cert_pem.write_to_path(str(ca_file))
     await keyed.stop_catalog()
-    keyed.catalog_settings = dataclasses.replace(
-        keyed.catalog_settings, tls_cert=cert, tls_key=key, http_listen=None
-    )
+    keyed.catalog_settings = dataclasses.replace(keyed.catalog_settings, tls_cert=cert, tls_key=key)
     keyed.catalog = CatalogApp(keyed.catalog_settings)
     await keyed.catalog.__aenter__()
     port = keyed.catalog.port
@@ -346,6 +345,18 @@ async def test_grpc_over_tls(keyed: Stack, tmp_path: Path) -> None:
         f"localhost:{port}", credentials=ADMIN, tls=channel_credentials(ca_file), retry_delays=()
     ) as glue:
         assert list((await glue.list_jobs()).job_names) == []
+    # The same certificate serves the HTTP gateway.
+    boto = await asyncio.to_thread(
+        lambda: boto3.session.Session().client(
+            "glue",
+            endpoint_url=f"https://localhost:{keyed.catalog.http_port}",
+            region_name="us-east-1",
+            aws_access_key_id=ADMIN.access_key_id,
+            aws_secret_access_key=ADMIN.secret_access_key,
+            verify=str(ca_file),
+        )
+    )
+    assert (await Aws(keyed, boto)("list_jobs"))["JobNames"] == []
     async with GlueClient(
         f"127.0.0.1:{port}", credentials=ADMIN, retry_delays=(), timeout=2
     ) as plain:
