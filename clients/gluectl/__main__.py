@@ -40,8 +40,16 @@ region and any access key (one from the catalog's ``--access-keys`` file, if it 
     boto3.client("glue", endpoint_url="http://127.0.0.1:50080", region_name="us-east-1")
     export AWS_ENDPOINT_URL_GLUE=http://127.0.0.1:50080  # botocore honours it
 
-Expected failures never print a traceback. This is the only gluectl module that reads the
-environment (``GLUECTL_ENDPOINT``, the default for ``--endpoint``).
+Credentials: a catalog with ``--access-keys`` wants an access key with every call. gluectl
+finds it as the aws CLI does (``--profile``, else ``AWS_ACCESS_KEY_ID`` and
+``AWS_SECRET_ACCESS_KEY``, else ``~/.aws/credentials``; see ``clients.credentials``), and talks
+TLS with ``--tls`` or ``--tls-ca FILE``::
+
+    AWS_PROFILE=team-a gluectl --endpoint glue.internal:50051 --tls-ca ca.pem jobs list
+
+Expected failures never print a traceback. Besides ``clients.credentials`` (the AWS_*
+variables), this is the only gluectl module that reads the environment (``GLUECTL_ENDPOINT``
+and ``GLUECTL_TLS_CA``, the defaults for ``--endpoint`` and ``--tls-ca``).
 """
 
 from __future__ import annotations
@@ -68,7 +76,10 @@ _INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run gluectl with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser(default_endpoint=os.environ.get("GLUECTL_ENDPOINT") or DEFAULT_ENDPOINT)
+    parser = build_parser(
+        default_endpoint=os.environ.get("GLUECTL_ENDPOINT") or DEFAULT_ENDPOINT,
+        default_tls_ca=os.environ.get("GLUECTL_TLS_CA") or None,
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 
 from google.protobuf.message import Message
 
+from clients.credentials import CredentialsError, channel_credentials, find_credentials
 from clients.glue_client import (
     GlueClient,
     build_request,
@@ -108,6 +109,10 @@ exit codes:
 
 environment:
   GLUECTL_ENDPOINT  the default for --endpoint
+  GLUECTL_TLS_CA    the default for --tls-ca
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE
+                    the access key, found as the aws CLI finds it: --profile, else these
+                    variables, else ~/.aws/credentials [default]
 
 AWS tools:
   boto3 and the aws CLI work against the catalog's HTTP gateway (catalog
@@ -256,7 +261,9 @@ def utc_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.ArgumentParser:
+def build_parser(
+    *, default_endpoint: str = DEFAULT_ENDPOINT, default_tls_ca: str | None = None
+) -> argparse.ArgumentParser:
     """gluectl's parser; each command's parser sets ``handler`` and ``parser``."""
     parser = argparse.ArgumentParser(
         prog="gluectl",
@@ -273,6 +280,32 @@ def build_parser(*, default_endpoint: str = DEFAULT_ENDPOINT) -> argparse.Argume
         help="the catalog service's address (default: %(default)s; env GLUECTL_ENDPOINT)",
     )
     _add_output_option(parser, default=TABLE)
+    parser.add_argument(
+        "--profile",
+        help="use this profile's access key from the shared credentials file (env AWS_PROFILE)",
+    )
+    parser.add_argument(
+        "--access-key-id",
+        help="the access key to call with (safer: AWS_ACCESS_KEY_ID or a profile; a secret on "
+        "the command line is visible to other users of the machine)",
+    )
+    parser.add_argument("--secret-access-key", help="the secret of --access-key-id")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect over TLS, checking the service's certificate against the system's CAs",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        default=default_tls_ca,
+        help="connect over TLS, checking the service's certificate against this CA "
+        "(env GLUECTL_TLS_CA)",
+    )
+    parser.add_argument(
+        "--tls-cert", metavar="FILE", help="a client certificate to present (with --tls-key)"
+    )
+    parser.add_argument("--tls-key", metavar="FILE", help="the key of --tls-cert")
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -850,7 +883,24 @@ async def run(args: argparse.Namespace, out: Output) -> ExitCode:
     if offline is not None:
         return offline(args, out)
     handler: Handler = args.handler
-    async with GlueClient(args.endpoint, timeout=args.rpc_timeout) as client:
+    try:
+        credentials = find_credentials(
+            args.access_key_id, args.secret_access_key, profile=args.profile
+        )
+        tls = None
+        if args.tls or args.tls_ca or args.tls_cert:
+            if (args.tls_cert is None) != (args.tls_key is None):
+                raise CredentialsError("--tls-cert and --tls-key go together")
+            tls = channel_credentials(
+                Path(args.tls_ca) if args.tls_ca else None,
+                cert_file=Path(args.tls_cert) if args.tls_cert else None,
+                key_file=Path(args.tls_key) if args.tls_key else None,
+            )
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+    async with GlueClient(
+        args.endpoint, timeout=args.rpc_timeout, credentials=credentials, tls=tls
+    ) as client:
         return await handler(client, args, out)
 
 

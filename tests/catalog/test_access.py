@@ -362,3 +362,72 @@ async def test_grpc_over_tls(keyed: Stack, tmp_path: Path) -> None:
     ) as plain:
         with pytest.raises(Exception, match=r"unreachable|timeout|no answer"):
             await plain.list_jobs()
+
+
+# -- gluectl and grpcurl with credentials -------------------------------------------------------
+
+
+async def test_gluectl_finds_keys_as_the_aws_cli_does(
+    jobs_of_two_teams: Stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from clients.gluectl.__main__ import main
+
+    stack = jobs_of_two_teams
+    assert stack.catalog is not None
+    endpoint = ["--endpoint", f"127.0.0.1:{stack.catalog.port}", "-o", "json"]
+    credentials_file = tmp_path / "credentials"
+    credentials_file.write_text(
+        f"[default]\naws_access_key_id = {ADMIN.access_key_id}\n"
+        f"aws_secret_access_key = {ADMIN.secret_access_key}\n"
+        f"[team-a]\naws_access_key_id = {TEAM_A.access_key_id}\n"
+        f"aws_secret_access_key = {TEAM_A.secret_access_key}\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials_file))
+
+    async def gluectl(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, [*endpoint, *argv])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    def names(out: str) -> list[str]:
+        return sorted(json.loads(out)["JobNames"])
+
+    code, out, _ = await gluectl("jobs", "list")  # the default profile: the admin
+    assert code == 0 and len(names(out)) == 3
+    code, out, _ = await gluectl("--profile", "team-a", "jobs", "list")
+    assert code == 0 and names(out) == ["team-a-load", "team-a-report"]
+    monkeypatch.setenv("AWS_PROFILE", "team-a")
+    code, out, _ = await gluectl("jobs", "list")
+    assert code == 0 and names(out) == ["team-a-load", "team-a-report"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", OPERATOR.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", OPERATOR.secret_access_key)
+    code, _, err = await gluectl("runs", "start", "team-a-load")  # the environment wins
+    assert code == 1 and "AccessDeniedException: User: " + OPERATOR_IDENTITY in err
+    code, _, err = await gluectl(
+        "--access-key-id", TEAM_A.access_key_id, "--secret-access-key", "wrong", "jobs", "list"
+    )
+    assert code == 1 and "UnrecognizedClientException" in err
+    code, _, err = await gluectl("--profile", "nobody", "jobs", "list")
+    assert code == 2 and "profile 'nobody'" in err
+    assert await count(stack, job_runs) == 0
+
+
+async def test_grpcurl_with_a_bearer_header(jobs_of_two_teams: Stack) -> None:
+    from tests.catalog.test_grpcurl import grpcurl
+
+    stack = jobs_of_two_teams
+    assert stack.catalog is not None
+    address = f"127.0.0.1:{stack.catalog.port}"
+    bearer = f"authorization: Bearer {TEAM_A.access_key_id}:{TEAM_A.secret_access_key}"
+    code, out, err = await grpcurl(address, "-H", bearer, "glue.v1.Glue/ListJobs")
+    assert code == 0, err
+    assert sorted(json.loads(out)["job_names"]) == ["team-a-load", "team-a-report"]
+    code, _, err = await grpcurl(address, "glue.v1.Glue/ListJobs")
+    assert code != 0 and "Unauthenticated" in err and "Missing Authentication Token" in err
