@@ -10,6 +10,7 @@ Examples::
     python -m bench --triggers-only --trigger-backend both --scale-register rpc
     python -m bench --gateway-only --quick --backend sqlite   # boto3 via the gateway vs moto
     python -m bench --skip-gateway        # no boto3/HTTP gateway figures
+    python -m bench --auth-only           # GetJobRun open vs with a key vs with a policy
 
 Everything started here (services, echo servers, databases, temporary directories) is
 stopped and removed on the way out, including on Ctrl-C, SIGTERM and errors.
@@ -36,6 +37,7 @@ from typing import Any
 import grpc
 
 from bench import (
+    auth_figures,
     baselines,
     gateway_figures,
     glue_figures,
@@ -153,6 +155,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--spark-rows", type=int, default=5_000_000, help="rows of the CSV job [5,000,000]"
     )
     spark.add_argument("--spark-files", type=int, default=500, help="bookmarked files [500]")
+    auth = parser.add_argument_group("authentication figures (see bench/auth_figures.py)")
+    apart = auth.add_mutually_exclusive_group()
+    apart.add_argument("--auth-only", action="store_true", help="only the authentication cost")
+    apart.add_argument("--skip-auth", action="store_true", help="no authentication figures")
+    auth.add_argument("--auth-rounds", type=int, default=3, help="turns each mode takes [3]")
     args = parser.parse_args(argv)
     if args.gateway_only and args.triggers_only:
         parser.error("--gateway-only and --triggers-only exclude each other")
@@ -242,10 +249,24 @@ async def run(
     gfigures: list[Figure] = []
     gnotes: list[str] = []
     failures = 0
-    services_part = not (args.triggers_only or args.gateway_only or args.spark_only)
-    triggers_part = not (args.skip_triggers or args.gateway_only or args.spark_only)
-    gateway_part = not (args.skip_gateway or args.triggers_only or args.spark_only)
-    spark_part = not (args.skip_spark or args.triggers_only or args.gateway_only)
+    only = {
+        "services": False,
+        "triggers": args.triggers_only,
+        "gateway": args.gateway_only,
+        "spark": args.spark_only,
+        "auth": args.auth_only,
+    }
+
+    def wanted(part: str, skip: bool) -> bool:
+        return not skip and not any(v for name, v in only.items() if name != part)
+
+    services_part = wanted("services", False)
+    triggers_part = wanted("triggers", args.skip_triggers)
+    gateway_part = wanted("gateway", args.skip_gateway)
+    spark_part = wanted("spark", args.skip_spark)
+    auth_part = wanted("auth", args.skip_auth)
+    auth_lines: list[str] = []
+    auth_targets: list[str] = []
     spark_lines: list[str] = []
     spark_targets: list[str] = []
 
@@ -305,6 +326,17 @@ async def run(
             spark_lines = [f"glueetl figures FAILED: {type(exc).__name__}: {str(exc)[:500]}"]
             traceback.print_exc()
 
+    if auth_part:
+        backend = "postgres" if "postgres" in backends else "sqlite"
+        try:
+            auth_lines, auth_targets = await auth_figures.measure(
+                work_dir / "auth", config, backend, progress, rounds=args.auth_rounds
+            )
+        except Exception as exc:  # noqa: BLE001 - one failed part must not lose the others
+            failures += 1
+            auth_lines = [f"authentication figures FAILED: {type(exc).__name__}: {str(exc)[:500]}"]
+            traceback.print_exc()
+
     progress("measuring background load for 1 s")
     background_after = await procs.background_load(1.0)
     commit = await _git_describe()
@@ -362,6 +394,13 @@ async def run(
     if spark_part:
         text += "\n\nglueetl (Spark, local mode)\n" + "\n".join(f"  {line}" for line in spark_lines)
         text += "\n\nTargets (glueetl):\n" + "\n".join(f"  {line}" for line in spark_targets)
+    if auth_part:
+        text += (
+            f"\n\nAuthentication on the gRPC door (GetJobRun of one finished run, "
+            f"{config.concurrency} in flight; median of {args.auth_rounds} turns)\n"
+            + "\n".join(f"  {line}" for line in auth_lines)
+        )
+        text += "\n\nTargets (authentication):\n" + "\n".join(f"  {t}" for t in auth_targets)
     print(text, flush=True)
     if args.json:
         meta = {
