@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
+from catalog_service.limits import Limits, calls_in_flight, log_streams
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
@@ -37,7 +38,10 @@ class GlueOperations:
         bookmarks: JobBookmarkCatalog,
         triggers: TriggerCatalog,
         tags: TagCatalog,
+        limits: Limits | None = None,
     ) -> None:
+        self._calls = calls_in_flight(limits or Limits())
+        self._log_streams = log_streams(limits or Limits())
         self._jobs = jobs
         self._runs = runs
         self._bookmarks = bookmarks
@@ -46,11 +50,12 @@ class GlueOperations:
 
     def GetJobRunLog(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
         """A run's captured output as (chunk, offset) pairs (a stream, not a Glue operation)."""
-        return self._runs.read_log(params)
+        return self._log_streams.stream(self._runs.read_log(params))
 
     def operation(self, name: str) -> Operation:
-        """The operation of that glue.v1 method name."""
-        method: Operation = getattr(self, name)
+        """The operation of that glue.v1 method name, counted against the caller's calls in
+        flight (both front doors come through here)."""
+        method: Operation = self._calls.guard(getattr(self, name))
         return method
 
     async def CreateJob(self, params: GlueDict) -> glue_pb2.CreateJobResponse:
