@@ -63,10 +63,10 @@ class CatalogApp(ServiceApp):
         link = SchedulerLink(settings.scheduler_target, timeout=settings.scheduler_timeout_seconds)
         stack.push_async_callback(link.close)
 
-        jobs = JobCatalog(db, link)
+        jobs = JobCatalog(db, link, caps=settings.limits)
         stack.push_async_callback(jobs.close)
-        runs = JobRunCatalog(db, link, jobs)
-        trigger_catalog = TriggerCatalog(db, link, jobs)
+        runs = JobRunCatalog(db, link, jobs, caps=settings.limits)
+        trigger_catalog = TriggerCatalog(db, link, jobs, caps=settings.limits)
         server = GrpcServer(
             [SERVICE_NAME], guard=None if keys is None else BearerAuthenticator(keys)
         )
@@ -89,7 +89,12 @@ class CatalogApp(ServiceApp):
         stack.push_async_callback(self._stop_tasks)
 
         operations = GlueOperations(
-            jobs, runs, JobBookmarkCatalog(link, jobs), trigger_catalog, TagCatalog(db)
+            jobs,
+            runs,
+            JobBookmarkCatalog(link, jobs),
+            trigger_catalog,
+            TagCatalog(db),
+            settings.limits,
         )
         # mypy sees the stub's abstract methods; servicer.py attaches them at import.
         servicer = GlueServicer(operations)  # type: ignore[abstract]

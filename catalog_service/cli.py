@@ -7,9 +7,11 @@ Every flag has an environment variable of the same name: ``--database-url`` is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
+from catalog_service.limits import Limits
 from catalog_service.settings import CatalogSettings, scheduler_target
 from servicekit.logs import configure_logging
 from servicekit.service_main import run_service
@@ -85,12 +87,32 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         default=float(_env("reconcile-interval", str(defaults.reconcile_interval_seconds)) or 0),
         help="seconds between reconciler passes [CATALOG_RECONCILE_INTERVAL; %(default)s]",
     )
+    # Limits and quotas: one flag per Limits field, --max-jobs-per-identity for
+    # max_jobs_per_identity (README "Limits and quotas" has the table).
+    limit_flags = parser.add_argument_group("limits and quotas (README: Limits and quotas)")
+    for each in dataclasses.fields(Limits):
+        flag = each.name.replace("_", "-")
+        env = PREFIX + each.name.upper()
+        limit_flags.add_argument(
+            f"--{flag}",
+            dest=f"limit_{each.name}",
+            type=int,
+            default=int(_env(flag, str(getattr(defaults.limits, each.name))) or 0),
+            metavar="N",
+            help=f"{each.name.replace('_', ' ')} [{env}; %(default)s]",
+        )
     parser.add_argument(
         "--log-level",
         default=_env("log-level", "INFO"),
         help="DEBUG, INFO, WARNING ... [CATALOG_LOG_LEVEL; %(default)s]",
     )
     args = parser.parse_args(argv)
+    try:
+        limits = Limits(
+            **{f.name: getattr(args, f"limit_{f.name}") for f in dataclasses.fields(Limits)}
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     settings = CatalogSettings(
         listen=args.listen,
         data_dir=Path(args.data_dir),
@@ -102,6 +124,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         tls_key=Path(args.tls_key) if args.tls_key else None,
         insecure=args.insecure,
         reconcile_interval_seconds=args.reconcile_interval,
+        limits=limits,
     )
     try:
         scheduler_target(settings.scheduler)

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import select, update
 
-from catalog_service import identity
+from catalog_service import identity, limits
 from catalog_service.jobs import JobCatalog
+from catalog_service.limits import Limits, RunAdmissions
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.run_events import apply_events
 from catalog_service.scheduler_link import SchedulerLink
@@ -42,10 +43,19 @@ def new_run_id() -> str:
 class JobRunCatalog:
     """The job-run operations."""
 
-    def __init__(self, db: Database, link: SchedulerLink, job_catalog: JobCatalog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        link: SchedulerLink,
+        job_catalog: JobCatalog,
+        *,
+        caps: Limits | None = None,
+    ) -> None:
         self._db = db
         self._link = link
         self._jobs = job_catalog
+        self.caps = caps or Limits()
+        self._admissions = RunAdmissions(db, self.caps.max_waiting_runs_per_identity)
         # Finished runs never change, so GetJobRun serves them from memory. Only DeleteJob
         # removes them, and it purges this cache (one catalog process owns the catalog's
         # tables; a second catalog process would need its own invalidation).
@@ -69,11 +79,24 @@ class JobRunCatalog:
             InvalidInputException: the request breaks a rule.
             EntityNotFoundException: no such job, or no such run to retry (JobRunId).
             ConcurrentRunsExceededException: the job is at MaxConcurrentRuns; nothing recorded.
+            ResourceNumberLimitExceededException: the caller is at its quota of runs waiting
+                to start; nothing started.
             ServiceUnavailableException: the scheduler is unreachable; nothing started.
         """
         validate_request("StartJobRun", params)
+        arguments = params.get("Arguments") or {}
+        limits.check_arguments(arguments, "Arguments", self.caps)
         name = params["JobName"]
         registration = await self._jobs.get_registration(name)
+        job = registration.job
+        limits.check_merged(
+            name,
+            job.default_arguments,
+            arguments,
+            job.non_overridable_arguments,
+            "Arguments",
+            self.caps,
+        )
         previous = params.get("JobRunId")
         if previous:
             await self._load(name, previous)
@@ -83,16 +106,17 @@ class JobRunCatalog:
             run_id=run_id,
             request=from_glue(params, glue_pb2.StartJobRunRequest),
         )
-        event = await self._link.start_run(request)
-        started_by = identity.caller_name()
-        async with self._db.transaction() as conn:
-            await apply_events(conn, [event])
-            if started_by is not None:
-                await conn.execute(
-                    update(job_runs)
-                    .where(job_runs.c.run_id == run_id)
-                    .values(started_by=started_by)
-                )
+        async with self._admissions.admit():
+            event = await self._link.start_run(request)
+            started_by = identity.caller_name()
+            async with self._db.transaction() as conn:
+                await apply_events(conn, [event])
+                if started_by is not None:
+                    await conn.execute(
+                        update(job_runs)
+                        .where(job_runs.c.run_id == run_id)
+                        .values(started_by=started_by)
+                    )
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:
@@ -159,8 +183,9 @@ class JobRunCatalog:
                 raise EntityNotFoundException(f"Job {name} not found.")
             rows = (await conn.execute(query)).all()
         page = rows[:limit]
+        page = page[: limits.fit_page([len(r.snapshot) for r in page], self.caps)]
         token = None
-        if len(rows) > limit:
+        if len(rows) > len(page):
             token = encode_token(f"runs:{name}", [page[-1].started_on, page[-1].run_id])
         result = []
         for row in page:

@@ -21,10 +21,11 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import identity
+from catalog_service import identity, limits
+from catalog_service.limits import Limits
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
-from catalog_service.tables import counters, job_runs, jobs
+from catalog_service.tables import counters, job_runs, jobs, triggers
 from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
@@ -89,9 +90,10 @@ def registration(
 class JobCatalog:
     """The job operations."""
 
-    def __init__(self, db: Database, link: SchedulerLink) -> None:
+    def __init__(self, db: Database, link: SchedulerLink, *, caps: Limits | None = None) -> None:
         self._db = db
         self._link = link
+        self.caps = caps or Limits()
         self._pushes: set[asyncio.Task[None]] = set()
         # Called with a job's name after DeleteJob committed (caches hang off this).
         self.on_deleted: list[Callable[[str], None]] = []
@@ -144,13 +146,16 @@ class JobCatalog:
         """CreateJob.
 
         Raises:
-            InvalidInputException: the request breaks a rule.
+            InvalidInputException: the request breaks a rule or a size cap, or a trigger
+                that names the job would start runs with too many arguments.
             AlreadyExistsException: a job of that name exists.
+            ResourceNumberLimitExceededException: the caller is at its quota of jobs.
         """
         validate_request("CreateJob", params)
         params = dict(params)
         tags = params.pop("Tags", {})
         name: str = params["Name"]
+        limits.check_job(params, name, "", self.caps)
         now = datetime.now(UTC)
         definition = with_defaults(params)
         job = from_glue({**definition, "CreatedOn": now, "LastModifiedOn": now}, glue_pb2.Job)
@@ -159,6 +164,15 @@ class JobCatalog:
             async with self._db.transaction() as conn:
                 if await self._exists(conn, name):
                     raise AlreadyExistsException(f"Job {name} already exists.")
+                await limits.check_quota(
+                    conn,
+                    jobs.c.created_by,
+                    self.caps.max_jobs_per_identity,
+                    "jobs",
+                    "max-jobs-per-identity",
+                )
+                # Triggers outlive a deleted job, so a re-created one may already be named.
+                await self._check_trigger_runs(conn, job, "")
                 version = await next_version(conn)
                 await conn.execute(
                     insert(jobs).values(
@@ -183,11 +197,13 @@ class JobCatalog:
         """UpdateJob: JobUpdate replaces the whole definition (the name is immutable).
 
         Raises:
-            InvalidInputException: the request breaks a rule.
+            InvalidInputException: the request breaks a rule or a size cap, or a trigger
+                that names the job would start runs with too many arguments.
             EntityNotFoundException: no such job.
         """
         validate_request("UpdateJob", params)
         name: str = params["JobName"]
+        limits.check_job(params["JobUpdate"], name, "JobUpdate.", self.caps)
         now = datetime.now(UTC)
         async with self._db.transaction() as conn:
             row = (await conn.execute(self._select_for_update(name))).first()
@@ -198,6 +214,7 @@ class JobCatalog:
             job = from_glue(definition, glue_pb2.Job)
             job.created_on.CopyFrom(old.created_on)
             job.last_modified_on.FromDatetime(now)
+            await self._check_trigger_runs(conn, job, "JobUpdate.")
             version = await next_version(conn)
             await conn.execute(
                 update(jobs)
@@ -229,6 +246,33 @@ class JobCatalog:
             forget(name)
         self._push(f"DeleteJob {name}", self._link.delete_job(name, version), name)
         return name
+
+    async def _check_trigger_runs(
+        self, conn: AsyncConnection, job: glue_pb2.Job, prefix: str
+    ) -> None:
+        """Every run a trigger would start of ``job`` gets arguments within the cap.
+
+        Runs in the transaction that writes the job, which holds the job's row (PostgreSQL) or
+        the write lock (SQLite); trigger writes read the job's row under a share lock, so
+        neither side can check against the other's old version. A job without arguments of
+        its own adds nothing to an action's (already capped) arguments: no trigger is read.
+        """
+        if not job.default_arguments and not job.non_overridable_arguments:
+            return
+        rows = await conn.execute(select(triggers.c.name, triggers.c.definition))
+        for row in rows:
+            trigger = glue_pb2.Trigger.FromString(row.definition)
+            for index, action in enumerate(trigger.actions):
+                if action.job_name == job.name:
+                    limits.check_merged(
+                        job.name,
+                        job.default_arguments,
+                        action.arguments,
+                        job.non_overridable_arguments,
+                        f"{prefix}DefaultArguments",
+                        self.caps,
+                        started_by=f"trigger {row.name} (Actions[{index}])",
+                    )
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -301,7 +345,8 @@ class JobCatalog:
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         page = rows[:limit]
-        token = encode_token("jobs", [page[-1].name]) if len(rows) > limit else None
+        page = page[: limits.fit_page([len(r.definition) for r in page], self.caps)]
+        token = encode_token("jobs", [page[-1].name]) if len(rows) > len(page) else None
         return [glue_pb2.Job.FromString(r.definition) for r in page], token
 
     async def list_jobs(self, params: GlueDict) -> tuple[list[str], str | None]:
@@ -339,6 +384,7 @@ class JobCatalog:
     async def batch_get(self, params: GlueDict) -> tuple[list[glue_pb2.Job], list[str]]:
         """BatchGetJobs: the jobs found, and the names not found, in the order asked."""
         validate_request("BatchGetJobs", params)
+        limits.check_batch(params["JobNames"], "JobNames", self.caps)
         names = list(dict.fromkeys(params["JobNames"]))
         found: dict[str, bytes] = {}
         async with self._db.read() as conn:

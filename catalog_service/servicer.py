@@ -18,6 +18,7 @@ from catalog_service.access import authorization
 from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
+from catalog_service.limits import Limits, calls_in_flight, log_streams
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
@@ -38,7 +39,10 @@ class GlueOperations:
         bookmarks: JobBookmarkCatalog,
         triggers: TriggerCatalog,
         tags: TagCatalog,
+        limits: Limits | None = None,
     ) -> None:
+        self._calls = calls_in_flight(limits or Limits())
+        self._log_streams = log_streams(limits or Limits())
         self._jobs = jobs
         self._runs = runs
         self._bookmarks = bookmarks
@@ -49,21 +53,22 @@ class GlueOperations:
     def GetJobRunLog(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
         """A run's captured output as (chunk, offset) pairs (a stream, not a Glue operation)."""
         authorization.check("GetJobRunLog", params)
-        return self._runs.read_log(params)
+        return self._log_streams.stream(self._runs.read_log(params))
 
     def operation(self, name: str) -> Operation:
-        """The operation of that glue.v1 method name, as the front doors call it: checked
-        against the caller's policy first, its response filtered to what the caller may see."""
-        authorized = self._authorized.get(name)
-        if authorized is None:
+        """The operation of that glue.v1 method name, as the front doors call it: counted
+        against the caller's calls in flight, checked against the caller's policy, and its
+        response filtered to what the caller may see."""
+        guarded = self._authorized.get(name)
+        if guarded is None:
             method: Operation = getattr(self, name)
 
             async def authorized(params: GlueDict) -> Message:
                 authorization.check(name, params)
                 return authorization.filter_response(name, await method(params))
 
-            self._authorized[name] = authorized
-        return authorized
+            guarded = self._authorized[name] = self._calls.guard(authorized)
+        return guarded
 
     async def CreateJob(self, params: GlueDict) -> glue_pb2.CreateJobResponse:
         return glue_pb2.CreateJobResponse(name=await self._jobs.create(params))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from catalog_service.limits import Limits
 from servicekit.db import sqlite_url
 from servicekit.server import is_loopback
 
@@ -41,6 +42,8 @@ class CatalogSettings:
     ``exposure_problem``): for a network that is itself private and trusted."""
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish."""
+    limits: Limits = field(default_factory=Limits)
+    """Input caps, calls and streams per caller, quotas per identity (README "Limits")."""
 
     @property
     def scheduler_target(self) -> str:

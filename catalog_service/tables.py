@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -36,6 +37,8 @@ jobs = Table(
     Column("created_on", Double, nullable=False),
     # The verified caller identity of the gateway request that created it; NULL otherwise.
     Column("created_by", Text),
+    # The jobs quota counts per identity (migration 0005).
+    Index("ix_catalog_jobs_created_by", "created_by"),
 )
 
 job_runs = Table(
@@ -53,6 +56,14 @@ job_runs = Table(
     # The verified caller identity of the StartJobRun request; NULL for gRPC and trigger runs.
     Column("started_by", Text),
     Index("ix_catalog_job_runs_job_started", "job_name", "started_on", "run_id"),
+    # The waiting-runs quota counts per identity; partial, so it holds only runs not yet
+    # running (migration 0005).
+    Index(
+        "ix_catalog_job_runs_waiting_by",
+        "started_by",
+        sqlite_where=text("state IN ('WAITING', 'STARTING')"),
+        postgresql_where=text("state IN ('WAITING', 'STARTING')"),
+    ),
 )
 
 triggers = Table(
@@ -69,6 +80,7 @@ triggers = Table(
     Column("tags", Text, nullable=False),
     Column("created_on", Double, nullable=False),
     Column("created_by", Text),
+    Index("ix_catalog_triggers_created_by", "created_by"),
 )
 
 event_cursor = Table(

@@ -40,8 +40,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import identity
+from catalog_service import identity, limits
 from catalog_service.jobs import JobCatalog, next_version
+from catalog_service.limits import Limits
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import jobs, triggers
@@ -103,10 +104,18 @@ def _refuse_while_deleting(row: Any) -> None:
 class TriggerCatalog:
     """The trigger operations."""
 
-    def __init__(self, db: Database, link: SchedulerLink, job_catalog: JobCatalog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        link: SchedulerLink,
+        job_catalog: JobCatalog,
+        *,
+        caps: Limits | None = None,
+    ) -> None:
         self._db = db
         self._link = link
         self._jobs = job_catalog
+        self.caps = caps or Limits()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -116,6 +125,34 @@ class TriggerCatalog:
         }
         for name in sorted(names - found):
             raise EntityNotFoundException(f"Job {name} not found.")
+
+    async def _check_runs_fit(
+        self, conn: AsyncConnection, trigger: glue_pb2.Trigger, prefix: str
+    ) -> None:
+        """Each action's run would get arguments within the cap, merged with its job's.
+
+        On PostgreSQL the jobs' rows are read under a share lock: an UpdateJob of one of them
+        (which checks the triggers naming it) then waits for this transaction, or this one for
+        it, so neither checks against the other's old version.
+        """
+        names = _job_names(trigger)
+        if not names:
+            return
+        query = select(jobs.c.name, jobs.c.definition).where(jobs.c.name.in_(names))
+        if not self._db.is_sqlite:
+            query = query.with_for_update(read=True)
+        found = {r.name: glue_pb2.Job.FromString(r.definition) for r in await conn.execute(query)}
+        for index, action in enumerate(trigger.actions):
+            job = found.get(action.job_name)
+            if job is not None:
+                limits.check_merged(
+                    job.name,
+                    job.default_arguments,
+                    action.arguments,
+                    job.non_overridable_arguments,
+                    f"{prefix}Actions[{index}].Arguments",
+                    self.caps,
+                )
 
     async def _row(self, conn: AsyncConnection, name: str, *, lock: bool = False) -> Any:
         query = select(triggers).where(triggers.c.name == name)
@@ -176,8 +213,11 @@ class TriggerCatalog:
             InvalidInputException: the definition breaks a rule.
             EntityNotFoundException: an action names a job that does not exist.
             AlreadyExistsException: a trigger of that name exists.
+            ResourceNumberLimitExceededException: too many actions, or the caller is at its
+                quota of triggers.
         """
         validate_request("CreateTrigger", params)
+        limits.check_trigger(params, "", self.caps)
         name: str = params["Name"]
         start = bool(params.get("StartOnCreation"))
         definition = normalized(
@@ -197,6 +237,14 @@ class TriggerCatalog:
                 if await self._row(conn, name) is not None:
                     raise AlreadyExistsException(f"Trigger {name} already exists.")
                 await self._require_jobs(conn, _job_names(trigger))
+                await self._check_runs_fit(conn, trigger, "")
+                await limits.check_quota(
+                    conn,
+                    triggers.c.created_by,
+                    self.caps.max_triggers_per_identity,
+                    "triggers",
+                    "max-triggers-per-identity",
+                )
                 version = await next_version(conn)
                 await conn.execute(
                     insert(triggers).values(
@@ -238,6 +286,7 @@ class TriggerCatalog:
                 finishes the update; GetTrigger shows UPDATING until then).
         """
         validate_request("UpdateTrigger", params)
+        limits.check_trigger(params["TriggerUpdate"], "TriggerUpdate.", self.caps)
         name: str = params["Name"]
         changes: GlueDict = normalized(dict(params["TriggerUpdate"]))
         if changes.get("Name", name) != name:
@@ -256,6 +305,7 @@ class TriggerCatalog:
             check_trigger(merged, schedule_fires_after=fires_after)
             new = from_glue(merged, glue_pb2.Trigger)
             await self._require_jobs(conn, _job_names(new))
+            await self._check_runs_fit(conn, new, "TriggerUpdate.")
             trigger.CopyFrom(new)
 
         return await self._change(name, "UPDATING", merge)
@@ -349,6 +399,10 @@ class TriggerCatalog:
 
     async def _fire(self, row: Any, reason: str) -> glue_pb2.TriggerFire:
         registration = _registration(row.definition, row.version)
+        # Checked when the trigger and its jobs were written; again here in case the cap was
+        # lowered since, so a fire this catalog sends never carries oversized runs.
+        async with self._db.read() as conn:
+            await self._check_runs_fit(conn, registration.trigger, "")
         await self._jobs.wait_pushed(_job_names(registration.trigger))
         # A new id per request; the link's retries resend the same one, so a retried call
         # fires once.
@@ -421,6 +475,8 @@ class TriggerCatalog:
         rows, more = await self._scan(
             str(after[0]) if after else None, limit, params.get("DependentJobName"), {}
         )
+        fitting = limits.fit_page([len(r.definition) for r in rows], self.caps)
+        rows, more = rows[:fitting], more or fitting < len(rows)
         token = encode_token("triggers", [rows[-1].name]) if more else None
         return [_shown(r) for r in rows], token
 
@@ -441,6 +497,7 @@ class TriggerCatalog:
     async def batch_get(self, params: GlueDict) -> tuple[list[glue_pb2.Trigger], list[str]]:
         """BatchGetTriggers: found triggers and the names not found, in the order asked."""
         validate_request("BatchGetTriggers", params)
+        limits.check_batch(params["TriggerNames"], "TriggerNames", self.caps)
         names = list(dict.fromkeys(params["TriggerNames"]))
         found: dict[str, Any] = {}
         async with self._db.read() as conn:

@@ -49,6 +49,7 @@ __all__ = [
     "Violation",
     "find_violations",
     "glue_model",
+    "member_path",
     "preload",
     "validate_request",
     "validate_shape",
@@ -177,6 +178,11 @@ def validate_shape(shape: str, value: object, *, field: str, subject: str = "") 
         text = f"{subject} {first.text}" if subject else first.text
         violation = Violation((field, *first.path), text)
         raise InvalidInputException(violation.message, field=violation.field)
+
+
+def member_path(field: str, key: str) -> str:
+    """The path of one map entry, as violations name it: ``DefaultArguments["--x"]``."""
+    return field + _key_segment(key)
 
 
 def find_violations(operation: str, params: Mapping[str, Any]) -> list[Violation]:

@@ -8,6 +8,7 @@
     +-- AlreadyExistsException             ALREADY_EXISTS
     +-- ConcurrentRunsExceededException    RESOURCE_EXHAUSTED
     +-- ResourceNumberLimitExceededException RESOURCE_EXHAUSTED
+    +-- ThrottlingException                RESOURCE_EXHAUSTED
     +-- IdempotentParameterMismatchException ALREADY_EXISTS
     +-- ConcurrentModificationException    ABORTED
     +-- OperationTimeoutException          DEADLINE_EXCEEDED
@@ -86,6 +87,12 @@ class ConcurrentRunsExceededException(GlueError):
 
 class ResourceNumberLimitExceededException(GlueError):
     """A configured limit on the number of resources was reached."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ThrottlingException(GlueError):
+    """Too many calls at once; retry with backoff (botocore retries this code by itself)."""
 
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
