@@ -34,6 +34,17 @@ class CatalogSettings:
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish."""
 
+    # -- how the catalog proves itself to the scheduler (servicekit.internal_auth) -----------
+    internal_secret: Path | None = None
+    """A file (mode 0600) holding the secret sent on every scheduler call; the scheduler gets
+    the same file. None: no secret is sent."""
+    internal_ca: Path | None = None
+    """Mutual TLS: the CA that signed the scheduler's certificate."""
+    internal_cert: Path | None = None
+    """Mutual TLS: the catalog's client certificate (PEM)."""
+    internal_key: Path | None = None
+    """Mutual TLS: the private key of ``internal_cert`` (PEM)."""
+
     @property
     def scheduler_target(self) -> str:
         """The gRPC channel target for ``scheduler`` (raises ValueError if it is malformed)."""
