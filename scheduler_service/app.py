@@ -112,6 +112,7 @@ class SchedulerApp(ServiceApp):
             interval=PRUNE_INTERVAL_SECONDS,
         )
         self.retention = retention
+        self.feed = feed
         self.db, self.store, self.executor, self.firing, self.clock = (
             db,
             store,
