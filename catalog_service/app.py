@@ -20,6 +20,7 @@ from catalog_service.settings import CatalogSettings
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
+from servicekit.internal_auth import MutualTls, load_secret
 from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
 from servicekit.server import GrpcServer, server_credentials
@@ -60,7 +61,14 @@ class CatalogApp(ServiceApp):
         )
         stack = self._stack
         db = self.open_database(settings.effective_database_url, "catalog-service")
-        link = SchedulerLink(settings.scheduler_target, timeout=settings.scheduler_timeout_seconds)
+        link = SchedulerLink(
+            settings.scheduler_target,
+            timeout=settings.scheduler_timeout_seconds,
+            secret=load_secret(settings.internal_secret) if settings.internal_secret else None,
+            mutual_tls=MutualTls.from_paths(
+                settings.internal_ca, settings.internal_cert, settings.internal_key
+            ),
+        )
         stack.push_async_callback(link.close)
 
         jobs = JobCatalog(db, link, caps=settings.limits)

@@ -101,6 +101,28 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
             metavar="N",
             help=f"{each.name.replace('_', ' ')} [{env}; %(default)s]",
         )
+    # -- how the catalog proves itself to the scheduler (servicekit.internal_auth) -----------
+    parser.add_argument(
+        "--internal-secret",
+        default=_env("internal-secret"),
+        help="file (mode 0600) with the secret sent on every scheduler call; the scheduler "
+        "gets the same file [CATALOG_INTERNAL_SECRET; none]",
+    )
+    parser.add_argument(
+        "--internal-ca",
+        default=_env("internal-ca"),
+        help="mutual TLS: CA that signed the scheduler's certificate [CATALOG_INTERNAL_CA; none]",
+    )
+    parser.add_argument(
+        "--internal-cert",
+        default=_env("internal-cert"),
+        help="mutual TLS: the catalog's client certificate [CATALOG_INTERNAL_CERT; none]",
+    )
+    parser.add_argument(
+        "--internal-key",
+        default=_env("internal-key"),
+        help="mutual TLS: the catalog's private key [CATALOG_INTERNAL_KEY; none]",
+    )
     parser.add_argument(
         "--log-level",
         default=_env("log-level", "INFO"),
@@ -125,6 +147,10 @@ def parse_settings(argv: list[str] | None = None) -> tuple[CatalogSettings, str]
         insecure=args.insecure,
         reconcile_interval_seconds=args.reconcile_interval,
         limits=limits,
+        internal_secret=Path(args.internal_secret) if args.internal_secret else None,
+        internal_ca=Path(args.internal_ca) if args.internal_ca else None,
+        internal_cert=Path(args.internal_cert) if args.internal_cert else None,
+        internal_key=Path(args.internal_key) if args.internal_key else None,
     )
     try:
         scheduler_target(settings.scheduler)

@@ -80,6 +80,29 @@ async def next_version(conn: AsyncConnection) -> int:
     return int(value)
 
 
+async def version_after(conn: AsyncConnection, held: int) -> int:
+    """A registration version greater than ``held`` (and than every one handed out so far):
+    the counter jumps past a version the scheduler holds but the catalog never gave out."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text(
+                "SELECT setval('catalog_registration_version', GREATEST(:held, "
+                "(SELECT last_value FROM catalog_registration_version)))"
+            ),
+            {"held": held},
+        )
+        return await next_version(conn)
+    value = (
+        await conn.execute(
+            update(counters)
+            .where(counters.c.name == "registration")
+            .values(value=func.max(counters.c.value, held) + 1)
+            .returning(counters.c.value)
+        )
+    ).scalar_one()
+    return int(value)
+
+
 def registration(
     job: glue_pb2.Job, version: int, incarnation: str
 ) -> scheduler_pb2.JobRegistration:
@@ -324,6 +347,23 @@ class JobCatalog:
         if value is None:
             raise EntityNotFoundException(f"Job {name} not found.")
         return str(value)
+
+    async def renew_version(
+        self, stale: scheduler_pb2.JobRegistration, past: int
+    ) -> scheduler_pb2.JobRegistration | None:
+        """Give a job a version beyond ``past`` unless it changed since ``stale`` was read;
+        its registration under the new version (None: it changed, and that change pushes)."""
+        async with self._db.transaction() as conn:
+            version = await version_after(conn, past)
+            result = await conn.execute(
+                update(jobs)
+                .where(jobs.c.name == stale.job.name)
+                .where(jobs.c.version == stale.version)
+                .values(version=version)
+            )
+        if not result.rowcount:
+            return None
+        return registration(stale.job, version, stale.incarnation)
 
     async def all_registrations(self) -> list[scheduler_pb2.JobRegistration]:
         """Every job's registration (for the reconciler)."""

@@ -68,6 +68,23 @@ class Reconciler:
         pushed = 0
         for registration in desired:
             current = held_jobs.get(registration.job.name)
+            if current is not None and current.version > registration.version:
+                # The catalog is the only registrar and its counter only grows, so the
+                # scheduler holds something the catalog never gave it (a caller without the
+                # internal secret, a restored backup): jump past it, so the catalog's wins.
+                log.warning(
+                    "the scheduler holds a job version the catalog never gave out; "
+                    "re-registering the catalog's",
+                    extra={
+                        "job": registration.job.name,
+                        "held": current.version,
+                        "catalog": registration.version,
+                    },
+                )
+                renewed = await self._jobs.renew_version(registration, current.version)
+                if renewed is None:
+                    continue  # changed meanwhile; that change pushes itself
+                registration = renewed
             stale = current is None or current.version < registration.version
             if stale and await self._link.add_job(registration):
                 pushed += 1

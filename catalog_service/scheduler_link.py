@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
 from servicekit.errors import GlueError, ServiceUnavailableException, from_rpc_error
+from servicekit.internal_auth import MutualTls, secret_metadata
+from servicekit.internal_rules import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,23 +33,43 @@ _BACKOFF = (0.1, 0.3, 0.6, 1.0)
 class SchedulerLink:
     """Calls the scheduler service; owns its channel."""
 
-    def __init__(self, address: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float = 10.0,
+        secret: str | None = None,
+        mutual_tls: MutualTls | None = None,
+    ) -> None:
+        """Open the channel; ``secret`` goes with every call, ``mutual_tls`` makes it TLS with
+        the catalog's client certificate.
+
+        Raises:
+            ValueError: a mutual TLS file cannot be read.
+        """
         self.address = address
         self._timeout = timeout
-        self._channel = grpc.aio.insecure_channel(
-            address,
-            options=[
-                # Reconnect quickly after a scheduler restart (gRPC's default backoff grows to
-                # two minutes, during which every call would fail fast).
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", 1000),
-                ("grpc.keepalive_time_ms", 20_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ],
-        )
+        # Sent with every call below, the event stream included.
+        self._metadata = secret_metadata(secret)
+        options: list[tuple[str, Any]] = [
+            # Reconnect quickly after a scheduler restart (gRPC's default backoff grows to
+            # two minutes, during which every call would fail fast).
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if mutual_tls is None:
+            self._channel = grpc.aio.insecure_channel(address, options=options)
+        else:
+            ca, cert, key = mutual_tls.read()
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=ca, private_key=key, certificate_chain=cert
+            )
+            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
         self.stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
 
     async def close(self) -> None:
@@ -78,7 +100,8 @@ class SchedulerLink:
         """Register or replace a job (if the version is newer)."""
         request = scheduler_pb2.AddJobRequest(registration=registration)
         response = await self._call(
-            "AddJob", lambda: self.stub.AddJob(request, timeout=self._timeout)
+            "AddJob",
+            lambda: self.stub.AddJob(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.applied
 
@@ -86,7 +109,8 @@ class SchedulerLink:
         """Unregister a job (versioned)."""
         request = scheduler_pb2.DeleteJobRequest(job_name=name, version=version)
         response = await self._call(
-            "DeleteJob", lambda: self.stub.DeleteJob(request, timeout=self._timeout)
+            "DeleteJob",
+            lambda: self.stub.DeleteJob(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.applied
 
@@ -95,7 +119,9 @@ class SchedulerLink:
         request = scheduler_pb2.ListRegistrationsRequest()
         return await self._call(
             "ListRegistrations",
-            lambda: self.stub.ListRegistrations(request, timeout=self._timeout),
+            lambda: self.stub.ListRegistrations(
+                request, timeout=self._timeout, metadata=self._metadata
+            ),
         )
 
     async def add_trigger(self, registration: scheduler_pb2.TriggerRegistration) -> bool:
@@ -103,7 +129,8 @@ class SchedulerLink:
         scheduler fires it (ACTIVATED) or only holds it (CREATED, DEACTIVATED)."""
         request = scheduler_pb2.AddTriggerRequest(registration=registration)
         response = await self._call(
-            "AddTrigger", lambda: self.stub.AddTrigger(request, timeout=self._timeout)
+            "AddTrigger",
+            lambda: self.stub.AddTrigger(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.applied
 
@@ -111,7 +138,8 @@ class SchedulerLink:
         """Stop scheduling a trigger; with ``delete``, forget it (versioned)."""
         request = scheduler_pb2.UnscheduleRequest(trigger_name=name, version=version, delete=delete)
         response = await self._call(
-            "Unschedule", lambda: self.stub.Unschedule(request, timeout=self._timeout)
+            "Unschedule",
+            lambda: self.stub.Unschedule(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.applied
 
@@ -123,7 +151,8 @@ class SchedulerLink:
             registration=registration, fire_id=fire_id, reason=reason
         )
         response = await self._call(
-            "FireTrigger", lambda: self.stub.FireTrigger(request, timeout=self._timeout)
+            "FireTrigger",
+            lambda: self.stub.FireTrigger(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.fire
 
@@ -131,14 +160,18 @@ class SchedulerLink:
         """A trigger's fire ledger, newest first."""
         request = scheduler_pb2.ListTriggerFiresRequest(trigger_name=name, max_results=max_results)
         response = await self._call(
-            "GetTriggerFires", lambda: self.stub.ListTriggerFires(request, timeout=self._timeout)
+            "GetTriggerFires",
+            lambda: self.stub.ListTriggerFires(
+                request, timeout=self._timeout, metadata=self._metadata
+            ),
         )
         return list(response.fires)
 
     async def start_run(self, request: scheduler_pb2.StartRunRequest) -> scheduler_pb2.RunEvent:
         """Admit a run (idempotent by its run id)."""
         response = await self._call(
-            "StartJobRun", lambda: self.stub.StartRun(request, timeout=self._timeout)
+            "StartJobRun",
+            lambda: self.stub.StartRun(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.event
 
@@ -146,7 +179,8 @@ class SchedulerLink:
         """Ask a run to stop."""
         request = scheduler_pb2.StopRunRequest(job_name=job_name, run_id=run_id)
         response = await self._call(
-            "BatchStopJobRun", lambda: self.stub.StopRun(request, timeout=self._timeout)
+            "BatchStopJobRun",
+            lambda: self.stub.StopRun(request, timeout=self._timeout, metadata=self._metadata),
         )
         return response.event
 
@@ -158,7 +192,10 @@ class SchedulerLink:
             job_name=job_name, incarnation=incarnation, run_id=run_id
         )
         response = await self._call(
-            "GetJobBookmark", lambda: self.stub.GetJobBookmark(request, timeout=self._timeout)
+            "GetJobBookmark",
+            lambda: self.stub.GetJobBookmark(
+                request, timeout=self._timeout, metadata=self._metadata
+            ),
         )
         return response.entry
 
@@ -173,7 +210,10 @@ class SchedulerLink:
             job_name=job_name, incarnation=incarnation, run_id=run_id
         )
         response = await self._call(
-            "ResetJobBookmark", lambda: self.stub.ResetJobBookmark(request, timeout=self._timeout)
+            "ResetJobBookmark",
+            lambda: self.stub.ResetJobBookmark(
+                request, timeout=self._timeout, metadata=self._metadata
+            ),
         )
         return response.entry
 
@@ -181,14 +221,18 @@ class SchedulerLink:
         self, after: int
     ) -> grpc.aio.UnaryStreamCall[scheduler_pb2.WatchRunEventsRequest, scheduler_pb2.RunEvent]:
         """The scheduler's event stream after sequence ``after`` (no deadline: it never ends)."""
-        return self.stub.WatchRunEvents(scheduler_pb2.WatchRunEventsRequest(after_sequence=after))
+        return self.stub.WatchRunEvents(
+            scheduler_pb2.WatchRunEventsRequest(after_sequence=after), metadata=self._metadata
+        )
 
     async def acknowledge_run_events(self, sequence: int) -> None:
         """Tell the scheduler every event through ``sequence`` is applied (one try: advisory)."""
         request = scheduler_pb2.AcknowledgeRunEventsRequest(sequence=sequence)
         await self._call(
             "AcknowledgeRunEvents",
-            lambda: self.stub.AcknowledgeRunEvents(request, timeout=self._timeout),
+            lambda: self.stub.AcknowledgeRunEvents(
+                request, timeout=self._timeout, metadata=self._metadata
+            ),
             retries=False,
         )
 
@@ -197,7 +241,7 @@ class SchedulerLink:
     ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
         """A run's log from ``offset``; with ``follow``, until the run ends."""
         request = scheduler_pb2.ReadRunLogRequest(run_id=run_id, offset=offset, follow=follow)
-        call = self.stub.ReadRunLog(request)
+        call = self.stub.ReadRunLog(request, metadata=self._metadata)
         try:
             async for chunk in call:
                 yield chunk

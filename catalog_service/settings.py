@@ -45,6 +45,17 @@ class CatalogSettings:
     limits: Limits = field(default_factory=Limits)
     """Input caps, calls and streams per caller, quotas per identity (README "Limits")."""
 
+    # -- how the catalog proves itself to the scheduler (servicekit.internal_auth) -----------
+    internal_secret: Path | None = None
+    """A file (mode 0600) holding the secret sent on every scheduler call; the scheduler gets
+    the same file. None: no secret is sent."""
+    internal_ca: Path | None = None
+    """Mutual TLS: the CA that signed the scheduler's certificate."""
+    internal_cert: Path | None = None
+    """Mutual TLS: the catalog's client certificate (PEM)."""
+    internal_key: Path | None = None
+    """Mutual TLS: the private key of ``internal_cert`` (PEM)."""
+
     @property
     def scheduler_target(self) -> str:
         """The gRPC channel target for ``scheduler`` (raises ValueError if it is malformed)."""

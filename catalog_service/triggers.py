@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog_service import identity, limits
-from catalog_service.jobs import JobCatalog, next_version
+from catalog_service.jobs import JobCatalog, next_version, version_after
 from catalog_service.limits import Limits
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
@@ -571,7 +571,7 @@ class TriggerCatalog:
             # clean-up of an "extra" raced a CreateTrigger of the same name (on PostgreSQL a
             # sequence value is taken before the row commits), or the catalog's database was
             # restored from a backup. Re-version the row so that its push wins.
-            renewed = await self._renew_version(row)
+            renewed = await self._renew_version(row, current.version)
             if renewed is None:
                 return 0  # changed meanwhile; that change pushes itself
             version = renewed
@@ -582,10 +582,11 @@ class TriggerCatalog:
             await self._settle(row.name, version)
         return pushed
 
-    async def _renew_version(self, row: Any) -> int | None:
-        """Give ``row`` a fresh version unless it changed since it was read."""
+    async def _renew_version(self, row: Any, past: int) -> int | None:
+        """Give ``row`` a version beyond ``past`` (what the scheduler holds) unless it changed
+        since it was read."""
         async with self._db.transaction() as conn:
-            version = await next_version(conn)
+            version = await version_after(conn, past)
             result = await conn.execute(
                 update(triggers)
                 .where(triggers.c.name == row.name)

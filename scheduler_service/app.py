@@ -19,9 +19,10 @@ from scheduler_service.runs import RunStore
 from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.site import Role, SiteProcesses, site_id
+from servicekit.internal_auth import MutualTls, check_exposure, load_secret, secret_guard
 from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
-from servicekit.server import GrpcServer
+from servicekit.server import GrpcServer, server_credentials
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -47,6 +48,28 @@ class SchedulerApp(ServiceApp):
     async def _start(self) -> None:
         settings = self.settings
         stack = self._stack
+        # Before anything opens: a bad secret file or an unguarded open address stops start-up
+        # with one line naming the fix.
+        secret = load_secret(settings.internal_secret) if settings.internal_secret else None
+        mutual_tls = MutualTls.from_paths(
+            settings.internal_ca, settings.internal_cert, settings.internal_key
+        )
+        check_exposure(
+            settings.listen,
+            secret=secret is not None,
+            mutual_tls=mutual_tls is not None,
+            insecure=settings.insecure,
+        )
+        credentials = (
+            server_credentials(
+                mutual_tls.cert,
+                mutual_tls.key,
+                client_ca=mutual_tls.ca,
+                require_client_cert=True,
+            )
+            if mutual_tls is not None
+            else None
+        )
         db = self.open_database(settings.effective_database_url, "scheduler-service")
 
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +112,7 @@ class SchedulerApp(ServiceApp):
             interval=PRUNE_INTERVAL_SECONDS,
         )
         self.retention = retention
+        self.feed = feed
         self.db, self.store, self.executor, self.firing, self.clock = (
             db,
             store,
@@ -101,11 +125,13 @@ class SchedulerApp(ServiceApp):
         self._loops: list[asyncio.Task[None]] = []
         stack.push_async_callback(self._stop_loops)
 
-        server = GrpcServer([SERVICE_NAME])
+        server = GrpcServer(
+            [SERVICE_NAME], guard=secret_guard(secret) if secret is not None else None
+        )
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(
             SchedulerServicer(db, store, feed, executor, firing, clock), server.server
         )
-        self.port = server.bind(settings.listen)
+        self.port = server.bind(settings.listen, credentials)
         # Listening (NOT_SERVING, calls refused as unavailable) while the database is migrated
         # and runs left in flight are re-adopted.
         await server.start()

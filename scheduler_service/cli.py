@@ -108,6 +108,36 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="directory standing for S3: s3://bucket/key is DIR/bucket/key "
         "[SCHEDULER_S3_ROOT; DATA_DIR/s3]",
     )
+    # -- who may call the internal API (servicekit.internal_auth) ------------------------------
+    parser.add_argument(
+        "--internal-secret",
+        default=_env("internal-secret"),
+        help="file (mode 0600) with the secret the catalog sends on every call; the catalog "
+        "gets the same file [SCHEDULER_INTERNAL_SECRET; none: loopback only]",
+    )
+    parser.add_argument(
+        "--internal-ca",
+        default=_env("internal-ca"),
+        help="mutual TLS: CA that signed the catalog's client certificate "
+        "[SCHEDULER_INTERNAL_CA; none]",
+    )
+    parser.add_argument(
+        "--internal-cert",
+        default=_env("internal-cert"),
+        help="mutual TLS: this scheduler's certificate [SCHEDULER_INTERNAL_CERT; none]",
+    )
+    parser.add_argument(
+        "--internal-key",
+        default=_env("internal-key"),
+        help="mutual TLS: this scheduler's private key [SCHEDULER_INTERNAL_KEY; none]",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=_env("insecure", "") not in ("", "0", "false"),
+        help="serve a non-loopback address without secret or mutual TLS: anyone who can "
+        "connect may register jobs and start runs [SCHEDULER_INSECURE; off]",
+    )
     parser.add_argument(
         "--log-level",
         default=_env("log-level", "INFO"),
@@ -144,6 +174,11 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         spark_master=args.spark_master,
         spark_master_ui=args.spark_master_ui or None,
         s3_root=Path(args.s3_root) if args.s3_root else None,
+        internal_secret=Path(args.internal_secret) if args.internal_secret else None,
+        internal_ca=Path(args.internal_ca) if args.internal_ca else None,
+        internal_cert=Path(args.internal_cert) if args.internal_cert else None,
+        internal_key=Path(args.internal_key) if args.internal_key else None,
+        insecure=args.insecure,
         # This process is a scheduler of its own (not embedded in another program), so a
         # caretaker may take over its runs when it is gone.
         caretaker=True,
@@ -171,6 +206,17 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
         **({"spark-master-ui": settings.spark_master_ui} if settings.spark_master_ui else {}),
         "s3-root": str(settings.effective_s3_root),
         "log-level": log_level,
+        **{
+            name: str(path.resolve())
+            for name, path in (
+                ("internal-secret", settings.internal_secret),
+                ("internal-ca", settings.internal_ca),
+                ("internal-cert", settings.internal_cert),
+                ("internal-key", settings.internal_key),
+            )
+            if path is not None
+        },
+        **({"insecure": "1"} if settings.insecure else {}),
     }
     return {
         **os.environ,

@@ -114,6 +114,8 @@ class Executor:
         self._promote_lock = asyncio.Lock()
         self._closing = False
         self._recovered = False
+        self.take_over_failures = 0
+        """Claimed runs whose take-over failed (logged each; see ``_take_over_one``)."""
 
     # -- slots -------------------------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class Executor:
                 site_only=self._caretaker,
             )
             for claim in claimed:
-                await self._take_over(claim)
+                await self._take_over_one(claim)
             if len(claimed) < CLAIM_BATCH:
                 break
         await self.promote()
@@ -210,7 +212,7 @@ class Executor:
             include_own=False, dead_owners=await self._dead_owners(), site_only=self._caretaker
         )
         for claim in claimed:
-            await self._take_over(claim)
+            await self._take_over_one(claim)
         return len(claimed)
 
     async def _dead_owners(self) -> list[str]:
@@ -219,6 +221,22 @@ class Executor:
             return []
         owners = await self._store.other_owners()
         return await asyncio.to_thread(self._site_processes.dead, owners) if owners else []
+
+    async def _take_over_one(self, claim: ClaimedRun) -> None:
+        """``_take_over``, but a run that cannot be taken over is logged and left (its lease
+        runs out and the reaper tries again) instead of stopping start-up or the reaper for
+        every other run."""
+        try:
+            await self._take_over(claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.take_over_failures += 1
+            with run_context(claim.run.run_id):
+                log.exception(
+                    "could not take over a run; skipping it",
+                    extra={"failures": self.take_over_failures},
+                )
 
     async def _take_over(self, claim: ClaimedRun) -> None:
         """Launch, adopt or settle a run just claimed (see the module docstring)."""

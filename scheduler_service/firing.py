@@ -69,6 +69,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.v1 import glue_pb2
 from scheduler_service import bulk, registry
+from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.run_states import HOLDS_JOB_SLOT, JobRunState
 from scheduler_service.runs import NewRun, RunDraft, RunRecord, RunStore, max_concurrent_runs
 from scheduler_service.tables import jobs, runs, trigger_fires, trigger_observations, triggers
@@ -245,14 +246,9 @@ class Firing:
             )
             if lock and conn.dialect.name == "postgresql":
                 query = query.with_for_update()
-            for row in await conn.execute(query):
-                found[row.name] = registry.RegisteredJob(
-                    name=row.name,
-                    version=row.version,
-                    incarnation=row.incarnation,
-                    deleted=row.deleted,
-                    definition=json.loads(row.definition),
-                )
+            # A job whose row cannot be read counts as never registered (logged once).
+            for job in TALLY.decode(await conn.execute(query), registry.registered_job):
+                found[job.name] = job
         return found
 
     async def _load_jobs(self, conn: AsyncConnection, names: set[str]) -> _JobSlots:
@@ -439,6 +435,8 @@ class Firing:
                 if not rows:
                     return 0, []
                 fires = await self._scheduled_fires(conn, rows, now)
+                if not fires:
+                    return len(rows), []  # every claimed row was unreadable (now parked)
                 new = await self._insert_fires(
                     conn, [row for f in fires for row in self._ledger_rows(f)]
                 )
@@ -509,7 +507,18 @@ class Firing:
                 select(triggers).where(triggers.c.name.in_(undrafted[start : start + 500]))
             )
             for full_row in rows:
-                trigger = registry.RegisteredTrigger.from_row(full_row)
+                try:
+                    trigger = registry.RegisteredTrigger.from_row(full_row)
+                except UnreadableRowError as exc:
+                    # Parked: no due time, so the clock stops claiming it; a newer
+                    # registration from the catalog replaces the row.
+                    TALLY.note(exc)
+                    await conn.execute(
+                        update(triggers)
+                        .where(triggers.c.name == full_row.name)
+                        .values(next_fire_at=None)
+                    )
+                    continue
                 step = step_of(trigger)
                 run_ids = _new_run_ids(trigger) if step.fire_key is not None else []
                 fires.append(_ScheduledFire(trigger, step, run_ids, json.dumps(run_ids)))
@@ -646,9 +655,14 @@ class Firing:
             due: list[registry.RegisteredTrigger] = []
             for start in range(0, len(rows), PREPARE_CHUNK):
                 due.extend(
-                    registry.RegisteredTrigger.from_row(row)
-                    for row in rows[start : start + PREPARE_CHUNK]
-                    if not self._is_prepared(row.name, row.version, row.next_fire_at)
+                    TALLY.decode(
+                        (
+                            row
+                            for row in rows[start : start + PREPARE_CHUNK]
+                            if not self._is_prepared(row.name, row.version, row.next_fire_at)
+                        ),
+                        registry.RegisteredTrigger.from_row,
+                    )
                 )
                 await asyncio.sleep(0)  # the server answers calls between chunks
             del due[max(room, 0) :]
@@ -784,8 +798,7 @@ class Firing:
             .where(triggers.c.deleted.is_(False))
         )
         created: list[RunRecord] = []
-        for row in rows.all():
-            trigger = registry.RegisteredTrigger.from_row(row)
+        for trigger in TALLY.decode(rows.all(), registry.RegisteredTrigger.from_row):
             conditions = trigger.definition.get("Predicate", {}).get("Conditions", [])
             if not any(c.get("JobName") == run.job_name for c in conditions):
                 continue

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
+from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
 from servicekit.cron import parse_schedule
 from servicekit.glue_shapes import GlueDict, to_glue
@@ -95,23 +96,44 @@ async def get_jobs(
     locked = lock and conn.dialect.name == "postgresql"
     query = _GET_JOBS_LOCKED if locked else _GET_JOBS
     rows = await conn.execute(query, {"names": sorted(names)})
-    return {row.name: _registered_job(row) for row in rows}
+    # A job whose row cannot be read counts as not registered (logged and counted once).
+    return {job.name: job for job in TALLY.decode(rows, registered_job)}
 
 
 async def get_job(conn: AsyncConnection, name: str, *, lock: bool = False) -> RegisteredJob | None:
     """The registered job ``name`` (tombstones included); ``lock`` takes its row lock."""
     locked = lock and conn.dialect.name == "postgresql"
     row = (await conn.execute(_GET_JOB_LOCKED if locked else _GET_JOB, {"name": name})).first()
-    return _registered_job(row) if row is not None else None
+    return registered_job(row) if row is not None else None
 
 
-def _registered_job(row: Row[Any]) -> RegisteredJob:
+def _definition(table: str, row: Row[Any]) -> GlueDict:
+    """A registration row's definition.
+
+    Raises:
+        UnreadableRowError: it is not a JSON object.
+    """
+    try:
+        definition = json.loads(row.definition)
+    except (ValueError, TypeError) as exc:
+        raise UnreadableRowError(table, str(row.name), f"its definition: {exc}") from None
+    if not isinstance(definition, dict):
+        raise UnreadableRowError(table, str(row.name), "its definition is not a JSON object")
+    return definition
+
+
+def registered_job(row: Row[Any]) -> RegisteredJob:
+    """Decode a job row.
+
+    Raises:
+        UnreadableRowError: its definition is not a JSON object.
+    """
     return RegisteredJob(
         name=row.name,
         version=row.version,
         incarnation=row.incarnation,
         deleted=row.deleted,
-        definition=json.loads(row.definition),
+        definition=_definition("scheduler_jobs", row),
     )
 
 
@@ -139,7 +161,11 @@ class RegisteredTrigger:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RegisteredTrigger:
-        """Decode a database row."""
+        """Decode a database row.
+
+        Raises:
+            UnreadableRowError: its definition is not a JSON object.
+        """
         return cls(
             name=row.name,
             version=row.version,
@@ -148,7 +174,7 @@ class RegisteredTrigger:
             state=row.state,
             next_fire_at=row.next_fire_at,
             activated_at=row.activated_at,
-            definition=json.loads(row.definition),
+            definition=_definition("scheduler_triggers", row),
         )
 
 
@@ -167,6 +193,16 @@ async def get_trigger(
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     return RegisteredTrigger.from_row(row) if row is not None else None
+
+
+async def _replaceable_trigger(conn: AsyncConnection, name: str) -> RegisteredTrigger | None:
+    """The trigger a registration would replace, locked; one whose row cannot be read counts
+    as absent, so a newer registration repairs it (the upsert still compares versions)."""
+    try:
+        return await get_trigger(conn, name, lock=True)
+    except UnreadableRowError as exc:
+        TALLY.note(exc)
+        return None
 
 
 async def _record_superseded(
@@ -209,7 +245,7 @@ async def upsert_trigger(
     """
     trigger = registration.trigger
     now = time.time()
-    existing = await get_trigger(conn, trigger.name, lock=True)
+    existing = await _replaceable_trigger(conn, trigger.name)
     if existing is not None and existing.version >= registration.version:
         return False
     definition = to_glue(trigger)
@@ -246,7 +282,7 @@ async def unschedule_trigger(
 ) -> bool:
     """Stop scheduling a trigger (DEACTIVATED), or with ``delete_it`` leave a tombstone."""
     now = time.time()
-    existing = await get_trigger(conn, name, lock=True)
+    existing = await _replaceable_trigger(conn, name)
     if existing is not None and existing.version >= version:
         return False
     definition = dict(existing.definition) if existing is not None else {"Name": name}

@@ -56,6 +56,11 @@ DEFAULT_REPORT_TIMEOUT_SECONDS = 30.0
 _RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
 
+def is_safe_run_id(run_id: str) -> bool:
+    """Whether ``run_id`` can name a run directory (see ``ProcessRunner.run_dir``)."""
+    return _RUN_ID.fullmatch(run_id) is not None
+
+
 class LaunchError(Exception):
     """A run's process could not be started; the message says why, for the run's ErrorMessage.
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from scheduler_service import bookmarks, bulk, outbox, registry
+from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.leases import Replica, db_epoch
 from scheduler_service.run_states import (
     HOLDS_JOB_SLOT,
@@ -41,6 +42,7 @@ from scheduler_service.run_states import (
     JobRunState,
     can_transition,
 )
+from scheduler_service.runner import is_safe_run_id
 from scheduler_service.tables import runs
 from servicekit.db import Database
 from servicekit.errors import (
@@ -101,12 +103,26 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:
-        """Decode a database row."""
+        """Decode a database row.
+
+        Raises:
+            UnreadableRowError: the record is not a JSON object, the state is unknown, or the
+                run id cannot name a run directory.
+        """
+        try:
+            if not is_safe_run_id(row.run_id):
+                raise ValueError("its run id cannot name a run directory")
+            record = json.loads(row.record)
+            if not isinstance(record, dict):
+                raise TypeError("its record is not a JSON object")
+            state = JobRunState(row.state)
+        except (ValueError, TypeError) as exc:
+            raise UnreadableRowError("scheduler_runs", str(row.run_id), str(exc)) from None
         return cls(
             run_id=row.run_id,
             job_name=row.job_name,
             job_incarnation=row.job_incarnation,
-            state=JobRunState(row.state),
+            state=state,
             attempt=row.attempt,
             max_retries=row.max_retries,
             timeout_minutes=row.timeout_minutes,
@@ -116,7 +132,7 @@ class RunRecord:
             deadline=row.deadline,
             error_message=row.error_message,
             execution_time=row.execution_time,
-            record=json.loads(row.record),
+            record=record,
             owner=row.owner,
             lease_until=row.lease_until,
             site=row.site,
@@ -442,6 +458,30 @@ _COUNT_HOLDING_JOB_SLOT = (
 )
 
 
+async def _readable_runs(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[RunRecord]:
+    """The runs among ``rows`` that can be read; the others are parked as ERROR with the
+    reason (no event: a record that cannot be read cannot become one), so that recovery, the
+    reaper and promotion neither stop on them nor pick them again."""
+    found = []
+    for row in rows:
+        try:
+            found.append(RunRecord.from_row(row))
+        except UnreadableRowError as exc:
+            TALLY.note(exc)
+            await conn.execute(
+                update(runs)
+                .where(runs.c.run_id == row.run_id)
+                .values(
+                    state=JobRunState.ERROR.value,
+                    error_message=f"The scheduler cannot read this run's row: {exc.reason}.",
+                    completed_at=time.time(),
+                    owner=None,
+                    lease_until=None,
+                )
+            )
+    return found
+
+
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -633,7 +673,7 @@ class RunStore:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            found = [RunRecord.from_row(r) for r in (await conn.execute(query)).all()]
+            found = await _readable_runs(conn, (await conn.execute(query)).all())
             lease_until = now + self.replica.lease_seconds
             claimed = []
             for run in found:
@@ -1149,13 +1189,17 @@ class RunStore:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            waiting = [RunRecord.from_row(r) for r in (await conn.execute(query)).all()]
+            waiting = await _readable_runs(conn, (await conn.execute(query)).all())
             # The jobs' row locks, in name order (as fires take them): replicas promoting runs
             # of one job at once count its running runs one after the other, so queued runs
             # (JobRunQueuingEnabled) cannot overshoot MaxConcurrentRuns between them.
             found: dict[str, registry.RegisteredJob] = {}
             for name in sorted({run.job_name for run in waiting}):
-                job = await registry.get_job(conn, name, lock=True)
+                try:
+                    job = await registry.get_job(conn, name, lock=True)
+                except UnreadableRowError as exc:
+                    TALLY.note(exc)  # its runs wait: the catalog's reconciler replaces it
+                    continue
                 if job is not None:
                     found[name] = job
             running_by_job: dict[str, int] = {}
@@ -1210,7 +1254,7 @@ class RunStore:
                     .order_by(runs.c.created_at)
                 )
             ).all()
-        return [RunRecord.from_row(r) for r in rows]
+        return TALLY.decode(rows, RunRecord.from_row)
 
     async def bookmark_for_next_run(self, job_name: str) -> str | None:
         """The job's bookmark, for a run about to start (None: none)."""

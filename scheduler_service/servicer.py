@@ -16,10 +16,11 @@ from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.outbox import EventFeed
+from scheduler_service.request_rules import check_request
 from scheduler_service.run_states import TERMINAL
 from scheduler_service.runs import RunStore
 from servicekit.db import Database
-from servicekit.errors import EntityNotFoundException, InvalidInputException
+from servicekit.errors import EntityNotFoundException
 from servicekit.glue_shapes import to_glue
 
 LOG_CHUNK = 64 * 1024
@@ -50,8 +51,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def AddJob(  # type: ignore[override]
         self, request: scheduler_pb2.AddJobRequest, context: Context
     ) -> scheduler_pb2.AddJobResponse:
-        if not request.registration.job.name:
-            raise InvalidInputException("registration.job.name is required")
+        check_request(request)
         async with self._db.transaction() as conn:
             applied = await registry.upsert_job(conn, request.registration)
         return scheduler_pb2.AddJobResponse(applied=applied)
@@ -59,6 +59,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def DeleteJob(  # type: ignore[override]
         self, request: scheduler_pb2.DeleteJobRequest, context: Context
     ) -> scheduler_pb2.DeleteJobResponse:
+        check_request(request)
         async with self._db.transaction() as conn:
             applied = await registry.delete_job(conn, request.job_name, request.version)
             if applied:
@@ -69,8 +70,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def AddTrigger(  # type: ignore[override]
         self, request: scheduler_pb2.AddTriggerRequest, context: Context
     ) -> scheduler_pb2.AddTriggerResponse:
-        if not request.registration.trigger.name:
-            raise InvalidInputException("registration.trigger.name is required")
+        check_request(request)
         async with self._db.transaction() as conn:
             applied = await registry.upsert_trigger(conn, request.registration)
         self._clock.wake()
@@ -79,6 +79,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def Unschedule(  # type: ignore[override]
         self, request: scheduler_pb2.UnscheduleRequest, context: Context
     ) -> scheduler_pb2.UnscheduleResponse:
+        check_request(request)
         async with self._db.transaction() as conn:
             applied = await registry.unschedule_trigger(
                 conn, request.trigger_name, request.version, delete_it=request.delete
@@ -89,9 +90,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def FireTrigger(  # type: ignore[override]
         self, request: scheduler_pb2.FireTriggerRequest, context: Context
     ) -> scheduler_pb2.FireTriggerResponse:
+        check_request(request)
         name = request.registration.trigger.name
-        if not name or not request.fire_id:
-            raise InvalidInputException("registration.trigger.name and fire_id are required")
         if request.registration.version:
             async with self._db.transaction() as conn:
                 await registry.upsert_trigger(conn, request.registration)
@@ -104,6 +104,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def ListTriggerFires(  # type: ignore[override]
         self, request: scheduler_pb2.ListTriggerFiresRequest, context: Context
     ) -> scheduler_pb2.ListTriggerFiresResponse:
+        check_request(request)
         limit = request.max_results or 20
         fires = await self._firing.list_fires(request.trigger_name, limit)
         return scheduler_pb2.ListTriggerFiresResponse(fires=fires)
@@ -111,6 +112,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def ListRegistrations(  # type: ignore[override]
         self, request: scheduler_pb2.ListRegistrationsRequest, context: Context
     ) -> scheduler_pb2.ListRegistrationsResponse:
+        check_request(request)
         async with self._db.read() as conn:
             jobs, triggers = await registry.list_registrations(conn)
         return scheduler_pb2.ListRegistrationsResponse(jobs=jobs, triggers=triggers)
@@ -118,8 +120,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def StartRun(  # type: ignore[override]
         self, request: scheduler_pb2.StartRunRequest, context: Context
     ) -> scheduler_pb2.StartRunResponse:
-        if not request.run_id or not request.request.job_name:
-            raise InvalidInputException("run_id and request.job_name are required")
+        check_request(request)
         event = await self._admissions.admit(
             request.registration, request.run_id, to_glue(request.request)
         )
@@ -128,6 +129,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def StopRun(  # type: ignore[override]
         self, request: scheduler_pb2.StopRunRequest, context: Context
     ) -> scheduler_pb2.StopRunResponse:
+        check_request(request)
         event, signal = await self._store.request_stop(request.job_name, request.run_id)
         if signal:
             await self._executor.stop(request.run_id)
@@ -136,6 +138,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def WatchRunEvents(  # type: ignore[override]
         self, request: scheduler_pb2.WatchRunEventsRequest, context: Context
     ) -> AsyncIterator[scheduler_pb2.RunEvent]:
+        check_request(request)
         # Headers now, so the consumer knows it is connected before the first event.
         await context.send_initial_metadata(())
         async for event in self._feed.stream(request.after_sequence):
@@ -144,6 +147,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def AcknowledgeRunEvents(  # type: ignore[override]
         self, request: scheduler_pb2.AcknowledgeRunEventsRequest, context: Context
     ) -> scheduler_pb2.AcknowledgeRunEventsResponse:
+        check_request(request)
         async with self._db.transaction() as conn:
             await retention.acknowledge(conn, request.sequence)
         return scheduler_pb2.AcknowledgeRunEventsResponse()
@@ -151,8 +155,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def GetJobBookmark(  # type: ignore[override]
         self, request: scheduler_pb2.GetJobBookmarkRequest, context: Context
     ) -> scheduler_pb2.GetJobBookmarkResponse:
-        if not request.job_name or not request.incarnation:
-            raise InvalidInputException("job_name and incarnation are required")
+        check_request(request)
         run_id = request.run_id if request.HasField("run_id") else None
         async with self._db.read() as conn:
             entry = await bookmarks.get(conn, request.job_name, request.incarnation, run_id=run_id)
@@ -161,8 +164,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def ResetJobBookmark(  # type: ignore[override]
         self, request: scheduler_pb2.ResetJobBookmarkRequest, context: Context
     ) -> scheduler_pb2.ResetJobBookmarkResponse:
-        if not request.job_name or not request.incarnation:
-            raise InvalidInputException("job_name and incarnation are required")
+        check_request(request)
         run_id = request.run_id if request.HasField("run_id") else None
         async with self._db.transaction() as conn:
             entry = await bookmarks.reset(
@@ -173,6 +175,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def ReadRunLog(  # type: ignore[override]
         self, request: scheduler_pb2.ReadRunLogRequest, context: Context
     ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
+        check_request(request)
         run = await self._store.get(request.run_id)
         if run is None:
             raise EntityNotFoundException(f"Job run {request.run_id} not found.")

@@ -51,6 +51,19 @@ class SchedulerSettings:
     history_days: float = 30.0
     """How long the scheduler keeps its own history - fire-ledger rows, finished runs with
     their run directories (logs), outbox events the catalog no longer needs; 0 keeps all."""
+    # -- who may call the internal API (servicekit.internal_auth) ------------------------------
+    internal_secret: Path | None = None
+    """A file (mode 0600) holding the secret every internal API call must carry; the catalog
+    gets the same file. None: calls need no secret (then only loopback is allowed)."""
+    internal_ca: Path | None = None
+    """Mutual TLS: the CA whose client certificates (the catalog's) are admitted."""
+    internal_cert: Path | None = None
+    """Mutual TLS: this scheduler's server certificate (PEM)."""
+    internal_key: Path | None = None
+    """Mutual TLS: the private key of ``internal_cert`` (PEM)."""
+    insecure: bool = False
+    """Serve a non-loopback address with neither secret nor mutual TLS (anyone may call)."""
+
     caretaker: bool = False
     """On a shared database (PostgreSQL), start a watcher that brings up a caretaker for this
     data directory's runs when this process ends (see ``leases``). Set by the command line;

@@ -126,6 +126,10 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("job_incarnation", Text, nullable=False),
     Column("created_at", Double, nullable=False),
+    # Why the event could not be streamed (too large, undecodable); NULL for every sound one.
+    # Such an event's ``payload`` is then a small replacement, and the original is kept here.
+    Column("quarantined", Text),
+    Column("original_payload", LargeBinary),
     Index("ix_scheduler_outbox_run", "run_id"),
 )
 

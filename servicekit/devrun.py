@@ -9,11 +9,30 @@ next start re-adopts them.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
+
+SECRET_FILE = "internal-secret"
+
+
+def internal_secret_file(data_dir: Path) -> Path:
+    """The data directory's internal secret file, created once (mode 0600) and reused, so the
+    two services share a secret without a setup step."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE
+    try:
+        # O_EXCL: two `make run` at once cannot each write a different secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return path
 
 
 def main() -> int:
@@ -25,6 +44,10 @@ def main() -> int:
     env.setdefault("SCHEDULER_LISTEN", "127.0.0.1:50052")
     env.setdefault("CATALOG_LISTEN", "127.0.0.1:50051")
     env.setdefault("CATALOG_SCHEDULER", env["SCHEDULER_LISTEN"])
+    # Only the catalog may call the scheduler: both get the data directory's secret file.
+    if not (env.get("SCHEDULER_INTERNAL_SECRET") or env.get("CATALOG_INTERNAL_SECRET")):
+        secret = str(internal_secret_file(Path(data_dir)).resolve())
+        env["SCHEDULER_INTERNAL_SECRET"] = env["CATALOG_INTERNAL_SECRET"] = secret
     # The AWS-compatible gateway (boto3, aws CLI) on loopback; CATALOG_HTTP_LISTEN= turns it off.
     env.setdefault("CATALOG_HTTP_LISTEN", "127.0.0.1:50080")
     python = sys.executable

@@ -108,12 +108,12 @@ async def test_a_failing_batch_fails_only_the_admission_at_fault(
 
     async def poisoned(admissions: Sequence[Admission]) -> list[Admitted | GlueError]:
         batches.append(len(admissions))
-        if any(a.run_id == "jr_poison" for a in admissions):
+        if any(a.run_id == "jr_dead" for a in admissions):
             raise RuntimeError("the database refused something in this batch")
         return await admit_many(admissions)
 
     monkeypatch.setattr(store, "admit_many", poisoned)
-    run_ids = [f"jr_{i:02d}" for i in range(12)] + ["jr_poison"]
+    run_ids = [f"jr_{i:02d}" for i in range(12)] + ["jr_dead"]
 
     async def start(run_id: str) -> scheduler_pb2.StartRunResponse:
         return await scheduler.StartRun(
