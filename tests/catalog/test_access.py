@@ -30,65 +30,24 @@ from servicekit.errors import (
 )
 from tests.conftest import Stack
 from tests.gateway.conftest import ROLE, Aws, glue_client
+from tests.helpers.access_keys import (
+    ADMIN,
+    OPERATOR,
+    OPERATOR_IDENTITY,
+    TEAM_A,
+    TEAM_A_IDENTITY,
+    restart_with_keys,
+    write_keys,
+)
 from tests.helpers.scripts import SUCCEED, write_script
 
 pytestmark = pytest.mark.catalog_settings(http_listen="127.0.0.1:0")
-
-ADMIN = Credentials("AKIDADMIN", "admin-secret")
-TEAM_A = Credentials("AKIDTEAMA", "team-a-secret")
-OPERATOR = Credentials("AKIDOPERATOR", "operator-secret")
-TEAM_A_IDENTITY = "arn:aws:iam::123456789012:user/team-a"
-OPERATOR_IDENTITY = "arn:aws:iam::123456789012:user/operator"
-
-# The two documented examples (docs/SECURITY.md): one team and its own jobs; a read-only
-# operator.
-TEAM_A_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": "glue:*",
-            "Resource": ["arn:aws:glue:*:*:job/team-a-*", "arn:aws:glue:*:*:trigger/team-a-*"],
-        }
-    ],
-}
-OPERATOR_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": ["glue:Get*", "glue:List*", "glue:BatchGet*"],
-            "Resource": "*",
-        },
-        {"Effect": "Deny", "Action": "glue:GetJobRunLog", "Resource": "*"},
-    ],
-}
-
-
-def write_keys(path: Path) -> Path:
-    entries: list[dict[str, Any]] = [
-        {"access_key_id": ADMIN.access_key_id, "secret_access_key": ADMIN.secret_access_key,
-         "identity": "admin"},
-        {"access_key_id": TEAM_A.access_key_id, "secret_access_key": TEAM_A.secret_access_key,
-         "identity": TEAM_A_IDENTITY, "policy": TEAM_A_POLICY},
-        {"access_key_id": OPERATOR.access_key_id,
-         "secret_access_key": OPERATOR.secret_access_key,
-         "identity": OPERATOR_IDENTITY, "policy": OPERATOR_POLICY},
-    ]  # fmt: skip
-    path.write_text(json.dumps({"keys": entries}))
-    return path
 
 
 @pytest.fixture
 async def keyed(stack: Stack, tmp_path: Path) -> Stack:
     """The stack's catalog restarted with three keys; ``stack.glue`` calls as the admin."""
-    await stack.stop_catalog()
-    stack.catalog_settings = dataclasses.replace(
-        stack.catalog_settings, access_keys=write_keys(tmp_path / "keys.json")
-    )
-    stack.credentials = ADMIN
-    await stack.start_catalog()
-    return stack
+    return await restart_with_keys(stack, tmp_path / "keys.json")
 
 
 @pytest.fixture
