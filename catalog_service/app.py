@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from dataclasses import replace
 from pathlib import Path
 
 from catalog_service.access.bearer import BearerAuthenticator
@@ -52,6 +53,9 @@ class CatalogApp(ServiceApp):
         problem = settings.exposure_problem()
         if problem is not None:
             raise ValueError(problem)
+        waived = replace(settings, insecure=False).exposure_problem() if settings.insecure else None
+        if waived is not None:
+            log.warning("INSECURE (--insecure): %s", waived)
         # Read before anything binds: a bad keys file stops start-up with a clear message.
         keys = load_keys(settings.access_keys)
         credentials = (
