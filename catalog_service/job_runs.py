@@ -123,7 +123,7 @@ class JobRunCatalog:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(job_runs.c.snapshot)
+                    select(job_runs.c.snapshot, job_runs.c.started_by)
                     .where(job_runs.c.run_id == run_id)
                     .where(job_runs.c.job_name == job_name)
                 )
@@ -136,7 +136,7 @@ class JobRunCatalog:
             if job is None:
                 raise EntityNotFoundException(f"Job {job_name} not found.")
             raise EntityNotFoundException(f"Job run {run_id} of job {job_name} not found.")
-        return glue_pb2.JobRun.FromString(row.snapshot)
+        return _run(row.snapshot, row.started_by)
 
     async def get(self, params: GlueDict) -> glue_pb2.JobRun:
         """GetJobRun; PredecessorRuns only with PredecessorsIncluded.
@@ -166,7 +166,12 @@ class JobRunCatalog:
         after = decode_token(params.get("NextToken"), f"runs:{name}", (float, str))
         limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
         query = (
-            select(job_runs.c.started_on, job_runs.c.run_id, job_runs.c.snapshot)
+            select(
+                job_runs.c.started_on,
+                job_runs.c.run_id,
+                job_runs.c.snapshot,
+                job_runs.c.started_by,
+            )
             .where(job_runs.c.job_name == name)
             .order_by(job_runs.c.started_on.desc(), job_runs.c.run_id.desc())
             .limit(limit + 1)
@@ -189,7 +194,7 @@ class JobRunCatalog:
             token = encode_token(f"runs:{name}", [page[-1].started_on, page[-1].run_id])
         result = []
         for row in page:
-            run = glue_pb2.JobRun.FromString(row.snapshot)
+            run = _run(row.snapshot, row.started_by)
             run.ClearField("predecessor_runs")
             result.append(run)
         return result, token
@@ -259,3 +264,12 @@ class JobRunCatalog:
                 if run.job_run_state in TERMINAL_STATES:
                     break
                 await asyncio.sleep(FOLLOW_SETTLE_INTERVAL)
+
+
+def _run(snapshot: bytes, started_by: str | None) -> glue_pb2.JobRun:
+    """A stored run as the API shows it: its latest snapshot, and who started it (kept beside
+    the snapshot, which the scheduler's events replace)."""
+    run = glue_pb2.JobRun.FromString(snapshot)
+    if started_by is not None:
+        run.started_by = started_by
+    return run

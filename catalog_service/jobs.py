@@ -182,6 +182,9 @@ class JobCatalog:
         now = datetime.now(UTC)
         definition = with_defaults(params)
         job = from_glue({**definition, "CreatedOn": now, "LastModifiedOn": now}, glue_pb2.Job)
+        creator = identity.caller_name()
+        if creator is not None:
+            job.created_by = creator
         incarnation = secrets.token_hex(8)
         try:
             async with self._db.transaction() as conn:
@@ -205,7 +208,7 @@ class JobCatalog:
                         definition=job.SerializeToString(),
                         tags=json.dumps(tags),
                         created_on=now.timestamp(),
-                        created_by=identity.caller_name(),
+                        created_by=creator,
                     )
                 )
         except IntegrityError:
@@ -236,6 +239,8 @@ class JobCatalog:
             definition = with_defaults({**params["JobUpdate"], "Name": name})
             job = from_glue(definition, glue_pb2.Job)
             job.created_on.CopyFrom(old.created_on)
+            if old.HasField("created_by"):
+                job.created_by = old.created_by
             job.last_modified_on.FromDatetime(now)
             await self._check_trigger_runs(conn, job, "JobUpdate.")
             version = await next_version(conn)

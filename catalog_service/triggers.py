@@ -232,6 +232,9 @@ class TriggerCatalog:
         definition["Id"] = name
         definition["State"] = "ACTIVATED" if activated else "CREATED"
         trigger = from_glue(definition, glue_pb2.Trigger)
+        creator = identity.caller_name()
+        if creator is not None:
+            trigger.created_by = creator
         try:
             async with self._db.transaction() as conn:
                 if await self._row(conn, name) is not None:
@@ -254,7 +257,7 @@ class TriggerCatalog:
                         pending="ACTIVATING" if activated else None,
                         tags=json.dumps(params.get("Tags") or {}),
                         created_on=time.time(),
-                        created_by=identity.caller_name(),
+                        created_by=creator,
                     )
                 )
         except IntegrityError:
@@ -302,8 +305,11 @@ class TriggerCatalog:
         async def merge(conn: AsyncConnection, trigger: glue_pb2.Trigger) -> None:
             # Type, WorkflowName, Id and State are not TriggerUpdate members: they carry over.
             merged = {**to_glue(trigger), **changes}
+            merged.pop("CreatedBy", None)  # not Glue's: carried over below
             check_trigger(merged, schedule_fires_after=fires_after)
             new = from_glue(merged, glue_pb2.Trigger)
+            if trigger.HasField("created_by"):
+                new.created_by = trigger.created_by
             await self._require_jobs(conn, _job_names(new))
             await self._check_runs_fit(conn, new, "TriggerUpdate.")
             trigger.CopyFrom(new)

@@ -100,8 +100,33 @@ def _json_default(value: object) -> float:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _modeled_only(value: object, shape: Shape) -> None:
+    """Drop, in place, members the model's shape does not have: the API carries a few of its
+    own (who created a job, who started a run) that are not Glue's and are not sent here."""
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        members = shape.members
+        for name in [name for name in value if name not in members]:
+            del value[name]
+        for name, member in value.items():
+            _modeled_only(member, members[name])
+    elif isinstance(shape, ListShape) and isinstance(value, list) and _nests(shape.member):
+        for item in value:
+            _modeled_only(item, shape.member)
+    elif isinstance(shape, MapShape) and isinstance(value, dict) and _nests(shape.value):
+        for item in value.values():
+            _modeled_only(item, shape.value)
+
+
+def _nests(shape: Shape) -> bool:
+    return shape.type_name in ("structure", "list", "map")
+
+
 def encode_output(operation: str, output: GlueDict) -> bytes:
-    """An operation's output (Glue form, datetimes allowed) as a response body."""
+    """An operation's output (Glue form, datetimes allowed) as a response body, holding only
+    members of the operation's output shape."""
+    shape = glue_model().operation_model(operation).output_shape
+    if shape is not None:
+        _modeled_only(output, shape)
     if not output.get("NextToken"):
         output.pop("NextToken", None)
     for name, is_list in _empty_collections(operation):

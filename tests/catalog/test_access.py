@@ -390,3 +390,45 @@ async def test_grpcurl_with_a_bearer_header(jobs_of_two_teams: Stack) -> None:
     assert sorted(json.loads(out)["job_names"]) == ["team-a-load", "team-a-report"]
     code, _, err = await grpcurl(address, "glue.v1.Glue/ListJobs")
     assert code != 0 and "Unauthenticated" in err and "Missing Authentication Token" in err
+
+
+# -- who created and started what ---------------------------------------------------------------
+
+
+async def test_the_creating_identity_is_shown_on_grpc_not_on_the_gateway(
+    keyed: Stack, tmp_path: Path
+) -> None:
+    script = write_script(tmp_path, "ok.py", SUCCEED)
+    command = {"Name": "pythonshell", "ScriptLocation": str(script)}
+    async with as_(keyed, TEAM_A) as team_a:
+        await team_a.create_job(Name="team-a-load", Role=ROLE, Command=command)
+        await team_a.update_job("team-a-load", {"Role": ROLE, "Command": command, "MaxRetries": 1})
+        await team_a.create_trigger(
+            Name="team-a-t", Type="ON_DEMAND", Actions=[{"JobName": "team-a-load"}]
+        )
+        await team_a.update_trigger("team-a-t", {"Description": "changed"})
+        run_id = (await team_a.start_job_run("team-a-load")).job_run_id
+        await keyed.wait_run("team-a-load", run_id)
+        assert (await team_a.get_job("team-a-load")).job.created_by == TEAM_A_IDENTITY
+        assert (await team_a.get_trigger("team-a-t")).trigger.created_by == TEAM_A_IDENTITY
+        run = (await team_a.get_job_run("team-a-load", run_id)).job_run
+        assert (run.job_run_state, run.started_by) == ("SUCCEEDED", TEAM_A_IDENTITY)
+        (listed,) = (await team_a.get_job_runs("team-a-load")).job_runs
+        assert listed.started_by == TEAM_A_IDENTITY
+    # The gateway speaks Glue's shapes only: the raw bodies carry no CreatedBy / StartedBy.
+    assert keyed.catalog is not None
+    boto = await asyncio.to_thread(
+        glue_client, keyed.catalog.http_port, ADMIN.access_key_id, ADMIN.secret_access_key
+    )
+    bodies: list[bytes] = []
+    boto.meta.events.register(
+        "after-call.glue.*", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    admin = Aws(keyed, boto)
+    await admin("get_job", JobName="team-a-load")
+    await admin("get_job_run", JobName="team-a-load", RunId=run_id)
+    await admin("get_job_runs", JobName="team-a-load")
+    await admin("get_trigger", Name="team-a-t")
+    assert len(bodies) == 4
+    assert all(b"CreatedBy" not in body and b"StartedBy" not in body for body in bodies)
+    assert all(b"team-a-load" in body or b"team-a-t" in body for body in bodies)

@@ -354,7 +354,8 @@ def check_success(
         for member in set(to_glue(glue_pb2.Job.FromString(before.jobs[params["JobName"]][1]))):
             # UpdateJob replaces the definition: what it leaves out is gone (or a default).
             if member not in params["JobUpdate"] and member not in DEFAULTED:
-                assert member in ("Name", "CreatedOn", "LastModifiedOn") or (
+                # CreatedBy is not Glue's: who created the job stays recorded.
+                assert member in ("Name", "CreatedOn", "LastModifiedOn", "CreatedBy") or (
                     member not in stored
                 ), f"UpdateJob kept {member}, which the update left out:{where}"
     elif operation == "CreateTrigger":
