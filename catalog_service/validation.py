@@ -43,7 +43,9 @@ from typing import Any, Final
 from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
+from catalog_service.argument_keys import key_problem, value_problem
 from servicekit.errors import InvalidInputException
+from servicekit.internal_rules import MAX_RETRIES
 
 __all__ = [
     "Violation",
@@ -849,6 +851,24 @@ def _as_shape(member: str, shape: str) -> Rule:
     return rule
 
 
+def _script_arguments(member: str) -> Rule:
+    """The argument map in ``member`` holds no key or value a job script would misread as the
+    job's name or run id (``argument_keys``); every run passes them through argparse."""
+
+    def rule(params: Mapping[str, Any]) -> Iterator[Violation]:
+        arguments = params.get(member)
+        if not isinstance(arguments, dict):
+            return
+        for key, value in arguments.items():
+            problem = key_problem(key)
+            if problem is None and isinstance(value, str):
+                problem = value_problem(value)
+            if problem is not None:
+                yield Violation((member, _key_segment(key)), problem)
+
+    return rule
+
+
 # Glue's docs: the timeout (minutes) must be under 7 days; the model only has min 1.
 _MAX_TIMEOUT_MINUTES: Final = 10080
 # Our per-job concurrency ceiling, after Glue's documented default per-job quota (about 1000).
@@ -861,9 +881,7 @@ _TIMEOUT_RULE: Final = _bounded(
 # Bounds on capacity members the model leaves open. Negative values mean nothing, and a job
 # cannot run on zero workers. Zero stays allowed for AllocatedCapacity and MaxCapacity ("no DPUs
 # asked for" is harmless, and nothing documents a higher floor); their real floors depend on the
-# command and Glue version, which is the runner's business, not the API's. MaxRetries has no
-# documented ceiling, so a client that works against AWS must work here too: only negatives are
-# refused (and the model's int32 range caps it).
+# command and Glue version, which is the runner's business, not the API's.
 _CAPACITY_RULES: Final = (
     _bounded("NumberOfWorkers", low=1),
     _bounded("AllocatedCapacity", low=0),
@@ -872,9 +890,21 @@ _CAPACITY_RULES: Final = (
 # Glue's docs: do not set MaxCapacity together with WorkerType or NumberOfWorkers (a job is sized
 # either in DPUs or in workers, GLUE-SEMANTICS §2).
 _CAPACITY_EXCLUSIVE: Final = _not_with("MaxCapacity", ("WorkerType", "NumberOfWorkers"))
+# MaxRetries: AWS documents 0 to 10 (``MAX_RETRIES`` cites the page; the model has no bound).
+# Every retry is a new process after a backoff, so an unbounded count would let one failing
+# job restart for ever; a client that works against AWS stays within 10.
+_ARGUMENT_MAPS: Final = (
+    _script_arguments("DefaultArguments"),
+    _script_arguments("NonOverridableArguments"),
+)
 _JOB_DEFINITION_RULES: Final = (
     _TIMEOUT_RULE,
-    _bounded("MaxRetries", low=0),
+    _bounded(
+        "MaxRetries",
+        low=0,
+        high=MAX_RETRIES,
+        why=", the most AWS Glue documents for a job's retries",
+    ),
     _within(
         "ExecutionProperty",
         _bounded(
@@ -886,6 +916,7 @@ _JOB_DEFINITION_RULES: Final = (
     ),
     *_CAPACITY_RULES,
     _CAPACITY_EXCLUSIVE,
+    *_ARGUMENT_MAPS,
 )
 # UpdateJob replaces the whole definition (GLUE-SEMANTICS §3b), and a job without a role or a
 # command cannot exist, although the model leaves both optional in JobUpdate.
@@ -896,6 +927,9 @@ _REPLACES_DEFINITION: Final = " (UpdateJob replaces the whole job definition)"
 # JobName and RunId have (1-255 characters, one line), so a name no job can have is refused as
 # invalid rather than looked up and not found.
 _BOOKMARK_RULES: Final = (_as_shape("JobName", "NameString"), _as_shape("RunId", "IdString"))
+
+# An action starts runs with its Arguments over the job's, as StartJobRun does.
+_ACTION_RULES: Final = (_TIMEOUT_RULE, _script_arguments("Arguments"))
 
 _OPERATION_RULES: Final[Mapping[str, tuple[Rule, ...]]] = {
     "CreateJob": _JOB_DEFINITION_RULES,
@@ -917,12 +951,14 @@ _OPERATION_RULES: Final[Mapping[str, tuple[Rule, ...]]] = {
             verbatim="Please set only Allocated Capacity or Max Capacity",
         ),
         _CAPACITY_EXCLUSIVE,
+        _script_arguments("Arguments"),
     ),
-    # Only the action timeout bound here; the trigger and predicate rules live with triggers.
+    # Only the action timeout and arguments here; the trigger and predicate rules live with
+    # triggers.
     "GetJobBookmark": _BOOKMARK_RULES,
     "ResetJobBookmark": _BOOKMARK_RULES,
-    "CreateTrigger": (_each("Actions", _TIMEOUT_RULE),),
-    "UpdateTrigger": (_within("TriggerUpdate", _each("Actions", _TIMEOUT_RULE)),),
+    "CreateTrigger": (_each("Actions", *_ACTION_RULES),),
+    "UpdateTrigger": (_within("TriggerUpdate", _each("Actions", *_ACTION_RULES)),),
 }
 
 

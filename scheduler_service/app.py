@@ -14,6 +14,7 @@ from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
 from scheduler_service.retention import PRUNE_INTERVAL_SECONDS, Retention
+from scheduler_service.retries import retry_backoff
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.servicer import SchedulerServicer
@@ -79,7 +80,9 @@ class SchedulerApp(ServiceApp):
             site=site_id(settings.runs_dir),
         )
         feed = EventFeed(db)
-        store = RunStore(db, feed, settings.runs_dir, replica=replica)
+        store = RunStore(
+            db, feed, settings.runs_dir, replica=replica, retry_backoff=retry_backoff(settings)
+        )
         runner = ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds)
         site_processes = SiteProcesses(settings.runs_dir)
         site_processes.register(replica.replica_id, Role.REPLICA)

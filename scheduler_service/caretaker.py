@@ -33,6 +33,7 @@ from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica, heartbeat_interval
 from scheduler_service.outbox import EventFeed
+from scheduler_service.retries import retry_backoff
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.settings import SchedulerSettings
@@ -130,7 +131,10 @@ async def _care(
         replica_id=me, lease_seconds=settings.lease_seconds, site=site_id(settings.runs_dir)
     )
     site_processes.register(me, Role.CARETAKER)
-    store = RunStore(db, EventFeed(db), settings.runs_dir, replica=replica)
+    # A caretaker records the ends of runs, and so makes their retries, with the same waits.
+    store = RunStore(
+        db, EventFeed(db), settings.runs_dir, replica=replica, retry_backoff=retry_backoff(settings)
+    )
     executor = Executor(
         store,
         ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds),

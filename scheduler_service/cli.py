@@ -7,6 +7,7 @@ Every flag has an environment variable of the same name: ``--database-url`` is
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -78,6 +79,22 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="how long a replica's claim on its running jobs lasts unrenewed; another replica "
         "takes them over about this long after it dies [SCHEDULER_LEASE_SECONDS; %(default)s]",
     )
+    # -- automatic retries (scheduler_service.retries) -------------------------------------------
+    parser.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=float(_env("retry-backoff", str(defaults.retry_backoff_seconds)) or 0),
+        help="seconds a failed run's first automatic retry (MaxRetries) waits; each further "
+        "one waits twice as long [SCHEDULER_RETRY_BACKOFF; %(default)s]",
+    )
+    parser.add_argument(
+        "--retry-backoff-max",
+        type=float,
+        default=float(_env("retry-backoff-max", str(defaults.retry_backoff_max_seconds)) or 0),
+        help="the longest wait before an automatic retry, seconds "
+        "[SCHEDULER_RETRY_BACKOFF_MAX; %(default)s]",
+    )
+    # ----------------------------------------------------------------------------------------
     parser.add_argument(
         "--history-days",
         type=float,
@@ -144,6 +161,12 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="DEBUG, INFO, WARNING ... [SCHEDULER_LOG_LEVEL; %(default)s]",
     )
     args = parser.parse_args(argv)
+    for flag, value in (
+        ("--retry-backoff", args.retry_backoff),
+        ("--retry-backoff-max", args.retry_backoff_max),
+    ):
+        if not 0 <= value < math.inf:  # also rejects NaN
+            parser.error(f"{flag} must be a finite number of seconds, 0 or more")
     if not args.history_days >= 0:  # also rejects NaN
         parser.error("--history-days must be 0 (keep everything) or more")
     if args.max_processes < 1:
@@ -171,6 +194,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         replica_id=replica_id,
         lease_seconds=args.lease_seconds,
         history_days=args.history_days,
+        retry_backoff_seconds=args.retry_backoff,
+        retry_backoff_max_seconds=args.retry_backoff_max,
         spark_master=args.spark_master,
         spark_master_ui=args.spark_master_ui or None,
         s3_root=Path(args.s3_root) if args.s3_root else None,
@@ -201,6 +226,8 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
         "replica-id": settings.replica_id,
         "lease-seconds": repr(settings.lease_seconds),
         "history-days": repr(settings.history_days),
+        "retry-backoff": repr(settings.retry_backoff_seconds),
+        "retry-backoff-max": repr(settings.retry_backoff_max_seconds),
         "python": settings.python,
         "spark-master": settings.spark_master,
         **({"spark-master-ui": settings.spark_master_ui} if settings.spark_master_ui else {}),

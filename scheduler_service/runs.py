@@ -35,6 +35,7 @@ from glue.v1 import glue_pb2
 from scheduler_service import bookmarks, bulk, outbox, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.leases import Replica, db_epoch
+from scheduler_service.retries import RetryBackoff
 from scheduler_service.run_states import (
     HOLDS_JOB_SLOT,
     HOLDS_PROCESS_SLOT,
@@ -52,6 +53,7 @@ from servicekit.errors import (
     InvalidInputException,
 )
 from servicekit.glue_shapes import GlueDict, from_glue, pascal
+from servicekit.internal_rules import MAX_RETRIES
 
 DEFAULT_TIMEOUT_MINUTES = 2880
 DEFAULT_MAX_CONCURRENT_RUNS = 1
@@ -100,6 +102,8 @@ class RunRecord:
     site: str | None = None
     """Where the run was launched: its supervisor's data directory id, written with the launch
     (``RunStore.record_launch``) and never changed; None while it was never launched."""
+    not_before: float | None = None
+    """A WAITING retry's end of backoff (epoch seconds): it is not promoted before then."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:
@@ -136,6 +140,7 @@ class RunRecord:
             owner=row.owner,
             lease_until=row.lease_until,
             site=row.site,
+            not_before=row.not_before,
         )
 
     def to_glue(self) -> GlueDict:
@@ -347,6 +352,7 @@ class RunDraft:
             owner=draft.owner,
             lease_until=draft.lease_until,
             site=draft.site,
+            not_before=draft.not_before,
         )
         # Serialized messages concatenated parse as one message merged from both (protobuf's
         # wire format), so the settled members are appended to the draft's bytes instead of
@@ -393,6 +399,7 @@ def _row_values(run: RunRecord, record_json: str | None = None) -> dict[str, Any
         "record": json.dumps(run.record, default=str) if record_json is None else record_json,
         "owner": run.owner,
         "site": run.site,
+        "not_before": run.not_before,
     }
 
 
@@ -414,6 +421,7 @@ _ROW_COLUMNS = (
     "record",
     "owner",
     "site",
+    "not_before",
 )
 
 
@@ -436,6 +444,7 @@ def _row_tuple(run: RunRecord, record_json: str) -> tuple[Any, ...]:
         record_json,
         run.owner,
         run.site,
+        run.not_before,
     )
 
 
@@ -516,11 +525,13 @@ class RunStore:
         runs_dir: Path,
         *,
         replica: Replica,
+        retry_backoff: RetryBackoff | None = None,
     ) -> None:
         self._db = db
         self._feed = feed
         self._runs_dir = str(runs_dir)
         self.replica = replica
+        self._retry_backoff = retry_backoff or RetryBackoff()
         # Called inside the transaction that ends a run (conditional triggers hook in here);
         # returns the runs it created.
         self.on_terminal: TerminalHook | None = None
@@ -1104,21 +1115,33 @@ class RunStore:
             return [*created, *([retry_run] if retry_run else [])]
 
     async def _retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
-        if run.state is not JobRunState.FAILED or run.attempt >= run.max_retries:
+        """The automatic retry of a FAILED run with retries left, WAITING out its backoff.
+
+        Inserted in the transaction that ends ``run``, with its not-before time: a restart
+        during the backoff finds it there and starts it when due, once (its id is derived from
+        the failed run's, so it cannot be made twice).
+        """
+        # Capped here too: a run stored before the catalog refused more keeps its number.
+        if run.state is not JobRunState.FAILED or run.attempt >= min(run.max_retries, MAX_RETRIES):
             return None
         job = await registry.get_job(conn, run.job_name)
         if job is None or job.deleted or job.incarnation != run.job_incarnation:
             return None
-        retry_id = retry_run_id(run.run_id, run.attempt + 1)
+        attempt = run.attempt + 1
+        retry_id = retry_run_id(run.run_id, attempt)
         record = dict(run.record, Id=retry_id, PreviousRunId=run.run_id)
         record["LogGroupName"] = self.log_path(retry_id)
+        not_before = now + self._retry_backoff.delay(attempt)
         retry = replace(
             run,
             run_id=retry_id,
             state=JobRunState.WAITING,
-            attempt=run.attempt + 1,
-            created_at=now,
+            attempt=attempt,
+            # StartedOn is when the attempt may start (the end of its backoff), so attempts
+            # show the backoff between them; it also queues the retry by that time.
+            created_at=not_before,
             updated_at=now,
+            not_before=not_before,
             completed_at=None,
             deadline=None,
             error_message=None,
@@ -1184,6 +1207,9 @@ class RunStore:
             query = (
                 select(runs)
                 .where(runs.c.state == JobRunState.WAITING.value)
+                # Retries still in their backoff wait (``retries``); the housekeeping loop
+                # promotes them once due.
+                .where(or_(runs.c.not_before.is_(None), runs.c.not_before <= time.time()))
                 .order_by(runs.c.created_at, runs.c.run_id)
                 .limit(free_slots * 4 + 16)
             )

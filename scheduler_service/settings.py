@@ -48,6 +48,14 @@ class SchedulerSettings:
     """How long a replica's claim on its in-flight runs lasts unrenewed (renewed every third of
     it): after a replica dies, another takes its runs over within about this long."""
 
+    # -- automatic retries (scheduler_service.retries) -------------------------------------------
+    retry_backoff_seconds: float = 1.0
+    """How long a failed run's first automatic retry waits; each further one waits twice as
+    long as the one before, up to ``retry_backoff_max_seconds``."""
+    retry_backoff_max_seconds: float = 60.0
+    """The longest wait before an automatic retry."""
+    # ----------------------------------------------------------------------------------------
+
     history_days: float = 30.0
     """How long the scheduler keeps its own history - fire-ledger rows, finished runs with
     their run directories (logs), outbox events the catalog no longer needs; 0 keeps all."""

@@ -113,6 +113,9 @@ runs = Table(
     # The id of the owner's data directory: a replica with the same site can see the run's
     # supervisor and adopt it; any other settles the run as lost.
     Column("site", Text),
+    # An automatic retry's backoff: promotion leaves the WAITING run alone until this epoch
+    # second (``retries``). NULL: it may start as soon as a slot is free.
+    Column("not_before", Double),
     Index("ix_scheduler_runs_job_state", "job_name", "state"),
     Index("ix_scheduler_runs_state_created", "state", "created_at"),
 )

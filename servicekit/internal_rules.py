@@ -32,6 +32,14 @@ MAX_ARGUMENTS_BYTES: Final = 4 * 1024 * 1024
 """One argument map's keys and values together (UTF-8). Glue's model sets no limit; ours keeps
 a run's record - three such maps merged, the script location and the rest - under one gRPC
 message, so its events can always be streamed."""
+MAX_RETRIES: Final = 10
+"""A job's MaxRetries at most. The botocore model and the API reference
+(docs.aws.amazon.com/glue/latest/dg/aws-glue-api-jobs-job.html: "MaxRetries - Number
+(integer)") set no bound; the developer guide's job properties do: "Number of retries: Specify
+the number of times, from 0 to 10, that AWS Glue should automatically restart the job if it
+fails" (docs.aws.amazon.com/glue/latest/dg/add-job.html, "Defining Job Properties";
+awsdocs/aws-glue-developer-guide, doc_source/add-job.md). The catalog refuses more; the
+scheduler never retries more often, whatever a stored run says."""
 MAX_REGISTRATION_VERSION: Final = 2**53 - 1
 """Versions are the catalog's counter, 1 upwards; beyond this (exact in JSON and doubles, 285
 years at a million registrations a second) only a caller that is not the catalog goes."""

@@ -121,6 +121,7 @@ VALID = [
     pytest.param("CreateJob", create_job(Description="d" * 2048), id="CreateJob-desc-2048"),
     pytest.param("CreateJob", create_job(Timeout=10080), id="CreateJob-timeout-7-days"),
     pytest.param("CreateJob", create_job(Timeout=1, MaxRetries=0), id="CreateJob-lowest"),
+    pytest.param("CreateJob", create_job(MaxRetries=10), id="CreateJob-retries-ceiling"),
     pytest.param(
         "CreateJob",
         create_job(ExecutionProperty={"MaxConcurrentRuns": 1000}),
@@ -550,6 +551,22 @@ INVALID = [
         "MaxRetries",
         "must be at least 0 (got -1)",
         id="CreateJob-max-retries-negative",
+    ),
+    pytest.param(
+        "CreateJob",
+        create_job(MaxRetries=11),
+        "MaxRetries",
+        "must be at most 10, the most AWS Glue documents for a job's retries (got 11)",
+        id="CreateJob-max-retries-11",
+    ),
+    pytest.param(
+        "CreateJob",
+        create_job(DefaultArguments={"--ok": "1", "--JOB_N": "evil"}),
+        'DefaultArguments["--JOB_N"]',
+        "is reserved: job scripts read their arguments with getResolvedOptions, which uses "
+        "argparse, and argparse accepts any unambiguous prefix of an option, so a script would "
+        "read this key as --JOB_NAME, overriding the job's own name",
+        id="CreateJob-reserved-argument-prefix",
     ),
     pytest.param(
         "CreateJob",
