@@ -189,6 +189,33 @@ def unreachable(needed: Iterable[tuple[Path, int]], identity: Identity) -> list[
     return list(dict.fromkeys(problem for problem in problems if problem))
 
 
+def run_identity(
+    run_as: str | None,
+    run_uids: tuple[int, int] | None,
+    run_uids_group: str | None = None,
+    *,
+    euid: int,
+) -> Identity | None:
+    """The identity whose permission bits decide what runs may read, for ``--run-as`` /
+    ``--run-uids`` (which need root; otherwise None: runs are the scheduler's own user).
+
+    With ``run_uids`` every run has a uid of its own that owns nothing outside its run, so the
+    lowest stands for them all.
+
+    Raises:
+        ValueError: no such user or group.
+    """
+    if euid != ROOT_UID:
+        return None
+    if run_uids is not None:
+        low = run_uids[0]
+        gid = Identity.of_user(f"{low}:{run_uids_group}").gid if run_uids_group else low
+        return Identity(uid=low, gid=gid, groups=frozenset({gid}))
+    if run_as is not None:
+        return Identity.of_user(run_as)
+    return None
+
+
 def root_policy_problem(
     *, euid: int, run_as: str | None, run_uids: object | None, script_roots: Sequence[Path]
 ) -> str | None:

@@ -27,7 +27,14 @@ from scheduler_service.commands import (
     check_run_reach,
     plan_launch,
 )
-from scheduler_service.run_access import Identity, R, X, reach_problem, root_policy_problem
+from scheduler_service.run_access import (
+    Identity,
+    R,
+    X,
+    reach_problem,
+    root_policy_problem,
+    run_identity,
+)
 from scheduler_service.runner import LaunchError
 from servicekit import devrun
 from tests.conftest import Stack
@@ -331,6 +338,16 @@ def test_root_never_runs_jobs_as_root_unless_told() -> None:
         root_policy_problem(euid=0, run_as="0:0", run_uids=None, script_roots=(Path("/srv"),))
         is None
     )
+
+
+def test_run_identity_of_the_run_identity_flags(nobody: Identity) -> None:
+    assert run_identity(NOBODY, None, euid=1000) is None  # without root, runs are ours
+    assert run_identity(None, None, euid=0) is None
+    assert run_identity(NOBODY, None, euid=0) == nobody
+    by_range = run_identity(NOBODY, (61100, 61199), euid=0)
+    assert by_range == Identity(uid=61100, gid=61100, groups=frozenset({61100}))
+    grouped = run_identity(None, (61100, 61199), str(nobody.gid), euid=0)
+    assert grouped is not None and grouped.gid == nobody.gid
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="make run's default run identity applies to root")
