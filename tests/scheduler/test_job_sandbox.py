@@ -132,6 +132,10 @@ def test_plan_environment_is_the_whole_environment(tmp_path: Path) -> None:
 def test_job_env_flags_environment_and_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # As root the scheduler needs a run identity (the root policy); these settings are not the
+    # point here.
+    monkeypatch.setenv("SCHEDULER_RUN_AS", "root")
+    monkeypatch.setenv("SCHEDULER_SCRIPT_ROOTS", "/")
     env_file = tmp_path / "job.env"
     env_file.write_text("# shared by every job\nA=from-file\n\nB=x=y, z\n")
     monkeypatch.setenv("SCHEDULER_JOB_ENV", "C=from-env,with-comma\nA=env-wins-over-file")
@@ -168,8 +172,10 @@ def test_job_env_flags_environment_and_file(
     ],
 )
 def test_bad_job_env_is_refused_at_start(
-    flag: str, match: str, capsys: pytest.CaptureFixture[str]
+    flag: str, match: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SCHEDULER_RUN_AS", "root")
+    monkeypatch.setenv("SCHEDULER_SCRIPT_ROOTS", "/")
     with pytest.raises(SystemExit):
         parse_settings(["--job-env", flag])
     assert match in capsys.readouterr().err
