@@ -47,6 +47,7 @@ def _write_keys(path: Path) -> None:
          "identity": "bench-team", "policy": policy},
     ]  # fmt: skip
     path.write_text(json.dumps({"keys": keys}))
+    path.chmod(0o600)  # the catalog refuses a keys file others may read
 
 
 async def _restart_catalog(stack: Stack, keys: Path | None) -> None:

@@ -81,7 +81,16 @@ class Service:
                 stdout=log,
                 stderr=log,
                 cwd=REPO,
-                env={**os.environ, **self.env},
+                # As root, jobs run as root on purpose (the scheduler refuses otherwise).
+                env={
+                    **os.environ,
+                    **(
+                        {"SCHEDULER_RUN_AS": "root", "SCHEDULER_SCRIPT_ROOTS": "/"}
+                        if os.geteuid() == 0
+                        else {}
+                    ),
+                    **self.env,
+                },
             )
         _LIVE[self.process.pid] = self.process
 

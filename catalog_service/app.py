@@ -21,7 +21,7 @@ from catalog_service.settings import CatalogSettings
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
-from servicekit.internal_auth import MutualTls, load_secret
+from servicekit.internal_auth import MutualTls, load_secret, refuse_shared
 from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
 from servicekit.server import GrpcServer, server_credentials
@@ -56,7 +56,12 @@ class CatalogApp(ServiceApp):
         waived = replace(settings, insecure=False).exposure_problem() if settings.insecure else None
         if waived is not None:
             log.warning("INSECURE (--insecure): %s", waived)
-        # Read before anything binds: a bad keys file stops start-up with a clear message.
+        # Read before anything binds: a bad keys file stops start-up with a clear message, and
+        # so does one others may read (it holds every caller's secret key).
+        if settings.access_keys is not None:
+            refuse_shared(
+                settings.access_keys, settings.access_keys.stat().st_mode, "--access-keys"
+            )
         keys = load_keys(settings.access_keys)
         credentials = (
             server_credentials(settings.tls_cert, settings.tls_key)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from scheduler_service.caretaker import start_watcher
 from scheduler_service.clock import FIRING_CONCURRENCY, MAX_LAUNCH_HOLD_SECONDS, Clock
+from scheduler_service.commands import check_run_reach
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
@@ -20,6 +22,7 @@ from scheduler_service.runs import RunStore
 from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.site import Role, SiteProcesses, site_id
+from servicekit.file_modes import private_dir
 from servicekit.internal_auth import MutualTls, check_exposure, load_secret, secret_guard
 from servicekit.lifecycle import ServiceApp
 from servicekit.migrations import upgrade_to_head
@@ -71,9 +74,17 @@ class SchedulerApp(ServiceApp):
             if mutual_tls is not None
             else None
         )
+        # Jobs run as someone else's code: refuse to start if the run identity cannot reach
+        # the interpreter or the runtime, rather than failing every run.
+        commands = settings.commands
+        check_run_reach(commands)
+        # The databases, secret and logs are the services' alone; a run as another user only
+        # passes through (0711) on its way to its own run directory.
+        others_enter = commands.identity.uid != os.geteuid()
+        private_dir(settings.data_dir.resolve(), traversable=others_enter)
         db = self.open_database(settings.effective_database_url, "scheduler-service")
 
-        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.runs_dir, traversable=others_enter)
         replica = Replica(
             replica_id=settings.replica_id,
             lease_seconds=settings.lease_seconds,
@@ -90,7 +101,7 @@ class SchedulerApp(ServiceApp):
             store,
             runner,
             max_processes=settings.max_processes,
-            commands=settings.commands,
+            commands=commands,
             site_processes=site_processes,
         )
         firing = Firing(

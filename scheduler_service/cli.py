@@ -11,6 +11,8 @@ import math
 import os
 from pathlib import Path
 
+from scheduler_service.job_env import parse_assignment, parse_assignments, read_env_file
+from scheduler_service.run_access import root_policy_problem
 from scheduler_service.settings import SchedulerSettings
 from servicekit.logs import configure_logging
 from servicekit.service_main import run_service
@@ -155,6 +157,29 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="serve a non-loopback address without secret or mutual TLS: anyone who can "
         "connect may register jobs and start runs [SCHEDULER_INSECURE; off]",
     )
+    # -- what a job sees and may read (job_env, run_access) ------------------------------------
+    parser.add_argument(
+        "--job-env",
+        action="append",
+        metavar="KEY=VALUE",
+        help="add a variable to every run's environment (repeatable); runs otherwise see "
+        "only PATH, the locale, JAVA_HOME/SPARK_HOME, TZ=UTC and HOME=their run directory "
+        "[SCHEDULER_JOB_ENV: KEY=VALUE lines, one per line; none]",
+    )
+    parser.add_argument(
+        "--job-env-file",
+        default=_env("job-env-file"),
+        metavar="FILE",
+        help="KEY=VALUE lines (# comments) added to every run's environment; --job-env wins "
+        "[SCHEDULER_JOB_ENV_FILE; none]",
+    )
+    parser.add_argument(
+        "--script-roots",
+        default=_env("script-roots"),
+        metavar="DIR[,DIR]",
+        help="directories ScriptLocation, --extra-py-files and --extra-jars must lie in "
+        "(symlinks resolved); other runs end in ERROR [SCHEDULER_SCRIPT_ROOTS; any file]",
+    )
     parser.add_argument(
         "--log-level",
         default=_env("log-level", "INFO"),
@@ -183,6 +208,28 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
             f"--replica-id must be 1 to {MAX_REPLICA_ID_LENGTH} printable characters, "
             "without leading or trailing spaces"
         )
+    try:
+        job_env = _job_env(args.job_env, args.job_env_file)
+    except ValueError as exc:
+        parser.error(str(exc))
+    script_roots = tuple(Path(root) for root in (args.script_roots or "").split(",") if root)
+    for root in script_roots:
+        if not root.is_dir():
+            parser.error(f"--script-roots: {root} is not a directory")
+    # The root policy reads --run-as/--run-uids, which the run-identity block of this parser
+    # defines; without that block there is no way to choose, so there is nothing to enforce.
+    if hasattr(args, "run_as") and hasattr(args, "run_uids"):
+        try:
+            problem = root_policy_problem(
+                euid=os.geteuid(),
+                run_as=args.run_as or None,
+                run_uids=args.run_uids or None,
+                script_roots=script_roots,
+            )
+        except ValueError as exc:  # an unknown --run-as user
+            parser.error(f"--run-as: {exc}")
+        if problem is not None:
+            parser.error(problem)
     settings = SchedulerSettings(
         listen=args.listen,
         data_dir=Path(args.data_dir),
@@ -204,11 +251,30 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         internal_cert=Path(args.internal_cert) if args.internal_cert else None,
         internal_key=Path(args.internal_key) if args.internal_key else None,
         insecure=args.insecure,
+        job_env=job_env,
+        script_roots=script_roots,
         # This process is a scheduler of its own (not embedded in another program), so a
         # caretaker may take over its runs when it is gone.
         caretaker=True,
     )
     return settings, args.log_level
+
+
+def _job_env(flags: list[str] | None, env_file: str | None) -> dict[str, str]:
+    """The operator's job variables: the file's, then ``--job-env`` (else SCHEDULER_JOB_ENV).
+
+    SCHEDULER_JOB_ENV holds one KEY=VALUE per line, like the file, because values (paths,
+    JVM options, URLs) may hold commas.
+
+    Raises:
+        ValueError: a malformed assignment or an unreadable file; the message names it.
+    """
+    env = read_env_file(Path(env_file)) if env_file else {}
+    if flags is not None:
+        env |= dict(parse_assignment(flag, "--job-env") for flag in flags)
+    else:
+        env |= parse_assignments((_env("job-env") or "").splitlines(), PREFIX + "JOB_ENV")
+    return env
 
 
 def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[str, str]:
@@ -244,6 +310,9 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
             if path is not None
         },
         **({"insecure": "1"} if settings.insecure else {}),
+        # Already merged with the file's; values hold no newline (``job_env.value_problem``).
+        "job-env": "\n".join(f"{key}={value}" for key, value in settings.job_env.items()),
+        "script-roots": ",".join(str(root.resolve()) for root in settings.script_roots),
     }
     return {
         **os.environ,

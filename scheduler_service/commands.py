@@ -8,10 +8,14 @@
   Glue's special parameters (``--extra-py-files``, ``--extra-jars``, ``--conf``,
   ``--enable-spark-ui``) turned into spark-submit options.
 
-Both get the Glue arguments as Glue passes them, and the environment the awsglue library reads
-(docs/awsglue.md): ``AWSGLUE_JOB_TYPE``, ``AWSGLUE_S3_ROOT`` and the bookmark files. S3 paths
-(``s3://bucket/key``) in ScriptLocation, ``--extra-py-files`` and ``--extra-jars`` are files
-under the scheduler's ``--s3-root`` directory (``<s3-root>/bucket/key``).
+Both get the Glue arguments as Glue passes them, and an environment built from nothing
+(``job_env``): an allow-list, the operator's ``--job-env``, and the variables the awsglue
+library reads (docs/awsglue.md): ``AWSGLUE_JOB_TYPE``, ``AWSGLUE_S3_ROOT`` and the bookmark
+files. S3 paths (``s3://bucket/key``) in ScriptLocation, ``--extra-py-files`` and
+``--extra-jars`` are files under the scheduler's ``--s3-root`` directory
+(``<s3-root>/bucket/key``). Each such file must be a regular file the run's identity can read,
+inside ``--script-roots`` when set, and none of the scheduler's own files (``run_access``); the
+process gets its resolved path.
 """
 
 from __future__ import annotations
@@ -20,12 +24,26 @@ import functools
 import importlib.util
 import json
 import os
+import stat
+import sys
+import sysconfig
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from scheduler_service.job_env import base_environment
+from scheduler_service.run_access import (
+    ROOT_UID,
+    Identity,
+    R,
+    X,
+    java_path,
+    outside_roots,
+    reach_problem,
+    unreachable,
+)
 from scheduler_service.runner import LaunchError
 
 SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
@@ -72,11 +90,28 @@ class CommandSettings:
     spark_master_ui: str | None = None
     """A standalone master's web UI (``http://HOST:8080``): read before each run to check that
     some worker can hold its executors (``spark_cluster``)."""
+    # -- what a run sees and may read (job_env, run_access) -------------------------------------
+    passed_env: Mapping[str, str] = field(default_factory=dict)
+    """The scheduler's values of ``job_env.PASSED_THROUGH`` (PATH, locale, JAVA_HOME ...)."""
+    job_env: Mapping[str, str] = field(default_factory=dict)
+    """Variables the operator adds to every run's environment (``--job-env``)."""
+    script_roots: tuple[Path, ...] = ()
+    """Resolved directories ScriptLocation and ``--extra-*`` files must lie in; () allows any."""
+    private_paths: tuple[Path, ...] = ()
+    """The scheduler's own files and directories (data directory, secrets): never a script,
+    whoever the run runs as (the S3 root, even inside the data directory, is not private)."""
+    run_identity: Identity | None = None
+    """Who runs execute as; None: the scheduler's own user."""
+
+    @property
+    def identity(self) -> Identity:
+        """The identity whose permission bits decide what a run may read."""
+        return self.run_identity or _service_identity()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LaunchPlan:
-    """A run's command line and the variables added to its environment."""
+    """A run's command line and its whole environment."""
 
     argv: list[str]
     env: dict[str, str]
@@ -107,13 +142,14 @@ def plan_launch(
     version = command.get("PythonVersion")
     if isinstance(version, str) and version.startswith("2"):
         raise LaunchError(f"Command.PythonVersion {version!r} is not supported; use 3")
-    script = local_file(command.get("ScriptLocation"), "ScriptLocation", settings.s3_root)
+    script = checked_file(command.get("ScriptLocation"), "ScriptLocation", settings)
     glue_args = glue_arguments(job_name, run_id, arguments)
-    env = {
+    env = base_environment(settings.passed_env, run_dir) | dict(settings.job_env)
+    env |= {
         "AWSGLUE_JOB_TYPE": name,
         "AWSGLUE_BOOKMARK_IN": str(run_dir / BOOKMARK_IN),
         "AWSGLUE_BOOKMARK_OUT": str(run_dir / BOOKMARK_OUT),
-        "PYTHONPATH": _python_path(),
+        "PYTHONPATH": _python_path(settings.job_env.get("PYTHONPATH")),
     }
     if settings.s3_root is not None:
         env["AWSGLUE_S3_ROOT"] = str(settings.s3_root)
@@ -177,6 +213,59 @@ def local_file(location: object, what: str, s3_root: Path | None) -> Path:
         LaunchError: empty, another scheme, S3 without an S3 root, a key leaving its bucket,
             or no such file.
     """
+    path = location_path(location, what, s3_root)
+    if not path.is_file():
+        raise LaunchError(f"{what} {location}: no such file")
+    return path
+
+
+def checked_file(location: object, what: str, settings: CommandSettings) -> Path:
+    """The resolved local file a ScriptLocation (or an ``--extra-*`` entry) names, once it
+    passes the rules a run's files are held to.
+
+    Checked in this order, so that nothing about a file outside the script roots (not even
+    whether it exists) reaches the run's ErrorMessage: inside ``--script-roots`` (after
+    resolving symlinks and ``..``), not one of the scheduler's own files, a regular file, and
+    readable by the run's identity along its whole path. Messages name the path, never the
+    file's contents: the scheduler reads only its metadata.
+
+    Raises:
+        LaunchError: see ``location_path``, and any rule above.
+    """
+    path = location_path(location, what, settings.s3_root)
+    resolved = Path(os.path.realpath(path))
+    if outside_roots(resolved, settings.script_roots):
+        roots = ", ".join(str(root) for root in settings.script_roots)
+        raise LaunchError(f"{what} {location} is outside the script roots ({roots})")
+    if _is_private(resolved, settings):
+        raise LaunchError(f"{what} {location} is one of the scheduler's own files")
+    try:
+        mode = resolved.stat().st_mode
+    except FileNotFoundError:
+        raise LaunchError(f"{what} {location}: no such file") from None
+    except OSError as exc:
+        raise LaunchError(f"{what} {location}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise LaunchError(f"{what} {location} is not a regular file")
+    problem = reach_problem(resolved, settings.identity, R)
+    if problem is not None:
+        raise LaunchError(f"{what} {location} cannot be read by the run: {problem}")
+    return resolved
+
+
+def _is_private(resolved: Path, settings: CommandSettings) -> bool:
+    if settings.s3_root is not None and resolved.is_relative_to(settings.s3_root):
+        return False
+    return any(resolved.is_relative_to(private) for private in settings.private_paths)
+
+
+def location_path(location: object, what: str, s3_root: Path | None) -> Path:
+    """The absolute path a ScriptLocation (or an ``--extra-*`` entry) names; not checked.
+
+    Raises:
+        LaunchError: empty, another scheme, S3 without an S3 root, or a key leaving its
+            bucket.
+    """
     if not isinstance(location, str) or not location.strip():
         raise LaunchError(f"{what} is missing or empty")
     parts = urlsplit(location)
@@ -200,8 +289,6 @@ def local_file(location: object, what: str, s3_root: Path | None) -> Path:
         )
     if not path.is_absolute():
         raise LaunchError(f"{what} {location} is not an absolute path")
-    if not path.is_file():
-        raise LaunchError(f"{what} {location}: no such file")
     return path
 
 
@@ -218,9 +305,52 @@ def spark_submit() -> Path:
     return Path(spec.origin).parent / "bin" / "spark-submit"
 
 
-def _python_path() -> str:
-    inherited = os.environ.get("PYTHONPATH")
-    return str(RUNTIME_DIR) + (os.pathsep + inherited if inherited else "")
+def _python_path(extra: str | None) -> str:
+    """runtime/ (awsglue) first, then the operator's ``--job-env PYTHONPATH``."""
+    return str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
+
+
+@functools.cache
+def _service_identity() -> Identity:
+    return Identity.current()
+
+
+def run_needs(settings: CommandSettings) -> list[tuple[Path, int]]:
+    """What every run must reach, and how (``run_access.R``/``X``): the interpreter, and when
+    it is this process's own its standard library and site-packages; the awsglue runtime and
+    the Spark driver wrapper; pyspark, spark-submit and java when installed."""
+    needed: list[tuple[Path, int]] = [(Path(settings.python), R | X)]
+    if os.path.realpath(settings.python) == os.path.realpath(sys.executable):
+        paths = sysconfig.get_paths()
+        needed += [(Path(paths[key]), R | X) for key in ("stdlib", "purelib", "platlib")]
+    needed += [(RUNTIME_DIR / "awsglue", R | X), (DRIVER, R)]
+    spec = importlib.util.find_spec("pyspark")
+    if spec is not None and spec.origin is not None:
+        pyspark = Path(spec.origin).parent
+        needed += [(pyspark, R | X), (pyspark / "bin" / "spark-submit", R | X)]
+        java = java_path({**settings.passed_env, **settings.job_env})
+        if java is not None:
+            needed.append((java, R | X))
+    return needed
+
+
+def check_run_reach(settings: CommandSettings) -> None:
+    """Refuse to start when the run identity cannot reach what every run needs.
+
+    Raises:
+        ValueError: the first paths it cannot reach, and what to do.
+    """
+    identity = settings.identity
+    if identity.uid == ROOT_UID:
+        return
+    problems = unreachable(run_needs(settings), identity)
+    if problems:
+        raise ValueError(
+            f"jobs run as {identity.describe()}, which cannot reach what every run needs: "
+            + "; ".join(problems[:3])
+            + ". Install the project and its Python where that user can read them (e.g. "
+            "under /opt, not a 0700 home directory), or run jobs as another user"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,9 +473,9 @@ def _user_conf(value: str) -> dict[str, str]:
 
 
 def _file_list(value: str, what: str, settings: CommandSettings) -> list[str]:
-    """A comma-separated list of files (local or S3-mapped), as local paths."""
+    """A comma-separated list of files (local or S3-mapped), as checked local paths."""
     return [
-        str(local_file(entry.strip(), what, settings.s3_root))
+        str(checked_file(entry.strip(), what, settings))
         for entry in value.split(",")
         if entry.strip()
     ]

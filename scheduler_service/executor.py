@@ -465,8 +465,10 @@ class Executor:
                 if run.command.get("Name") == "glueetl":
                     await self._hand_bookmark_over(run, run_dir / BOOKMARK_IN)
                 try:
+                    # The plan's environment is the whole of it: nothing of the scheduler's
+                    # own (database URL, credentials) reaches the job (``job_env``).
                     process = await self._runner.launch(
-                        run.run_id, plan.argv, deadline, env={**os.environ, **plan.env}
+                        run.run_id, plan.argv, deadline, env=plan.env
                     )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
@@ -595,8 +597,13 @@ class Executor:
 
 
 def _write_new(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    """Write a file the run reads: the run directory (0700, the run's own) guards it, so the
+    file itself is readable by the run's identity whoever wrote it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o644)
+        out.write(text)
 
 
 def _read_if_exists(path: Path) -> str | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scheduler_service.commands import CommandSettings
+from scheduler_service.job_env import inherited_environment
 from scheduler_service.leases import DEFAULT_LEASE_SECONDS, default_replica_id
 from servicekit.db import sqlite_url
 
@@ -72,6 +75,16 @@ class SchedulerSettings:
     insecure: bool = False
     """Serve a non-loopback address with neither secret nor mutual TLS (anyone may call)."""
 
+    # -- what a job sees and may read (job_env, run_access) ------------------------------------
+    job_env: Mapping[str, str] = field(default_factory=dict)
+    """Variables added to every run's environment (``--job-env``, ``--job-env-file``); a run
+    otherwise sees only an allow-list, never the scheduler's own variables (``job_env``)."""
+    passed_env: Mapping[str, str] = field(default_factory=inherited_environment)
+    """The scheduler's values of the allow-listed variables (PATH, locale, JAVA_HOME ...)."""
+    script_roots: tuple[Path, ...] = ()
+    """Directories every ScriptLocation and ``--extra-py-files``/``--extra-jars`` entry must
+    lie in, after resolving symlinks and ``..``; () allows any file the run can read."""
+
     caretaker: bool = False
     """On a shared database (PostgreSQL), start a watcher that brings up a caretaker for this
     data directory's runs when this process ends (see ``leases``). Set by the command line;
@@ -95,7 +108,18 @@ class SchedulerSettings:
             spark_master=self.spark_master,
             s3_root=self.effective_s3_root,
             spark_master_ui=self.spark_master_ui,
+            passed_env=self.passed_env,
+            job_env=self.job_env,
+            script_roots=tuple(root.resolve() for root in self.script_roots),
+            private_paths=self.private_paths,
         )
+
+    @property
+    def private_paths(self) -> tuple[Path, ...]:
+        """The scheduler's own files, never a job's script: the data directory (but its S3
+        root) and the internal secret and TLS key."""
+        paths = [self.data_dir, self.internal_secret, self.internal_key]
+        return tuple(Path(os.path.realpath(path)) for path in paths if path is not None)
 
     @property
     def runs_dir(self) -> Path:

@@ -18,10 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from servicekit.file_modes import create_private_file, private_file
+
 T = TypeVar("T")
 
 # How long a SQLite writer waits for the write lock before failing ("database is locked").
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def sqlite_url(path: Path) -> str:
@@ -52,7 +55,13 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # SQLite gives its -wal and -shm files the database file's mode: creating it
+                # 0600 keeps all three from other users (jobs may run as one).
+                path = Path(parsed.database)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                create_private_file(path)
+                for suffix in SQLITE_SIDE_FILES:
+                    private_file(Path(f"{path}{suffix}"))
             self.engine: AsyncEngine = create_async_engine(
                 url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             )
@@ -182,7 +191,7 @@ class SingleProcessLock:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,13 +17,20 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from scheduler_service.commands import CommandSettings, run_needs
+from scheduler_service.job_env import PASSED_THROUGH
+from scheduler_service.run_access import Identity, X, unreachable
+
 SECRET_FILE = "internal-secret"
+# Who jobs run as when `make run` runs as root and the user named nobody: the scheduler
+# refuses to run jobs as root unless told to (scheduler_service.run_access).
+DEFAULT_RUN_AS = "nobody"
 
 
 def internal_secret_file(data_dir: Path) -> Path:
     """The data directory's internal secret file, created once (mode 0600) and reused, so the
     two services share a secret without a setup step."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / SECRET_FILE
     try:
         # O_EXCL: two `make run` at once cannot each write a different secret.
@@ -35,10 +42,54 @@ def internal_secret_file(data_dir: Path) -> Path:
     return path
 
 
+def default_run_identity(env: dict[str, str], data_dir: Path) -> str | None:
+    """As root with no run identity set: choose ``nobody`` for jobs (SCHEDULER_RUN_AS) if it
+    can reach the interpreter, the runtime and the data directory; else say what to do.
+
+    Returns:
+        None when ready to start, else the message to print instead.
+    """
+    if os.geteuid() != 0 or env.get("SCHEDULER_RUN_AS") or env.get("SCHEDULER_RUN_UIDS"):
+        return None
+    try:
+        identity = Identity.of_user(DEFAULT_RUN_AS)
+    except ValueError:
+        problems = [f"this machine has no user {DEFAULT_RUN_AS!r}"]
+    else:
+        passed = {name: env[name] for name in PASSED_THROUGH if name in env}
+        needed = run_needs(CommandSettings(python=sys.executable, passed_env=passed))
+        # Its run directory lies under the data directory, which the scheduler opens to it.
+        parent = data_dir.resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        needed.append((parent, X))
+        problems = unreachable(needed, identity)
+    if not problems:
+        env["SCHEDULER_RUN_AS"] = DEFAULT_RUN_AS
+        return None
+    return (
+        f"make run is running as root, and the scheduler does not run jobs as root unless "
+        f"told to; it would run them as {DEFAULT_RUN_AS!r}, but:\n  "
+        + "\n  ".join(problems)
+        + "\nDo one of these:\n"
+        "  - run `make run` as a normal user;\n"
+        "  - put the checkout and its Python where other users can read them (e.g. under "
+        "/opt, not a 0700 home directory such as /root);\n"
+        "  - choose the jobs' user: SCHEDULER_RUN_AS=USER[:GROUP] make run "
+        "(or SCHEDULER_RUN_UIDS=LOW-HIGH);\n"
+        "  - run jobs as root on purpose: SCHEDULER_RUN_AS=root "
+        "SCHEDULER_SCRIPT_ROOTS=/dir/of/your/scripts make run"
+    )
+
+
 def main() -> int:
     """Run both services until interrupted."""
     env = dict(os.environ)
     data_dir = env.get("DATA_DIR", "var")
+    refusal = default_run_identity(env, Path(env.get("SCHEDULER_DATA_DIR", data_dir)))
+    if refusal is not None:
+        print(refusal, file=sys.stderr)  # noqa: T201
+        return 2
     env.setdefault("SCHEDULER_DATA_DIR", data_dir)
     env.setdefault("CATALOG_DATA_DIR", data_dir)
     env.setdefault("SCHEDULER_LISTEN", "127.0.0.1:50052")
@@ -62,9 +113,11 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    jobs_as = env.get("SCHEDULER_RUN_AS") or env.get("SCHEDULER_RUN_UIDS")
     print(  # noqa: T201
         f"\n  Glue API (catalog):  {env['CATALOG_LISTEN']}\n"
-        f"  scheduler (internal): {env['SCHEDULER_LISTEN']}\n"
+        + (f"  jobs run as:          {jobs_as}\n" if jobs_as else "")
+        + f"  scheduler (internal): {env['SCHEDULER_LISTEN']}\n"
         f"  data directory:       {os.path.abspath(env['CATALOG_DATA_DIR'])}\n"
         + (
             f"  AWS gateway (boto3):  http://{env['CATALOG_HTTP_LISTEN']}\n"

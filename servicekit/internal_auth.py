@@ -45,11 +45,7 @@ def load_secret(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read the internal secret file {path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValueError(
-            f"the internal secret file {path} is readable by group or others "
-            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-        )
+    refuse_shared(path, mode, "the internal secret file")
     secret = data.strip()
     if not secret:
         raise ValueError(f"the internal secret file {path} is empty; put a long random line in it")
@@ -60,6 +56,19 @@ def load_secret(path: Path) -> str:
             "`python -c 'import secrets; print(secrets.token_hex(32))'`)"
         )
     return secret.decode("ascii")
+
+
+def refuse_shared(path: Path, mode: int, what: str) -> None:
+    """Refuse a secrets file that group or others may use: its mode must be 0600 or tighter.
+
+    Raises:
+        ValueError: ``mode`` grants group or others anything; the message names the fix.
+    """
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(
+            f"{what} {path} is readable by group or others "
+            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
 
 
 def secret_guard(secret: str) -> CallGuard:

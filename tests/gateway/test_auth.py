@@ -54,6 +54,7 @@ async def keyed(stack: Stack, tmp_path: Path) -> Stack:
             }
         )
     )
+    keys.chmod(0o600)
     await stack.stop_catalog()
     stack.catalog_settings = dataclasses.replace(stack.catalog_settings, access_keys=keys)
     stack.credentials = KeyCredentials("AKIDALICE", "alice-secret")
@@ -154,6 +155,7 @@ async def test_open_address_without_keys_refuses_to_start(tmp_path: Path) -> Non
 async def test_a_bad_keys_file_refuses_to_start(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"keys": [{"access_key_id": "AKID"}]}))
+    keys.chmod(0o600)
     settings = CatalogSettings(
         listen="127.0.0.1:0", data_dir=tmp_path, http_listen="0.0.0.0:0", access_keys=keys
     )

@@ -50,6 +50,7 @@ async def pair(stack: Stack, tmp_path: Path) -> AsyncIterator[Pair]:
             }
         )
     )
+    keys.chmod(0o600)
     await stack.stop_catalog()
     stack.catalog_settings = dataclasses.replace(
         stack.catalog_settings, access_keys=keys, limits=QUOTAS

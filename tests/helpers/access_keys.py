@@ -53,6 +53,8 @@ def write_keys(path: Path) -> Path:
          "identity": OPERATOR_IDENTITY, "policy": OPERATOR_POLICY},
     ]  # fmt: skip
     path.write_text(json.dumps({"keys": entries}))
+    # The catalog refuses a keys file others may read.
+    path.chmod(0o600)
     return path
 
 

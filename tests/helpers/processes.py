@@ -21,6 +21,18 @@ from scheduler_service.site import SiteProcesses
 _HANDED_OUT: set[int] = set()
 
 
+def service_environment() -> dict[str, str]:
+    """The environment a service subprocess starts with: this process's, and as root (CI)
+    the explicit choice to run jobs as root, which a root scheduler otherwise refuses
+    (scheduler_service.run_access). Test scripts live in pytest's 0700 temporary directories,
+    which no other user can enter."""
+    env = dict(os.environ)
+    if os.geteuid() == 0:
+        env.setdefault("SCHEDULER_RUN_AS", "root")
+        env.setdefault("SCHEDULER_SCRIPT_ROOTS", "/")
+    return env
+
+
 def free_port() -> int:
     """A port nothing listens on right now, and not handed out before by this process (the
     kernel may offer a just-closed port again at once: two services got the same one)."""
@@ -69,7 +81,7 @@ class ServiceProcess:
                 *self.args,
                 stdout=log,
                 stderr=log,
-                env=dict(os.environ),
+                env=service_environment(),
                 # Its own process group, as a service under a supervisor has: killing the
                 # group (kill9_group) must not reach the tests.
                 start_new_session=True,

@@ -8,7 +8,6 @@ stopped the scheduler from starting again, arguments too large for any run event
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from tests.helpers.internal import (
     start_secured_stack,
     write_secret,
 )
-from tests.helpers.processes import free_port, wait_healthy
+from tests.helpers.processes import free_port, service_environment, wait_healthy
 from tests.helpers.scripts import write_script
 
 # Writes which script ran (its own path) next to the job's output file.
@@ -289,7 +288,7 @@ async def _run_scheduler(*args: str, env: dict[str, str] | None = None) -> tuple
         *args,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
+        env={**service_environment(), **(env or {})},
     )
     _, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode is not None
@@ -337,6 +336,7 @@ async def test_an_open_address_needs_a_secret_or_insecure(tmp_path: Path) -> Non
             *extra,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            env=service_environment(),
         )
         try:
             await wait_healthy(f"127.0.0.1:{port}", timeout=20)
