@@ -133,7 +133,11 @@ async def _care(
     store = RunStore(db, EventFeed(db), settings.runs_dir, replica=replica)
     executor = Executor(
         store,
-        ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds),
+        ProcessRunner(
+            settings.runs_dir,
+            stop_grace=settings.stop_grace_seconds,
+            sandbox=settings.make_sandbox(),
+        ),
         max_processes=settings.max_processes,
         commands=settings.commands,
         site_processes=site_processes,
