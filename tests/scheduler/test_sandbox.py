@@ -189,6 +189,8 @@ PROBES_THE_SCHEDULER = """
         results["database"] = "read"
     except PermissionError:
         results["database"] = "denied"
+    except FileNotFoundError:
+        results["database"] = "missing"
     print(results)
 """
 
@@ -222,6 +224,22 @@ async def test_job_cannot_signal_the_scheduler_or_read_its_database(shared_dir: 
     assert runner.work_dir("jr_probe").stat().st_uid == 0
     for name in (OUTPUT_LOG, CLAIM_FILE):
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o600
+
+
+@needs_root
+async def test_run_as_runs_every_job_as_that_user(shared_dir: Path) -> None:
+    nobody = (65534, 65534)
+    runner = make_runner(shared_dir, Sandbox(run_as=nobody))
+    (shared_dir / "data").mkdir()
+    script = job_script(shared_dir, PROBES_THE_SCHEDULER)
+
+    outcome = await run_job(runner, "jr_nobody", script, str(os.getpid()), "/nonexistent")
+
+    assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
+    results = ast.literal_eval((runner.run_dir("jr_nobody") / OUTPUT_LOG).read_text().strip())
+    assert results["uid"] == nobody[0]
+    assert results["scheduler"] == "denied"
+    assert results["supervisor"] == "denied"
 
 
 WAITS_FOR_RELEASE = """
@@ -398,18 +416,36 @@ async def test_log_flood_keeps_head_and_tail_with_the_cut_line(shared_dir: Path)
 
 
 async def test_stop_still_ends_a_sandboxed_run(shared_dir: Path) -> None:
-    runner = make_runner(
-        shared_dir, Sandbox(cgroups=CGROUPS, run_uids=RUN_UIDS if IS_ROOT else None)
+    sandbox = Sandbox(
+        cgroups=CGROUPS, run_uids=RUN_UIDS if IS_ROOT else None, max_processes=77, cpu_weight=50
     )
+    runner = make_runner(shared_dir, sandbox)
     script = job_script(shared_dir, "import time\nopen('ready', 'w').write('1')\ntime.sleep(30)\n")
     handle = await runner.launch(
-        "jr_stop", [python_for_jobs(), str(script)], None, env={"PATH": "/usr/bin"}
+        "jr_stop",
+        [python_for_jobs(), str(script)],
+        None,
+        env={"PATH": "/usr/bin"},
+        limits=RunLimits(memory_bytes=3 * 2**30, memory_note="test"),
     )
     ready = runner.work_dir("jr_stop") / "ready"
     for _ in range(500):
         if ready.exists():
             break
         await asyncio.sleep(0.01)
+    # The limits sit in the run's cgroups while it runs.
+    expected = {
+        "pids.max": "77",
+        "cpu.shares": str(50 * 1024 // 100),
+        "cpu.weight": "50",
+        "memory.limit_in_bytes": str(3 * 2**30),
+        "memory.max": str(3 * 2**30),
+    }
+    for parent in CGROUPS.parents:
+        for name, value in expected.items():
+            path = Path(parent, "jr_stop", name)
+            if path.exists():
+                assert path.read_text().strip() == value, path
     assert handle.stop()
     outcome = await asyncio.wait_for(handle.wait(), 10)
     assert outcome.kind is OutcomeKind.STOPPED
