@@ -20,6 +20,8 @@ PREFIX = "SCHEDULER_"
 # Below this a lease is renewed more often than a busy replica can be relied on to manage.
 MIN_LEASE_SECONDS = 1.0
 MAX_REPLICA_ID_LENGTH = 200
+# Below this a capped log keeps too little of either end to be of use.
+MIN_LOG_BYTES = 4096
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -193,6 +195,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
     for flag in ("max_run_processes", "max_run_open_files", "max_run_file_bytes", "max_log_bytes"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.max_log_bytes < MIN_LOG_BYTES:
+        parser.error(f"--max-log-bytes must be at least {MIN_LOG_BYTES}")
     if not 1 <= args.run_cpu_weight <= 10000:
         parser.error("--run-cpu-weight must be 1 to 10000")
     try:

@@ -25,6 +25,7 @@ What is in force, and when:
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import logging
 import os
@@ -283,6 +284,8 @@ def _detect_v2(mount_root: str, mount_point: str, path: str) -> CgroupSupport:
             with open(os.path.join(directory, "cgroup.subtree_control"), "w") as f:
                 f.write(enable)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)
             return CgroupSupport(
                 reason=f"cgroup v2: cannot enable {enable} in {directory} ({exc.strerror or exc}; "
                 "a cgroup that holds processes cannot: delegate a cgroup whose processes sit in "

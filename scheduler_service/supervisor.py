@@ -1126,6 +1126,9 @@ class Supervisor:
             del self.tail[:-STDERR_TAIL_BYTES]
         # Written in whole lines: a line written in pieces (print() writes text and newline
         # separately) is not split by a line of the other stream landing in between.
+        if not stream.partial and chunk.endswith(b"\n"):
+            self._write_log(chunk)  # the common case, without copies (a flood's cost)
+            return True
         stream.partial += chunk
         end = stream.partial.rfind(b"\n") + 1
         if end == 0 and len(stream.partial) >= STDERR_LINE_LIMIT:
