@@ -19,6 +19,7 @@ from scheduler_service.retention import PRUNE_INTERVAL_SECONDS, Retention
 from scheduler_service.retries import retry_backoff
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
+from scheduler_service.sandbox import protect_data_dir
 from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.site import Role, SiteProcesses, site_id
@@ -94,7 +95,10 @@ class SchedulerApp(ServiceApp):
         store = RunStore(
             db, feed, settings.runs_dir, replica=replica, retry_backoff=retry_backoff(settings)
         )
-        runner = ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds)
+        sandbox = settings.make_sandbox()
+        runner = ProcessRunner(
+            settings.runs_dir, stop_grace=settings.stop_grace_seconds, sandbox=sandbox
+        )
         site_processes = SiteProcesses(settings.runs_dir)
         site_processes.register(replica.replica_id, Role.REPLICA)
         executor = Executor(
@@ -151,6 +155,9 @@ class SchedulerApp(ServiceApp):
         await server.start()
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
         await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
+        if sandbox.changes_identity:
+            # After the migration: the SQLite file exists by then, and no run has started.
+            protect_data_dir(settings.data_dir)
         await executor.recover()
         loop = asyncio.get_running_loop()
         self._loops = [

@@ -137,7 +137,11 @@ async def _care(
     )
     executor = Executor(
         store,
-        ProcessRunner(settings.runs_dir, stop_grace=settings.stop_grace_seconds),
+        ProcessRunner(
+            settings.runs_dir,
+            stop_grace=settings.stop_grace_seconds,
+            sandbox=settings.make_sandbox(),
+        ),
         max_processes=settings.max_processes,
         commands=settings.commands,
         site_processes=site_processes,

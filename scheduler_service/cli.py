@@ -13,7 +13,9 @@ from pathlib import Path
 
 from scheduler_service.job_env import parse_assignment, parse_assignments, read_env_file
 from scheduler_service.run_access import root_policy_problem
+from scheduler_service.sandbox import parse_uid_range
 from scheduler_service.settings import SchedulerSettings
+from servicekit.errors import InvalidInputException
 from servicekit.logs import configure_logging
 from servicekit.service_main import run_service
 
@@ -21,6 +23,8 @@ PREFIX = "SCHEDULER_"
 # Below this a lease is renewed more often than a busy replica can be relied on to manage.
 MIN_LEASE_SECONDS = 1.0
 MAX_REPLICA_ID_LENGTH = 200
+# Below this a capped log keeps too little of either end to be of use.
+MIN_LOG_BYTES = 4096
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -180,6 +184,44 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="directories ScriptLocation, --extra-py-files and --extra-jars must lie in "
         "(symlinks resolved); other runs end in ERROR [SCHEDULER_SCRIPT_ROOTS; any file]",
     )
+    # -- the job sandbox (scheduler_service.sandbox) ------------------------------------------
+    parser.add_argument(
+        "--run-as",
+        default=_env("run-as"),
+        help="USER[:GROUP] every job runs as; needs root [SCHEDULER_RUN_AS; the service's user]",
+    )
+    parser.add_argument(
+        "--run-uids",
+        default=_env("run-uids"),
+        help="LOW-HIGH: each run gets a free uid of its own from this range; needs root "
+        "[SCHEDULER_RUN_UIDS; none]",
+    )
+    parser.add_argument(
+        "--run-uids-group",
+        default=_env("run-uids-group"),
+        help="group of --run-uids runs [SCHEDULER_RUN_UIDS_GROUP; gid = uid]",
+    )
+    parser.add_argument(
+        "--run-cgroups",
+        default=_env("run-cgroups", "on" if defaults.run_cgroups else "off"),
+        choices=["on", "off"],
+        help="a cgroup per run where this process can make one [SCHEDULER_RUN_CGROUPS; "
+        "%(default)s]",
+    )
+    for flag, value, what in (
+        ("max-run-processes", defaults.max_run_processes, "processes and threads per run"),
+        ("max-run-open-files", defaults.max_run_open_files, "open files per job process"),
+        ("max-run-file-bytes", defaults.max_run_file_bytes, "largest file a job may write"),
+        ("max-log-bytes", defaults.max_log_bytes, "cap of a run's output.log (head + tail)"),
+        ("run-cpu-weight", defaults.run_cpu_weight, "CPU weight of a run, 1-10000"),
+    ):
+        env_name = PREFIX + flag.upper().replace("-", "_")
+        parser.add_argument(
+            f"--{flag}",
+            type=int,
+            default=int(_env(flag, str(value)) or 0),
+            help=f"{what} [{env_name}; %(default)s]",
+        )
     parser.add_argument(
         "--log-level",
         default=_env("log-level", "INFO"),
@@ -198,6 +240,17 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         parser.error("--max-processes must be at least 1")
     if not args.lease_seconds >= MIN_LEASE_SECONDS:  # also rejects NaN
         parser.error(f"--lease-seconds must be at least {MIN_LEASE_SECONDS:g}")
+    for flag in ("max_run_processes", "max_run_open_files", "max_run_file_bytes", "max_log_bytes"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.max_log_bytes < MIN_LOG_BYTES:
+        parser.error(f"--max-log-bytes must be at least {MIN_LOG_BYTES}")
+    if not 1 <= args.run_cpu_weight <= 10000:
+        parser.error("--run-cpu-weight must be 1 to 10000")
+    try:
+        run_uids = parse_uid_range(args.run_uids) if args.run_uids else None
+    except InvalidInputException as exc:
+        parser.error(exc.message)
     replica_id = args.replica_id or defaults.replica_id
     if (
         len(replica_id) > MAX_REPLICA_ID_LENGTH
@@ -216,20 +269,17 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
     for root in script_roots:
         if not root.is_dir():
             parser.error(f"--script-roots: {root} is not a directory")
-    # The root policy reads --run-as/--run-uids, which the run-identity block of this parser
-    # defines; without that block there is no way to choose, so there is nothing to enforce.
-    if hasattr(args, "run_as") and hasattr(args, "run_uids"):
-        try:
-            problem = root_policy_problem(
-                euid=os.geteuid(),
-                run_as=args.run_as or None,
-                run_uids=args.run_uids or None,
-                script_roots=script_roots,
-            )
-        except ValueError as exc:  # an unknown --run-as user
-            parser.error(f"--run-as: {exc}")
-        if problem is not None:
-            parser.error(problem)
+    try:
+        problem = root_policy_problem(
+            euid=os.geteuid(),
+            run_as=args.run_as or None,
+            run_uids=args.run_uids or None,
+            script_roots=script_roots,
+        )
+    except ValueError as exc:  # an unknown --run-as user
+        parser.error(f"--run-as: {exc}")
+    if problem is not None:
+        parser.error(problem)
     settings = SchedulerSettings(
         listen=args.listen,
         data_dir=Path(args.data_dir),
@@ -253,6 +303,15 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         insecure=args.insecure,
         job_env=job_env,
         script_roots=script_roots,
+        run_as=args.run_as or None,
+        run_uids=run_uids,
+        run_uids_group=args.run_uids_group or None,
+        run_cgroups=args.run_cgroups == "on",
+        max_run_processes=args.max_run_processes,
+        max_run_open_files=args.max_run_open_files,
+        max_run_file_bytes=args.max_run_file_bytes,
+        max_log_bytes=args.max_log_bytes,
+        run_cpu_weight=args.run_cpu_weight,
         # This process is a scheduler of its own (not embedded in another program), so a
         # caretaker may take over its runs when it is gone.
         caretaker=True,
@@ -313,6 +372,20 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
         # Already merged with the file's; values hold no newline (``job_env.value_problem``).
         "job-env": "\n".join(f"{key}={value}" for key, value in settings.job_env.items()),
         "script-roots": ",".join(str(root.resolve()) for root in settings.script_roots),
+        # -- the job sandbox
+        **({"run-as": settings.run_as} if settings.run_as else {}),
+        **(
+            {"run-uids": f"{settings.run_uids[0]}-{settings.run_uids[1]}"}
+            if settings.run_uids
+            else {}
+        ),
+        **({"run-uids-group": settings.run_uids_group} if settings.run_uids_group else {}),
+        "run-cgroups": "on" if settings.run_cgroups else "off",
+        "max-run-processes": str(settings.max_run_processes),
+        "max-run-open-files": str(settings.max_run_open_files),
+        "max-run-file-bytes": str(settings.max_run_file_bytes),
+        "max-log-bytes": str(settings.max_log_bytes),
+        "run-cpu-weight": str(settings.run_cpu_weight),
     }
     return {
         **os.environ,

@@ -22,6 +22,7 @@ that only takes over, never promotes waiting runs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import os
@@ -50,6 +51,7 @@ from scheduler_service.runner import (
     RunningProcess,
 )
 from scheduler_service.runs import CLAIM_BATCH, ClaimedRun, NotOwnerError, RunRecord, RunStore
+from scheduler_service.sandbox import run_limits
 from scheduler_service.site import SiteProcesses
 from scheduler_service.spark_cluster import ExecutorsDoNotFit, preflight
 from servicekit.logs import run_context
@@ -440,7 +442,8 @@ class Executor:
     async def _execute(self, run: RunRecord) -> None:
         with run_context(run.run_id):
             try:
-                run_dir = self._runner.run_dir(run.run_id)
+                # The job's own directory: its user's, when it runs as another user.
+                run_dir = self._runner.work_dir(run.run_id)
                 try:
                     plan = plan_launch(
                         run.record, run.job_name, run.run_id, run.arguments, run_dir, self._commands
@@ -468,7 +471,11 @@ class Executor:
                     # The plan's environment is the whole of it: nothing of the scheduler's
                     # own (database URL, credentials) reaches the job (``job_env``).
                     process = await self._runner.launch(
-                        run.run_id, plan.argv, deadline, env=plan.env
+                        run.run_id,
+                        plan.argv,
+                        deadline,
+                        env=plan.env,
+                        limits=run_limits(run.record, self._commands),
                     )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
@@ -533,9 +540,10 @@ class Executor:
         state = _OUTCOME_STATE[outcome.kind]
         # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
         message = outcome.message or None
-        run_dir = self._runner.run_dir(run_id)
-        if outcome.kind is OutcomeKind.FAILED:
-            # A glueetl script's exception, rather than the tail of Spark's shutdown log.
+        run_dir = self._runner.work_dir(run_id)
+        if outcome.kind is OutcomeKind.FAILED and outcome.limit is None:
+            # A glueetl script's exception, rather than the tail of Spark's shutdown log (but
+            # a limit's message says more than the exception it caused).
             message = script_error(run_dir) or message
         # What the script's job.commit() left, whatever the end (commit took effect then).
         bookmark = await asyncio.to_thread(_read_if_exists, run_dir / BOOKMARK_OUT)
@@ -607,7 +615,15 @@ def _write_new(path: Path, text: str) -> None:
 
 
 def _read_if_exists(path: Path) -> str | None:
+    """A file the job wrote; not followed if it is a symbolic link (the job may run as another
+    user, and this runs as the service's: a link could name any file the service can read)."""
     try:
-        return path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    with os.fdopen(fd, encoding="utf-8") as f:
+        return f.read()

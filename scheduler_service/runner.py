@@ -8,10 +8,18 @@ restarted scheduler finds it again with ``ProcessRunner.adopt``.
 
 Run directory, ``<runs_dir>/<run_id>/``::
 
-    output.log       the job's stdout and stderr (stderr copied through the supervisor)
-    supervisor.json  the claim: supervisor pid, start time and boot id, then the job's pid
+    output.log       the job's stdout and stderr, copied (and capped) by the supervisor
+    supervisor.json  the claim: supervisor pid, start time and boot id, then the job's pid,
+                     its uid and its cgroups
     exit.json        the outcome, written once, atomically, when the run has ended
     supervisor.log   the supervisor's own stderr; empty unless something went badly wrong
+    job/             only when the job runs as another user (``sandbox``): the job's working
+                     directory, its user's (0700) while it runs and the service's after
+
+A run directory belongs to the service's user. When the job runs as another user, the run
+directory is 0711 and its files 0600: the job can reach ``job/`` but cannot read, replace or
+truncate the files the scheduler trusts (a job that could rewrite supervisor.json could make
+the scheduler signal any process it names) nor its own log.
 
 The supervisor is identified by (boot id, pid, start time from ``/proc/<pid>/stat``), so a
 reused pid is never mistaken for it, and it is signalled and awaited through a pidfd, which
@@ -33,11 +41,16 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scheduler_service import supervisor as _sv
+
+if TYPE_CHECKING:  # sandbox imports commands, which imports this module
+    from scheduler_service.sandbox import RunLimits, Sandbox
 
 SUPERVISOR_SCRIPT = Path(_sv.__file__).resolve()
 _BOOTSTRAP = _sv.BOOTSTRAP.format(directory=str(SUPERVISOR_SCRIPT.parent))
@@ -45,8 +58,12 @@ OUTPUT_LOG = _sv.OUTPUT_LOG
 CLAIM_FILE = _sv.CLAIM_FILE
 EXIT_FILE = _sv.EXIT_FILE
 SUPERVISOR_LOG = "supervisor.log"
+# The job's own directory in a run directory, when the job runs as another user.
+WORK_DIR = "job"
 
 DEFAULT_STOP_GRACE_SECONDS = 10.0
+# Rounds of SIGKILL to what a lost supervisor's cgroups still hold (see ``_lost``).
+LOST_KILL_ROUNDS = 50
 # How long launch() waits for the supervisor's one status line. Normally a few milliseconds;
 # the limit only matters if the supervisor hangs before the job starts (a stuck disk).
 DEFAULT_REPORT_TIMEOUT_SECONDS = 30.0
@@ -107,6 +124,9 @@ class Outcome:
     """When the job's process was started (epoch seconds); None if unknown."""
     ended_at: float | None = None
     """When the job's process ended (epoch seconds); None if unknown."""
+    limit: str | None = None
+    """The sandbox limit that ended a FAILED run (``memory``, ``processes``, ``file_size``);
+    the message then names it and its size."""
 
 
 # -- identifying a supervisor ------------------------------------------------------------------
@@ -121,6 +141,7 @@ class _Claim:
     boot_id: str
     job_pid: int | None
     job_start_time: int | None
+    cgroups: tuple[str, ...] = ()
 
 
 def _read_claim(run_dir: Path) -> _Claim | str | None:
@@ -135,6 +156,7 @@ def _read_claim(run_dir: Path) -> _Claim | str | None:
             job_start_time=(
                 None if data.get("job_start_time") is None else int(data["job_start_time"])
             ),
+            cgroups=tuple(str(path) for path in data.get("cgroups") or ()),
         )
     except FileNotFoundError:
         return None
@@ -187,6 +209,7 @@ def _read_outcome(run_dir: Path) -> Outcome | None:
             message=data.get("message") or "",
             started_at=data.get("started_at"),
             ended_at=data.get("ended_at"),
+            limit=(data.get("limit") or {}).get("name"),
         )
     except FileNotFoundError:
         return None
@@ -219,7 +242,31 @@ def _lost(claim: _Claim) -> Outcome:
             pass
         else:
             message += f" Its job (pid {job_pid}) was still running and has been killed."
+    # What else of the job runs in its cgroups (it may have left its process group). No fork
+    # succeeds once pids.max is 0, so a few short rounds end it; this blocks the event loop
+    # for about a millisecond per round, and only for a run whose supervisor was killed.
+    for path in claim.cgroups:
+        with contextlib.suppress(OSError):
+            Path(path, "pids.max").write_text("0")
+    for _ in range(LOST_KILL_ROUNDS):
+        live = [pid for path in claim.cgroups for pid in _cgroup_pids(path)]
+        if not live:
+            break
+        for pid in live:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.001)
+    for path in claim.cgroups:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
     return Outcome(kind=OutcomeKind.LOST, message=message)
+
+
+def _cgroup_pids(path: str) -> list[int]:
+    try:
+        return [int(pid) for pid in Path(path, "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _reap_if_ours(pidfd: int) -> None:
@@ -323,6 +370,8 @@ class ProcessRunner:
         stop_grace: seconds between SIGTERM and SIGKILL when a run is stopped or times out.
         supervisor_python: the interpreter that runs supervisors (not jobs).
         report_timeout: how long ``launch`` waits for a supervisor's status line.
+        sandbox: who jobs run as, their cgroups and limits; None: jobs run as this process's
+            user without cgroups or limits (orphans are still ended with the run).
     """
 
     def __init__(
@@ -332,11 +381,15 @@ class ProcessRunner:
         stop_grace: float = DEFAULT_STOP_GRACE_SECONDS,
         supervisor_python: str = sys.executable,
         report_timeout: float = DEFAULT_REPORT_TIMEOUT_SECONDS,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.runs_dir = Path(runs_dir).resolve()
         self.stop_grace = stop_grace
         self._python = supervisor_python
         self._report_timeout = report_timeout
+        self._sandbox = sandbox
+        self._other_user = sandbox is not None and sandbox.changes_identity
+        self._runs_dir_ready = False
 
     def run_dir(self, run_id: str) -> Path:
         """The run's directory.
@@ -347,6 +400,12 @@ class ProcessRunner:
         if not _RUN_ID.fullmatch(run_id):
             raise ValueError(f"run id {run_id!r} cannot name a run directory")
         return self.runs_dir / run_id
+
+    def work_dir(self, run_id: str) -> Path:
+        """Where the job works and writes its files (bookmarks, script errors, Spark events):
+        its own ``job/`` if it runs as another user, else the run directory."""
+        run_dir = self.run_dir(run_id)
+        return run_dir / WORK_DIR if self._other_user else run_dir
 
     def log_path(self, run_id: str) -> Path:
         """The file that holds the run's stdout and stderr."""
@@ -361,6 +420,7 @@ class ProcessRunner:
         grace: float | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | str | None = None,
+        limits: RunLimits | None = None,
     ) -> RunningProcess:
         """Start the run's process under a new supervisor, or join the one that has it.
 
@@ -376,7 +436,8 @@ class ProcessRunner:
             deadline: epoch seconds at which the run times out; None for no limit.
             grace: seconds between SIGTERM and SIGKILL; defaults to the runner's stop_grace.
             env: the job's environment; defaults to the scheduler's.
-            cwd: the job's working directory; defaults to the run directory.
+            cwd: the job's working directory; defaults to ``work_dir``.
+            limits: the run's job-dependent limits (``sandbox.run_limits``).
 
         Raises:
             LaunchError: the job could not be started (the run directory then holds an
@@ -390,9 +451,19 @@ class ProcessRunner:
         existing = self._existing(run_id, run_dir)
         if existing is not None:
             return existing
+        work_dir = self.work_dir(run_id)
+        if self._other_user:
+            self._prepare_for_other_user(run_dir, work_dir)
+        sandbox_args = (
+            []
+            if self._sandbox is None
+            else self._sandbox.supervisor_args(run_id, self.runs_dir, work_dir, limits)
+        )
         # Unbuffered, append-only: the supervisor writes here only when it cannot report.
         log_fd = os.open(
-            run_dir / SUPERVISOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+            run_dir / SUPERVISOR_LOG,
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+            0o600 if self._other_user else 0o644,
         )
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -407,6 +478,7 @@ class ProcessRunner:
                 "none" if deadline is None else repr(float(deadline)),
                 "--grace",
                 repr(float(self.stop_grace if grace is None else grace)),
+                *sandbox_args,
                 "--",
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -414,7 +486,7 @@ class ProcessRunner:
                 stderr=log_fd,
                 start_new_session=True,
                 env=env,
-                cwd=run_dir if cwd is None else cwd,
+                cwd=work_dir if cwd is None else cwd,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start the run's supervisor: {exc}") from exc
@@ -441,6 +513,16 @@ class ProcessRunner:
             f"the run's supervisor did not report ({line!r}, exit status {proc.returncode})"
             + (f": {tail}" if tail else "")
         )
+
+    def _prepare_for_other_user(self, run_dir: Path, work_dir: Path) -> None:
+        """Make the run directory passable, not readable, for the job's user (see the module
+        docstring); the supervisor hands ``work_dir`` over to that user."""
+        if not self._runs_dir_ready:
+            # Other users pass through to their job/; they list nothing.
+            self.runs_dir.chmod(0o711)
+            self._runs_dir_ready = True
+        run_dir.chmod(0o711)
+        work_dir.mkdir(mode=0o700, exist_ok=True)
 
     def _existing(self, run_id: str, run_dir: Path) -> RunningProcess | None:
         claim = _read_claim(run_dir)

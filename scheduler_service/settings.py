@@ -11,6 +11,15 @@ from pathlib import Path
 from scheduler_service.commands import CommandSettings
 from scheduler_service.job_env import inherited_environment
 from scheduler_service.leases import DEFAULT_LEASE_SECONDS, default_replica_id
+from scheduler_service.run_access import run_identity
+from scheduler_service.sandbox import (
+    DEFAULT_CPU_WEIGHT,
+    DEFAULT_MAX_LOG_BYTES,
+    DEFAULT_MAX_RUN_FILE_BYTES,
+    DEFAULT_MAX_RUN_OPEN_FILES,
+    DEFAULT_MAX_RUN_PROCESSES,
+    Sandbox,
+)
 from servicekit.db import sqlite_url
 
 
@@ -90,6 +99,47 @@ class SchedulerSettings:
     data directory's runs when this process ends (see ``leases``). Set by the command line;
     off for a scheduler embedded in another process, whose end is not the scheduler's."""
 
+    # -- the job sandbox: identity, cgroups and limits of each run (sandbox, supervisor) -----
+    run_as: str | None = None
+    """``USER[:GROUP]`` every job runs as; needs root (without root jobs run as the service's
+    user). None: the service's user, unless ``run_uids``."""
+    run_uids: tuple[int, int] | None = None
+    """``(LOW, HIGH)``: each run gets a uid of its own from this range, free while it runs
+    (like systemd's DynamicUser); needs root. Wins over ``run_as``."""
+    run_uids_group: str | None = None
+    """The group of ``run_uids`` runs (name or gid); None: the gid of the same number."""
+    run_cgroups: bool = True
+    """Give each run cgroups of its own (memory, pids, cpu) where this process can make them."""
+    max_run_processes: int = DEFAULT_MAX_RUN_PROCESSES
+    """Processes and threads one run may have at once (pids cgroup; RLIMIT_NPROC with
+    ``run_uids``)."""
+    max_run_open_files: int = DEFAULT_MAX_RUN_OPEN_FILES
+    """Open files per job process (RLIMIT_NOFILE)."""
+    max_run_file_bytes: int = DEFAULT_MAX_RUN_FILE_BYTES
+    """The largest file a job may write (RLIMIT_FSIZE)."""
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+    """A run's output.log cap: its first and last halves are kept, the middle cut."""
+    run_cpu_weight: int = DEFAULT_CPU_WEIGHT
+    """A run's CPU weight against the other runs (1-10000, 100 normal; cgroup cpu)."""
+
+    def make_sandbox(self) -> Sandbox:
+        """The job sandbox on this machine (detects cgroups, logs what is in force).
+
+        Raises:
+            InvalidInputException: ``run_as`` or ``run_uids_group`` names no user or group.
+        """
+        return Sandbox.from_settings(
+            run_as=self.run_as,
+            run_uids=self.run_uids,
+            run_uids_group=self.run_uids_group,
+            cgroups=self.run_cgroups,
+            max_processes=self.max_run_processes,
+            max_open_files=self.max_run_open_files,
+            max_file_bytes=self.max_run_file_bytes,
+            max_log_bytes=self.max_log_bytes,
+            cpu_weight=self.run_cpu_weight,
+        )
+
     @property
     def effective_database_url(self) -> str:
         """The database URL actually used."""
@@ -112,6 +162,9 @@ class SchedulerSettings:
             job_env=self.job_env,
             script_roots=tuple(root.resolve() for root in self.script_roots),
             private_paths=self.private_paths,
+            run_identity=run_identity(
+                self.run_as, self.run_uids, self.run_uids_group, euid=os.geteuid()
+            ),
         )
 
     @property

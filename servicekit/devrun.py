@@ -43,11 +43,13 @@ def internal_secret_file(data_dir: Path) -> Path:
 
 
 def default_run_identity(env: dict[str, str], data_dir: Path) -> str | None:
-    """As root with no run identity set: choose ``nobody`` for jobs (SCHEDULER_RUN_AS) if it
-    can reach the interpreter, the runtime and the data directory; else say what to do.
+    """As root with no run identity set, choose one for jobs (SCHEDULER_RUN_AS): ``nobody`` if
+    it can reach the interpreter, the runtime and the data directory; otherwise root, said out
+    loud - `make run` is a development command on the user's own machine, and a first job
+    must run there (the scheduler itself never picks root on its own).
 
     Returns:
-        None when ready to start, else the message to print instead.
+        None, or a notice to print: jobs run as root, why, and how to change it.
     """
     if os.geteuid() != 0 or env.get("SCHEDULER_RUN_AS") or env.get("SCHEDULER_RUN_UIDS"):
         return None
@@ -67,18 +69,19 @@ def default_run_identity(env: dict[str, str], data_dir: Path) -> str | None:
     if not problems:
         env["SCHEDULER_RUN_AS"] = DEFAULT_RUN_AS
         return None
+    env["SCHEDULER_RUN_AS"] = "root"
+    env.setdefault("SCHEDULER_SCRIPT_ROOTS", "/")
     return (
-        f"make run is running as root, and the scheduler does not run jobs as root unless "
-        f"told to; it would run them as {DEFAULT_RUN_AS!r}, but:\n  "
+        f"NOTE: make run is running as root and jobs will run as ROOT, with any ScriptLocation: "
+        f"they would run as {DEFAULT_RUN_AS!r}, but\n  "
         + "\n  ".join(problems)
-        + "\nDo one of these:\n"
-        "  - run `make run` as a normal user;\n"
+        + "\nTo run jobs unprivileged:\n"
+        "  - run `make run` as a normal user; or\n"
         "  - put the checkout and its Python where other users can read them (e.g. under "
-        "/opt, not a 0700 home directory such as /root);\n"
+        "/opt, not a 0700 home directory such as /root); or\n"
         "  - choose the jobs' user: SCHEDULER_RUN_AS=USER[:GROUP] make run "
-        "(or SCHEDULER_RUN_UIDS=LOW-HIGH);\n"
-        "  - run jobs as root on purpose: SCHEDULER_RUN_AS=root "
-        "SCHEDULER_SCRIPT_ROOTS=/dir/of/your/scripts make run"
+        "(or SCHEDULER_RUN_UIDS=LOW-HIGH).\n"
+        "To keep root but limit scripts: SCHEDULER_SCRIPT_ROOTS=/dir/of/your/scripts make run"
     )
 
 
@@ -86,10 +89,9 @@ def main() -> int:
     """Run both services until interrupted."""
     env = dict(os.environ)
     data_dir = env.get("DATA_DIR", "var")
-    refusal = default_run_identity(env, Path(env.get("SCHEDULER_DATA_DIR", data_dir)))
-    if refusal is not None:
-        print(refusal, file=sys.stderr)  # noqa: T201
-        return 2
+    notice = default_run_identity(env, Path(env.get("SCHEDULER_DATA_DIR", data_dir)))
+    if notice is not None:
+        print(notice, file=sys.stderr)  # noqa: T201
     env.setdefault("SCHEDULER_DATA_DIR", data_dir)
     env.setdefault("CATALOG_DATA_DIR", data_dir)
     env.setdefault("SCHEDULER_LISTEN", "127.0.0.1:50052")

@@ -357,13 +357,15 @@ def test_run_identity_of_the_run_identity_flags(nobody: Identity) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="make run's default run identity applies to root")
-def test_make_run_as_root_picks_nobody_or_says_what_to_do(open_dir: Path) -> None:
+def test_make_run_as_root_picks_nobody_or_says_it_runs_jobs_as_root(open_dir: Path) -> None:
     closed = open_dir / "closed"
     closed.mkdir(mode=0o700)
     env: dict[str, str] = {}
     message = devrun.default_run_identity(env, closed / "var")
-    assert message is not None and "SCHEDULER_RUN_AS" not in env
+    # make run must start for a new user: jobs run as root then, and it says so and why.
+    assert message is not None and env["SCHEDULER_RUN_AS"] == "root"
+    assert "jobs will run as ROOT" in message
     assert f"cannot enter the directory {closed}" in message
-    assert "as a normal user" in message and "SCHEDULER_RUN_AS=root" in message
+    assert "as a normal user" in message and "SCHEDULER_RUN_AS=USER" in message
     # An explicit choice is left alone.
     assert devrun.default_run_identity({"SCHEDULER_RUN_AS": "root"}, closed / "var") is None

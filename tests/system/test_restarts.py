@@ -60,6 +60,20 @@ async def _create_job(
     )
 
 
+async def _job_claim(path: Path, timeout: float = 10) -> dict[str, int]:
+    """The run's claim once its supervisor has recorded the job's pid."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            claim: dict[str, int] = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            claim = {}
+        if claim.get("job_pid"):
+            return claim
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path} never named the job")
+
+
 async def _wait(
     glue: glue_pb2_grpc.GlueStub, job: str, run_id: str, states: set[str], timeout: float = 30
 ) -> glue_pb2.JobRun:
@@ -155,9 +169,10 @@ async def test_lost_supervisor_settles_the_run_honestly(pair: ServicePair, tmp_p
         await _create_job(glue, "lost", script, 120)
         run_id = (await glue.StartJobRun(glue_pb2.StartJobRunRequest(job_name="lost"))).job_run_id
         await _wait(glue, "lost", run_id, {"RUNNING"})
+        # RUNNING is recorded before the supervisor starts: wait until it names the job.
+        claim = await _job_claim(pair.data_dir / "runs" / run_id / "supervisor.json")
         await pair.scheduler.kill9()
         # Everything the run had dies too: its supervisor and the job's process group.
-        claim = json.loads((pair.data_dir / "runs" / run_id / "supervisor.json").read_text())
         os.kill(claim["pid"], signal.SIGKILL)
         os.killpg(claim["job_pid"], signal.SIGKILL)
         await pair.start_scheduler()

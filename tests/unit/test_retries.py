@@ -7,6 +7,7 @@ import pytest
 from catalog_service.argument_keys import key_problem, value_problem
 from scheduler_service.cli import parse_settings, settings_environment
 from scheduler_service.retries import RetryBackoff, retry_backoff
+from tests.helpers.processes import service_environment
 
 
 def test_backoff_starts_at_one_second_doubles_and_stops_at_sixty() -> None:
@@ -26,6 +27,9 @@ def test_backoff_is_configurable() -> None:
 
 
 def test_backoff_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in service_environment().items():
+        if name.startswith("SCHEDULER_RUN_AS") or name == "SCHEDULER_SCRIPT_ROOTS":
+            monkeypatch.setenv(name, value)  # a root scheduler needs its run identity named
     settings, _level = parse_settings([])
     assert retry_backoff(settings) == RetryBackoff(first_seconds=1.0, max_seconds=60.0)
     settings, _level = parse_settings(["--retry-backoff", "0.5", "--retry-backoff-max", "5"])
