@@ -43,7 +43,7 @@ from typing import Any, Final
 from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
-from catalog_service.argument_keys import key_problem, value_problem
+from servicekit.argument_keys import key_problem, value_problem
 from servicekit.errors import InvalidInputException
 from servicekit.internal_rules import MAX_RETRIES
 
@@ -853,7 +853,7 @@ def _as_shape(member: str, shape: str) -> Rule:
 
 def _script_arguments(member: str) -> Rule:
     """The argument map in ``member`` holds no key or value a job script would misread as the
-    job's name or run id (``argument_keys``); every run passes them through argparse."""
+    job's name or run id (``servicekit.argument_keys``); every run passes them through argparse."""
 
     def rule(params: Mapping[str, Any]) -> Iterator[Violation]:
         arguments = params.get(member)

@@ -45,10 +45,9 @@ from scheduler_service.run_access import (
     unreachable,
 )
 from scheduler_service.runner import LaunchError
+from servicekit.argument_keys import key_problem, value_problem
 
 SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
-# Set by the scheduler on every run; a job argument may not replace them.
-RESERVED_ARGUMENTS = ("--JOB_NAME", "--JOB_RUN_ID")
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 DRIVER = RUNTIME_DIR / "glue_driver.py"
 # Files in the run directory the awsglue library and the driver wrapper read and write.
@@ -185,16 +184,19 @@ def glue_arguments(job_name: str, run_id: str, arguments: Mapping[str, str]) -> 
     prefixed (``{"day": "1"}`` is passed as ``--day 1``).
 
     Raises:
-        LaunchError: an argument would replace ``--JOB_NAME``/``--JOB_RUN_ID``, has an empty
-            key, or holds a NUL character.
+        LaunchError: an argument could be read as ``--JOB_NAME``/``--JOB_RUN_ID``/``--JOB_ID``
+            (``servicekit.argument_keys``: the catalog refuses such arguments, but a job or
+            trigger stored before that rule may still hold one), has an empty key, or holds a
+            NUL character.
     """
     argv = ["--JOB_NAME", job_name, "--JOB_RUN_ID", run_id]
     for key, value in arguments.items():
         option = key if key.startswith("--") else f"--{key}"
         if option == "--":
             raise LaunchError(f"argument key {key!r} is empty")
-        if option in RESERVED_ARGUMENTS:
-            raise LaunchError(f"argument {key} is set by the scheduler and cannot be overridden")
+        problem = key_problem(option) or value_problem(value)
+        if problem is not None:
+            raise LaunchError(f"argument {key!r}: {problem}")
         if "\x00" in option or "\x00" in value:
             raise LaunchError(
                 f"argument {key!r} holds a NUL character, which no process argument can"
@@ -233,6 +235,9 @@ def checked_file(location: object, what: str, settings: CommandSettings) -> Path
         LaunchError: see ``location_path``, and any rule above.
     """
     path = location_path(location, what, settings.s3_root)
+    if "\0" in str(path):
+        # No file has a NUL in its name (the system calls below would raise ValueError).
+        raise LaunchError(f"{what} {location!r}: a path cannot hold a NUL character")
     resolved = Path(os.path.realpath(path))
     if outside_roots(resolved, settings.script_roots):
         roots = ", ".join(str(root) for root in settings.script_roots)

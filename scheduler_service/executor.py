@@ -452,6 +452,15 @@ class Executor:
                     log.info("run could not start", extra={"reason": str(exc)})
                     await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
                     return
+                except Exception:  # a bug planning this one run must not leave it STARTING
+                    log.exception("run could not be planned")
+                    await self._settle_state(
+                        run.run_id,
+                        JobRunState.ERROR,
+                        "The run could not be prepared (an internal error; the scheduler log "
+                        "has the details).",
+                    )
+                    return
                 if not await self._executors_fit(run):
                     return
                 recorded = await self._store.record_launch(

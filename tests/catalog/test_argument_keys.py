@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 import grpc
+import pytest
 
 from glue.v1 import glue_pb2
 from scheduler_service.commands import RUNTIME_DIR, glue_arguments
+from scheduler_service.runner import LaunchError
 from tests.conftest import Stack
 from tests.helpers.errors import expect_error
 from tests.helpers.scripts import ECHO_ARGS, SUCCEED, write_script
@@ -37,9 +39,12 @@ print(json.dumps({k: args.get(k) for k in ("JOB_NAME", "JOB_RUN_ID", "JOB_ID")})
 
 
 def resolved(script: Path, arguments: dict[str, str]) -> dict[str, str | None]:
-    """What a script sees of a run of job ``real`` (run ``jr_1``) given ``arguments``: the
-    command line the scheduler builds, parsed by the awsglue runtime in a real process."""
-    argv = glue_arguments("real", "jr_1", arguments)
+    """What a script would see of a run of job ``real`` (run ``jr_1``) given ``arguments``:
+    the command line's shape (the run's own options first, then each argument, ``--`` added),
+    without the launcher's check, parsed by the awsglue runtime in a real process."""
+    argv = ["--JOB_NAME", "real", "--JOB_RUN_ID", "jr_1"]
+    for key, value in arguments.items():
+        argv += [key if key.startswith("--") else f"--{key}", value]
     env = {**os.environ, "PYTHONPATH": str(RUNTIME_DIR)}
     done = subprocess.run(
         [sys.executable, str(script), *argv], capture_output=True, text=True, env=env, check=True
@@ -64,6 +69,10 @@ def test_a_prefix_key_replaces_the_job_name_a_script_reads(tmp_path: Path) -> No
     assert resolved(script, {"--job-bookmark-option": "job-bookmark-enable"})["JOB_NAME"] == (
         "real"
     )
+    # The scheduler's launcher refuses them too (a job stored before the rule may hold one).
+    for arguments in ({"--JOB_N": "evil"}, {"--unread": "--JOB_NAME=evil"}):
+        with pytest.raises(LaunchError, match=r"reserved|must not"):
+            glue_arguments("real", "jr_1", arguments)
 
 
 async def get_job(stack: Stack, name: str) -> glue_pb2.Job:

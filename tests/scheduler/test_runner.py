@@ -389,8 +389,17 @@ def test_build_argv_forms(tmp_path: Path) -> None:
         "python3", str(script), "--JOB_NAME", "j", "--JOB_RUN_ID", "jr_1",
         "--a", "1", "--b", "-2", "--c", "",
     ]  # fmt: skip
-    with pytest.raises(LaunchError, match="set by the scheduler"):
-        build_argv(pythonshell(script), "j", "jr_1", {"JOB_NAME": "other"}, "python3")
+    # Arguments a job or trigger stored before the catalog's rule may still hold: anything
+    # argparse would read as the run's own name, run id or job id is refused at launch too.
+    for arguments in (
+        {"JOB_NAME": "other"},
+        {"--JOB_N": "other"},
+        {"--JOB_R": "jr_other"},
+        {"--x=y": "1"},
+        {"--x": "--JOB_NAME=other"},
+    ):
+        with pytest.raises(LaunchError, match=r"reserved|must not"):
+            build_argv(pythonshell(script), "j", "jr_1", arguments, "python3")
 
 
 async def test_bad_interpreter_is_a_launch_error_and_an_error_outcome(
