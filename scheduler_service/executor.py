@@ -445,8 +445,16 @@ class Executor:
                 # The job's own directory: its user's, when it runs as another user.
                 run_dir = self._runner.work_dir(run.run_id)
                 try:
-                    plan = plan_launch(
-                        run.record, run.job_name, run.run_id, run.arguments, run_dir, self._commands
+                    # Off the event loop: the plan stats the script's path, directory by
+                    # directory, to check the run's identity can read it.
+                    plan = await asyncio.to_thread(
+                        plan_launch,
+                        run.record,
+                        run.job_name,
+                        run.run_id,
+                        run.arguments,
+                        run_dir,
+                        self._commands,
                     )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
