@@ -12,21 +12,24 @@ status (``GrpcServer.serving``) with the reason when it is not SERVING.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Protocol
 
 import grpc
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Histogram,
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -59,32 +62,47 @@ def new_registry() -> CollectorRegistry:
     return registry
 
 
-class RpcMetrics:
+class RpcMetrics(Collector):
     """Latency of every API call by full method and final status code.
 
     One histogram serves as both the count (its ``_count``) and the latency: one observation
-    per call instead of two. Children are cached per (method, code), since ``labels()`` costs
-    a lock and a tuple build per call.
+    per call instead of two. Hand-rolled rather than prometheus_client's Histogram, whose
+    ``labels()`` plus ``observe()`` took ~2.5 us a call on an idle core here (a lock per
+    value, a linear bucket scan) against ~0.5 us for a bisect into a plain list. No lock is
+    needed: calls are observed and scrapes read on the event loop's thread.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._histogram = Histogram(
-            "glue_rpc_server_handling_seconds",
-            "API calls served, by full gRPC method and final status code, and their latency",
-            ["method", "code"],
-            registry=registry,
-            buckets=RPC_BUCKETS,
-        )
-        self._children: dict[tuple[str, grpc.StatusCode], Any] = {}
+        # Per (method, code): a count per bucket (not cumulative; the last for +Inf), then
+        # the sum of the latencies.
+        self._series: dict[tuple[str, grpc.StatusCode], list[float]] = {}
+        registry.register(self)
 
     def observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
         """Record a call to ``method`` begun at ``started`` (``time.perf_counter()``)."""
         elapsed = time.perf_counter() - started
-        child = self._children.get((method, code))
-        if child is None:
-            child = self._histogram.labels(method, code.name)
-            self._children[(method, code)] = child
-        child.observe(elapsed)
+        series = self._series.get((method, code))
+        if series is None:
+            series = self._series[(method, code)] = [0.0] * (len(RPC_BUCKETS) + 2)
+        series[bisect.bisect_left(RPC_BUCKETS, elapsed)] += 1
+        series[-1] += elapsed
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        """The histogram's current values (called by the registry at each scrape)."""
+        family = HistogramMetricFamily(
+            "glue_rpc_server_handling_seconds",
+            "API calls served, by full gRPC method and final status code, and their latency",
+            labels=["method", "code"],
+        )
+        bounds = [*(repr(bound) for bound in RPC_BUCKETS), "+Inf"]
+        for (method, code), series in sorted(self._series.items(), key=lambda item: item[0][0]):
+            cumulative = list(itertools.accumulate(series[:-1]))
+            family.add_metric(
+                [method, code.name],
+                buckets=list(zip(bounds, cumulative, strict=True)),
+                sum_value=series[-1],
+            )
+        yield family
 
 
 def http_routes(
