@@ -206,6 +206,16 @@ async def test_runs_rpcs_and_fires_move_the_numbers(
 
     await eventually(repaired)
 
+    # A server stream is recorded when it ends: the catalog leaving ends its event stream.
+    watch = {"method": SCHEDULER + "WatchRunEvents", "code": "CANCELLED"}
+    watches = value(await scrape(http, scheduler_http), handled, **watch)
+    await stack.stop_catalog()
+
+    async def stream_recorded() -> bool:
+        return value(await scrape(http, scheduler_http), handled, **watch) == watches + 1
+
+    await eventually(stream_recorded)
+
 
 @pytest.mark.slow
 @pytest.mark.scheduler_settings(http_listen="127.0.0.1:0")
