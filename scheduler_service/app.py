@@ -149,7 +149,7 @@ class SchedulerApp(ServiceApp):
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(
             SchedulerServicer(db, store, feed, executor, firing, clock), server.server
         )
-        self.port = server.bind(settings.listen, credentials)
+        self.port = server.bind(settings.listen, credentials, setting="--listen / SCHEDULER_LISTEN")
         # Listening (NOT_SERVING, calls refused as unavailable) while the database is migrated
         # and runs left in flight are re-adopted.
         await server.start()
