@@ -91,6 +91,8 @@ DEFAULT_ACCOUNT: Final = "000000000000"
 # Two retries spanning under a second: enough to ride out a reconnect or a service restart that
 # is already under way, short enough that a command line learns quickly that nothing listens.
 _RETRY_DELAYS: Final = (0.2, 0.6)
+# GetJobRuns' largest page (Glue's model): where find_retry looks for a run's retry.
+_NEWEST_RUNS: Final = 200
 
 _CHANNEL_OPTIONS: Final = [
     # gRPC's default reconnect backoff starts at a second and grows to two minutes, during which
@@ -573,6 +575,25 @@ class GlueClient:
             pause = delay if timeout is None else min(delay, max(timeout - waited, 0.0))
             await asyncio.sleep(pause)
             delay = min(delay * 1.5, poll_interval)
+
+    async def find_retry(self, job_name: str, run: glue_pb2.JobRun) -> glue_pb2.JobRun | None:
+        """The automatic retry of ``run`` (the run whose PreviousRunId it is), or None.
+
+        The scheduler stores a retry together with the failed run's end, so once ``run`` is
+        seen terminal its retry, if any, exists already. It is looked for among the job's
+        newest runs (one GetJobRuns page): it was made at ``run``'s end, so only a job that
+        started more runs than a page holds since then could hide it.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        if run.job_run_state != "FAILED":
+            return None  # STOPPED, TIMEOUT and ERROR runs are not retried
+        page = await self.get_job_runs(job_name, max_results=_NEWEST_RUNS)
+        for candidate in page.job_runs:
+            if candidate.previous_run_id == run.id and candidate.attempt == run.attempt + 1:
+                return candidate
+        return None
 
     # -- job bookmarks -----------------------------------------------------------------------
 
