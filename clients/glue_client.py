@@ -36,6 +36,7 @@ import asyncio
 import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
 
@@ -478,6 +479,66 @@ class GlueClient:
         token: str | None = None
         while True:
             page = await self.get_job_runs(job_name, next_token=token, max_results=page_size)
+            for run in page.job_runs:
+                yield run
+            if not page.HasField("next_token"):
+                return
+            token = page.next_token
+
+    async def get_recent_job_runs(
+        self,
+        *,
+        job_name: str | None = None,
+        states: Sequence[str] = (),
+        trigger_name: str | None = None,
+        started_after: datetime | None = None,
+        latest_per_job: bool = False,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> glue_pb2.GetRecentJobRunsResponse:
+        """GetRecentJobRuns (not a Glue operation): one page of runs across jobs, newest first,
+        runs of deleted jobs included (``job_deleted``); with ``latest_per_job`` each job's
+        newest run only. The filters combine.
+
+        Raises:
+            InvalidInputException: a filter or MaxResults breaks a rule.
+        """
+        message = glue_pb2.GetRecentJobRunsRequest(
+            job_name=job_name,
+            job_run_states=list(states),
+            trigger_name=trigger_name,
+            latest_per_job=latest_per_job or None,
+            max_results=max_results,
+            next_token=next_token,
+        )
+        if started_after is not None:
+            message.started_after.FromDatetime(started_after)
+        return await self._call(
+            lambda: self._stub.GetRecentJobRuns(message, timeout=self.timeout), read_only=True
+        )
+
+    async def iter_recent_job_runs(
+        self,
+        *,
+        job_name: str | None = None,
+        states: Sequence[str] = (),
+        trigger_name: str | None = None,
+        started_after: datetime | None = None,
+        latest_per_job: bool = False,
+        page_size: int | None = None,
+    ) -> AsyncIterator[glue_pb2.JobRun]:
+        """Every run ``get_recent_job_runs`` lists with these filters, following NextToken."""
+        token: str | None = None
+        while True:
+            page = await self.get_recent_job_runs(
+                job_name=job_name,
+                states=states,
+                trigger_name=trigger_name,
+                started_after=started_after,
+                latest_per_job=latest_per_job,
+                max_results=page_size,
+                next_token=token,
+            )
             for run in page.job_runs:
                 yield run
             if not page.HasField("next_token"):

@@ -21,7 +21,7 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from importlib import metadata
 from pathlib import Path
@@ -43,6 +43,7 @@ from clients.gluectl.output import (
     FORMATS,
     JOB_HEADERS,
     NEXT_HEADERS,
+    RECENT_RUN_HEADERS,
     RUN_HEADERS,
     TABLE,
     TAG_HEADERS,
@@ -53,6 +54,7 @@ from clients.gluectl.output import (
     job_row,
     next_row,
     one_line,
+    recent_run_row,
     run_row,
     short_run_id,
     tag_rows,
@@ -76,6 +78,8 @@ _MAX_RUNS_PAGE: Final = 200
 _BATCH_GET: Final = 100
 # ListTriggers' largest page (Glue's model).
 _MAX_TRIGGERS_PAGE: Final = 200
+DEFAULT_RECENT: Final = 20
+"""How many runs `runs list` shows across jobs unless --max says otherwise: a screenful."""
 DEFAULT_NEXT: Final = 5
 """How many fire times `triggers next` prints unless -n says otherwise."""
 WATCHABLE_STATES: Final = ("SUCCEEDED", "STOPPED", "FAILED", "TIMEOUT")
@@ -273,6 +277,24 @@ def gluectl_version() -> str:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+_AGE: Final = re.compile(r"(\d+)([smhd])")
+_AGE_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def since_time(text: str) -> datetime:
+    """argparse type for ``--since``: an age (``90m``, ``12h``, ``7d``) before now, or an
+    ISO-8601 time as ``utc_time`` takes it."""
+    age = _AGE.fullmatch(text.strip())
+    if age is None:
+        try:
+            return utc_time(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected an age such as 90m, 12h, 7d or an ISO-8601 time, got {text!r}"
+            ) from None
+    return _now() - timedelta(**{_AGE_UNITS[age.group(2)]: int(age.group(1))})
 
 
 def build_parser(
@@ -566,14 +588,38 @@ def _add_runs_commands(
     get.add_argument("job", metavar="JOB")
     get.add_argument("run_id", metavar="RUN_ID")
 
-    listing = runs.action("list", runs_list, help="list a job's runs, newest first (GetJobRuns)")
-    listing.add_argument("job", metavar="JOB")
+    listing = runs.action(
+        "list",
+        runs_list,
+        help="list runs, newest first: a job's, or recent ones across jobs",
+        description="With JOB alone: every run of JOB, newest first (GetJobRuns). Without JOB, "
+        f"or with a filter: recent runs across jobs (GetRecentJobRuns; the newest "
+        f"{DEFAULT_RECENT} unless --max), including runs of jobs deleted since, marked "
+        "'(deleted)'.",
+    )
+    listing.add_argument("job", metavar="JOB", nargs="?", help="only this job's runs")
+    listing.add_argument(
+        "--state",
+        metavar="STATE",
+        type=str.upper,
+        action="append",
+        dest="states",
+        help="only runs in this state (repeatable: any of them), e.g. FAILED, RUNNING",
+    )
+    listing.add_argument("--trigger", metavar="NAME", help="only runs this trigger started")
+    listing.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=since_time,
+        help="only runs started since then: an ISO-8601 time (UTC if it has no offset) or an "
+        "age such as 90m, 12h, 7d",
+    )
     listing.add_argument(
         "--max",
         metavar="N",
         type=_positive_int,
         dest="max_runs",
-        help="at most N runs (default: all)",
+        help=f"at most N runs (default: all of JOB's; across jobs {DEFAULT_RECENT})",
     )
 
     stop = runs.action(
@@ -1115,8 +1161,14 @@ async def jobs_list(client: GlueClient, args: argparse.Namespace, out: Output) -
     for start in range(0, len(names), _BATCH_GET):
         # A job deleted since ListJobs answered is in JobsNotFound, and simply not shown.
         jobs.extend((await client.batch_get_jobs(names[start : start + _BATCH_GET])).jobs)
+    last_runs = {
+        run.job_name: run
+        async for run in client.iter_recent_job_runs(latest_per_job=True, page_size=_MAX_RUNS_PAGE)
+        # A deleted job's run is not the last run of a new job of the same name.
+        if not run.job_deleted
+    }
     # Scripts are paths: their file name, at the end, is what tells them apart.
-    out.table(JOB_HEADERS, (job_row(job) for job in jobs), keep_end=True)
+    out.table(JOB_HEADERS, (job_row(job, last_runs.get(job.name)) for job in jobs), keep_end=True)
     return ExitCode.OK
 
 
@@ -1246,19 +1298,37 @@ async def runs_get(client: GlueClient, args: argparse.Namespace, out: Output) ->
 
 
 async def runs_list(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
-    """``runs list``: newest first, every page or the first --max runs."""
+    """``runs list``: newest first; a job's every run (or the first --max), or recent runs
+    across jobs (GetRecentJobRuns) when no job is given or a filter is."""
     limit: int | None = args.max_runs
+    across = args.job is None or bool(args.states or args.trigger or args.since)
+    if across and limit is None and args.job is None:
+        limit = DEFAULT_RECENT
     page_size = min(limit, _MAX_RUNS_PAGE) if limit is not None else _MAX_RUNS_PAGE
+    listed = (
+        client.iter_recent_job_runs(
+            job_name=args.job,
+            states=args.states or (),
+            trigger_name=args.trigger,
+            started_after=args.since,
+            page_size=page_size,
+        )
+        if across
+        else client.iter_job_runs(args.job, page_size=page_size)
+    )
     runs: list[glue_pb2.JobRun] = []
-    async for job_run in client.iter_job_runs(args.job, page_size=page_size):
+    async for job_run in listed:
         runs.append(job_run)
         if limit is not None and len(runs) >= limit:
             break
     if out.is_json:
         out.document({"JobRuns": [to_glue(r) for r in runs]})
-    else:
+    elif args.job is not None:
         now = _now()
         out.table(RUN_HEADERS, (run_row(r, now, full_id=args.full_ids) for r in runs))
+    else:
+        now = _now()
+        out.table(RECENT_RUN_HEADERS, (recent_run_row(r, now, full_id=args.full_ids) for r in runs))
     return ExitCode.OK
 
 

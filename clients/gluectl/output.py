@@ -20,7 +20,8 @@ TABLE: Final = "table"
 FORMATS: Final = (TABLE, JSON)
 
 RUN_HEADERS: Final = ("Id", "State", "Attempt", "Started", "Duration", "Error")
-JOB_HEADERS: Final = ("Name", "Command", "Modified", "Script")
+RECENT_RUN_HEADERS: Final = ("Job", *RUN_HEADERS)
+JOB_HEADERS: Final = ("Name", "Command", "Last run", "Started", "Script")
 TRIGGER_HEADERS: Final = ("Name", "Type", "State", "When", "Next (UTC)", "Actions")
 FIRE_HEADERS: Final = ("Scheduled", "Recorded", "Outcome", "DueTimes", "Runs", "Reason")
 NEXT_HEADERS: Final = ("Time (UTC)", "Weekday")
@@ -172,12 +173,24 @@ def run_row(run: glue_pb2.JobRun, now: datetime, *, full_id: bool = False) -> li
     ]
 
 
-def job_row(job: glue_pb2.Job) -> list[str]:
-    """A job as a row under JOB_HEADERS."""
-    modified = (
-        timestamp_to_datetime(job.last_modified_on) if job.HasField("last_modified_on") else None
-    )
-    return [job.name, job.command.name, format_time(modified), job.command.script_location]
+def recent_run_row(run: glue_pb2.JobRun, now: datetime, *, full_id: bool = False) -> list[str]:
+    """A run of any job as a row under RECENT_RUN_HEADERS; a deleted job's name says so."""
+    job = f"{run.job_name} (deleted)" if run.job_deleted else run.job_name
+    return [job, *run_row(run, now, full_id=full_id)]
+
+
+def job_row(job: glue_pb2.Job, last_run: glue_pb2.JobRun | None) -> list[str]:
+    """A job as a row under JOB_HEADERS: its newest run's state and start (``-``: none)."""
+    started = None
+    if last_run is not None and last_run.HasField("started_on"):
+        started = timestamp_to_datetime(last_run.started_on)
+    return [
+        job.name,
+        job.command.name,
+        last_run.job_run_state if last_run is not None else "-",
+        format_time(started),
+        job.command.script_location,
+    ]
 
 
 def predicate_summary(predicate: glue_pb2.Predicate) -> str:

@@ -81,7 +81,7 @@ async def test_job_lifecycle(
         "JobNames": []
     }
     listing = (await gluectl("jobs", "list")).out.splitlines()
-    assert listing[0].split() == ["Name", "Command", "Modified", "Script"]
+    assert listing[0].split() == ["Name", "Command", "Last", "run", "Started", "Script"]
     assert [line.split()[:2] for line in listing[1:]] == [
         ["etl", "pythonshell"],
         ["other", "pythonshell"],
