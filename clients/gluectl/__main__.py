@@ -4,8 +4,9 @@
 Example session::
 
     gluectl jobs create nightly --script ./nightly.py --arg day=mon
-    gluectl runs start nightly --arg day=tue --wait
+    gluectl runs start nightly --arg day=tue --wait    # --follow: print its log too
     gluectl runs list nightly
+    gluectl runs list --state FAILED --since 24h      # across jobs
     gluectl logs nightly jr_... -f
     gluectl runs stop nightly jr_...
     gluectl bookmarks get nightly

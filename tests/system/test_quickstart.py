@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -162,3 +163,62 @@ def test_quickstart_runs_top_to_bottom(devrun: DevRun, tmp_path: Path) -> None:
     finally:
         if jobs_dir and Path(jobs_dir).is_dir():
             shutil.rmtree(jobs_dir)  # the clean-up block removes it, unless a block failed
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else listens on (without SO_REUSEPORT, as any other program would)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def _python_module(
+    module: str, argv: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_make_run_names_the_setting_of_a_taken_port(taken_port: int, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CATALOG_", "SCHEDULER_"))}
+    env.update(
+        DATA_DIR=str(tmp_path / "var"),
+        SCHEDULER_LISTEN=f"127.0.0.1:{taken_port}",
+        CATALOG_LISTEN=f"127.0.0.1:{free_port()}",
+        CATALOG_HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+    )
+    done = _python_module("servicekit.devrun", [], env)
+    assert done.returncode == 1
+    assert done.stdout == ""  # no banner, nothing started
+    assert f"make run: 127.0.0.1:{taken_port} (scheduler) is in use; set SCHEDULER_LISTEN" in (
+        done.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "named"),
+    [("--listen", "set --listen / CATALOG_LISTEN"), ("--http-listen", "set --http-listen / ")],
+)
+def test_a_service_names_the_setting_of_a_taken_port(
+    flag: str, named: str, taken_port: int, tmp_path: Path
+) -> None:
+    argv = ["--data-dir", str(tmp_path), "--scheduler", f"127.0.0.1:{free_port()}"]
+    if flag == "--listen":
+        argv += ["--listen", f"127.0.0.1:{taken_port}"]
+    else:
+        argv += ["--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{taken_port}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+    done = _python_module("catalog_service", argv, env)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"catalog-service: cannot listen on 127.0.0.1:{taken_port}")
+    assert named in last and "Traceback" not in done.stderr
