@@ -3,7 +3,9 @@ waiting; and what every table promises: at most 100 columns, shortened run ids."
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,33 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out == f"gluectl {gluectl_version()}\n"
     assert re.fullmatch(r"gluectl \d+\.\d+\.\d+\S*\n", out)
+
+
+def test_shell_completion_answers_from_the_parser(tmp_path: Path) -> None:
+    # What bash's hook does once `register-python-argcomplete gluectl` is eval'ed: run the
+    # command with the line so far in the environment; the answer comes back on fd 8.
+    gluectl = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "gluectl"
+    answers = tmp_path / "answers"
+
+    def complete(line: str) -> set[str]:
+        env = {
+            **os.environ,
+            "_ARGCOMPLETE": "1",
+            "_ARGCOMPLETE_IFS": "\n",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+        }
+        done = subprocess.run(
+            ["bash", "-c", f'"{gluectl}" 8>"{answers}" 9>/dev/null'],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return set(answers.read_text().split())
+
+    assert complete("gluectl runs li") == {"list"}
+    assert {"--state", "--since"} <= complete("gluectl runs list --s")
+    assert "--full-ids" in complete("gluectl --f")
