@@ -19,7 +19,7 @@ $(STAMPS)/install: pyproject.toml
 	@mkdir -p $(STAMPS)
 	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "installing the services' dependencies into $(VENV) (first time only, about a minute)"
+	@echo "installing the services' dependencies into $(VENV) (first time only, about a minute or two)"
 	@set -o pipefail; $(BIN)/python -m pip install --progress-bar off -e '.[protos]' \
 	  --config-settings editable_mode=compat | { grep -E '^(Collecting|Successfully)' || true; }
 	@touch $@

@@ -106,9 +106,10 @@ _SLOW_START_SECONDS: Final = 20.0
 _POLL_SECONDS: Final = 0.2
 
 
-def taken_addresses(env: Mapping[str, str]) -> list[str]:
-    """One line for each address in ``env`` that something else already listens on, naming
-    the setting to change; port 0 (any free port) and unset addresses are skipped."""
+def unusable_addresses(env: Mapping[str, str]) -> list[str]:
+    """One line for each address in ``env`` that something else already listens on, or that
+    asks for any free port (the banner and the catalog's scheduler address need the real one),
+    naming the setting to change; unset addresses are skipped."""
     problems = []
     for setting, what in LISTEN_SETTINGS:
         address = env.get(setting)
@@ -119,6 +120,7 @@ def taken_addresses(env: Mapping[str, str]) -> list[str]:
         except ValueError:
             continue  # the service itself says what is wrong with it
         if port == 0:
+            problems.append(f"{address} ({what}): make run needs a fixed port; set {setting}")
             continue
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -182,10 +184,12 @@ def banner(env: Mapping[str, str], grpcurl: Path) -> str:
         f"  try: .venv/bin/gluectl --endpoint {endpoint} jobs list",
     ]
     if grpcurl.exists():
-        lines.append(f"       {grpcurl} -plaintext {endpoint} list glue.v1.Glue")
+        shown = os.path.relpath(grpcurl) if grpcurl.is_relative_to(Path.cwd()) else grpcurl
+        lines.append(f"       {shown} -plaintext {endpoint} list glue.v1.Glue")
     else:
         lines.append("       make tools   # grpcurl, boto3 and the aws CLI into .venv/bin")
     lines += [
+        "  then the README's quickstart (## Using it), in another terminal.",
         "  Ctrl-C stops both services (running jobs keep running and are re-adopted).",
         "",
     ]
@@ -206,7 +210,7 @@ def main() -> int:
     env.setdefault("CATALOG_SCHEDULER", env["SCHEDULER_LISTEN"])
     # The AWS-compatible gateway (boto3, aws CLI) on loopback; CATALOG_HTTP_LISTEN= turns it off.
     env.setdefault("CATALOG_HTTP_LISTEN", "127.0.0.1:50080")
-    taken = taken_addresses(env)
+    taken = unusable_addresses(env)
     if taken:
         # Said before anything starts: the services would each fail with less context.
         for line in taken:

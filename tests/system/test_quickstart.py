@@ -202,6 +202,13 @@ def test_make_run_names_the_setting_of_a_taken_port(taken_port: int, tmp_path: P
     assert f"make run: 127.0.0.1:{taken_port} (scheduler) is in use; set SCHEDULER_LISTEN" in (
         done.stderr
     )
+    # Any free port (0) would leave the banner and the catalog without the real address.
+    env["SCHEDULER_LISTEN"] = "127.0.0.1:0"
+    done = _python_module("servicekit.devrun", [], env)
+    assert done.returncode == 1
+    assert "127.0.0.1:0 (scheduler): make run needs a fixed port; set SCHEDULER_LISTEN" in (
+        done.stderr
+    )
 
 
 @pytest.mark.parametrize(
