@@ -109,9 +109,8 @@ async def test_tables_fit_100_columns(gluectl: Gluectl, stack: Stack, tmp_path: 
         assert max(len(line) for line in out.splitlines()) <= TABLE_WIDTH, out
     # A cut path keeps its end (the script's file name), a cut error its start (the exception).
     job_row = (await gluectl("jobs", "list")).out.splitlines()[1]
-    assert "…" in job_row and job_row.endswith(
-        "a-rather-long-directory-name/fails_with_a_long_name.py"
-    )
+    assert len(job_row) == TABLE_WIDTH and "  …" in job_row
+    assert job_row.endswith("-long-directory-name/fails_with_a_long_name.py")
     run_row = (await gluectl("runs", "list", "long")).out.splitlines()[1]
     assert re.search(r"  ValueError: bad input row 9+…$", run_row), run_row
 
