@@ -650,6 +650,8 @@ class GlueClient:
         """
         if run.job_run_state != "FAILED":
             return None  # STOPPED, TIMEOUT and ERROR runs are not retried
+        if run.attempt >= (await self.get_job(job_name)).job.max_retries:
+            return None  # its last attempt: no need to read the job's runs
         page = await self.get_job_runs(job_name, max_results=_NEWEST_RUNS)
         for candidate in page.job_runs:
             if candidate.previous_run_id == run.id and candidate.attempt == run.attempt + 1:
