@@ -7,17 +7,33 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: venv protos run test test-fast lint check bench clean
+.PHONY: venv tools protos run test test-fast lint check bench clean
 
 venv: $(STAMPS)/install
 
+# Two stamps: `make run` needs only the services' dependencies and the stub generator; the
+# test, lint and bench tools (moto, awscli, mypy ...) come with the first `make test` / `make
+# lint`, which then adds only those. compat mode puts the checkout on sys.path, so packages
+# generated or added later (glue/) import without reinstalling.
 $(STAMPS)/install: pyproject.toml
 	@mkdir -p $(STAMPS)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# compat mode puts the checkout on sys.path, so packages generated or added later (glue/)
-	# import without reinstalling.
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "installing the services' dependencies into $(VENV) (first time only, about a minute or two)"
+	@set -o pipefail; $(BIN)/python -m pip install --progress-bar off -e '.[protos]' \
+	  --config-settings editable_mode=compat | { grep -E '^(Collecting|Successfully)' || true; }
+	@touch $@
+
+$(STAMPS)/dev: $(STAMPS)/install
+	@echo "installing the test and lint tools into $(VENV) (first time only)"
+	$(BIN)/python -m pip install --quiet -e '.[protos,tools,dev]' --config-settings editable_mode=compat
+	@touch $@ $(STAMPS)/tools
+
+# grpcurl, boto3 and the aws CLI for the README's examples (`make test` installs them too).
+tools: $(STAMPS)/tools
+
+$(STAMPS)/tools: $(STAMPS)/install
+	$(BIN)/python -m pip install --quiet -e '.[protos,tools]' --config-settings editable_mode=compat
 	@touch $@
 
 protos: $(STAMPS)/protos
@@ -37,7 +53,7 @@ run: $(STAMPS)/protos
 	@$(JAVA_CHECK) || echo "warning: glueetl (Spark) jobs will end in ERROR until Java is installed"
 	$(BIN)/python -m servicekit.devrun
 
-test: $(STAMPS)/protos
+test: $(STAMPS)/protos $(STAMPS)/dev
 	@$(JAVA_CHECK)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -46,17 +62,17 @@ JAVA_CHECK := command -v java >/dev/null || { echo "Java 17 is needed for glueet
 apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or set JAVA_HOME" >&2; false; }
 
 # Everything except tests marked slow.
-test-fast: $(STAMPS)/protos
+test-fast: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
-lint: $(STAMPS)/protos
+lint: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 check: lint test
 
-bench: $(STAMPS)/protos
+bench: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -136,7 +136,7 @@ class CatalogApp(ServiceApp):
                 shutdown_grace=settings.shutdown_grace_seconds,
                 routes=http_routes(registry, server),
             )
-        self.port = server.bind(settings.listen, credentials)
+        self.port = server.bind(settings.listen, credentials, setting="--listen / CATALOG_LISTEN")
         await server.start()
         stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
         await upgrade_to_head(db, MIGRATIONS, "catalog_alembic_version")

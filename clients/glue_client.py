@@ -36,6 +36,7 @@ import asyncio
 import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
 
@@ -91,6 +92,8 @@ DEFAULT_ACCOUNT: Final = "000000000000"
 # Two retries spanning under a second: enough to ride out a reconnect or a service restart that
 # is already under way, short enough that a command line learns quickly that nothing listens.
 _RETRY_DELAYS: Final = (0.2, 0.6)
+# GetJobRuns' largest page (Glue's model): where find_retry looks for a run's retry.
+_NEWEST_RUNS: Final = 200
 
 _CHANNEL_OPTIONS: Final = [
     # gRPC's default reconnect backoff starts at a second and grows to two minutes, during which
@@ -482,6 +485,66 @@ class GlueClient:
                 return
             token = page.next_token
 
+    async def get_recent_job_runs(
+        self,
+        *,
+        job_name: str | None = None,
+        states: Sequence[str] = (),
+        trigger_name: str | None = None,
+        started_after: datetime | None = None,
+        latest_per_job: bool = False,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> glue_pb2.GetRecentJobRunsResponse:
+        """GetRecentJobRuns (not a Glue operation): one page of runs across jobs, newest first,
+        runs of deleted jobs included (``job_deleted``); with ``latest_per_job`` each job's
+        newest run only. The filters combine.
+
+        Raises:
+            InvalidInputException: a filter or MaxResults breaks a rule.
+        """
+        message = glue_pb2.GetRecentJobRunsRequest(
+            job_name=job_name,
+            job_run_states=list(states),
+            trigger_name=trigger_name,
+            latest_per_job=latest_per_job or None,
+            max_results=max_results,
+            next_token=next_token,
+        )
+        if started_after is not None:
+            message.started_after.FromDatetime(started_after)
+        return await self._call(
+            lambda: self._stub.GetRecentJobRuns(message, timeout=self.timeout), read_only=True
+        )
+
+    async def iter_recent_job_runs(
+        self,
+        *,
+        job_name: str | None = None,
+        states: Sequence[str] = (),
+        trigger_name: str | None = None,
+        started_after: datetime | None = None,
+        latest_per_job: bool = False,
+        page_size: int | None = None,
+    ) -> AsyncIterator[glue_pb2.JobRun]:
+        """Every run ``get_recent_job_runs`` lists with these filters, following NextToken."""
+        token: str | None = None
+        while True:
+            page = await self.get_recent_job_runs(
+                job_name=job_name,
+                states=states,
+                trigger_name=trigger_name,
+                started_after=started_after,
+                latest_per_job=latest_per_job,
+                max_results=page_size,
+                next_token=token,
+            )
+            for run in page.job_runs:
+                yield run
+            if not page.HasField("next_token"):
+                return
+            token = page.next_token
+
     async def batch_stop_job_run(
         self, job_name: str, job_run_ids: Sequence[str]
     ) -> glue_pb2.BatchStopJobRunResponse:
@@ -573,6 +636,27 @@ class GlueClient:
             pause = delay if timeout is None else min(delay, max(timeout - waited, 0.0))
             await asyncio.sleep(pause)
             delay = min(delay * 1.5, poll_interval)
+
+    async def find_retry(self, job_name: str, run: glue_pb2.JobRun) -> glue_pb2.JobRun | None:
+        """The automatic retry of ``run`` (the run whose PreviousRunId it is), or None.
+
+        The scheduler stores a retry together with the failed run's end, so once ``run`` is
+        seen terminal its retry, if any, exists already. It is looked for among the job's
+        newest runs (one GetJobRuns page): it was made at ``run``'s end, so only a job that
+        started more runs than a page holds since then could hide it.
+
+        Raises:
+            EntityNotFoundException: no such job.
+        """
+        if run.job_run_state != "FAILED":
+            return None  # STOPPED, TIMEOUT and ERROR runs are not retried
+        if run.attempt >= (await self.get_job(job_name)).job.max_retries:
+            return None  # its last attempt: no need to read the job's runs
+        page = await self.get_job_runs(job_name, max_results=_NEWEST_RUNS)
+        for candidate in page.job_runs:
+            if candidate.previous_run_id == run.id and candidate.attempt == run.attempt + 1:
+                return candidate
+        return None
 
     # -- job bookmarks -----------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ class SchedulerApp(ServiceApp):
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(
             SchedulerServicer(db, store, feed, executor, firing, clock), server.server
         )
-        self.port = server.bind(settings.listen, credentials)
+        self.port = server.bind(settings.listen, credentials, setting="--listen / SCHEDULER_LISTEN")
         if settings.http_listen is not None:
             # Up before the migration, so /readyz says "starting" while it runs.
             host, http_port = split_address(settings.http_listen)

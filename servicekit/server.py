@@ -222,15 +222,33 @@ class GrpcServer:
         )
         self.port = 0
 
-    def bind(self, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+    def bind(
+        self,
+        address: str,
+        credentials: grpc.ServerCredentials | None = None,
+        *,
+        setting: str = "--listen",
+    ) -> int:
         """Listen on ``HOST:PORT`` (port 0 picks a free one), over TLS with ``credentials``;
-        returns the bound port."""
-        if credentials is None:
-            port = self.server.add_insecure_port(address)
-        else:
-            port = self.server.add_secure_port(address, credentials)
+        returns the bound port.
+
+        Raises:
+            OSError: the address cannot be bound; the message names it and ``setting`` (the
+                flag or variable that chose it), as gRPC's own error names neither.
+        """
+        try:
+            if credentials is None:
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, credentials)
+        except RuntimeError:
+            # grpcio raises "Failed to bind to address" (older releases return 0 instead).
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {address}")
+            raise OSError(
+                f"cannot listen on {address}: the port is in use or the address is not this "
+                f"machine's; set {setting}"
+            )
         self.port = port
         return port
 

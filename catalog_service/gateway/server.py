@@ -189,7 +189,14 @@ class HttpGateway:
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise OSError(
+                f"cannot listen on {self._host}:{self._port} ({exc.strerror}); "
+                "set --http-listen / CATALOG_HTTP_LISTEN"
+            ) from None
         # aiohttp exposes the bound port (for port 0) only through the site's server.
         server = site._server
         sockets = getattr(server, "sockets", None) or []

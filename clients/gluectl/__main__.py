@@ -1,10 +1,12 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete looks for this marker: completion is opt-in, see main)
 """gluectl's entry point: parse, run one command, turn the outcome into an exit status.
 
 Example session::
 
     gluectl jobs create nightly --script ./nightly.py --arg day=mon
-    gluectl runs start nightly --arg day=tue --wait
+    gluectl runs start nightly --arg day=tue --wait    # --follow: print its log too
     gluectl runs list nightly
+    gluectl runs list --state FAILED --since 24h      # across jobs
     gluectl logs nightly jr_... -f
     gluectl runs stop nightly jr_...
     gluectl bookmarks get nightly
@@ -22,7 +24,7 @@ Exit codes:
 - 0: ok.
 - 1: the operation failed: the service answered with a Glue error (printed as one line on
   stderr, ``gluectl: EntityNotFoundException: Job x not found.``), ``runs stop`` could not stop
-  a run, ``runs wait --timeout`` ran out, or ``triggers next`` was given an invalid schedule
+  a run, ``--max-wait`` ran out, or ``triggers next`` was given an invalid schedule
   (it prints the very line CreateTrigger answers, ``gluectl: InvalidInputException: Schedule:
   Day-of-week: 8 is out of range 1-7 (SUN-SAT)``: an invalid schedule is a failed operation
   whether the service or gluectl finds it).
@@ -59,6 +61,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import argcomplete
+
 from clients.glue_client import WaitTimeoutError
 from clients.gluectl.commands import (
     DEFAULT_ENDPOINT,
@@ -80,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_endpoint=os.environ.get("GLUECTL_ENDPOINT") or DEFAULT_ENDPOINT,
         default_tls_ca=os.environ.get("GLUECTL_TLS_CA") or None,
     )
+    # Answers the shell's completion request and exits, when the shell asks; otherwise does
+    # nothing. Users turn it on with `eval "$(register-python-argcomplete gluectl)"`.
+    argcomplete.autocomplete(parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

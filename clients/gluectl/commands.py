@@ -15,12 +15,15 @@ and ``triggers next`` prints that same line itself.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -29,6 +32,7 @@ from google.protobuf.message import Message
 from clients.credentials import CredentialsError, channel_credentials, find_credentials
 from clients.glue_client import (
     GlueClient,
+    WaitTimeoutError,
     build_request,
     check_members,
     job_update_from_job,
@@ -39,6 +43,7 @@ from clients.gluectl.output import (
     FORMATS,
     JOB_HEADERS,
     NEXT_HEADERS,
+    RECENT_RUN_HEADERS,
     RUN_HEADERS,
     TABLE,
     TAG_HEADERS,
@@ -49,7 +54,9 @@ from clients.gluectl.output import (
     job_row,
     next_row,
     one_line,
+    recent_run_row,
     run_row,
+    short_run_id,
     tag_rows,
     trigger_row,
 )
@@ -64,12 +71,15 @@ DEFAULT_ENDPOINT: Final = "127.0.0.1:50051"
 DEFAULT_ROLE: Final = "arn:aws:iam::000000000000:role/gluectl"
 """Glue requires a Role; nothing here assumes it, so a placeholder does when none is given."""
 DEFAULT_COMMAND: Final = "pythonshell"
+DISTRIBUTION: Final = "glue-scheduler"
 # GetJobRuns' largest page (Glue's model): fewer round trips for long histories.
 _MAX_RUNS_PAGE: Final = 200
 # BatchGetJobs chunk for `jobs list`: keeps each answer small whatever the number of jobs.
 _BATCH_GET: Final = 100
 # ListTriggers' largest page (Glue's model).
 _MAX_TRIGGERS_PAGE: Final = 200
+DEFAULT_RECENT: Final = 20
+"""How many runs `runs list` shows across jobs unless --max says otherwise: a screenful."""
 DEFAULT_NEXT: Final = 5
 """How many fire times `triggers next` prints unless -n says otherwise."""
 WATCHABLE_STATES: Final = ("SUCCEEDED", "STOPPED", "FAILED", "TIMEOUT")
@@ -83,7 +93,7 @@ class ExitCode(IntEnum):
     """The command did what it was asked."""
     FAILED = 1
     """The operation failed: the service answered with a Glue error, a BatchStopJobRun id was
-    refused, a wait gave up (--timeout) before the run ended, or `triggers next` was given an
+    refused, a wait gave up (--max-wait) before the run ended, or `triggers next` was given an
     invalid schedule."""
     USAGE = 2
     """The command line was wrong (argparse's status, a malformed --when), or a --from-json
@@ -99,7 +109,7 @@ exit codes:
   0  ok
   1  the operation failed (a Glue error, printed as one line on stderr:
      "gluectl: EntityNotFoundException: Job x not found."); also: a run that
-     `runs stop` could not stop, `runs wait --timeout` ran out, or
+     `runs stop` could not stop, --max-wait ran out, or
      `triggers next` was given an invalid schedule (it prints the line
      CreateTrigger would answer, naming the bad field)
   2  usage error (including a malformed --when)
@@ -261,6 +271,32 @@ def utc_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def gluectl_version() -> str:
+    """The installed project's version (gluectl ships with the services)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+_AGE: Final = re.compile(r"(\d+)([smhd])")
+_AGE_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def since_time(text: str) -> datetime:
+    """argparse type for ``--since``: an age (``90m``, ``12h``, ``7d``) before now, or an
+    ISO-8601 time as ``utc_time`` takes it."""
+    age = _AGE.fullmatch(text.strip())
+    if age is None:
+        try:
+            return utc_time(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected an age such as 90m, 12h, 7d or an ISO-8601 time, got {text!r}"
+            ) from None
+    return _now() - timedelta(**{_AGE_UNITS[age.group(2)]: int(age.group(1))})
+
+
 def build_parser(
     *, default_endpoint: str = DEFAULT_ENDPOINT, default_tls_ca: str | None = None
 ) -> argparse.ArgumentParser:
@@ -307,14 +343,21 @@ def build_parser(
     )
     parser.add_argument("--tls-key", metavar="FILE", help="the key of --tls-cert")
     parser.add_argument(
-        "--timeout",
+        "--call-timeout",
         metavar="SECONDS",
         type=_positive_float,
         default=30.0,
         dest="rpc_timeout",
         help="deadline of each call to the service (default: %(default)gs); log streams that "
-        "follow a run are not limited by it",
+        "follow a run are not limited by it (how long to wait for a run: --max-wait)",
     )
+    parser.add_argument(
+        "--full-ids",
+        action="store_true",
+        help="print whole run ids in tables (default: shortened to fit 100 columns; "
+        "`runs start`, -o json and `runs get` always print them whole)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {gluectl_version()}")
     # -o also after the command (`gluectl jobs get x -o json`); SUPPRESS leaves the value given
     # before the command in place when it is not repeated.
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
@@ -516,9 +559,10 @@ def _add_runs_commands(
         "start",
         runs_start,
         help="start a run (StartJobRun); prints its id",
-        description="Start a run of JOB and print its id. With --wait, follow it until it "
-        "ends and exit 4 unless it SUCCEEDED (a retry after a failure is a new run, and is "
-        "not followed).",
+        description="Start a run of JOB and print its id. With --wait, wait until it ends "
+        "and exit 4 unless it SUCCEEDED; a FAILED run with retries left is retried as a new "
+        "run (Attempt n+1), which --wait follows to the final attempt. --follow also prints "
+        "each attempt's log as it is written.",
     )
     start.add_argument("job", metavar="JOB")
     start.add_argument(
@@ -534,21 +578,48 @@ def _add_runs_commands(
         "--retry-of", metavar="RUN_ID", help="an earlier run this one retries (JobRunId)"
     )
     start.add_argument(
-        "--wait", action="store_true", help="wait for the run to end; exit 4 unless SUCCEEDED"
+        "--wait",
+        action="store_true",
+        help="wait for the run (and its retries) to end; exit 4 unless the last SUCCEEDED",
     )
+    _add_wait_flags(start, implies_wait=True)
 
     get = runs.action("get", runs_get, help="show a run (GetJobRun)")
     get.add_argument("job", metavar="JOB")
     get.add_argument("run_id", metavar="RUN_ID")
 
-    listing = runs.action("list", runs_list, help="list a job's runs, newest first (GetJobRuns)")
-    listing.add_argument("job", metavar="JOB")
+    listing = runs.action(
+        "list",
+        runs_list,
+        help="list runs, newest first: a job's, or recent ones across jobs",
+        description="With JOB alone: every run of JOB, newest first (GetJobRuns). Without JOB, "
+        f"or with a filter: recent runs across jobs (GetRecentJobRuns; the newest "
+        f"{DEFAULT_RECENT} unless --max), including runs of jobs deleted since, marked "
+        "'(deleted)'.",
+    )
+    listing.add_argument("job", metavar="JOB", nargs="?", help="only this job's runs")
+    listing.add_argument(
+        "--state",
+        metavar="STATE",
+        type=str.upper,
+        action="append",
+        dest="states",
+        help="only runs in this state (repeatable: any of them), e.g. FAILED, RUNNING",
+    )
+    listing.add_argument("--trigger", metavar="NAME", help="only runs this trigger started")
+    listing.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=since_time,
+        help="only runs started since then: an ISO-8601 time (UTC if it has no offset) or an "
+        "age such as 90m, 12h, 7d",
+    )
     listing.add_argument(
         "--max",
         metavar="N",
         type=_positive_int,
         dest="max_runs",
-        help="at most N runs (default: all)",
+        help=f"at most N runs (default: all of JOB's; across jobs {DEFAULT_RECENT})",
     )
 
     stop = runs.action(
@@ -564,16 +635,27 @@ def _add_runs_commands(
     wait = runs.action(
         "wait",
         runs_wait,
-        help="wait for a run to end; exit 4 unless it SUCCEEDED",
+        help="wait for a run (and its retries) to end; exit 4 unless the last SUCCEEDED",
+        description="Wait until the run ends; if it FAILED and was retried, wait for the retry, "
+        "to the final attempt. Exit 4 unless that SUCCEEDED.",
     )
     wait.add_argument("job", metavar="JOB")
     wait.add_argument("run_id", metavar="RUN_ID")
-    wait.add_argument(
-        "--timeout",
-        metavar="S",
+    _add_wait_flags(wait, implies_wait=False)
+
+
+def _add_wait_flags(parser: argparse.ArgumentParser, *, implies_wait: bool) -> None:
+    also = " (implies --wait)" if implies_wait else ""
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help=f"print each attempt's log while waiting{also}; not with -o json",
+    )
+    parser.add_argument(
+        "--max-wait",
+        metavar="SECONDS",
         type=_positive_float,
-        dest="wait_timeout",
-        help="give up (exit 1) after S seconds (default: wait as long as it takes)",
+        help=f"give up (exit 1) after this long (default: as long as it takes){also}",
     )
 
 
@@ -1079,7 +1161,14 @@ async def jobs_list(client: GlueClient, args: argparse.Namespace, out: Output) -
     for start in range(0, len(names), _BATCH_GET):
         # A job deleted since ListJobs answered is in JobsNotFound, and simply not shown.
         jobs.extend((await client.batch_get_jobs(names[start : start + _BATCH_GET])).jobs)
-    out.table(JOB_HEADERS, (job_row(job) for job in jobs))
+    last_runs = {
+        run.job_name: run
+        async for run in client.iter_recent_job_runs(latest_per_job=True, page_size=_MAX_RUNS_PAGE)
+        # A deleted job's run is not the last run of a new job of the same name.
+        if not run.job_deleted
+    }
+    # Scripts are paths: their file name, at the end, is what tells them apart.
+    out.table(JOB_HEADERS, (job_row(job, last_runs.get(job.name)) for job in jobs), keep_end=True)
     return ExitCode.OK
 
 
@@ -1117,6 +1206,9 @@ async def runs_start(client: GlueClient, args: argparse.Namespace, out: Output) 
         fields["Timeout"] = args.timeout_minutes
     if args.retry_of:
         fields["JobRunId"] = args.retry_of
+    if (args.follow or args.max_wait is not None) and not args.wait:
+        args.wait = True
+    _check_follow(args, out)
     request = _request(glue_pb2.StartJobRunRequest, fields)
     run_id = (await client.start_job_run(args.job, request)).job_run_id
     if not args.wait:
@@ -1128,26 +1220,71 @@ async def runs_start(client: GlueClient, args: argparse.Namespace, out: Output) 
     if not out.is_json:
         # The id first, so a person can look at the run while this waits.
         out.line(run_id)
-    return await _wait(client, args.job, run_id, None, out)
+    return await _wait(client, args, run_id, out)
 
 
-async def _wait(
-    client: GlueClient, job: str, run_id: str, timeout: float | None, out: Output
-) -> ExitCode:
+def _check_follow(args: argparse.Namespace, out: Output) -> None:
+    if args.follow and out.is_json:
+        raise UsageError("--follow prints the log on stdout, which -o json keeps for one document")
+
+
+async def _wait(client: GlueClient, args: argparse.Namespace, run_id: str, out: Output) -> ExitCode:
+    """Wait for ``run_id`` and its automatic retries; print the final attempt."""
+    job: str = args.job
+    deadline = None if args.max_wait is None else time.monotonic() + args.max_wait
+
     def progress(run: glue_pb2.JobRun) -> None:
         if not out.is_json:
             out.note(f"{run.id}: {run.job_run_state}")
 
-    run = await client.wait_job_run(job, run_id, timeout=timeout, on_change=progress)
+    while True:
+        if args.follow:
+            await _print_log(client, job, run_id, out, deadline, args.max_wait)
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            run = await client.wait_job_run(job, run_id, timeout=remaining, on_change=progress)
+        except WaitTimeoutError as exc:
+            # Said as the whole wait the user asked for, not what was left of it.
+            raise WaitTimeoutError(exc.run, args.max_wait) from None
+        retry = await client.find_retry(job, run)
+        if retry is None:
+            break
+        if not out.is_json:
+            out.note(f"{run.id} FAILED; retrying as attempt {retry.attempt}: {retry.id}")
+        run_id = retry.id
     if out.is_json:
         out.document({"JobRun": to_glue(run)})
     else:
-        out.table(RUN_HEADERS, [run_row(run, _now())])
+        out.table(RUN_HEADERS, [run_row(run, _now(), full_id=args.full_ids)])
     if run.job_run_state == "SUCCEEDED":
         return ExitCode.OK
     reason = f": {one_line(run.error_message, 200)}" if run.error_message else ""
     out.error(f"run {run.id} ended {run.job_run_state}{reason}")
     return ExitCode.RUN_NOT_SUCCEEDED
+
+
+async def _print_log(
+    client: GlueClient,
+    job: str,
+    run_id: str,
+    out: Output,
+    deadline: float | None,
+    max_wait: float | None,
+) -> None:
+    """Stream a run's log to stdout until the run ends (or the wait's deadline passes)."""
+
+    async def stream() -> None:
+        async for chunk in client.get_job_run_log(job, run_id, follow=True):
+            out.raw(chunk)
+
+    if deadline is None or max_wait is None:
+        await stream()
+        return
+    try:
+        await asyncio.wait_for(stream(), max(deadline - time.monotonic(), 0.0))
+    except TimeoutError:
+        run = (await client.get_job_run(job, run_id)).job_run
+        raise WaitTimeoutError(run, max_wait) from None
 
 
 async def runs_get(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
@@ -1161,19 +1298,37 @@ async def runs_get(client: GlueClient, args: argparse.Namespace, out: Output) ->
 
 
 async def runs_list(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
-    """``runs list``: newest first, every page or the first --max runs."""
+    """``runs list``: newest first; a job's every run (or the first --max), or recent runs
+    across jobs (GetRecentJobRuns) when no job is given or a filter is."""
     limit: int | None = args.max_runs
+    across = args.job is None or bool(args.states or args.trigger or args.since)
+    if across and limit is None and args.job is None:
+        limit = DEFAULT_RECENT
     page_size = min(limit, _MAX_RUNS_PAGE) if limit is not None else _MAX_RUNS_PAGE
+    listed = (
+        client.iter_recent_job_runs(
+            job_name=args.job,
+            states=args.states or (),
+            trigger_name=args.trigger,
+            started_after=args.since,
+            page_size=page_size,
+        )
+        if across
+        else client.iter_job_runs(args.job, page_size=page_size)
+    )
     runs: list[glue_pb2.JobRun] = []
-    async for job_run in client.iter_job_runs(args.job, page_size=page_size):
+    async for job_run in listed:
         runs.append(job_run)
         if limit is not None and len(runs) >= limit:
             break
     if out.is_json:
         out.document({"JobRuns": [to_glue(r) for r in runs]})
+    elif args.job is not None:
+        now = _now()
+        out.table(RUN_HEADERS, (run_row(r, now, full_id=args.full_ids) for r in runs))
     else:
         now = _now()
-        out.table(RUN_HEADERS, (run_row(r, now) for r in runs))
+        out.table(RECENT_RUN_HEADERS, (recent_run_row(r, now, full_id=args.full_ids) for r in runs))
     return ExitCode.OK
 
 
@@ -1189,9 +1344,13 @@ async def runs_stop(client: GlueClient, args: argparse.Namespace, out: Output) -
             }
         )
     else:
-        rows = [[s.job_run_id, "stopping"] for s in response.successful_submissions]
+
+        def shown(run_id: str) -> str:
+            return run_id if args.full_ids else short_run_id(run_id)
+
+        rows = [[shown(s.job_run_id), "stopping"] for s in response.successful_submissions]
         rows += [
-            [e.job_run_id, f"{e.error_detail.error_code}: {e.error_detail.error_message}"]
+            [shown(e.job_run_id), f"{e.error_detail.error_code}: {e.error_detail.error_message}"]
             for e in response.errors
         ]
         out.table(("JobRunId", "Result"), rows)
@@ -1202,8 +1361,9 @@ async def runs_stop(client: GlueClient, args: argparse.Namespace, out: Output) -
 
 
 async def runs_wait(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
-    """``runs wait``: until the run ends; exit 4 unless it SUCCEEDED."""
-    return await _wait(client, args.job, args.run_id, args.wait_timeout, out)
+    """``runs wait``: until the run (and its retries) ends; exit 4 unless the last SUCCEEDED."""
+    _check_follow(args, out)
+    return await _wait(client, args, args.run_id, out)
 
 
 async def logs_command(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
@@ -1377,6 +1537,18 @@ def _needs_current_actions(args: argparse.Namespace) -> bool:
     return bool((args.action_arg or args.action_timeout) and not args.action_jobs)
 
 
+def next_fire_time(trigger: glue_pb2.Trigger, now: datetime) -> datetime | None:
+    """When an ACTIVATED SCHEDULED trigger fires next (the scheduler's own cron rules), or
+    None: not activated, not scheduled, never again, or a schedule this gluectl cannot read."""
+    if trigger.type != "SCHEDULED" or trigger.state != "ACTIVATED" or not trigger.schedule:
+        return None
+    try:
+        times = parse_schedule(trigger.schedule).next_fire_times(now, 1)
+    except InvalidScheduleError:
+        return None  # stored by a newer service whose cron syntax is wider than ours
+    return times[0] if times else None
+
+
 async def triggers_create(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
     """``triggers create``: prints the trigger's name."""
     request = _request(glue_pb2.CreateTriggerRequest, create_trigger_definition(args))
@@ -1405,7 +1577,8 @@ async def triggers_list(client: GlueClient, args: argparse.Namespace, out: Outpu
     for start in range(0, len(names), _BATCH_GET):
         # A trigger deleted since ListTriggers answered is in TriggersNotFound: not shown.
         found.extend((await client.batch_get_triggers(names[start : start + _BATCH_GET])).triggers)
-    out.table(TRIGGER_HEADERS, (trigger_row(t) for t in found))
+    now = _now()
+    out.table(TRIGGER_HEADERS, (trigger_row(t, next_fire_time(t, now)) for t in found))
     return ExitCode.OK
 
 
@@ -1415,7 +1588,10 @@ async def triggers_get(client: GlueClient, args: argparse.Namespace, out: Output
     if out.is_json:
         out.document(to_glue(response))
     else:
-        out.details(to_glue(response.trigger))
+        details = to_glue(response.trigger)
+        # Not a Glue member, so only here: when the scheduler will fire it next.
+        details["NextFireTime"] = next_fire_time(response.trigger, _now()) or "-"
+        out.details(details)
     return ExitCode.OK
 
 
@@ -1481,7 +1657,7 @@ async def triggers_fires(client: GlueClient, args: argparse.Namespace, out: Outp
         # The list always present, so a script need not test for a missing key.
         out.document({"Fires": [to_glue(f) for f in response.fires]})
     else:
-        out.table(FIRE_HEADERS, (fire_row(f) for f in response.fires))
+        out.table(FIRE_HEADERS, (fire_row(f, full_ids=args.full_ids) for f in response.fires))
     return ExitCode.OK
 
 

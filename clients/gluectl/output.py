@@ -20,12 +20,18 @@ TABLE: Final = "table"
 FORMATS: Final = (TABLE, JSON)
 
 RUN_HEADERS: Final = ("Id", "State", "Attempt", "Started", "Duration", "Error")
-JOB_HEADERS: Final = ("Name", "Command", "Script", "Modified")
-TRIGGER_HEADERS: Final = ("Name", "Type", "State", "When", "Actions")
+RECENT_RUN_HEADERS: Final = ("Job", *RUN_HEADERS)
+JOB_HEADERS: Final = ("Name", "Command", "Last run", "Started", "Script")
+TRIGGER_HEADERS: Final = ("Name", "Type", "State", "When", "Next (UTC)", "Actions")
 FIRE_HEADERS: Final = ("Scheduled", "Recorded", "Outcome", "DueTimes", "Runs", "Reason")
 NEXT_HEADERS: Final = ("Time (UTC)", "Weekday")
 TAG_HEADERS: Final = ("Key", "Value")
 ERROR_WIDTH: Final = 60
+TABLE_WIDTH: Final = 100
+"""Tables are cut to this many columns (their last column is shortened): a terminal's width."""
+SHORT_RUN_ID: Final = 15
+"""``jr_`` and 12 hex digits: unique enough to tell a job's runs apart in a table."""
+_ATTEMPT: Final = "_attempt_"
 _GAP: Final = "  "
 _WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -60,9 +66,12 @@ class Output:
         self._stdout.write(text + "\n")
         self._stdout.flush()
 
-    def table(self, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """Print rows as aligned columns under a header."""
-        self.line(format_table(headers, rows))
+    def table(
+        self, headers: Sequence[str], rows: Iterable[Sequence[str]], *, keep_end: bool = False
+    ) -> None:
+        """Print rows as aligned columns under a header, at most TABLE_WIDTH wide (the last
+        column cut: its end kept with ``keep_end``, else its start)."""
+        self.line(format_table(headers, rows, keep_end=keep_end))
 
     def details(self, doc: Mapping[str, Any]) -> None:
         """Print one entity as ``Member  value`` lines."""
@@ -142,25 +151,46 @@ def run_duration(run: glue_pb2.JobRun, now: datetime) -> float | None:
     return (end - timestamp_to_datetime(run.started_on)).total_seconds()
 
 
-def run_row(run: glue_pb2.JobRun, now: datetime) -> list[str]:
-    """A run as a row under RUN_HEADERS."""
+def short_run_id(run_id: str) -> str:
+    """A run id cut for a table: ``jr_0123456789ab…``; a retry keeps its ``_attempt_N``."""
+    first, attempt, n = run_id.partition(_ATTEMPT)
+    if len(first) <= SHORT_RUN_ID:
+        return run_id
+    return first[:SHORT_RUN_ID] + "…" + (attempt + n if attempt else "")
+
+
+def run_row(run: glue_pb2.JobRun, now: datetime, *, full_id: bool = False) -> list[str]:
+    """A run as a row under RUN_HEADERS (the id shortened unless ``full_id``)."""
     started = timestamp_to_datetime(run.started_on) if run.HasField("started_on") else None
     return [
-        run.id,
+        run.id if full_id else short_run_id(run.id),
         run.job_run_state,
         str(run.attempt),
         format_time(started),
         format_duration(run_duration(run, now)),
-        one_line(run.error_message) if run.error_message else "",
+        # Whole: the table cuts it to what fits.
+        one_line(run.error_message, TABLE_WIDTH) if run.error_message else "",
     ]
 
 
-def job_row(job: glue_pb2.Job) -> list[str]:
-    """A job as a row under JOB_HEADERS."""
-    modified = (
-        timestamp_to_datetime(job.last_modified_on) if job.HasField("last_modified_on") else None
-    )
-    return [job.name, job.command.name, job.command.script_location, format_time(modified)]
+def recent_run_row(run: glue_pb2.JobRun, now: datetime, *, full_id: bool = False) -> list[str]:
+    """A run of any job as a row under RECENT_RUN_HEADERS; a deleted job's name says so."""
+    job = f"{run.job_name} (deleted)" if run.job_deleted else run.job_name
+    return [job, *run_row(run, now, full_id=full_id)]
+
+
+def job_row(job: glue_pb2.Job, last_run: glue_pb2.JobRun | None) -> list[str]:
+    """A job as a row under JOB_HEADERS: its newest run's state and start (``-``: none)."""
+    started = None
+    if last_run is not None and last_run.HasField("started_on"):
+        started = timestamp_to_datetime(last_run.started_on)
+    return [
+        job.name,
+        job.command.name,
+        last_run.job_run_state if last_run is not None else "-",
+        format_time(started),
+        job.command.script_location,
+    ]
 
 
 def predicate_summary(predicate: glue_pb2.Predicate) -> str:
@@ -185,14 +215,22 @@ def trigger_when(trigger: glue_pb2.Trigger) -> str:
     return "-"
 
 
-def trigger_row(trigger: glue_pb2.Trigger) -> list[str]:
+def trigger_row(trigger: glue_pb2.Trigger, next_fire: datetime | None) -> list[str]:
     """A trigger as a row under TRIGGER_HEADERS; Actions are the started jobs, comma-separated."""
     actions = ",".join(a.job_name or f"crawler:{a.crawler_name}" for a in trigger.actions)
-    return [trigger.name, trigger.type, trigger.state, trigger_when(trigger), actions or "-"]
+    return [
+        trigger.name,
+        trigger.type,
+        trigger.state,
+        trigger_when(trigger),
+        format_time(next_fire),
+        actions or "-",
+    ]
 
 
-def fire_row(fire: glue_pb2.TriggerFire) -> list[str]:
-    """A fire-ledger entry as a row under FIRE_HEADERS; its run ids comma-separated."""
+def fire_row(fire: glue_pb2.TriggerFire, *, full_ids: bool = False) -> list[str]:
+    """A fire-ledger entry as a row under FIRE_HEADERS; its run ids comma-separated (shortened
+    unless ``full_ids``)."""
     scheduled = timestamp_to_datetime(fire.scheduled_at) if fire.HasField("scheduled_at") else None
     recorded = timestamp_to_datetime(fire.recorded_at) if fire.HasField("recorded_at") else None
     return [
@@ -200,7 +238,7 @@ def fire_row(fire: glue_pb2.TriggerFire) -> list[str]:
         format_time(recorded),
         fire.outcome,
         str(fire.due_times),
-        ",".join(fire.run_ids) or "-",
+        ",".join(r if full_ids else short_run_id(r) for r in fire.run_ids) or "-",
         # Whole, on one line: it names the runs that satisfied a predicate, or what was skipped.
         " ".join(fire.reason.split()),
     ]
@@ -217,12 +255,29 @@ def tag_rows(tags: Mapping[str, str]) -> list[list[str]]:
     return [[key, value] for key, value in sorted(tags.items())]
 
 
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Rows as left-aligned columns; the last column is not padded (no trailing spaces)."""
+def format_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    width: int | None = TABLE_WIDTH,
+    keep_end: bool = False,
+) -> str:
+    """Rows as left-aligned columns; the last column is not padded (no trailing spaces).
+
+    The last column is shortened so that no line is longer than ``width`` (None: never), but
+    never below its header's width: its start is kept (an error's exception name), or with
+    ``keep_end`` its end (a path's file name).
+    """
     table = [list(headers), *(list(row) for row in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    if width is not None:
+        room = max(width - sum(widths[:-1]) - len(_GAP) * (len(widths) - 1), len(headers[-1]))
+        for row in table[1:]:
+            cell = row[-1]
+            if len(cell) > room:
+                row[-1] = "…" + cell[len(cell) - room + 1 :] if keep_end else cell[: room - 1] + "…"
     return "\n".join(
-        _GAP.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        _GAP.join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from clients.gluectl.__main__ import main
+from clients.gluectl.output import short_run_id
 from tests.catalog.conftest import RUN_ID, UNREACHABLE, Gluectl, Result
 from tests.conftest import Stack
 from tests.helpers.scripts import ECHO_ARGS, FAIL, SLEEP, SUCCEED, write_script
@@ -80,11 +81,15 @@ async def test_job_lifecycle(
         "JobNames": []
     }
     listing = (await gluectl("jobs", "list")).out.splitlines()
-    assert listing[0].split() == ["Name", "Command", "Script", "Modified"]
-    assert [line.split()[:3] for line in listing[1:]] == [
-        ["etl", "pythonshell", str(script)],
-        ["other", "pythonshell", str(script)],
+    assert listing[0].split() == ["Name", "Command", "Last", "run", "Started", "Script"]
+    assert [line.split()[:2] for line in listing[1:]] == [
+        ["etl", "pythonshell"],
+        ["other", "pythonshell"],
     ]
+    # The script path, or as much of its end as fits in 100 columns.
+    for line in listing[1:]:
+        shown = line.split()[-1]
+        assert shown == str(script) or (str(script).endswith(shown[1:]) and shown[0] == "…")
 
     # Update applies the flags over the current definition: everything else is kept.
     updated = await gluectl(
@@ -203,7 +208,7 @@ async def test_run_lifecycle(gluectl: Gluectl, stack: Stack, tmp_path: Path) -> 
     assert waited.code == 0, waited.err
     header, row = waited.out.splitlines()
     assert header.split() == ["Id", "State", "Attempt", "Started", "Duration", "Error"]
-    assert row.split()[:3] == [run_id, "SUCCEEDED", "0"]
+    assert row.split()[:3] == [short_run_id(run_id), "SUCCEEDED", "0"]
     assert waited.err.splitlines()[-1] == f"{run_id}: SUCCEEDED"
 
     got = await gluectl("-o", "json", "runs", "get", "echo", run_id)
@@ -220,7 +225,11 @@ async def test_run_lifecycle(gluectl: Gluectl, stack: Stack, tmp_path: Path) -> 
     assert isinstance(second, str) and RUN_ID.match(second)
     await stack.wait_run("echo", second)
     listed = (await gluectl("runs", "list", "echo")).out.splitlines()
-    assert [line.split()[0] for line in listed[1:]] == [second, run_id]
+    assert [line.split()[0] for line in listed[1:]] == [short_run_id(second), short_run_id(run_id)]
+    # Shortened ids are jr_ and 12 hex digits; --full-ids prints them whole.
+    assert short_run_id(run_id) == run_id[:15] + "…"
+    whole = (await gluectl("--full-ids", "runs", "list", "echo")).out.splitlines()
+    assert [line.split()[0] for line in whole[1:]] == [second, run_id]
     newest = (await gluectl("-o", "json", "runs", "list", "echo", "--max", "1")).json()
     assert [r["Id"] for r in newest["JobRuns"]] == [second]  # type: ignore[attr-defined]
 
@@ -235,7 +244,7 @@ async def test_start_wait_and_failed_runs(gluectl: Gluectl, stack: Stack, tmp_pa
     assert result.code == 4
     run_id, _header, row = result.out.splitlines()
     assert RUN_ID.match(run_id)
-    assert row.split()[:3] == [run_id, "FAILED", "0"]
+    assert row.split()[:3] == [short_run_id(run_id), "FAILED", "0"]
     assert row.endswith("ValueError: bad input row 42")
     assert result.err.splitlines()[-1] == (
         f"gluectl: run {run_id} ended FAILED: ValueError: bad input row 42"
@@ -266,7 +275,7 @@ async def test_stop_and_wait_timeout(gluectl: Gluectl, stack: Stack, tmp_path: P
     second = (await gluectl("runs", "start", "long")).out.strip()
     await stack.wait_run("long", first, {"RUNNING"})
 
-    gave_up = await gluectl("runs", "wait", "long", first, "--timeout", "0.3")
+    gave_up = await gluectl("runs", "wait", "long", first, "--max-wait", "0.3")
     assert (gave_up.code, gave_up.out) == (1, "")
     assert gave_up.err.splitlines()[-1] == (
         f"gluectl: Job run {first} of job long is still RUNNING after waiting 0.3s."
@@ -277,8 +286,10 @@ async def test_stop_and_wait_timeout(gluectl: Gluectl, stack: Stack, tmp_path: P
     assert stopped.code == 1
     rows = [line.split(None, 1) for line in stopped.out.splitlines()]
     assert rows[0] == ["JobRunId", "Result"]
-    assert rows[1] == [first, "stopping"]
-    assert rows[2][0] == unknown and rows[2][1].startswith("EntityNotFoundException: ")
+    assert rows[1] == [short_run_id(first), "stopping"]
+    assert rows[2][0] == short_run_id(unknown) and rows[2][1].startswith(
+        "EntityNotFoundException: "
+    )
     assert stopped.err == "gluectl: 1 of 2 runs could not be stopped\n"
     ended = await gluectl("runs", "wait", "long", first)
     assert ended.code == 4 and ended.out.splitlines()[1].split()[1] == "STOPPED"
@@ -343,10 +354,13 @@ async def test_unknown_jobs_and_runs_fail_with_one_line(gluectl: Gluectl, stack:
         ["jobs", "create", "x", "--script", "s.py", "--arg", "novalue"],
         ["jobs", "update", "x", "--tag", "a=b"],
         ["-o", "xml", "jobs", "list"],
-        ["--timeout", "0", "jobs", "list"],
+        ["--call-timeout", "0", "jobs", "list"],
+        ["--timeout", "5", "jobs", "list"],
         ["runs", "list", "j", "--max", "0"],
         ["runs", "stop", "j"],
-        ["runs", "wait", "j", "r", "--timeout", "soon"],
+        ["runs", "wait", "j", "r", "--max-wait", "soon"],
+        ["runs", "wait", "j", "r", "--timeout", "5"],
+        ["-o", "json", "runs", "start", "j", "--follow"],
         ["jobs", "create", "x", "--timeout", "5", "--script", "s.py"],
     ],
 )

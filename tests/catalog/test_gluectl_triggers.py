@@ -11,7 +11,7 @@ import io
 import json
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 
 from clients.glue_client import GlueClient
 from clients.gluectl.__main__ import main
+from clients.gluectl.output import short_run_id
 from tests.catalog.conftest import RUN_ID, UNREACHABLE, Gluectl, Result
 from tests.conftest import TERMINAL, Stack
 from tests.helpers.scripts import ECHO_ARGS, SUCCEED, write_script
@@ -135,12 +136,30 @@ async def test_create_each_kind_list_and_get(
 
     table = (await _ok(gluectl, "triggers", "list")).table()
     assert table == [
-        ["Name", "Type", "State", "When", "Actions"],
-        ["alarm", "CONDITIONAL", "CREATED", "extract=FAILED or load=TIMEOUT", "report"],
-        ["chain", "CONDITIONAL", "ACTIVATED", "extract=SUCCEEDED and load=SUCCEEDED", "report"],
-        ["kick", "ON_DEMAND", "CREATED", "-", "extract,load"],
-        ["nightly", "SCHEDULED", "CREATED", "cron(0 2 * * ? *)", "extract"],
+        ["Name", "Type", "State", "When", "Next (UTC)", "Actions"],
+        ["alarm", "CONDITIONAL", "CREATED", "extract=FAILED or load=TIMEOUT", "-", "report"],
+        [
+            "chain",
+            "CONDITIONAL",
+            "ACTIVATED",
+            "extract=SUCCEEDED and load=SUCCEEDED",
+            "-",
+            "report",
+        ],
+        ["kick", "ON_DEMAND", "CREATED", "-", "-", "extract,load"],
+        ["nightly", "SCHEDULED", "CREATED", "cron(0 2 * * ? *)", "-", "extract"],
     ]
+    assert re.search(r"^NextFireTime +-$", details.out, re.MULTILINE)  # not activated
+
+    # Once activated, a schedule has a next fire time: the coming 02:00 UTC.
+    await _ok(gluectl, "triggers", "start", "nightly")
+    before = datetime.now(UTC)
+    row = [r for r in (await _ok(gluectl, "triggers", "list")).table() if r[0] == "nightly"]
+    next_fire = datetime.fromisoformat(row[0][4]).replace(tzinfo=UTC)
+    assert (next_fire.hour, next_fire.minute, next_fire.second) == (2, 0, 0)
+    assert timedelta(0) < next_fire - before <= timedelta(days=1)
+    details = await _ok(gluectl, "triggers", "get", "nightly")
+    assert re.search(rf"^NextFireTime +{row[0][4]} UTC$", details.out, re.MULTILINE)
     only = (await _ok(gluectl, "triggers", "list", "--dependent-job", "load")).table()
     assert [row[0] for row in only] == ["Name", "kick"]
 
@@ -207,7 +226,7 @@ async def test_create_from_json(
     assert refused.err.startswith("gluectl: InvalidInputException: ")
     assert "EVENT cannot be started" in refused.err and refused.err.count("\n") == 1
     row = [r for r in (await _ok(gluectl, "triggers", "list")).table() if r[0] == "evt"]
-    assert row == [["evt", "EVENT", "CREATED", "-", "load"]]
+    assert row == [["evt", "EVENT", "CREATED", "-", "-", "load"]]
 
     # Unusable files are usage errors, caught before anything is sent.
     (tmp_path / "typo.json").write_text(json.dumps({**request, "Shedule": "x"}))
@@ -359,7 +378,7 @@ async def test_fire_fires_and_a_conditional_chain(
     header, *rows = ledger.table()
     assert header == ["Scheduled", "Recorded", "Outcome", "DueTimes", "Runs", "Reason"]
     assert len(rows) == 1
-    assert rows[0][2:] == ["FIRED", "1", run_id, "manual fire"]
+    assert rows[0][2:] == ["FIRED", "1", short_run_id(run_id), "manual fire"]
     for cell in rows[0][:2]:
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cell)
     as_json = (await _ok(gluectl, "-o", "json", "triggers", "fires", "kick")).json()
