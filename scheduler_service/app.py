@@ -175,6 +175,7 @@ class SchedulerApp(ServiceApp):
                 host,
                 http_port,
                 http_routes(registry, server, refresh=[lambda: metrics.refresh_runs(db)]),
+                setting="--http-listen / SCHEDULER_HTTP_LISTEN",
             )
             await listener.start()
             stack.push_async_callback(listener.stop)

@@ -31,6 +31,8 @@ from prometheus_client import (
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from servicekit.http_site import start_site
+
 log = logging.getLogger(__name__)
 
 # Where a unary call of ours lands: ~0.2 ms (GetJobRun from memory) to seconds (a big batch).
@@ -148,23 +150,26 @@ def _json(status: int, body: dict[str, str]) -> web.Response:
 class HttpListener:
     """A small aiohttp server for given routes (the scheduler's metrics and health)."""
 
-    def __init__(self, host: str, port: int, routes: Sequence[web.RouteDef]) -> None:
+    def __init__(
+        self, host: str, port: int, routes: Sequence[web.RouteDef], *, setting: str
+    ) -> None:
         self._host, self._port = host, port
         self._routes = list(routes)
+        self._setting = setting
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def start(self) -> None:
-        """Bind and serve; ``port`` is the bound port afterwards."""
+        """Bind and serve; ``port`` is the bound port afterwards.
+
+        Raises:
+            OSError: the address cannot be bound (the message names ``setting``).
+        """
         app = web.Application()
         app.router.add_routes(self._routes)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        # aiohttp exposes the bound port (for port 0) only through the site's server.
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        self.port = await start_site(self._runner, self._host, self._port, setting=self._setting)
 
     async def stop(self) -> None:
         """Stop serving and close the socket."""

@@ -63,6 +63,7 @@ from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
 from catalog_service.validation import glue_model
 from servicekit.errors import GlueError, InternalServiceException
 from servicekit.glue_shapes import to_glue
+from servicekit.http_site import start_site
 
 log = logging.getLogger(__name__)
 
@@ -188,19 +189,13 @@ class HttpGateway:
             lingering_time=_LINGER_SECONDS,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            raise OSError(
-                f"cannot listen on {self._host}:{self._port} ({exc.strerror}); "
-                "set --http-listen / CATALOG_HTTP_LISTEN"
-            ) from None
-        # aiohttp exposes the bound port (for port 0) only through the site's server.
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        self.port = await start_site(
+            self._runner,
+            self._host,
+            self._port,
+            setting="--http-listen / CATALOG_HTTP_LISTEN",
+            ssl_context=self._ssl,
+        )
         where = {"host": self._host, "port": self.port, "tls": self._ssl is not None}
         if self._keys is None:
             log.warning("HTTP gateway accepts ANY signature (no --access-keys)", extra=where)

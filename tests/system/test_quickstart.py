@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import free_port, site_processes
+from tests.helpers.processes import free_port, service_environment, site_processes
 
 pytestmark = pytest.mark.slow
 
@@ -212,20 +212,29 @@ def test_make_run_names_the_setting_of_a_taken_port(taken_port: int, tmp_path: P
 
 
 @pytest.mark.parametrize(
-    ("flag", "named"),
-    [("--listen", "set --listen / CATALOG_LISTEN"), ("--http-listen", "set --http-listen / ")],
+    ("service", "flag", "named"),
+    [
+        ("catalog", "--listen", "set --listen / CATALOG_LISTEN"),
+        ("catalog", "--http-listen", "set --http-listen / CATALOG_HTTP_LISTEN"),
+        ("scheduler", "--http-listen", "set --http-listen / SCHEDULER_HTTP_LISTEN"),
+    ],
 )
 def test_a_service_names_the_setting_of_a_taken_port(
-    flag: str, named: str, taken_port: int, tmp_path: Path
+    service: str, flag: str, named: str, taken_port: int, tmp_path: Path
 ) -> None:
-    argv = ["--data-dir", str(tmp_path), "--scheduler", f"127.0.0.1:{free_port()}"]
+    argv = ["--data-dir", str(tmp_path)]
+    if service == "catalog":
+        argv += ["--scheduler", f"127.0.0.1:{free_port()}"]
     if flag == "--listen":
         argv += ["--listen", f"127.0.0.1:{taken_port}"]
     else:
         argv += ["--listen", f"127.0.0.1:{free_port()}", "--http-listen", f"127.0.0.1:{taken_port}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
-    done = _python_module("catalog_service", argv, env)
+    prefix = f"{service.upper()}_"
+    env = {k: v for k, v in service_environment().items() if not k.startswith(prefix)}
+    if service == "scheduler" and os.geteuid() == 0:
+        env |= {"SCHEDULER_RUN_AS": "root", "SCHEDULER_SCRIPT_ROOTS": "/"}
+    done = _python_module(f"{service}_service", argv, env)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"catalog-service: cannot listen on 127.0.0.1:{taken_port}")
+    assert last.startswith(f"{service}-service: cannot listen on 127.0.0.1:{taken_port}"), last
     assert named in last and "Traceback" not in done.stderr
