@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from catalog_service.access.bearer import BearerAuthenticator
+from catalog_service.console import Console
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.gateway.server import HttpGateway, load_keys
 from catalog_service.job_bookmarks import JobBookmarkCatalog
@@ -125,6 +126,8 @@ class CatalogApp(ServiceApp):
                 ssl_context=_server_ssl_context(settings),
                 insecure=settings.insecure,
                 shutdown_grace=settings.shutdown_grace_seconds,
+                # The operator's web console, on the same listener and keys as the gateway.
+                mounts=[Console(operations, keys).mount],
             )
         self.port = server.bind(settings.listen, credentials)
         await server.start()

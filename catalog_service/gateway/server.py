@@ -49,7 +49,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,7 @@ class HttpGateway:
         insecure: bool = False,
         replay_cache_entries: int = REPLAY_CACHE_ENTRIES,
         shutdown_grace: float = 5.0,
+        mounts: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         """Check the configuration; nothing binds until start().
 
@@ -141,6 +142,8 @@ class HttpGateway:
             insecure: Allow a non-loopback ``listen`` without access keys.
             replay_cache_entries: Capacity of the replay cache (see ``replay.py``).
             shutdown_grace: Seconds in-flight requests get on stop().
+            mounts: Each adds its routes (e.g. the web console) to the application, ahead of
+                the Glue protocol's catch-all route.
 
         Raises:
             ValueError: A non-loopback address without access keys and without ``insecure``.
@@ -164,6 +167,7 @@ class HttpGateway:
         self._keys = access_keys
         self._ssl = ssl_context
         self._grace = shutdown_grace
+        self._mounts = tuple(mounts)
         self._operations = _served(operations)
         # Only verified requests are claimed, so without keys there is nothing to hold.
         self._replays = None if access_keys is None else ReplayCache(replay_cache_entries)
@@ -173,6 +177,8 @@ class HttpGateway:
     async def start(self) -> None:
         """Bind and start serving; ``port`` is the bound port afterwards."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
+        for mount in self._mounts:
+            mount(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # In-flight requests get the service's shutdown grace, as gRPC calls do.
         self._runner = web.AppRunner(
