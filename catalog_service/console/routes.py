@@ -82,7 +82,7 @@ class Console:
         self._now = now
         self._templates: jinja2.Environment | None = None
         # Live log streams, ended when the server shuts down instead of holding it open.
-        self._streams: set[asyncio.Task[Any]] = set()
+        self._streams: set[asyncio.Task[None]] = set()
 
     def mount(self, app: web.Application) -> None:
         """Add the console to the gateway's application: ``/console/...`` and ``/`` to it."""
@@ -108,8 +108,8 @@ class Console:
         post("/login", self.login)
         post("/logout", self.logout)
         app.add_subapp(PREFIX, console)
-        app.router.add_get("/", _to_console)
         app.router.add_get(PREFIX, _to_console)
+        app.middlewares.append(_root_to_console)
 
     async def _load_templates(self, _app: web.Application) -> None:
         # Read and compiled once, off the event loop; never re-read (auto_reload off).
@@ -333,8 +333,6 @@ class Console:
         job, run_id = _query(request, "job"), _query(request, "id")
         resume = request.headers.get("Last-Event-ID") or request.query.get("offset") or "0"
         offset = int(resume) if resume.isdigit() else 0
-        task = asyncio.current_task()
-        assert task is not None
         token = identity.caller.set(self._session(request).caller)
         try:
             # The policy check runs here, before the response starts: a refusal is a plain
@@ -350,13 +348,25 @@ class Console:
                 }
             )
             await response.prepare(request)
-            # Cancelled when the server shuts down; the browser's EventSource then reconnects
-            # (to the next process) from its last offset.
-            self._streams.add(task)
+            # In a task of its own that shutdown cancels, so the response still ends cleanly
+            # (a "closing" event); the browser's EventSource then reconnects, to the next
+            # process, from its last offset. The task copies this context, caller included.
+            pump = asyncio.create_task(_stream_log(response, chunks))
+            self._streams.add(pump)
             try:
-                await _stream_log(response, chunks)
+                await asyncio.wait({pump})
             finally:
-                self._streams.discard(task)
+                self._streams.discard(pump)
+                # The client went away: nothing more to send, stop following the log.
+                pump.cancel()
+            try:
+                if pump.cancelled():
+                    await response.write(b"event: closing\ndata: {}\n\n")
+                else:
+                    pump.result()
+                await response.write_eof()
+            except ConnectionResetError:
+                pass  # The browser left (closed the tab or moved on): nothing to tell it.
             return response
         finally:
             identity.caller.reset(token)
@@ -461,6 +471,15 @@ def _redirect(location: str) -> web.Response:
 
 async def _to_console(_request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": f"{PREFIX}/"})
+
+
+@web.middleware
+async def _root_to_console(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A browser's ``GET /`` goes to the console; a Glue request there (it names its
+    operation in X-Amz-Target) still gets the gateway's answer."""
+    if request.path == "/" and request.method == "GET" and "X-Amz-Target" not in request.headers:
+        return await _to_console(request)
+    return await handler(request)
 
 
 async def _stream_log(

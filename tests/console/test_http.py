@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 
 import aiohttp
@@ -90,6 +91,10 @@ async def test_root_redirects_and_pages_carry_security_headers(
         cookie = headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
         assert "Secure" not in cookie  # plain HTTP on loopback
+    # A Glue request to / is still the gateway's, even as a GET.
+    async with http.get("/", headers={"X-Amz-Target": "AWSGlue.GetJobs"}) as response:
+        assert response.status == 400
+        assert json.loads(await response.text())["__type"] == "UnknownOperationException"
     async with http.get("/console/static/htmx.min.js") as response:
         assert response.status == 200
         assert "htmx" in await response.text()
@@ -298,3 +303,32 @@ async def test_chains_and_trigger_pages(
     assert status == 200 and runs.job_runs[0].id in body
     status, body = await page(http, "/console/runs?trigger=after-extract&state=FAILED")
     assert status == 200 and "No runs." in body
+
+
+TICKER = """
+import time
+for i in range(100):
+    print(f"tick {i}", flush=True)
+    time.sleep(0.2)
+"""
+
+
+async def test_an_open_log_stream_does_not_hold_up_shutdown(
+    stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await stack.create_job("ticker", write_script(tmp_path, "ticker.py", TICKER))
+    run_id = await stack.start_run("ticker")
+    async with http.get(f"/console/run/log?job=ticker&id={run_id}") as response:
+        assert b"tick 0" in await response.content.readuntil(b"\n\n")
+        started = time.monotonic()
+        await stack.stop_catalog()
+        stopped = time.monotonic() - started
+        # The stream ends cleanly, saying why (not "end": the run goes on).
+        rest = await response.content.read()
+        assert rest.endswith(b"event: closing\ndata: {}\n\n") and b"event: end" not in rest
+    assert stopped < stack.catalog_settings.shutdown_grace_seconds + 0.5
+    await stack.start_catalog()
+    await stack.glue.BatchStopJobRun(
+        glue_pb2.BatchStopJobRunRequest(job_name="ticker", job_run_ids=[run_id])
+    )
+    assert (await stack.wait_run("ticker", run_id)).job_run_state == "STOPPED"

@@ -40,6 +40,7 @@
       source.close();
       say("log unavailable: " + JSON.parse(event.data).message);
     });
+    source.addEventListener("closing", () => say("the catalog is restarting; reconnecting…"));
     // EventSource retries a broken connection by itself, resuming at the last offset.
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) say("log unavailable (refused)");
