@@ -6,15 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
+import trustme
 
+from catalog_service.console import Console
+from catalog_service.gateway.server import HttpGateway
 from glue.v1 import glue_pb2
 from tests.conftest import Stack
 from tests.console.conftest import console_client
+from tests.gateway.test_tls import ALICE, operations_of
 from tests.helpers.access_keys import TEAM_A, restart_with_keys
 from tests.helpers.scripts import write_script
 
@@ -332,3 +337,36 @@ async def test_an_open_log_stream_does_not_hold_up_shutdown(
         glue_pb2.BatchStopJobRunRequest(job_name="ticker", job_run_ids=[run_id])
     )
     assert (await stack.wait_run("ticker", run_id)).job_run_state == "STOPPED"
+
+
+async def test_over_https_the_session_cookie_is_secure(stack: Stack) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    keys = {ALICE.key_id: ALICE}
+    async with operations_of(stack) as operations:
+        gateway = HttpGateway(
+            operations,
+            "127.0.0.1:0",
+            access_keys=keys,
+            ssl_context=server_context,
+            mounts=[Console(operations, keys).mount],
+        )
+        await gateway.start()
+        try:
+            async with (
+                aiohttp.ClientSession(base_url=f"https://127.0.0.1:{gateway.port}") as https,
+                https.post(
+                    "/console/login",
+                    data={"key_id": ALICE.key_id, "secret": ALICE.secret},
+                    ssl=client_context,
+                    allow_redirects=False,
+                ) as response,
+            ):
+                assert response.status == 303
+                cookie = response.headers["Set-Cookie"]
+        finally:
+            await gateway.stop()
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
