@@ -139,7 +139,11 @@ class CatalogApp(ServiceApp):
             stack.push_async_callback(gateway.stop)
             self.http_port = gateway.port
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(consumer.run()), loop.create_task(reconciler.run())]
+        self._tasks = [
+            loop.create_task(consumer.run()),
+            loop.create_task(reconciler.run()),
+            loop.create_task(runs.prune_deleted_job_runs_forever()),
+        ]
         log.info(
             "catalog serving",
             extra={

@@ -8,11 +8,18 @@ returned (the same event arriving later through the stream changes nothing).
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import json
+import logging
 import secrets
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, delete, select, update
 
 from catalog_service import identity, limits
 from catalog_service.jobs import JobCatalog
@@ -21,14 +28,21 @@ from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.run_events import apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
-from catalog_service.validation import validate_request
+from catalog_service.validation import glue_model, validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit.db import Database
-from servicekit.errors import EntityNotFoundException, GlueError
+from servicekit.errors import EntityNotFoundException, GlueError, InvalidInputException
 from servicekit.glue_shapes import GlueDict, from_glue
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PAGE = 100
+# GetRecentJobRuns' page: the default and the largest MaxResults.
+DEFAULT_RECENT = 50
+MAX_RECENT = 200
+# Runs of deleted jobs are kept this long (see JobRunCatalog.prune_deleted_job_runs).
+DELETED_JOB_RUNS_KEPT_SECONDS = 30 * 86400
 TERMINAL_STATES = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"})
 FINISHED_CACHE_SIZE = 50_000
 FOLLOW_SETTLE_POLLS = 100
@@ -126,6 +140,7 @@ class JobRunCatalog:
                     select(job_runs.c.snapshot, job_runs.c.started_by)
                     .where(job_runs.c.run_id == run_id)
                     .where(job_runs.c.job_name == job_name)
+                    .where(job_runs.c.job_deleted.is_(False))
                 )
             ).first()
             if row is None:
@@ -163,41 +178,75 @@ class JobRunCatalog:
         """
         validate_request("GetJobRuns", params)
         name = params["JobName"]
-        after = decode_token(params.get("NextToken"), f"runs:{name}", (float, str))
-        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
+        listing = f"runs:{name}"
         query = (
-            select(
-                job_runs.c.started_on,
-                job_runs.c.run_id,
-                job_runs.c.snapshot,
-                job_runs.c.started_by,
-            )
+            select(*_LISTED)
             .where(job_runs.c.job_name == name)
-            .order_by(job_runs.c.started_on.desc(), job_runs.c.run_id.desc())
-            .limit(limit + 1)
+            .where(job_runs.c.job_deleted.is_(False))
         )
-        if after is not None:
-            started, run_id = float(after[0]), str(after[1])
-            query = query.where(
-                (job_runs.c.started_on < started)
-                | ((job_runs.c.started_on == started) & (job_runs.c.run_id < run_id))
-            )
+        page = _NewestFirst(params, listing, DEFAULT_PAGE, self.caps)
         async with self._db.read() as conn:
             exists = (await conn.execute(select(jobs.c.name).where(jobs.c.name == name))).first()
             if exists is None:
                 raise EntityNotFoundException(f"Job {name} not found.")
-            rows = (await conn.execute(query)).all()
-        page = rows[:limit]
-        page = page[: limits.fit_page([len(r.snapshot) for r in page], self.caps)]
-        token = None
-        if len(rows) > len(page):
-            token = encode_token(f"runs:{name}", [page[-1].started_on, page[-1].run_id])
-        result = []
-        for row in page:
-            run = _run(row.snapshot, row.started_by)
-            run.ClearField("predecessor_runs")
-            result.append(run)
-        return result, token
+            rows = (await conn.execute(page.query(query))).all()
+        return page.runs(rows)
+
+    async def recent(self, params: GlueDict) -> tuple[list[glue_pb2.JobRun], str | None]:
+        """GetRecentJobRuns (extension): runs across jobs, newest first, keyset-paged;
+        runs of deleted jobs included and marked ``job_deleted``.
+
+        Raises:
+            InvalidInputException: a filter or MaxResults breaks a rule, or a foreign token.
+        """
+        query = select(*_LISTED)
+        filters = _recent_filters(params)
+        for condition in filters.conditions:
+            query = query.where(condition)
+        if params.get("LatestPerJob"):
+            # Each job's newest run among those the filters keep: the one no newer run of the
+            # same job (under the same filters) follows.
+            newer = job_runs.alias("newer")
+            later = select(newer.c.run_id).where(
+                newer.c.job_name == job_runs.c.job_name,
+                (newer.c.started_on > job_runs.c.started_on)
+                | (
+                    (newer.c.started_on == job_runs.c.started_on)
+                    & (newer.c.run_id > job_runs.c.run_id)
+                ),
+                *_recent_filters(params, newer).conditions,
+            )
+            query = query.where(~later.exists())
+        page = _NewestFirst(params, f"recent:{filters.key}", DEFAULT_RECENT, self.caps)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(page.query(query))).all()
+        return page.runs(rows)
+
+    async def prune_deleted_job_runs(self, older_than: float) -> int:
+        """Forget runs of deleted jobs that started before ``older_than`` (epoch seconds):
+        nothing else ever removes them (a trigger naming a deleted job keeps starting runs
+        that end ERROR). Returns how many were removed."""
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                delete(job_runs)
+                .where(job_runs.c.job_deleted.is_(True))
+                .where(job_runs.c.started_on < older_than)
+            )
+        return int(result.rowcount)
+
+    async def prune_deleted_job_runs_forever(self, interval: float = 3600.0) -> None:
+        """Prune runs of deleted jobs older than ``DELETED_JOB_RUNS_KEPT_SECONDS`` every
+        ``interval`` seconds, until cancelled."""
+        while True:
+            try:
+                pruned = await self.prune_deleted_job_runs(
+                    time.time() - DELETED_JOB_RUNS_KEPT_SECONDS
+                )
+                if pruned:
+                    log.info("pruned runs of deleted jobs", extra={"runs": pruned})
+            except Exception:
+                log.exception("pruning runs of deleted jobs failed; will retry")
+            await asyncio.sleep(interval)
 
     async def batch_stop(
         self, params: GlueDict
@@ -264,6 +313,116 @@ class JobRunCatalog:
                 if run.job_run_state in TERMINAL_STATES:
                     break
                 await asyncio.sleep(FOLLOW_SETTLE_INTERVAL)
+
+
+# What a run listing reads of each run.
+_LISTED = (
+    job_runs.c.started_on,
+    job_runs.c.run_id,
+    job_runs.c.snapshot,
+    job_runs.c.started_by,
+    job_runs.c.job_deleted,
+)
+
+
+class _NewestFirst:
+    """One page of runs newest first, keyset-paged on (StartedOn, run id): a run started
+    between two pages never shifts or repeats an item."""
+
+    def __init__(self, params: GlueDict, listing: str, default: int, caps: Limits) -> None:
+        """
+        Raises:
+            InvalidInputException: a NextToken issued for another listing.
+        """
+        self._listing = listing
+        self._after = decode_token(params.get("NextToken"), listing, (float, str))
+        self._limit = page_size(params.get("MaxResults"), default)
+        self._caps = caps
+
+    def query(self, query: Select[Any]) -> Select[Any]:
+        """``query`` (selecting ``_LISTED``) ordered, resumed after the token's run, and
+        limited to one more than a page."""
+        if self._after is not None:
+            started, run_id = float(self._after[0]), str(self._after[1])
+            query = query.where(
+                (job_runs.c.started_on < started)
+                | ((job_runs.c.started_on == started) & (job_runs.c.run_id < run_id))
+            )
+        return query.order_by(job_runs.c.started_on.desc(), job_runs.c.run_id.desc()).limit(
+            self._limit + 1
+        )
+
+    def runs(self, rows: Sequence[Row[Any]]) -> tuple[list[glue_pb2.JobRun], str | None]:
+        """The page's runs (without PredecessorRuns) and the token of the next page."""
+        page = rows[: self._limit]
+        page = page[: limits.fit_page([len(r.snapshot) for r in page], self._caps)]
+        token = None
+        if len(rows) > len(page):
+            token = encode_token(self._listing, [page[-1].started_on, page[-1].run_id])
+        result = []
+        for row in page:
+            run = _run(row.snapshot, row.started_by)
+            run.ClearField("predecessor_runs")
+            if row.job_deleted:
+                run.job_deleted = True
+            result.append(run)
+        return result, token
+
+
+@dataclass(frozen=True)
+class _RecentFilters:
+    """GetRecentJobRuns' filters as SQL conditions, and as the key its tokens are bound to."""
+
+    conditions: list[ColumnElement[bool]]
+    key: str
+
+
+def _recent_filters(params: GlueDict, table: Any = job_runs) -> _RecentFilters:
+    """The filters of a GetRecentJobRuns request on ``table`` (the run history or an alias).
+
+    Raises:
+        InvalidInputException: a filter or MaxResults breaks a rule.
+    """
+    rows: Table = table
+    conditions: list[ColumnElement[bool]] = []
+    job_name = params.get("JobName")
+    if job_name:
+        validate_request("GetJobRuns", {"JobName": job_name})
+        conditions.append(rows.c.job_name == job_name)
+    states = list(params.get("JobRunStates") or [])
+    for index, state in enumerate(states):
+        if state not in _job_run_states():
+            raise InvalidInputException(
+                f"JobRunStates[{index}]: {str(state)[:40]!r} is not a job run state; use one "
+                f"of {', '.join(_job_run_states())}",
+                field=f"JobRunStates[{index}]",
+            )
+    if states:
+        conditions.append(rows.c.state.in_(states))
+    trigger_name = params.get("TriggerName")
+    if trigger_name:
+        validate_request("GetTrigger", {"Name": trigger_name})
+        conditions.append(rows.c.trigger_name == trigger_name)
+    started_after = params.get("StartedAfter")
+    since = None
+    if started_after is not None:
+        since = started_after.timestamp()
+        conditions.append(rows.c.started_on >= since)
+    limit = params.get("MaxResults")
+    if limit is not None and not 1 <= limit <= MAX_RECENT:
+        raise InvalidInputException(
+            f"MaxResults: must be between 1 and {MAX_RECENT} (got {limit})", field="MaxResults"
+        )
+    key = json.dumps(
+        [job_name, sorted(states), trigger_name, since, bool(params.get("LatestPerJob"))]
+    )
+    return _RecentFilters(conditions, hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+@functools.cache
+def _job_run_states() -> list[str]:
+    """Glue's JobRunState values, from the model."""
+    return list(glue_model().shape_for("JobRunState").enum)
 
 
 def _run(snapshot: bytes, started_by: str | None) -> glue_pb2.JobRun:

@@ -1,9 +1,12 @@
 """Applies the scheduler's run events to the catalog's run history, each exactly once.
 
 An event carries the run's whole record after a change. It is applied only if it is newer
-than the snapshot held (``event_seq``), and only while the job incarnation it belongs to still
-exists, so replays, duplicates and events of deleted jobs change nothing. The event consumer
-stores its cursor in the same transaction (see ``event_consumer``).
+than the snapshot held (``event_seq``), so replays and duplicates change nothing. An event
+whose job incarnation no longer exists (the job was deleted, perhaps re-created) is kept with
+``job_deleted`` set: GetJobRun(s) never show it - it is not the current job's run - but
+GetRecentJobRuns does, so a run that ended after its job was deleted, or that a trigger
+started for a deleted job, is not invisible. The event consumer stores its cursor in the same
+transaction (see ``event_consumer``).
 """
 
 from __future__ import annotations
@@ -21,17 +24,19 @@ from glue.scheduler.v1 import scheduler_pb2
 
 
 def _upsert(dialect: ModuleType) -> Any:
-    """Insert a run's snapshot, or replace the one held if it is older; only while the job
-    incarnation the event belongs to exists (values bound at execution)."""
+    """Insert a run's snapshot, or replace the one held if it is older; marked
+    ``job_deleted`` when the job incarnation the event belongs to is gone (values bound at
+    execution)."""
     incarnation_exists = exists().where(
         jobs.c.name == bindparam("job_name", type_=Text),
         jobs.c.incarnation == bindparam("job_incarnation", type_=Text),
     )
     # Typed: PostgreSQL cannot infer a parameter's type from a select list.
     row = select(
-        *(bindparam(name, type_=job_runs.c[name].type) for name in _SNAPSHOT_COLUMNS)
-    ).where(incarnation_exists)
-    stmt = dialect.insert(job_runs).from_select(_SNAPSHOT_COLUMNS, row)
+        *(bindparam(name, type_=job_runs.c[name].type) for name in _SNAPSHOT_COLUMNS),
+        ~incarnation_exists,
+    )
+    stmt = dialect.insert(job_runs).from_select([*_SNAPSHOT_COLUMNS, "job_deleted"], row)
     return stmt.on_conflict_do_update(
         index_elements=[job_runs.c.run_id],
         set_={
@@ -43,7 +48,15 @@ def _upsert(dialect: ModuleType) -> Any:
     )
 
 
-_SNAPSHOT_COLUMNS = ("run_id", "job_name", "started_on", "state", "snapshot", "event_seq")
+_SNAPSHOT_COLUMNS = (
+    "run_id",
+    "job_name",
+    "started_on",
+    "state",
+    "snapshot",
+    "event_seq",
+    "trigger_name",
+)
 # Built once per dialect: every StartJobRun and every event applies it, and composing it costs
 # more Python than executing it. One statement per event, the incarnation check included.
 _UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
@@ -68,6 +81,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.Run
             "state": run.job_run_state,
             "snapshot": run.SerializeToString(),
             "event_seq": event.sequence,
+            "trigger_name": run.trigger_name or None,
             "job_incarnation": event.job_incarnation,
         }
         applied += (await conn.execute(upsert, values)).rowcount

@@ -151,6 +151,10 @@ class GlueOperations:
     async def GetTriggerFires(self, params: GlueDict) -> glue_pb2.GetTriggerFiresResponse:
         return glue_pb2.GetTriggerFiresResponse(fires=await self._triggers.fires(params))
 
+    async def GetRecentJobRuns(self, params: GlueDict) -> glue_pb2.GetRecentJobRunsResponse:
+        runs, token = await self._runs.recent(params)
+        return glue_pb2.GetRecentJobRunsResponse(job_runs=runs, next_token=token)
+
     async def TagResource(self, params: GlueDict) -> glue_pb2.TagResourceResponse:
         await self._tags.tag(params)
         return glue_pb2.TagResourceResponse()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -55,7 +57,17 @@ job_runs = Table(
     Column("event_seq", BigInteger, nullable=False),
     # The verified caller identity of the StartJobRun request; NULL for gRPC and trigger runs.
     Column("started_by", Text),
+    # The trigger that started the run (the snapshot's TriggerName), for GetRecentJobRuns'
+    # filter (migration 0006).
+    Column("trigger_name", Text),
+    # The run's job incarnation no longer exists: a run that ended (or was started by a
+    # trigger) after its job was deleted. GetJobRun(s) never show such runs, GetRecentJobRuns
+    # does, so an operator can see them (migration 0006).
+    Column("job_deleted", Boolean, nullable=False, server_default=false()),
     Index("ix_catalog_job_runs_job_started", "job_name", "started_on", "run_id"),
+    # GetRecentJobRuns: newest first across jobs, and by trigger (migration 0006).
+    Index("ix_catalog_job_runs_started", "started_on", "run_id"),
+    Index("ix_catalog_job_runs_trigger_started", "trigger_name", "started_on", "run_id"),
     # The waiting-runs quota counts per identity; partial, so it holds only runs not yet
     # running (migration 0005).
     Index(

@@ -9,9 +9,10 @@ resource its ``ResourceArn`` names.
 
 - Operations on one named job or trigger are refused with AccessDeniedException, before
   anything is read or changed.
-- Get*/List* over many (GetJobs, ListJobs, GetTriggers, ListTriggers) return only what the
-  caller may see with that action; BatchGet* report what it may not see as not found (its
-  existence is not disclosed). A page may therefore hold fewer items than MaxResults.
+- Get*/List* over many (GetJobs, ListJobs, GetTriggers, ListTriggers, GetRecentJobRuns - each
+  run judged by its job's ARN) return only what the caller may see with that action;
+  BatchGet* report what it may not see as not found (its existence is not disclosed). A page
+  may therefore hold fewer items than MaxResults.
 - CreateTrigger and UpdateTrigger also need ``glue:StartJobRun`` on every job the trigger's
   actions start: a trigger runs jobs for whoever made it, so it must not be a way to run
   another team's jobs (a rule of this service; AWS leaves it to IAM's PassRole on the job).
@@ -69,6 +70,7 @@ _ON_ARN = ("TagResource", "UntagResource", "GetTags")
 _FILTERED = (
     *("GetJobs", "ListJobs", "BatchGetJobs"),
     *("GetTriggers", "ListTriggers", "BatchGetTriggers"),
+    "GetRecentJobRuns",
 )
 
 
@@ -167,6 +169,8 @@ def filter_response(operation: str, response: Message) -> Message:
         _keep(response.triggers, lambda trigger: triggers(trigger.name))
     elif isinstance(response, glue_pb2.ListTriggersResponse):
         _keep(response.trigger_names, triggers)
+    elif isinstance(response, glue_pb2.GetRecentJobRunsResponse):
+        _keep(response.job_runs, lambda run: jobs(run.job_name))
     elif isinstance(response, glue_pb2.BatchGetTriggersResponse):
         hidden = [trigger.name for trigger in response.triggers if not triggers(trigger.name)]
         _keep(response.triggers, lambda trigger: triggers(trigger.name))

@@ -199,6 +199,18 @@ async def test_lists_show_only_what_the_caller_may_see(jobs_of_two_teams: Stack)
         assert len((await admin.list_jobs()).job_names) == 3
 
 
+async def test_recent_runs_show_only_the_callers_jobs(jobs_of_two_teams: Stack) -> None:
+    stack = jobs_of_two_teams
+    for name in ("team-a-load", "team-b-load"):
+        await stack.wait_run(name, await stack.start_run(name))
+    async with as_(stack, TEAM_A) as team_a:
+        seen = await team_a._stub.GetRecentJobRuns(glue_pb2.GetRecentJobRunsRequest())
+        assert [run.job_name for run in seen.job_runs] == ["team-a-load"]
+    async with as_(stack, ADMIN) as admin:
+        seen = await admin._stub.GetRecentJobRuns(glue_pb2.GetRecentJobRunsRequest())
+        assert [run.job_name for run in seen.job_runs] == ["team-b-load", "team-a-load"]
+
+
 async def test_a_trigger_cannot_start_another_teams_job(jobs_of_two_teams: Stack) -> None:
     stack = jobs_of_two_teams
     async with as_(stack, TEAM_A) as team_a:

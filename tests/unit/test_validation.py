@@ -1259,9 +1259,15 @@ NOT_GLUE_MESSAGES = {
     "GetTriggerFiresRequest",
     "GetTriggerFiresResponse",
     "TriggerFire",
+    "GetRecentJobRunsRequest",
+    "GetRecentJobRunsResponse",
 }
 # Fields that are ours in Glue's messages (field number 100 and up; the gateway leaves them out).
-NOT_GLUE_MEMBERS = {"Job": {"CreatedBy"}, "Trigger": {"CreatedBy"}, "JobRun": {"StartedBy"}}
+NOT_GLUE_MEMBERS = {
+    "Job": {"CreatedBy"},
+    "Trigger": {"CreatedBy"},
+    "JobRun": {"StartedBy", "JobDeleted"},
+}
 
 
 @pytest.mark.parametrize(
