@@ -41,7 +41,7 @@ STATIC = Path(__file__).parent / "static"
 # Page size of list calls, and how many pages a list page reads at most.
 PAGE = 100
 MAX_PAGES = 20
-# Runs shown on the runs page and on a job's page.
+# Runs shown per page on the runs page and on a job's page.
 RECENT_RUNS = 50
 # A console form is a few fields; anything larger is not one.
 MAX_FORM_BYTES = 64 * 1024
@@ -245,17 +245,14 @@ class Console:
     async def jobs_page(self, request: web.Request) -> web.Response:
         """Every job the caller may see, with its latest run."""
         jobs, cut = await self._all(request, "GetJobs", "Jobs")
-        latest = await self._latest_runs(request, [job["Name"] for job in jobs])
+        latest = await self._latest_runs(request)
         return await self._render(request, "jobs.html", jobs=jobs, latest=latest, cut=cut)
 
-    async def _latest_runs(self, request: web.Request, names: list[str]) -> dict[str, GlueDict]:
-        """Each job's most recent run (jobs never run are absent)."""
-        latest: dict[str, GlueDict] = {}
-        for name in names:
-            runs = await self._call(request, "GetJobRuns", {"JobName": name, "MaxResults": 1})
-            if runs.get("JobRuns"):
-                latest[name] = runs["JobRuns"][0]
-        return latest
+    async def _latest_runs(self, request: web.Request) -> dict[str, GlueDict]:
+        """Each job's most recent run, by job name (jobs never run are absent)."""
+        runs, _ = await self._all(request, "GetRecentJobRuns", "JobRuns", {"LatestPerJob": True})
+        # A deleted job's runs are listed too; they are not the current job's.
+        return {run["JobName"]: run for run in runs if not run.get("JobDeleted")}
 
     async def job_page(self, request: web.Request) -> web.Response:
         """One job: its definition, its recent runs and the Start run button."""
@@ -278,36 +275,28 @@ class Console:
     # ---------------------------------------------------------------- runs
 
     async def runs_page(self, request: web.Request) -> web.Response:
-        """Recent runs across jobs, filtered by job, state and trigger."""
-        job = request.query.get("job", "")
-        state = request.query.get("state", "")
-        trigger = request.query.get("trigger", "")
-        runs = await self._recent_runs(request, job, state, trigger)
+        """Recent runs across jobs, newest first, filtered by job, state and trigger."""
+        filters = {name: request.query.get(name, "") for name in ("job", "state", "trigger")}
+        params: GlueDict = {"MaxResults": RECENT_RUNS}
+        if filters["job"]:
+            params["JobName"] = filters["job"]
+        if filters["state"]:
+            params["JobRunStates"] = [filters["state"]]
+        if filters["trigger"]:
+            params["TriggerName"] = filters["trigger"]
+        if request.query.get("page"):
+            params["NextToken"] = request.query["page"]
+        output = await self._call(request, "GetRecentJobRuns", params)
         template = "_runs_table.html" if request.headers.get("HX-Request") else "runs.html"
         return await self._render(
-            request, template, runs=runs, job=job, state=state, trigger=trigger
+            request,
+            template,
+            runs=output.get("JobRuns", []),
+            older=output.get("NextToken"),
+            # An older page stays put; the newest page refreshes itself.
+            paged=bool(params.get("NextToken")),
+            **filters,
         )
-
-    async def _recent_runs(
-        self, request: web.Request, job: str, state: str, trigger: str
-    ) -> list[GlueDict]:
-        names = (
-            [job] if job else [j["Name"] for j in (await self._all(request, "GetJobs", "Jobs"))[0]]
-        )
-        runs: list[GlueDict] = []
-        for name in names:
-            output = await self._call(
-                request, "GetJobRuns", {"JobName": name, "MaxResults": RECENT_RUNS}
-            )
-            runs.extend(output.get("JobRuns", []))
-        if state:
-            runs = [r for r in runs if r.get("JobRunState") == state]
-        if trigger:
-            runs = [r for r in runs if r.get("TriggerName") == trigger]
-        runs.sort(
-            key=lambda r: r.get("StartedOn") or datetime.min.replace(tzinfo=UTC), reverse=True
-        )
-        return runs[:RECENT_RUNS]
 
     async def _run(self, request: web.Request) -> GlueDict:
         job, run_id = _query(request, "job"), _query(request, "id")

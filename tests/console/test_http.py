@@ -370,3 +370,33 @@ async def test_over_https_the_session_cookie_is_secure(stack: Stack) -> None:
         finally:
             await gateway.stop()
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+async def test_jobs_show_their_latest_run_and_runs_filter_across_jobs(
+    stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await stack.create_job("fine", write_script(tmp_path, "ok.py", "print('ok')\n"))
+    await stack.create_job("broken", write_script(tmp_path, "bad.py", "raise SystemExit(3)\n"))
+    first = await stack.start_run("fine")
+    await stack.wait_run("fine", first)
+    failed = await stack.start_run("broken")
+    await stack.wait_run("broken", failed)
+    latest = await stack.start_run("fine")
+    await stack.wait_run("fine", latest)
+
+    status, body = await page(http, "/console/")
+    assert status == 200
+    rows = dict(re.findall(r'<tr data-job="([^"]+)">(.*?)</tr>', body, re.S))
+    assert latest in rows["fine"] and first not in rows["fine"] and "SUCCEEDED" in rows["fine"]
+    assert failed in rows["broken"] and "FAILED" in rows["broken"]
+
+    def shown(body: str) -> list[str]:
+        return re.findall(r'<tr data-run="([^"]+)">', body)
+
+    assert shown((await page(http, "/console/runs"))[1]) == [latest, failed, first]
+    assert shown((await page(http, "/console/runs?job=fine"))[1]) == [latest, first]
+    assert shown((await page(http, "/console/runs?state=FAILED"))[1]) == [failed]
+    # The table alone, as htmx asks for it when a filter changes.
+    async with http.get("/console/runs?job=broken", headers={"HX-Request": "true"}) as response:
+        fragment = await response.text()
+    assert shown(fragment) == [failed] and "<html" not in fragment
