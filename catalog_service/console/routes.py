@@ -295,7 +295,9 @@ class Console:
             older=output.get("NextToken"),
             # An older page stays put; the newest page refreshes itself.
             paged=bool(params.get("NextToken")),
-            **filters,
+            job=filters["job"],
+            state=filters["state"],
+            trigger=filters["trigger"],
         )
 
     async def _run(self, request: web.Request) -> GlueDict:

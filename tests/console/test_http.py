@@ -386,7 +386,7 @@ async def test_jobs_show_their_latest_run_and_runs_filter_across_jobs(
 
     status, body = await page(http, "/console/")
     assert status == 200
-    rows = dict(re.findall(r'<tr data-job="([^"]+)">(.*?)</tr>', body, re.S))
+    rows = dict(re.findall(r'<tr data-job="([^"]+)">(.*?)</tr>', body, re.DOTALL))
     assert latest in rows["fine"] and first not in rows["fine"] and "SUCCEEDED" in rows["fine"]
     assert failed in rows["broken"] and "FAILED" in rows["broken"]
 
