@@ -113,6 +113,10 @@ async def test_trigger_page_shows_its_next_fires_and_toggles(
         browser.screenshot(page, "trigger-activated")
         page.locator("#deactivate").click()
         expect(page.locator("#trigger-state")).to_contain_text("DEACTIVATED")
+        page.get_by_role("link", name="Chains").click()
+        expect(page.locator("#chains a[data-name='fortnightly-report']")).to_be_visible()
+        expect(page.locator("#chains a[data-name='report']")).to_be_visible()
+        browser.screenshot(page, "chains")
         page.context.close()
         return shown, local, loaded
 
