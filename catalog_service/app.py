@@ -8,6 +8,7 @@ import ssl
 from dataclasses import replace
 from pathlib import Path
 
+from catalog_service import metrics as catalog_metrics
 from catalog_service.access.bearer import BearerAuthenticator
 from catalog_service.console import Console
 from catalog_service.event_consumer import EventConsumer
@@ -24,6 +25,7 @@ from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from servicekit.internal_auth import MutualTls, load_secret, refuse_shared
 from servicekit.lifecycle import ServiceApp
+from servicekit.metrics import RpcMetrics, http_routes, new_registry
 from servicekit.migrations import upgrade_to_head
 from servicekit.server import GrpcServer, server_credentials
 
@@ -85,8 +87,12 @@ class CatalogApp(ServiceApp):
         stack.push_async_callback(jobs.close)
         runs = JobRunCatalog(db, link, jobs, caps=settings.limits)
         trigger_catalog = TriggerCatalog(db, link, jobs, caps=settings.limits)
+        registry = new_registry()
+        self.registry = registry
         server = GrpcServer(
-            [SERVICE_NAME], guard=None if keys is None else BearerAuthenticator(keys)
+            [SERVICE_NAME],
+            guard=None if keys is None else BearerAuthenticator(keys),
+            metrics=RpcMetrics(registry),
         )
         reconciler = Reconciler(
             db, link, jobs, trigger_catalog, interval=settings.reconcile_interval_seconds
@@ -97,11 +103,14 @@ class CatalogApp(ServiceApp):
         def on_connected(up: bool) -> None:
             if up:
                 reconciler.wake()
-            task = asyncio.get_running_loop().create_task(server.set_serving(up))
+            task = asyncio.get_running_loop().create_task(
+                server.set_serving(up, "the scheduler's run-event stream is not connected")
+            )
             health_updates.add(task)
             task.add_done_callback(health_updates.discard)
 
         consumer = EventConsumer(db, link, on_connected=on_connected)
+        catalog_metrics.register(registry, consumer, reconciler)
         self.db, self.jobs, self.runs = db, jobs, runs
         self.consumer, self.reconciler = consumer, reconciler
         stack.push_async_callback(self._stop_tasks)
@@ -126,6 +135,7 @@ class CatalogApp(ServiceApp):
                 ssl_context=_server_ssl_context(settings),
                 insecure=settings.insecure,
                 shutdown_grace=settings.shutdown_grace_seconds,
+                routes=http_routes(registry, server),
                 # The operator's web console, on the same listener and keys as the gateway.
                 mounts=[Console(operations, keys).mount],
             )

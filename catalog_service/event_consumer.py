@@ -50,6 +50,12 @@ class EventConsumer:
         self._link = link
         self._on_connected = on_connected or (lambda _up: None)
         self.applied_through = 0
+        # For metrics (catalog_service.metrics reads them at scrape time).
+        self.connected = False
+        self.connects = 0
+        self.events_applied = 0
+        self.head_sequence = 0
+        """The scheduler's newest event sequence, as of the last event received."""
         self._backoff = BACKOFF_INITIAL
         self._progress = asyncio.Condition()
 
@@ -77,6 +83,7 @@ class EventConsumer:
                 )
             except Exception:
                 log.exception("applying run events failed; reconnecting")
+            self.connected = False
             self._on_connected(False)
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, BACKOFF_MAX)
@@ -90,6 +97,7 @@ class EventConsumer:
         async def read() -> None:
             try:
                 async for event in call:
+                    self.head_sequence = max(self.head_sequence, event.head_sequence)
                     await queue.put(event)
             finally:
                 await queue.put(None)
@@ -97,6 +105,8 @@ class EventConsumer:
         # Wait for the stream's headers: a scheduler that answers counts as connected.
         await call.wait_for_connection()
         self._backoff = BACKOFF_INITIAL
+        self.connected = True
+        self.connects += 1
         self._on_connected(True)
         loop = asyncio.get_running_loop()
         reader = loop.create_task(read())
@@ -150,6 +160,7 @@ class EventConsumer:
                 .values(last_seq=fresh[-1].sequence)
             )
         self.applied_through = fresh[-1].sequence
+        self.events_applied += len(fresh)
         async with self._progress:
             self._progress.notify_all()
 

@@ -40,6 +40,9 @@ class Reconciler:
         self._interval = interval
         self._wake = asyncio.Event()
         self.passes = 0
+        self.repaired = 0
+        """Registrations pushed because the scheduler's differed (metrics)."""
+        self.failures = 0
 
     def wake(self) -> None:
         """Reconcile now (e.g. the scheduler just came back)."""
@@ -53,8 +56,10 @@ class Reconciler:
                 if changed:
                     log.info("reconciled scheduler registrations", extra={"pushed": changed})
             except GlueError as exc:
+                self.failures += 1
                 log.warning("reconcile failed; will retry", extra={"error": exc.message})
             except Exception:
+                self.failures += 1
                 log.exception("reconcile failed; will retry")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -97,4 +102,5 @@ class Reconciler:
                 pushed += 1
         pushed += await self._triggers.reconcile(list(held.triggers))
         self.passes += 1
+        self.repaired += pushed
         return pushed

@@ -14,6 +14,7 @@ from scheduler_service.commands import check_run_reach
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
+from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.outbox import EventFeed
 from scheduler_service.retention import PRUNE_INTERVAL_SECONDS, Retention
 from scheduler_service.retries import retry_backoff
@@ -26,8 +27,9 @@ from scheduler_service.site import Role, SiteProcesses, site_id
 from servicekit.file_modes import private_dir
 from servicekit.internal_auth import MutualTls, check_exposure, load_secret, secret_guard
 from servicekit.lifecycle import ServiceApp
+from servicekit.metrics import HttpListener, RpcMetrics, http_routes, new_registry
 from servicekit.migrations import upgrade_to_head
-from servicekit.server import GrpcServer, server_credentials
+from servicekit.server import GrpcServer, server_credentials, split_address
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,6 +51,7 @@ class SchedulerApp(ServiceApp):
         super().__init__()
         self.settings = settings
         self.port = 0
+        self.http_port = 0
 
     async def _start(self) -> None:
         settings = self.settings
@@ -59,6 +62,9 @@ class SchedulerApp(ServiceApp):
         mutual_tls = MutualTls.from_paths(
             settings.internal_ca, settings.internal_cert, settings.internal_key
         )
+        problem = settings.http_exposure_problem()
+        if problem is not None:
+            raise ValueError(problem)
         check_exposure(
             settings.listen,
             secret=secret is not None,
@@ -92,8 +98,16 @@ class SchedulerApp(ServiceApp):
             site=site_id(settings.runs_dir),
         )
         feed = EventFeed(db)
+        registry = new_registry()
+        metrics = SchedulerMetrics(registry)
+        self.metrics = metrics
         store = RunStore(
-            db, feed, settings.runs_dir, replica=replica, retry_backoff=retry_backoff(settings)
+            db,
+            feed,
+            settings.runs_dir,
+            replica=replica,
+            retry_backoff=retry_backoff(settings),
+            metrics=metrics,
         )
         sandbox = settings.make_sandbox()
         runner = ProcessRunner(
@@ -114,7 +128,9 @@ class SchedulerApp(ServiceApp):
             misfire_grace_seconds=settings.misfire_grace_seconds,
             reserve_slots=executor.reserve_slots,
             release_slots=executor.release_slots,
+            metrics=metrics,
         )
+        metrics.watch_slots(lambda: executor.slots_used, settings.max_processes)
         store.on_terminal = firing.on_run_terminal
         clock = Clock(
             firing,
@@ -144,12 +160,25 @@ class SchedulerApp(ServiceApp):
         stack.push_async_callback(self._stop_loops)
 
         server = GrpcServer(
-            [SERVICE_NAME], guard=secret_guard(secret) if secret is not None else None
+            [SERVICE_NAME],
+            guard=secret_guard(secret) if secret is not None else None,
+            metrics=RpcMetrics(registry),
         )
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(
             SchedulerServicer(db, store, feed, executor, firing, clock), server.server
         )
         self.port = server.bind(settings.listen, credentials)
+        if settings.http_listen is not None:
+            # Up before the migration, so /readyz says "starting" while it runs.
+            host, http_port = split_address(settings.http_listen)
+            listener = HttpListener(
+                host,
+                http_port,
+                http_routes(registry, server, refresh=[lambda: metrics.refresh_runs(db)]),
+            )
+            await listener.start()
+            stack.push_async_callback(listener.stop)
+            self.http_port = listener.port
         # Listening (NOT_SERVING, calls refused as unavailable) while the database is migrated
         # and runs left in flight are re-adopted.
         await server.start()
@@ -172,7 +201,7 @@ class SchedulerApp(ServiceApp):
             # when it is gone (see ``caretaker``).
             await start_watcher(settings)
         server.accept_calls(True)
-        await server.set_serving(True)
+        await server.set_serving(True, "")
         log.info(
             "scheduler serving",
             extra={"listen": settings.listen, "port": self.port, "replica": replica.replica_id},

@@ -161,6 +161,20 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         help="serve a non-loopback address without secret or mutual TLS: anyone who can "
         "connect may register jobs and start runs [SCHEDULER_INSECURE; off]",
     )
+    # -- metrics and health over HTTP (servicekit.metrics) -------------------------------------
+    parser.add_argument(
+        "--http-listen",
+        default=_env("http-listen"),
+        help="HTTP address HOST:PORT for /metrics (Prometheus), /healthz and /readyz "
+        "[SCHEDULER_HTTP_LISTEN; off]",
+    )
+    parser.add_argument(
+        "--http-public",
+        action="store_true",
+        default=_env("http-public", "") not in ("", "0", "false"),
+        help="allow --http-listen on a non-loopback address; it has no authentication and "
+        "serves operational data only [SCHEDULER_HTTP_PUBLIC; off]",
+    )
     # -- what a job sees and may read (job_env, run_access) ------------------------------------
     parser.add_argument(
         "--job-env",
@@ -301,6 +315,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         internal_cert=Path(args.internal_cert) if args.internal_cert else None,
         internal_key=Path(args.internal_key) if args.internal_key else None,
         insecure=args.insecure,
+        http_listen=args.http_listen or None,
+        http_public=args.http_public,
         job_env=job_env,
         script_roots=script_roots,
         run_as=args.run_as or None,
@@ -316,6 +332,9 @@ def parse_settings(argv: list[str] | None = None) -> tuple[SchedulerSettings, st
         # caretaker may take over its runs when it is gone.
         caretaker=True,
     )
+    problem = settings.http_exposure_problem()
+    if problem is not None:
+        parser.error(problem)
     return settings, args.log_level
 
 
@@ -369,6 +388,9 @@ def settings_environment(settings: SchedulerSettings, log_level: str) -> dict[st
             if path is not None
         },
         **({"insecure": "1"} if settings.insecure else {}),
+        # Read back by the caretaker's parse_settings, which checks them (it serves no HTTP).
+        "http-listen": settings.http_listen or "",
+        **({"http-public": "1"} if settings.http_public else {}),
         # Already merged with the file's; values hold no newline (``job_env.value_problem``).
         "job-env": "\n".join(f"{key}={value}" for key, value in settings.job_env.items()),
         "script-roots": ",".join(str(root.resolve()) for root in settings.script_roots),

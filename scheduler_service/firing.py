@@ -70,6 +70,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from glue.v1 import glue_pb2
 from scheduler_service import bulk, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
+from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.run_states import HOLDS_JOB_SLOT, JobRunState
 from scheduler_service.runs import NewRun, RunDraft, RunRecord, RunStore, max_concurrent_runs
 from scheduler_service.tables import jobs, runs, trigger_fires, trigger_observations, triggers
@@ -215,8 +216,10 @@ class Firing:
         reserve_slots: Callable[[int], int],
         release_slots: Callable[[int], None],
         batch_size: int = DUE_BATCH,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics or SchedulerMetrics()
         # Due triggers fired per transaction at most.
         self.batch_size = batch_size
         self._store = store
@@ -410,6 +413,7 @@ class Firing:
         )
         if not await self._insert_fires(conn, [row]):
             return None
+        self._metrics.fired(trigger.type, "FIRED")
         planned = self._plan_runs(
             trigger, run_ids, slots, free_slots, time.time(), predecessors=predecessors
         )
@@ -429,6 +433,7 @@ class Firing:
         reserved = 0
         free = [0]
         created: list[NewRun] = []
+        created_at = time.time()
         try:
             async with self._store.write() as conn:
                 rows = await self._claim_due(conn, now)
@@ -460,10 +465,19 @@ class Firing:
                     )
                 # Last: the outbox's counter row stays locked until commit.
                 await self._store.insert_many(conn, created)
-        except BaseException:
+        except BaseException as exc:
             self._release(reserved)
+            if isinstance(exc, Exception):
+                self._metrics.fired("SCHEDULED", "failed")
             raise
         self._release(free[0])
+        self._metrics.scheduled_fires(
+            [
+                (f.step.fire_at, f.step.missed, (f.trigger.name, f.step.fire_key) in new)
+                for f in fires
+            ],
+            created_at,
+        )
         return len(rows), [new.run for new in created]
 
     async def _claim_due(self, conn: AsyncConnection, now: float) -> Sequence[Row[str, int, float]]:

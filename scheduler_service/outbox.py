@@ -208,12 +208,23 @@ class EventFeed:
         while True:
             waiter = self._appended
             events = await self.read_after(cursor)
+            # A short batch read everything committed, so its last event is the head then.
+            head = (
+                await self.head() if len(events) == BATCH else events[-1].sequence if events else 0
+            )
             for event in events:
+                event.head_sequence = head
                 yield event
                 cursor = event.sequence
             if len(events) < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.wait(), POLL_INTERVAL)
+
+    async def head(self) -> int:
+        """The newest committed event's sequence (0 if none)."""
+        async with self._db.read() as conn:
+            value = (await conn.execute(select(func.max(outbox.c.seq)))).scalar()
+        return int(value or 0)
 
     async def latest_for_run(self, conn: AsyncConnection, run_id: str) -> int:
         """The sequence of the newest event about ``run_id`` (0 if none)."""

@@ -35,6 +35,7 @@ from glue.v1 import glue_pb2
 from scheduler_service import bookmarks, bulk, outbox, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.leases import Replica, db_epoch
+from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.retries import RetryBackoff
 from scheduler_service.run_states import (
     HOLDS_JOB_SLOT,
@@ -526,9 +527,11 @@ class RunStore:
         *,
         replica: Replica,
         retry_backoff: RetryBackoff | None = None,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self._db = db
         self._feed = feed
+        self._metrics = metrics or SchedulerMetrics()
         self._runs_dir = str(runs_dir)
         self.replica = replica
         self._retry_backoff = retry_backoff or RetryBackoff()
@@ -547,6 +550,7 @@ class RunStore:
 
     async def _emit(self, conn: AsyncConnection, run: RunRecord) -> scheduler_pb2.RunEvent:
         proto = run.to_proto()
+        self._metrics.run_changed(run.state)
         seq = await outbox.append(conn, proto, run.job_incarnation)
         return scheduler_pb2.RunEvent(sequence=seq, run=proto, job_incarnation=run.job_incarnation)
 
@@ -570,6 +574,7 @@ class RunStore:
             await bulk.insert_rows(conn, runs, _ROW_COLUMNS, rows)
         elif others:
             await conn.execute(_INSERT, [_row_values(new.run, new.record_json) for new in others])
+        self._metrics.runs_created(new.run.state for new in new_runs)
         return await outbox.append_many(
             conn, [(new.run.run_id, new.payload, new.run.job_incarnation) for new in new_runs]
         )
@@ -1092,6 +1097,8 @@ class RunStore:
                 error_message=message,
                 execution_time=max(0, round(ended - began)) if began else 0,
             )
+            if began:
+                self._metrics.run_ended(state, ended - began)
             await self._save(conn, run)
             created = list(await self.on_terminal(conn, run)) if self.on_terminal else []
             retry_run = await self._retry(conn, run, now) if retry else None
@@ -1153,6 +1160,7 @@ class RunStore:
             site=None,
         )
         await self._insert(conn, retry)
+        self._metrics.runs_created([retry.state])
         return retry
 
     async def request_stop(self, job_name: str, run_id: str) -> tuple[scheduler_pb2.RunEvent, bool]:

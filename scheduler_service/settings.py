@@ -21,6 +21,7 @@ from scheduler_service.sandbox import (
     Sandbox,
 )
 from servicekit.db import sqlite_url
+from servicekit.server import is_loopback
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +85,12 @@ class SchedulerSettings:
     insecure: bool = False
     """Serve a non-loopback address with neither secret nor mutual TLS (anyone may call)."""
 
+    # -- metrics and health over HTTP (servicekit.metrics) -------------------------------------
+    http_listen: str | None = None
+    """Address of the HTTP listener for /metrics, /healthz and /readyz, HOST:PORT; None: off."""
+    http_public: bool = False
+    """Allow ``http_listen`` beyond loopback: it has no authentication (operational data only)."""
+
     # -- what a job sees and may read (job_env, run_access) ------------------------------------
     job_env: Mapping[str, str] = field(default_factory=dict)
     """Variables added to every run's environment (``--job-env``, ``--job-env-file``); a run
@@ -138,6 +145,16 @@ class SchedulerSettings:
             max_file_bytes=self.max_run_file_bytes,
             max_log_bytes=self.max_log_bytes,
             cpu_weight=self.run_cpu_weight,
+        )
+
+    def http_exposure_problem(self) -> str | None:
+        """Why ``http_listen`` must not be served, or None."""
+        if self.http_listen is None or self.http_public or is_loopback(self.http_listen):
+            return None
+        return (
+            f"--http-listen {self.http_listen} is reachable from the network, and /metrics has "
+            "no authentication: listen on a loopback address, or add --http-public to serve "
+            "the metrics and health endpoints (operational data only) to anyone who can connect"
         )
 
     @property

@@ -7,8 +7,10 @@ traceback and reaches the client as INTERNAL / InternalServiceException, never a
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from servicekit.errors import (
     ServiceUnavailableException,
     to_rpc_status,
 )
+from servicekit.metrics import RpcMetrics
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +86,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     Until ``ready`` is set (migrations applied, state recovered) every API call is refused as
     UNAVAILABLE, which clients retry. A ``guard`` sees every API call first (not health or
-    reflection, which stay open to probes and to grpcurl's schema lookups).
+    reflection, which stay open to probes and to grpcurl's schema lookups). With ``metrics``
+    every API call's final status code and latency are recorded (a stream's when it ends).
     """
 
-    def __init__(self, guard: CallGuard | None = None) -> None:
+    def __init__(self, guard: CallGuard | None = None, metrics: RpcMetrics | None = None) -> None:
         self.ready = False
         self._guard = guard
+        self._metrics = metrics
 
     async def intercept_service(  # type: ignore[override]
         self,
@@ -105,13 +110,23 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             inner_uu: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                started = time.perf_counter()
+                code = grpc.StatusCode.OK
                 try:
                     self._admit(method, request, context)
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:
+                    code = _aborted_code(context)
+                    raise
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
                     raise
                 except Exception as exc:
+                    code = _error_code(exc)
                     await _abort(context, exc, method)
+                finally:
+                    if self._metrics is not None:
+                        self._metrics.observe(method, code, started)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -124,14 +139,25 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             async def unary_stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                code = grpc.StatusCode.OK
                 try:
                     self._admit(method, request, context)
                     async for item in inner_us(request, context):
                         yield item
                 except grpc.aio.AbortError:
+                    code = _aborted_code(context)
+                    raise
+                except (asyncio.CancelledError, GeneratorExit):
+                    # The client went away (or the server stops) mid-stream.
+                    code = grpc.StatusCode.CANCELLED
                     raise
                 except Exception as exc:
+                    code = _error_code(exc)
                     await _abort(context, exc, method)
+                finally:
+                    if self._metrics is not None:
+                        self._metrics.observe(method, code, started)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
@@ -153,12 +179,34 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             raise _malformed_error(request)
 
 
+def _error_code(error: Exception) -> grpc.StatusCode:
+    """The status code ``_abort`` answers ``error`` with."""
+    return error.grpc_code if isinstance(error, GlueError) else grpc.StatusCode.INTERNAL
+
+
+def _aborted_code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    """The code a handler aborted with (``context.abort``); UNKNOWN if grpc does not say."""
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+
+
 class GrpcServer:
     """A grpc.aio server with health (NOT_SERVING until ready) and reflection; ``guard``
-    admits each API call (see ``CallGuard``)."""
+    admits each API call (see ``CallGuard``); ``metrics`` records each call's code and latency.
 
-    def __init__(self, service_names: Sequence[str], *, guard: CallGuard | None = None) -> None:
-        self._interceptor = ErrorMappingInterceptor(guard)
+    ``serving`` and ``unready_reason`` mirror the overall health status for HTTP ``/readyz``.
+    """
+
+    def __init__(
+        self,
+        service_names: Sequence[str],
+        *,
+        guard: CallGuard | None = None,
+        metrics: RpcMetrics | None = None,
+    ) -> None:
+        self._interceptor = ErrorMappingInterceptor(guard, metrics)
+        self.serving = False
+        self.unready_reason = "starting"
         self.server = grpc.aio.server(
             interceptors=[self._interceptor],
             options=[
@@ -192,8 +240,11 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
 
-    async def set_serving(self, serving: bool) -> None:
-        """Flip the health status of the server and each of its services."""
+    async def set_serving(self, serving: bool, reason: str = "not serving") -> None:
+        """Flip the health status of the server and each of its services; ``reason`` says why
+        it is not serving (for ``/readyz``)."""
+        self.serving = serving
+        self.unready_reason = reason
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if serving
@@ -208,7 +259,7 @@ class GrpcServer:
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, then stop accepting calls and let in-flight ones finish."""
-        await self.set_serving(False)
+        await self.set_serving(False, "shutting down")
         await self.server.stop(grace)
 
 

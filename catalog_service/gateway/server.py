@@ -130,6 +130,7 @@ class HttpGateway:
         insecure: bool = False,
         replay_cache_entries: int = REPLAY_CACHE_ENTRIES,
         shutdown_grace: float = 5.0,
+        routes: Sequence[web.RouteDef] = (),
         mounts: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         """Check the configuration; nothing binds until start().
@@ -142,8 +143,10 @@ class HttpGateway:
             insecure: Allow a non-loopback ``listen`` without access keys.
             replay_cache_entries: Capacity of the replay cache (see ``replay.py``).
             shutdown_grace: Seconds in-flight requests get on stop().
-            mounts: Each adds its routes (e.g. the web console) to the application, ahead of
-                the Glue protocol's catch-all route.
+            routes: Other routes on the same listener (metrics, health), matched before the
+                Glue handler, which takes every other request.
+            mounts: Each adds what it serves (e.g. the web console: a sub-application and a
+                middleware) to the application, also ahead of the Glue handler.
 
         Raises:
             ValueError: A non-loopback address without access keys and without ``insecure``.
@@ -167,6 +170,7 @@ class HttpGateway:
         self._keys = access_keys
         self._ssl = ssl_context
         self._grace = shutdown_grace
+        self._routes = list(routes)
         self._mounts = tuple(mounts)
         self._operations = _served(operations)
         # Only verified requests are claimed, so without keys there is nothing to hold.
@@ -177,6 +181,7 @@ class HttpGateway:
     async def start(self) -> None:
         """Bind and start serving; ``port`` is the bound port afterwards."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_routes(self._routes)
         for mount in self._mounts:
             mount(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
