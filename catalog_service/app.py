@@ -10,6 +10,7 @@ from pathlib import Path
 
 from catalog_service import metrics as catalog_metrics
 from catalog_service.access.bearer import BearerAuthenticator
+from catalog_service.console import Console
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.gateway.server import HttpGateway, load_keys
 from catalog_service.job_bookmarks import JobBookmarkCatalog
@@ -135,6 +136,8 @@ class CatalogApp(ServiceApp):
                 insecure=settings.insecure,
                 shutdown_grace=settings.shutdown_grace_seconds,
                 routes=http_routes(registry, server),
+                # The operator's web console, on the same listener and keys as the gateway.
+                mounts=[Console(operations, keys).mount],
             )
         self.port = server.bind(settings.listen, credentials, setting="--listen / CATALOG_LISTEN")
         await server.start()

@@ -49,7 +49,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,7 @@ class HttpGateway:
         replay_cache_entries: int = REPLAY_CACHE_ENTRIES,
         shutdown_grace: float = 5.0,
         routes: Sequence[web.RouteDef] = (),
+        mounts: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         """Check the configuration; nothing binds until start().
 
@@ -145,6 +146,8 @@ class HttpGateway:
             shutdown_grace: Seconds in-flight requests get on stop().
             routes: Other routes on the same listener (metrics, health), matched before the
                 Glue handler, which takes every other request.
+            mounts: Each adds what it serves (e.g. the web console: a sub-application and a
+                middleware) to the application, also ahead of the Glue handler.
 
         Raises:
             ValueError: A non-loopback address without access keys and without ``insecure``.
@@ -169,6 +172,7 @@ class HttpGateway:
         self._ssl = ssl_context
         self._grace = shutdown_grace
         self._routes = list(routes)
+        self._mounts = tuple(mounts)
         self._operations = _served(operations)
         # Only verified requests are claimed, so without keys there is nothing to hold.
         self._replays = None if access_keys is None else ReplayCache(replay_cache_entries)
@@ -179,6 +183,8 @@ class HttpGateway:
         """Bind and start serving; ``port`` is the bound port afterwards."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_routes(self._routes)
+        for mount in self._mounts:
+            mount(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # In-flight requests get the service's shutdown grace, as gRPC calls do.
         self._runner = web.AppRunner(
