@@ -431,4 +431,7 @@ def _run(snapshot: bytes, started_by: str | None) -> glue_pb2.JobRun:
     run = glue_pb2.JobRun.FromString(snapshot)
     if started_by is not None:
         run.started_by = started_by
+    if not run.HasField("execution_time"):
+        # AWS counts ExecutionTime from the start: 0 until the run has used any.
+        run.execution_time = 0
     return run

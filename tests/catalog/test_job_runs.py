@@ -198,7 +198,7 @@ async def test_concurrent_starts_respect_max_concurrent_runs(
     assert len(started) == limit and len(refused) == 8 - limit
     for error in refused:
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "already running" in (error.details() or "")
+        assert error.details() == "Concurrent runs exceeded for race"
     runs = (await stack.glue.GetJobRuns(glue_pb2.GetJobRunsRequest(job_name="race"))).job_runs
     assert sorted(r.id for r in runs) == sorted(started)
     await stack.glue.BatchStopJobRun(
