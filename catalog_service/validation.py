@@ -1034,7 +1034,8 @@ def _as_shape(member: str, shape: str) -> Rule:
     def rule(params: Mapping[str, Any]) -> Iterator[Violation]:
         if member in params:
             for violation in _named_shape(shape).check(params[member]):
-                yield violation.under(member)
+                # Our rule, not the model's: AWS's framework would not answer it, so our words.
+                yield Violation((member, *violation.path), violation.text)
 
     return rule
 

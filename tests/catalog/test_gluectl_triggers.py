@@ -439,7 +439,7 @@ async def test_service_rules_fail_with_one_line(
         (["--on-demand", "--action", "load", "--start"], "gluectl: InvalidInputException: "),
         (
             ["--when", "load=SUCCEEDED", "--action", "load"],
-            "gluectl: InvalidInputException: Actions: Job cannot be a Predicate and Action",
+            "gluectl: InvalidInputException: Job cannot be a Predicate and Action",
         ),
     ]:
         result = await gluectl("triggers", "create", "t", *argv)
@@ -457,7 +457,8 @@ async def test_service_rules_fail_with_one_line(
     assert duplicate.code == 1
     assert duplicate.err.startswith("gluectl: AlreadyExistsException: ")
     too_many = await gluectl("triggers", "fires", "t", "--max", "201")
-    assert too_many.code == 1 and "InvalidInputException: MaxResults" in too_many.err
+    assert too_many.code == 1 and "ValidationException: 1 validation error" in too_many.err
+    assert "at 'maxResults'" in too_many.err
     assert (await gluectl("-o", "json", "triggers", "list")).json() == {"TriggerNames": ["t"]}
 
 

@@ -126,14 +126,14 @@ async def test_batch_stop_reports_each_id(stack: Stack, tmp_path: Path) -> None:
     await expect_error(
         stack.glue.BatchStopJobRun(glue_pb2.BatchStopJobRunRequest(job_name="mix", job_run_ids=[])),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "InvalidInputException",
+        "ValidationException",
     )
     await expect_error(
         stack.glue.BatchStopJobRun(
             glue_pb2.BatchStopJobRunRequest(job_name="mix", job_run_ids=["x"] * 26)
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "InvalidInputException",
+        "ValidationException",
     )
     await stack.wait_run("mix", live_id)
 
@@ -264,7 +264,7 @@ async def test_get_job_runs_newest_first_and_paged(stack: Stack, tmp_path: Path)
     await expect_error(
         stack.glue.GetJobRuns(glue_pb2.GetJobRunsRequest(job_name="hist", max_results=201)),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "InvalidInputException",
+        "ValidationException",
     )
     for run_id in ids:
         await stack.wait_run("hist", run_id)
