@@ -409,7 +409,7 @@ def _java_text(value: object) -> str:
 
 
 def _java_double(value: float) -> str:
-    """A bound as Java prints a double: ``0.0``, ``1.0E-4`` is not needed by Glue's model."""
+    """A bound as Java prints a double (``0.0``); Glue's bounds never need Java's exponent form."""
     return repr(float(value))
 
 
