@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: venv tools protos run test test-fast lint check bench clean
+.PHONY: venv tools protos run test test-fast test-moto lint check bench clean
 
 venv: $(STAMPS)/install
 
@@ -64,6 +64,10 @@ apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or set JAVA_HOME" >&2; f
 # Everything except tests marked slow.
 test-fast: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+# moto's own Glue job/run/trigger/tag tests against our gateway (dev only; tests/moto/run.sh).
+test-moto: $(STAMPS)/protos $(STAMPS)/dev
+	tests/moto/run.sh
 
 lint: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/ruff check .

@@ -28,7 +28,7 @@ from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.run_events import apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
-from catalog_service.validation import glue_model, validate_request
+from catalog_service.validation import glue_model, validate_request, validate_shape
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit.db import Database
@@ -387,7 +387,8 @@ def _recent_filters(params: GlueDict, table: Any = job_runs) -> _RecentFilters:
     conditions: list[ColumnElement[bool]] = []
     job_name = params.get("JobName")
     if job_name:
-        validate_request("GetJobRuns", {"JobName": job_name})
+        # Not a Glue operation: our words, naming this request's member (validation's docstring).
+        validate_shape("NameString", job_name, field="JobName")
         conditions.append(rows.c.job_name == job_name)
     states = list(params.get("JobRunStates") or [])
     for index, state in enumerate(states):
@@ -401,7 +402,7 @@ def _recent_filters(params: GlueDict, table: Any = job_runs) -> _RecentFilters:
         conditions.append(rows.c.state.in_(states))
     trigger_name = params.get("TriggerName")
     if trigger_name:
-        validate_request("GetTrigger", {"Name": trigger_name})
+        validate_shape("NameString", trigger_name, field="TriggerName")
         conditions.append(rows.c.trigger_name == trigger_name)
     started_after = params.get("StartedAfter")
     since = None
@@ -431,4 +432,7 @@ def _run(snapshot: bytes, started_by: str | None) -> glue_pb2.JobRun:
     run = glue_pb2.JobRun.FromString(snapshot)
     if started_by is not None:
         run.started_by = started_by
+    if not run.HasField("execution_time"):
+        # AWS counts ExecutionTime from the start: 0 until the run has used any.
+        run.execution_time = 0
     return run

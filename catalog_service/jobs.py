@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import identity, limits
+from catalog_service import glue_defaults, identity, limits
 from catalog_service.limits import Limits
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.scheduler_link import SchedulerLink
@@ -35,31 +35,11 @@ from servicekit.glue_shapes import GlueDict, from_glue
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 2880
-DEFAULT_TIMEOUT_GLUE_5 = 480
 DEFAULT_PAGE = 100
 BATCH = 500
 
-
-def _default_timeout(definition: GlueDict) -> int:
-    """Glue's default Timeout: 2880 minutes, 480 from Glue 5.0 on."""
-    version = str(definition.get("GlueVersion", ""))
-    try:
-        major = int(version.split(".", 1)[0])
-    except ValueError:
-        major = 0
-    return DEFAULT_TIMEOUT_GLUE_5 if major >= 5 else DEFAULT_TIMEOUT
-
-
-def with_defaults(definition: GlueDict) -> GlueDict:
-    """The definition GetJob returns: members left out take Glue's effective defaults."""
-    result = dict(definition)
-    result.setdefault("Timeout", _default_timeout(result))
-    result.setdefault("MaxRetries", 0)
-    execution = dict(result.get("ExecutionProperty", {}))
-    execution.setdefault("MaxConcurrentRuns", 1)
-    result["ExecutionProperty"] = execution
-    return result
+# Glue's defaults for the members a job leaves out, filled in when it is stored.
+with_defaults = glue_defaults.job_defaults
 
 
 async def next_version(conn: AsyncConnection) -> int:

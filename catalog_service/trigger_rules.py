@@ -2,8 +2,9 @@
 
 Pure functions over Glue-form dicts (``validate_request`` has already checked the model's
 shapes, lengths and enums): each check raises one InvalidInputException whose ``field`` is the
-member path (``Predicate.Conditions[1].State``) and whose message is ``<path>: <what>``, with
-Glue's own wording where Glue's is known.
+member path (``Predicate.Conditions[1].State``, in the ErrorInfo metadata for gRPC clients).
+Where AWS's text is known the message is exactly that text, with no path (``_aws``, each with
+its source; docs/glue-fidelity.md lists them); elsewhere it is our ``<path>: <what>``.
 
 Decisions where Glue leaves room (README "Triggers"):
 - A Schedule on a non-SCHEDULED trigger and a Predicate on a non-CONDITIONAL one are rejected,
@@ -33,7 +34,13 @@ _CRAWLER_CONDITION_FIELDS = ("CrawlerName", "CrawlState")
 
 
 def _fail(field: str, message: str) -> InvalidInputException:
+    """A rule whose AWS text is not known: our words, after the member path."""
     return InvalidInputException(f"{field}: {message}", field=field)
+
+
+def _aws(field: str, message: str) -> InvalidInputException:
+    """A rule whose AWS text is known: exactly that text; the path only in ``field``."""
+    return InvalidInputException(message, field=field)
 
 
 def normalized(definition: GlueDict) -> GlueDict:
@@ -91,7 +98,9 @@ def check_actions(actions: list[GlueDict], field: str = "Actions") -> None:
     for index, action in enumerate(actions):
         where = f"{field}[{index}]"
         if action.get("JobName") and action.get("CrawlerName"):
-            raise _fail(where, "Both JobName and CrawlerName cannot be set together in an action")
+            # AWS's text: moto test_glue.py
+            # test_create_trigger_with_action_with_job_name_and_crawler_name.
+            raise _aws(where, "Both JobName and CrawlerName cannot be set together in an action")
         if action.get("CrawlerName"):
             raise _fail(
                 f"{where}.CrawlerName",
@@ -105,7 +114,8 @@ def check_predicate(predicate: GlueDict | None, field: str = "Predicate") -> Non
     """A CONDITIONAL trigger's predicate: Glue's messages for each missing part."""
     conditions = (predicate or {}).get("Conditions") or []
     if not predicate or not conditions:
-        raise _fail(field, "Predicate cannot be null or empty")
+        # AWS's text: moto test_glue.py test_create_conditional_trigger_with_no_predicates.
+        raise _aws(field, "Predicate cannot be null or empty")
     if len(conditions) > 1 and not predicate.get("Logical"):
         raise _fail(f"{field}.Logical", "Logical (AND or ANY) is required with several conditions")
     for index, condition in enumerate(conditions):
@@ -116,12 +126,15 @@ def check_predicate(predicate: GlueDict | None, field: str = "Predicate") -> Non
                 "crawlers are not supported by this service; a condition must watch a job",
             )
         if not condition.get("JobName"):
-            raise _fail(where, "JobName or CrawlerName in condition cannot be null or empty")
+            # AWS's text: moto test_glue.py test_create_predicate_with_no_crawler_name_or_job_name.
+            raise _aws(where, "JobName or CrawlerName in condition cannot be null or empty")
         if not condition.get("LogicalOperator"):
-            raise _fail(f"{where}.LogicalOperator", "Logical operator cannot be null or empty")
+            # AWS's text: aws-cdk issue #34652; moto test_create_predicate_without_logical_operator.
+            raise _aws(f"{where}.LogicalOperator", "Logical operator cannot be null or empty")
         state = condition.get("State")
         if not state:
-            raise _fail(
+            # AWS's text: moto test_glue.py test_create_predicate_with_no_job_state.
+            raise _aws(
                 f"{where}.State",
                 "State cannot be null or empty, choose from one of the following job state: "
                 "[SUCCEEDED, STOPPED, FAILED, TIMEOUT]",
@@ -162,7 +175,8 @@ def check_trigger(
         watched = {c.get("JobName") for c in definition["Predicate"]["Conditions"]}
         started = {a.get("JobName") for a in definition.get("Actions") or []}
         if watched & started:
-            raise _fail("Actions", "Job cannot be a Predicate and Action for Conditional Trigger")
+            # AWS's text: terraform-provider-aws issue #39571 quotes it.
+            raise _aws("Actions", "Job cannot be a Predicate and Action for Conditional Trigger")
     elif definition.get("Predicate"):
         raise _fail("Predicate", f"only CONDITIONAL triggers have a Predicate (this one is {kind})")
     if start_on_creation and kind not in FIRING_TYPES:

@@ -7,18 +7,23 @@ one ``InvalidInputException`` for the first violation; ``find_violations`` retur
 ``validate_shape(shape, value, field=...)`` checks one value against one shape of the model,
 for a value that travels inside another member (the job name in a tag operation's ARN).
 
-Every message reads ``<path>: <what is wrong>``. The path joins Glue member names with dots and
-puts list indexes and map keys (as JSON strings) in brackets, and it is also the exception's
-``field``::
+A broken model constraint (length, pattern, enum, range, required) reads as AWS's request
+framework words it, and raises ValidationException, the code AWS answers with
+(docs/glue-fidelity.md has the evidence); every such violation of the request is listed::
 
-    Name: must be at most 255 characters long (got 300)
+    1 validation error detected: Value 'x...' at 'name' failed to satisfy constraint: Member
+    must have length less than or equal to 255
+
+Anything else - a wrong JSON type, an unknown member, an operation rule whose AWS text is not
+known - raises InvalidInputException with our own ``<path>: <what is wrong>``::
+
     JobUpdate.Command.ScriptLocation: must be a string (got an integer)
-    JobRunIds[3]: must be a single line with no control characters
-    DefaultArguments["--x"]: must be a string (got null)
+    Timeout: must be at most 10080 minutes, which is 7 days (got 20000)
 
-One operation rule reproduces moto's wording verbatim, with no path in front, because clients and
-tests written against moto match on it: ``Please set only Allocated Capacity or Max Capacity``
-(its ``field`` still names the member).
+Our path joins Glue member names with dots and puts list indexes and map keys (as JSON strings)
+in brackets; it is the exception's ``field`` in both cases, which gRPC clients read from the
+ErrorInfo metadata. A rule whose AWS text is known gives that text alone, with no path in front:
+``Please set only Allocated Capacity or Max Capacity``.
 
 The model is loaded once, lazily, from the data files of the pinned botocore (never from
 ``~/.aws/models`` or ``AWS_DATA_PATH``, so the limits change only when the pin does);
@@ -44,15 +49,17 @@ from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
 from servicekit.argument_keys import key_problem, value_problem
-from servicekit.errors import InvalidInputException
+from servicekit.errors import InvalidInputException, ValidationException
 from servicekit.internal_rules import MAX_RETRIES
 
 __all__ = [
     "Violation",
+    "aws_validation_message",
     "find_violations",
     "glue_model",
     "member_path",
     "preload",
+    "to_exception",
     "validate_request",
     "validate_shape",
 ]
@@ -95,6 +102,11 @@ _PATTERN_HINTS: Final = {
 # and cut like a map key, so a 100 000-character or multi-line "name" cannot flood a message).
 _MEMBER_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
+# Where AWS's framework prints an enum's values otherwise than the model spells them: moto's
+# test_glue.py::test_create_predicate_with_invalid_logical_operator quotes AWS's answer for a bad
+# LogicalOperator, whose set reads [Equals] although the model's one value is EQUALS.
+_ENUM_AS_AWS_PRINTS: Final = {"LogicalOperator": "Equals"}
+
 # Validated as "a JSON object of objects" instead of against its shape: the shape is the
 # visual editor's whole node catalogue (hundreds of shapes), and we store it verbatim.
 _CODE_GEN_NODES_SHAPE: Final = "CodeGenConfigurationNodes"
@@ -110,6 +122,13 @@ class Violation:
     """What is wrong, without the path: ``must be at most 1000 (got 5000)``."""
     verbatim: bool = False
     """The text is a fixed wording clients match on, and the whole message (no path in front)."""
+    constraint: str | None = None
+    """For a model constraint (length, pattern, enum, range, required): AWS's framework words,
+    ``Member must have length less than or equal to 255``; None for our own rules."""
+    value: object = None
+    """The value that broke ``constraint``, echoed as AWS echoes it (``None`` prints null)."""
+    sensitive: bool = False
+    """The model marks the member sensitive: its value is never echoed."""
 
     @property
     def field(self) -> str:
@@ -123,14 +142,52 @@ class Violation:
 
     @property
     def message(self) -> str:
-        """The message a client sees: ``<path>: <text>`` unless the text is verbatim."""
+        """The message a client sees: AWS's framework text for a model constraint, else
+        ``<path>: <text>`` unless the text is verbatim."""
+        if self.constraint is not None:
+            return aws_validation_message((self,))
         if self.verbatim or not self.path:
             return self.text
         return f"{self.field}: {self.text}"
 
+    @property
+    def aws_path(self) -> str:
+        """The member path as AWS's framework writes it: ``predicate.conditions.1.member.state``.
+
+        Member names start lower-case, a list item is ``<n>.member`` counting from 1, and a map
+        entry is named by its map (AWS echoes the whole map).
+        """
+        parts: list[str] = []
+        for segment in self.path:
+            if segment.startswith("[") and segment[1:-1].isdigit():
+                parts.append(f"{int(segment[1:-1]) + 1}.member")
+            elif segment.startswith("["):
+                break
+            else:
+                parts.append(segment[:1].lower() + segment[1:])
+        return ".".join(parts)
+
+    @property
+    def aws_clause(self) -> str:
+        """One clause of AWS's framework message: ``Value 'x' at 'name' failed to ...``."""
+        if self.sensitive:
+            shown = "Value"
+        elif self.value is None:
+            shown = "Value null"
+        else:
+            shown = f"Value '{_java_text(self.value)}'"
+        return f"{shown} at '{self.aws_path}' failed to satisfy constraint: {self.constraint}"
+
     def under(self, segment: str) -> Violation:
         """The same violation seen from the enclosing structure, list or map."""
-        return Violation((segment, *self.path), self.text, self.verbatim)
+        return Violation(
+            (segment, *self.path),
+            self.text,
+            self.verbatim,
+            self.constraint,
+            self.value,
+            self.sensitive,
+        )
 
 
 Issues = tuple[Violation, ...]
@@ -154,8 +211,33 @@ def validate_request(operation: str, params: Mapping[str, Any]) -> None:
     """
     violations = find_violations(operation, params)
     if violations:
-        first = violations[0]
-        raise InvalidInputException(first.message, field=first.field or None)
+        raise to_exception(violations)
+
+
+def to_exception(violations: list[Violation]) -> InvalidInputException:
+    """The one exception a request's violations raise.
+
+    Model constraints alone: AWS's ValidationException, every one of them in one message as
+    AWS's framework lists them. Otherwise the first of our own (a wrong type, an unknown
+    member, an operation rule): InvalidInputException with our text. ``field`` is always the
+    first violation's member path, for gRPC clients (ErrorInfo metadata ``field``).
+    """
+    first = violations[0]
+    field = first.field or None
+    if all(v.constraint is not None for v in violations):
+        return ValidationException(aws_validation_message(violations), field=field)
+    ours = next(v for v in violations if v.constraint is None)
+    return InvalidInputException(ours.message, field=ours.field or None)
+
+
+def aws_validation_message(violations: Iterable[Violation]) -> str:
+    """AWS's framework text for model constraint violations (docs/glue-fidelity.md):
+    ``1 validation error detected: Value '300' at 'maxResults' failed to satisfy constraint:
+    Member must have value less than or equal to 200``; several are joined with ``; ``."""
+    clauses = [v.aws_clause for v in violations]
+    count = len(clauses)
+    noun = "error" if count == 1 else "errors"
+    return f"{count} validation {noun} detected: " + "; ".join(clauses)
 
 
 def validate_shape(shape: str, value: object, *, field: str, subject: str = "") -> None:
@@ -178,6 +260,8 @@ def validate_shape(shape: str, value: object, *, field: str, subject: str = "") 
     if found:
         first = found[0]
         text = f"{subject} {first.text}" if subject else first.text
+        # Our wording: the value is a part of a member (a name inside an ARN), which AWS's
+        # framework has no path for.
         violation = Violation((field, *first.path), text)
         raise InvalidInputException(violation.message, field=violation.field)
 
@@ -299,6 +383,36 @@ def _one(text: str) -> Issues:
     return (Violation((), text),)
 
 
+def _broken(text: str, constraint: str, value: object, *, sensitive: bool = False) -> Issues:
+    """A model constraint broken: our text for the record, AWS's words for the message."""
+    return (Violation((), text, constraint=constraint, value=value, sensitive=sensitive),)
+
+
+def _java_text(value: object) -> str:
+    """A value as AWS's (Java) framework prints it in a message, cut to a readable length."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_java_text(item) for item in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{_java_text(k)}={_java_text(v)}" for k, v in value.items()) + "}"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, int) and value.bit_length() > 200:
+        text = _number(value)
+    else:
+        text = str(value)
+    if len(text) > _ECHO_LIMIT:
+        # AWS echoes the whole value; a 400 000-character script path would flood a log line.
+        return text[:_ECHO_LIMIT] + "..."
+    return text
+
+
+def _java_double(value: float) -> str:
+    """A bound as Java prints a double (``0.0``); Glue's bounds never need Java's exponent form."""
+    return repr(float(value))
+
+
 def _wrong_type(expected: str, value: object) -> Issues:
     return _one(f"must be {expected} (got {_kind(value)})")
 
@@ -320,10 +434,12 @@ class _String(_Validator):
     __slots__ = (
         "_enum",
         "_enum_set",
+        "_enum_shown",
         "_enum_text",
         "_match",
         "_max",
         "_min",
+        "_model_min",
         "_non_empty",
         "_pattern",
         "_required_variant",
@@ -339,12 +455,15 @@ class _String(_Validator):
         pattern: str | None,
         sensitive: bool,
         non_empty: bool = False,
+        enum_shown: str | None = None,
     ) -> None:
+        self._model_min = min_len
         self._min = max(min_len, 1) if non_empty else min_len
         self._max = max_len
         self._enum = enum
         self._enum_set = frozenset(enum) if enum else None
         self._enum_text = ", ".join(enum) if enum else ""
+        self._enum_shown = enum_shown or self._enum_text
         self._pattern = pattern
         self._match = _compile_pattern(pattern) if pattern is not None else None
         self._sensitive = sensitive
@@ -355,12 +474,13 @@ class _String(_Validator):
         """This validator for a required member, where an empty string counts as missing."""
         if self._required_variant is None:
             self._required_variant = _String(
-                min_len=self._min,
+                min_len=self._model_min,
                 max_len=self._max,
                 enum=self._enum,
                 pattern=self._pattern,
                 sensitive=self._sensitive,
                 non_empty=True,
+                enum_shown=self._enum_shown,
             )
         return self._required_variant
 
@@ -370,38 +490,67 @@ class _String(_Validator):
         # len() counts code points, which is what the model's lengths count (GLUE-SEMANTICS §2).
         length = len(value)
         if length < self._min:
-            if length == 0 and self._non_empty:
+            if length == 0 and self._non_empty and self._model_min == 0:
+                # Required by the model but with no minimum length: not a framework constraint.
                 return _one("must not be empty")
-            return _one(f"must be at least {_count(self._min, 'character')} long (got {length})")
+            return _broken(
+                f"must be at least {_count(self._min, 'character')} long (got {length})",
+                f"Member must have length greater than or equal to {self._min}",
+                value,
+                sensitive=self._sensitive,
+            )
         if self._max is not None and length > self._max:
-            return _one(f"must be at most {_count(self._max, 'character')} long (got {length})")
+            return _broken(
+                f"must be at most {_count(self._max, 'character')} long (got {length})",
+                f"Member must have length less than or equal to {self._max}",
+                value,
+                sensitive=self._sensitive,
+            )
         if self._enum_set is not None and value not in self._enum_set:
             shown = "the value" if self._sensitive else _echo(value)
-            return _one(f"{shown} is not one of {self._enum_text}")
+            return _broken(
+                f"{shown} is not one of {self._enum_text}",
+                f"Member must satisfy enum value set: [{self._enum_shown}]",
+                value,
+                sensitive=self._sensitive,
+            )
         if self._match is not None and self._match(value) is None:
             hint = _PATTERN_HINTS.get(self._pattern or "")
-            if hint is not None:
-                return _one(hint)
             got = "" if self._sensitive else f" (got {_echo(value)})"
-            return _one(f"must match the pattern {self._pattern}{got}")
+            return _broken(
+                hint or f"must match the pattern {self._pattern}{got}",
+                f"Member must satisfy regular expression pattern: {self._pattern}",
+                value,
+                sensitive=self._sensitive,
+            )
         return _NONE
 
 
 class _Integer(_Validator):
-    __slots__ = ("_high", "_low")
+    __slots__ = ("_high", "_low", "_modeled")
 
-    def __init__(self, low: int, high: int) -> None:
+    def __init__(self, low: int, high: int, modeled: tuple[bool, bool] = (False, False)) -> None:
         self._low = low
         self._high = high
+        # Which bound the model sets (a framework constraint) rather than the Java int range.
+        self._modeled = modeled
 
     def check(self, value: object) -> Issues:
         # bool is an int subclass, but JSON's true is not a number.
         if not isinstance(value, int) or isinstance(value, bool):
             return _wrong_type("an integer", value)
         if value < self._low:
-            return _one(f"must be at least {self._low} (got {_number(value)})")
+            text = f"must be at least {self._low} (got {_number(value)})"
+            if not self._modeled[0]:
+                return _one(text)
+            constraint = f"Member must have value greater than or equal to {self._low}"
+            return _broken(text, constraint, value)
         if value > self._high:
-            return _one(f"must be at most {self._high} (got {_number(value)})")
+            text = f"must be at most {self._high} (got {_number(value)})"
+            if not self._modeled[1]:
+                return _one(text)
+            constraint = f"Member must have value less than or equal to {self._high}"
+            return _broken(text, constraint, value)
         return _NONE
 
 
@@ -419,9 +568,17 @@ class _Double(_Validator):
         if isinstance(value, float) and not math.isfinite(value):
             return _one(f"must be a finite number (got {value!r})")
         if self._low is not None and value < self._low:
-            return _one(f"must be at least {_number(self._low)} (got {_number(value)})")
+            return _broken(
+                f"must be at least {_number(self._low)} (got {_number(value)})",
+                f"Member must have value greater than or equal to {_java_double(self._low)}",
+                value,
+            )
         if self._high is not None and value > self._high:
-            return _one(f"must be at most {_number(self._high)} (got {_number(value)})")
+            return _broken(
+                f"must be at most {_number(self._high)} (got {_number(value)})",
+                f"Member must have value less than or equal to {_java_double(self._high)}",
+                value,
+            )
         return _NONE
 
 
@@ -481,9 +638,17 @@ class _List(_Validator):
             return _wrong_type("a list", value)
         size = len(value)
         if size < self._min:
-            return _one(f"must contain at least {_count(self._min, 'item')} (got {size})")
+            return _broken(
+                f"must contain at least {_count(self._min, 'item')} (got {size})",
+                f"Member must have length greater than or equal to {self._min}",
+                value,
+            )
         if self._max is not None and size > self._max:
-            return _one(f"must contain at most {_count(self._max, 'item')} (got {size})")
+            return _broken(
+                f"must contain at most {_count(self._max, 'item')} (got {size})",
+                f"Member must have length less than or equal to {self._max}",
+                value,
+            )
         check = self._member.check
         found: list[Violation] = []
         for index, item in enumerate(value):
@@ -513,12 +678,16 @@ class _Map(_Validator):
             return _wrong_type("an object", value)
         size = len(value)
         if size < self._min:
-            return _one(
-                f"must contain at least {_count(self._min, 'entry', 'entries')} (got {size})"
+            return _broken(
+                f"must contain at least {_count(self._min, 'entry', 'entries')} (got {size})",
+                f"Member must have length greater than or equal to {self._min}",
+                value,
             )
         if self._max is not None and size > self._max:
-            return _one(
-                f"must contain at most {_count(self._max, 'entry', 'entries')} (got {size})"
+            return _broken(
+                f"must contain at most {_count(self._max, 'entry', 'entries')} (got {size})",
+                f"Member must have length less than or equal to {self._max}",
+                value,
             )
         check_key = self._key.check
         check_value = self._value.check
@@ -528,9 +697,22 @@ class _Map(_Validator):
             item_issues = check_value(item)
             if key_issues or item_issues:
                 segment = _key_segment(key)
-                found.extend(Violation((segment,), f"key {i.text}") for i in key_issues)
-                found.extend(issue.under(segment) for issue in item_issues)
+                found.extend(_map_entry(i, segment, "keys", value, key=True) for i in key_issues)
+                found.extend(_map_entry(i, segment, "value", value) for i in item_issues)
         return tuple(found) if found else _NONE
+
+
+def _map_entry(
+    issue: Violation, segment: str, part: str, whole: object, *, key: bool = False
+) -> Violation:
+    """A key's or value's violation seen from its map: AWS's framework names the map, echoes
+    it whole and wraps the constraint (``Map value must satisfy constraint: [...]``)."""
+    text = f"key {issue.text}" if key else issue.text
+    path = (segment,) if key else (segment, *issue.path)
+    if issue.constraint is None or issue.path:
+        return Violation(path, text)
+    constraint = f"Map {part} must satisfy constraint: [{issue.constraint}]"
+    return Violation(path, text, constraint=constraint, value=whole, sensitive=issue.sensitive)
 
 
 class _Structure(_Validator):
@@ -568,7 +750,10 @@ class _Structure(_Validator):
         if not (unknown or missing or found):
             return _NONE
         # Unknown members first (usually a typo that explains the rest), then missing ones.
-        head = self._unknown(unknown) + [Violation((name,), "is required") for name in missing]
+        head = self._unknown(unknown) + [
+            Violation((name,), "is required", constraint="Member must not be null")
+            for name in missing
+        ]
         return tuple(head + found)
 
     def _unknown(self, names: list[object]) -> list[Violation]:
@@ -694,11 +879,14 @@ class _Compiler:
                 enum=tuple(shape.enum) or None,
                 pattern=meta.get("pattern"),
                 sensitive=bool(meta.get("sensitive", False)),
+                enum_shown=_ENUM_AS_AWS_PRINTS.get(shape.name),
             )
         if kind in _INT_RANGES:
             low, high = _INT_RANGES[kind]
             return _Integer(
-                max(low, int(meta.get("min", low))), min(high, int(meta.get("max", high)))
+                max(low, int(meta.get("min", low))),
+                min(high, int(meta.get("max", high))),
+                ("min" in meta, "max" in meta),
             )
         if kind in ("double", "float"):
             low_f = float(meta["min"]) if "min" in meta else None
@@ -846,7 +1034,8 @@ def _as_shape(member: str, shape: str) -> Rule:
     def rule(params: Mapping[str, Any]) -> Iterator[Violation]:
         if member in params:
             for violation in _named_shape(shape).check(params[member]):
-                yield violation.under(member)
+                # Our rule, not the model's: AWS's framework would not answer it, so our words.
+                yield Violation((member, *violation.path), violation.text)
 
     return rule
 

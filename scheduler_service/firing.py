@@ -321,9 +321,9 @@ class Firing:
             return draft.settle(
                 JobRunState.FAILED,
                 now,
-                f"ConcurrentRunsExceededException: Job with name {name} already running: "
-                f"{slots.active[name]} of its {limit} concurrent runs "
-                "(ExecutionProperty.MaxConcurrentRuns) are in flight",
+                # The exception's AWS text (docs/glue-fidelity.md); AWS's ErrorMessage for a
+                # trigger-started run refused this way is not known.
+                f"ConcurrentRunsExceededException: Concurrent runs exceeded for {name}",
             )
         start_now = free_slots[0] > 0 and slots.active[name] < limit
         slots.active[name] += 1

@@ -892,10 +892,9 @@ class RunStore:
         limit = max_concurrent_runs(definition)
         running = active.get(name, 0)
         if running >= limit and not queuing:
-            return ConcurrentRunsExceededException(
-                f"Job with name {name} already running: {running} of its "
-                f"{limit} concurrent runs (ExecutionProperty.MaxConcurrentRuns) are in flight"
-            )
+            # AWS's text (docs/glue-fidelity.md: aws-solutions/amazon-marketing-cloud-uploader
+            # issue #51 quotes it).
+            return ConcurrentRunsExceededException(f"Concurrent runs exceeded for {name}")
         active[name] = running + 1
         start_now = admission.process_slot_reserved and running < limit
         return self._new_run(

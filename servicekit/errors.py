@@ -4,6 +4,7 @@
 
     GlueError                              (grpc INTERNAL)
     +-- InvalidInputException              INVALID_ARGUMENT
+    |   +-- ValidationException            INVALID_ARGUMENT  (a model constraint: length, ...)
     +-- EntityNotFoundException            NOT_FOUND
     +-- AlreadyExistsException             ALREADY_EXISTS
     +-- ConcurrentRunsExceededException    RESOURCE_EXHAUSTED
@@ -65,6 +66,16 @@ class InvalidInputException(GlueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ValidationException(InvalidInputException):
+    """The request breaks a constraint of Glue's model (length, pattern, enum, range, required).
+
+    AWS's request framework answers these itself, before Glue's own checks, with this code and
+    its "N validation errors detected: Value ... at '<member path>' failed to satisfy
+    constraint: ..." text (docs/glue-fidelity.md has the evidence). A subclass, so every
+    ``except InvalidInputException`` still catches it; ``field`` names the member for gRPC.
+    """
 
 
 class EntityNotFoundException(GlueError):

@@ -15,11 +15,14 @@ from functools import cache
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from catalog_service.glue_defaults import RUN_EMPTY_LISTS
 from catalog_service.validation import glue_model
 from servicekit.glue_shapes import GlueDict
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "AWSGlue."
+# The operations whose output holds JobRuns (GetJobRun's JobRun, GetJobRuns' JobRuns).
+_RUN_OUTPUTS = frozenset({"GetJobRun", "GetJobRuns"})
 
 
 class SerializationError(Exception):
@@ -117,6 +120,18 @@ def _modeled_only(value: object, shape: Shape) -> None:
             _modeled_only(item, shape.value)
 
 
+def _run_lists(output: GlueDict) -> None:
+    """Give every JobRun of an output the list members AWS sends empty rather than leaves out
+    (protobuf cannot tell an empty list from none, so the gRPC form has no such member)."""
+    runs = output.get("JobRuns")
+    if not isinstance(runs, list):
+        runs = [output["JobRun"]] if isinstance(output.get("JobRun"), dict) else []
+    for run in runs:
+        if isinstance(run, dict):
+            for name in RUN_EMPTY_LISTS:
+                run.setdefault(name, [])
+
+
 def _nests(shape: Shape) -> bool:
     return shape.type_name in ("structure", "list", "map")
 
@@ -132,6 +147,8 @@ def encode_output(operation: str, output: GlueDict) -> bytes:
     for name, is_list in _empty_collections(operation):
         if name not in output:
             output[name] = [] if is_list else {}
+    if operation in _RUN_OUTPUTS:
+        _run_lists(output)
     return json.dumps(output, default=_json_default, separators=(",", ":")).encode()
 
 

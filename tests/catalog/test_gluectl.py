@@ -51,7 +51,12 @@ async def test_job_lifecycle(
 
     job = _json_job(await gluectl("-o", "json", "jobs", "get", "etl"))
     assert job["Name"] == "etl"
-    assert job["Command"] == {"Name": "pythonshell", "ScriptLocation": str(script)}
+    # PythonVersion: AWS's default, filled in (docs/glue-fidelity.md).
+    assert job["Command"] == {
+        "Name": "pythonshell",
+        "ScriptLocation": str(script),
+        "PythonVersion": "3",
+    }
     assert job["DefaultArguments"] == {"--day": "mon", "--region": "eu", "--empty": ""}
     assert job["NonOverridableArguments"] == {"--env": "prod"}
     assert (job["Timeout"], job["MaxRetries"]) == (10, 1)

@@ -458,7 +458,7 @@ async def test_service_rules_fail_with_one_line(
         (["--on-demand", "--action", "load", "--start"], "gluectl: InvalidInputException: "),
         (
             ["--when", "load=SUCCEEDED", "--action", "load"],
-            "gluectl: InvalidInputException: Actions: Job cannot be a Predicate and Action",
+            "gluectl: InvalidInputException: Job cannot be a Predicate and Action",
         ),
     ]:
         result = await gluectl("triggers", "create", "t", *argv)

@@ -30,7 +30,8 @@ Checked for every request (``exercise``):
 - the restricted key on a job or trigger its policy does not allow (for CreateTrigger and
   UpdateTrigger also a job the trigger's actions start): PERMISSION_DENIED
   AccessDeniedException, nothing changes;
-- a request the model rejects: INVALID_ARGUMENT InvalidInputException (after the errors above),
+- a request the model rejects: INVALID_ARGUMENT ValidationException for model constraints,
+  InvalidInputException otherwise (after the errors above),
   nothing changes;
 - otherwise, as in the gateway's test: an outcome the stored state explains; a failure changes
   nothing, a success only its own job, trigger or run, with what it set stored; an admitted run
@@ -55,7 +56,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from catalog_service.validation import find_violations
+from catalog_service.validation import find_violations, to_exception
 from clients.credentials import Credentials
 from glue.v1 import glue_pb2
 from servicekit.errors import error_reason, from_rpc_error
@@ -363,13 +364,17 @@ def allowed(name: str) -> bool:
     return name.startswith(ALLOWED_PREFIX)
 
 
+# The two reasons a refused request can carry: a model constraint or any other rule.
+INVALID = frozenset({"InvalidInputException", "ValidationException"})
+
+
 def policy_refusal(operation: str, params: dict[str, Json], violations: bool) -> set[str] | None:
     """The errors the restricted key's policy answers ``params`` with; None when it lets the
     request through to the operation."""
     if operation in RESOURCE_MEMBER:
         name = params.get(RESOURCE_MEMBER[operation])
         if not isinstance(name, str) or not name:
-            return {"InvalidInputException"} if violations else {"AccessDeniedException"}
+            return INVALID if violations else {"AccessDeniedException"}
         if not allowed(name):
             return {"AccessDeniedException"}
         holder = params if operation == "CreateTrigger" else params.get("TriggerUpdate")
@@ -385,7 +390,7 @@ def policy_refusal(operation: str, params: dict[str, Json], violations: bool) ->
         if kind in ("job", "trigger") and allowed(name):
             return None
         # Not an ARN of a job or trigger (refused while reading it), or one of another's.
-        return {"InvalidInputException", "AccessDeniedException"}
+        return {*INVALID, "AccessDeniedException"}
     return None
 
 
@@ -483,7 +488,7 @@ async def exercise(
     elif caller == "restricted":
         refusal = policy_refusal(operation, params, bool(violations))
     if refusal is None and violations:
-        refusal = {"InvalidInputException"}
+        refusal = {to_exception(violations).reason}
     if refusal is not None:
         why = violations[0].message if violations else "a refusal"
         assert reply.code != grpc.StatusCode.OK and reply.reason in refusal, (

@@ -201,14 +201,12 @@ async def test_bad_input_is_rejected_and_changes_nothing(stack: Stack, tmp_path:
         "line\nbreak": "Name",
     }
     for name, field in cases.items():
-        message = await expect_error(
-            stack.create_job(name, script), INVALID, "InvalidInputException"
-        )
-        assert field in message
+        message = await expect_error(stack.create_job(name, script), INVALID, "ValidationException")
+        assert f"at '{field.lower()}'" in message
     await expect_error(
-        stack.create_job("w", script, worker_type="G.9X"), INVALID, "InvalidInputException"
+        stack.create_job("w", script, worker_type="G.9X"), INVALID, "ValidationException"
     )
-    await expect_error(stack.create_job("t", script, timeout=0), INVALID, "InvalidInputException")
+    await expect_error(stack.create_job("t", script, timeout=0), INVALID, "ValidationException")
     await expect_error(
         stack.create_job("t", script, timeout=10081), INVALID, "InvalidInputException"
     )
@@ -222,12 +220,12 @@ async def test_bad_input_is_rejected_and_changes_nothing(stack: Stack, tmp_path:
             glue_pb2.CreateJobRequest(name="no-role", command=glue_pb2.JobCommand())
         ),
         INVALID,
-        "InvalidInputException",
+        "ValidationException",
     )
     await expect_error(
         stack.glue.GetJobs(glue_pb2.GetJobsRequest(max_results=1001)),
         INVALID,
-        "InvalidInputException",
+        "ValidationException",
     )
     await expect_error(
         stack.glue.GetJobs(glue_pb2.GetJobsRequest(next_token="garbage")),
@@ -245,7 +243,7 @@ async def test_unicode_names_count_code_points(stack: Stack, tmp_path: Path) -> 
     await stack.create_job(name, script)
     job = (await stack.glue.GetJob(glue_pb2.GetJobRequest(job_name=name))).job
     assert job.name == name
-    await expect_error(stack.create_job(name + "x", script), INVALID, "InvalidInputException")
+    await expect_error(stack.create_job(name + "x", script), INVALID, "ValidationException")
 
 
 async def test_huge_strings_are_rejected(stack: Stack, tmp_path: Path) -> None:
@@ -253,7 +251,7 @@ async def test_huge_strings_are_rejected(stack: Stack, tmp_path: Path) -> None:
     await expect_error(
         stack.create_job("huge", script, description="d" * 1_000_000),
         INVALID,
-        "InvalidInputException",
+        "ValidationException",
     )
 
 

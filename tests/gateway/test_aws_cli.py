@@ -124,8 +124,8 @@ async def test_aws_cli(stack: Stack, tmp_path: Path) -> None:
         "G.9000X",
     )
     assert code == 255  # aws CLI v1: a service error
-    assert "InvalidInputException" in err
-    assert "WorkerType" in err
+    assert "ValidationException" in err
+    assert "at 'workerType'" in err
 
 
 def _comparable(message: Any) -> dict[str, Any]:

@@ -167,13 +167,14 @@ async def test_error_types(aws: Aws, tmp_path: Path) -> None:
     code, message, status = await aws.error(
         "create_job", Name="k", Role=ROLE, Command=command(script), WorkerType="G.9000X"
     )
-    assert (code, status) == ("InvalidInputException", 400)
-    assert "WorkerType" in message
+    # A model constraint: AWS's framework code and words (docs/glue-fidelity.md).
+    assert (code, status) == ("ValidationException", 400)
+    assert "Value 'G.9000X' at 'workerType' failed to satisfy constraint" in message
     code, message, _ = await aws.error(
         "create_job", Name="k" * 300, Role=ROLE, Command=command(script)
     )
-    assert code == "InvalidInputException"
-    assert "Name" in message
+    assert code == "ValidationException"
+    assert "at 'name' failed to satisfy constraint" in message
     code, message, _ = await aws.error("get_job_run", JobName="j", RunId="jr_nope")
     assert code == "EntityNotFoundException"
     code, message, _ = await aws.error("get_job_bookmark", JobName="j")
@@ -381,7 +382,7 @@ async def test_tags(aws: Aws, tmp_path: Path) -> None:
     code, message, _ = await aws.error(
         "tag_resource", ResourceArn="not-an-arn", TagsToAdd={"x": "y"}
     )
-    assert (code, "ResourceArn" in message) == ("InvalidInputException", True)
+    assert (code, "at 'resourceArn'" in message) == ("ValidationException", True)
     code, message, _ = await aws.error(
         "get_tags", ResourceArn="arn:aws:glue:eu-west-1:123456789012:crawler/c"
     )

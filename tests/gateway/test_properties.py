@@ -19,7 +19,8 @@ Checked for every request (``exercise``):
   object body; every error body has ``__type`` and ``message``; the status is 200 or 400, and a
   400's ``__type`` is one the operation's model lists or one of GENERAL_ERRORS;
 - a request the model rejects (``catalog_service.validation.find_violations`` is not empty, and
-  every deliberately broken request must be such a one) gets 400 InvalidInputException and
+  every deliberately broken request must be such a one) gets 400 ValidationException (model
+  constraints) or InvalidInputException and
   changes nothing in the catalog; one holding a lone surrogate (valid JSON, not Unicode) may
   also get SerializationException;
 - a request the model accepts succeeds or fails with the error the stored state explains
@@ -56,7 +57,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from catalog_service.validation import find_violations
+from catalog_service.validation import find_violations, to_exception
 from tests.conftest import Stack
 from tests.helpers.catalog_state import (
     ACCOUNT,
@@ -255,7 +256,8 @@ async def exercise(
 
     if violations or has_lone_surrogate(params):
         # A lone surrogate may also be refused while decoding the body, before validation.
-        allowed = {"InvalidInputException"}
+        # Model constraints alone: ValidationException; anything else: InvalidInputException.
+        allowed = {to_exception(violations).reason} if violations else {"InvalidInputException"}
         if has_lone_surrogate(params):
             allowed |= NOT_REPRESENTABLE
         assert answer.status == 400 and answer.error in allowed, (

@@ -33,10 +33,12 @@ ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/glue"
 TERMINAL = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"})
 # Errors any operation may answer besides the ones its model lists: the domain errors of this
-# service and AWS JSON's SerializationException (GLUE-SEMANTICS.md section 5).
+# service, AWS JSON's SerializationException (GLUE-SEMANTICS.md section 5) and the
+# ValidationException of AWS's request framework (docs/glue-fidelity.md).
 GENERAL_ERRORS = frozenset(
     {
         "InvalidInputException",
+        "ValidationException",
         "EntityNotFoundException",
         "AlreadyExistsException",
         "ConcurrentRunsExceededException",
@@ -407,7 +409,20 @@ def check_success(
 
 
 # Job members GetJob shows with a default when a definition leaves them out.
-DEFAULTED = frozenset({"Timeout", "MaxRetries", "ExecutionProperty"})
+# The members a job takes AWS's default for when left out (catalog_service/glue_defaults.py,
+# docs/glue-fidelity.md).
+DEFAULTED = frozenset(
+    {
+        "Timeout",
+        "MaxRetries",
+        "ExecutionProperty",
+        "GlueVersion",
+        "JobMode",
+        "ExecutionClass",
+        "AllocatedCapacity",
+        "MaxCapacity",
+    }
+)
 
 
 def assert_echoes(sent: Json, stored: Json, path: str, where: str) -> None:

@@ -81,7 +81,7 @@ async def test_a_batch_decides_each_admission_as_if_alone(stack: Stack, tmp_path
     assert again.event == one.event
     assert isinstance(lost, EntityNotFoundException)
     assert isinstance(three, ConcurrentRunsExceededException)
-    assert "2 of its 2 concurrent runs" in three.message
+    assert three.message == "Concurrent runs exceeded for pair"
     # Consecutive events, in the order admitted.
     assert two.event.sequence == one.event.sequence + 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -20,12 +21,16 @@ from catalog_service.validation import (
     validate_shape,
 )
 from glue.v1 import glue_pb2
-from servicekit.errors import InvalidInputException
+from servicekit.errors import InvalidInputException, ValidationException
 from servicekit.glue_shapes import message_members, pascal
 
 EMOJI = "\U0001f600"  # one code point, two UTF-16 units, four UTF-8 bytes
 NAME_ERROR = "must be a single line with no control characters"
-WORKER_TYPES = "Standard, G.1X, G.2X, G.025X, G.4X, G.8X, Z.2X"
+WORKER_TYPES = (
+    "Standard, G.1X, G.2X, G.4X, G.8X, G.025X, Z.2X, G.12X, G.16X, R.1X, R.2X, R.4X, R.8X, "
+    "G.1X.GRAVITON, G.2X.GRAVITON, G.4X.GRAVITON, G.8X.GRAVITON, G.12X.GRAVITON, "
+    "G.16X.GRAVITON, R.1X.GRAVITON, R.2X.GRAVITON, R.4X.GRAVITON, R.8X.GRAVITON"
+)
 MAX_TIMEOUT = "must be at most 10080 minutes, which is 7 days"
 REPLACES = "is required (UpdateJob replaces the whole job definition)"
 CAPACITY_CLASH = "set either MaxCapacity or WorkerType and NumberOfWorkers"
@@ -215,7 +220,13 @@ INVALID = [
     ),
     pytest.param("CreateJob", {"Name": "n", "Role": "r"}, "Command", "is required", id="no-cmd"),
     pytest.param("CreateJob", create_job(Name=None), "Name", "is required", id="CreateJob-null"),
-    pytest.param("CreateJob", create_job(Name=""), "Name", "must not be empty", id="empty-name"),
+    pytest.param(
+        "CreateJob",
+        create_job(Name=""),
+        "Name",
+        "must be at least 1 character long (got 0)",
+        id="empty-name",
+    ),
     # Role has no min length in the model; required strings must still be non-empty.
     pytest.param("CreateJob", create_job(Role=""), "Role", "must not be empty", id="empty-role"),
     # --- string lengths, in code points
@@ -279,7 +290,7 @@ INVALID = [
         "CreateJob",
         create_job(GlueVersion="4"),
         "GlueVersion",
-        r"must match the pattern ^(\w+\.)+\w+$ (got '4')",
+        r"must match the pattern ^((\w+\.)+\w+|auto)$ (got '4')",
         id="CreateJob-glue-version",
     ),
     pytest.param(
@@ -979,7 +990,15 @@ def test_invalid_requests_raise_one_error_naming_the_field(
     with pytest.raises(InvalidInputException) as caught:
         validate_request(operation, params)
     assert caught.value.field == field
-    assert caught.value.message == f"{field}: {text}"
+    first = find_violations(operation, params)[0]
+    assert (first.field, first.text) == (field, text)
+    if isinstance(caught.value, ValidationException):
+        # A model constraint: AWS's framework words, naming the member in AWS's path style.
+        assert first.constraint is not None
+        assert re.match(r"\d+ validation errors? detected: Value", caught.value.message)
+        assert first.aws_clause in caught.value.message
+    else:
+        assert caught.value.message == f"{field}: {text}"
     assert str(caught.value) == caught.value.message
 
 
@@ -1019,7 +1038,12 @@ def test_find_violations_lists_all_in_order() -> None:
 def test_operation_rules_run_only_after_the_model_checks_pass() -> None:
     # Timeout 20000 breaks an operation rule, but the model violation is all that is reported.
     violations = find_violations("CreateJob", create_job(Name="", Timeout=20000))
-    assert [v.message for v in violations] == ["Name: must not be empty"]
+    assert [v.message for v in violations] == [
+        (
+            "1 validation error detected: Value '' at 'name' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    ]
     # With the model satisfied, every rule runs and reports.
     violations = find_violations("CreateJob", create_job(Timeout=20000, MaxRetries=-1))
     assert [v.field for v in violations] == ["Timeout", "MaxRetries"]
@@ -1038,7 +1062,8 @@ def test_operation_rules_run_only_after_the_model_checks_pass() -> None:
 def test_huge_values_are_never_echoed_in_full(operation: str, params: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputException) as caught:
         validate_request(operation, params)
-    assert len(caught.value.message) < 400
+    # The value is cut; AWS's enum wording lists the whole set (23 worker types), so not < 400.
+    assert len(caught.value.message) < 600
 
 
 def test_sensitive_values_are_not_echoed() -> None:
@@ -1218,6 +1243,7 @@ PROTO_SHAPES: list[tuple[type[Message], str]] = [
     (glue_pb2.ExecutionProperty, "ExecutionProperty"),
     (glue_pb2.NotificationProperty, "NotificationProperty"),
     (glue_pb2.ConnectionsList, "ConnectionsList"),
+    (glue_pb2.AutoUpgradeMetadata, "AutoUpgradeMetadata"),
     (glue_pb2.SourceControlDetails, "SourceControlDetails"),
     (glue_pb2.Trigger, "Trigger"),
     (glue_pb2.Action, "Action"),
