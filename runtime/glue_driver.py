@@ -18,13 +18,16 @@ MESSAGE_MAX_CHARS = 2048
 # The Spark line of each Glue version (AWS Glue release notes).
 GLUE_SPARK = {"0.9": "2.2", "1.0": "2.4", "2.0": "2.4", "3.0": "3.1", "4.0": "3.3", "5.0": "3.5"}
 GLUE_SPARK["5.1"] = "3.5"
+# Glue 6.0 (the model's default GlueVersion) is Spark 4.1.1 on AWS (AWS Glue release notes).
+GLUE_SPARK["6.0"] = "4.1"
 
 
 def version_notice(glue_version: str, spark_version: str) -> str | None:
     """A line for the run's log when the job's GlueVersion is not the installed Spark's."""
     wanted = GLUE_SPARK.get(glue_version)
     installed = ".".join(spark_version.split(".")[:2])
-    if not glue_version or wanted == installed:
+    # "auto" lets the service pick its runtime: the installed Spark is that pick here.
+    if not glue_version or glue_version == "auto" or wanted == installed:
         return None
     on_aws = f"Spark {wanted} on AWS" if wanted else "not a Glue version this scheduler knows"
     return (
