@@ -125,6 +125,7 @@ class CatalogApp(ServiceApp):
                 ssl_context=_server_ssl_context(settings),
                 insecure=settings.insecure,
                 shutdown_grace=settings.shutdown_grace_seconds,
+                runs=runs,
             )
         self.port = server.bind(settings.listen, credentials)
         await server.start()

@@ -45,7 +45,10 @@ async def test_run_succeeds_with_glue_arguments(stack: Stack, tmp_path: Path) ->
     assert argv[:4] == ["--JOB_NAME", "echo", "--JOB_RUN_ID", run_id]
     pairs = dict(zip(argv[4::2], argv[5::2], strict=True))
     assert pairs == {"--day": "tue", "--region": "eu", "--env": "prod"}
-    log_text = Path(run.log_group_name).read_text()
+    # LogGroupName is Glue's group prefix for a Python shell job; the log is in the run's
+    # directory.
+    assert run.log_group_name == "/aws-glue/python-jobs"
+    log_text = (stack.data_dir / "runs" / run_id / "output.log").read_text()
     assert "hello from echo" in log_text
 
 
