@@ -108,26 +108,27 @@ class RunLog:
             size = 0
         segments: list[Segment] = []
         begin = 0
-        cut_line_at: int | None = None
+        cut_placed = False
         for end, stamp in records:
             stream = _NAMES.get(stamp & 3, STDOUT)
             moment = stamp >> 2
-            pieces = [(begin, end)]
-            if cut is not None:
+            if cut is None:
+                pieces = [(begin, end)]
+            else:
                 head_end, kept_from, kept_at = cut
                 shift = kept_at - kept_from
-                pieces = [(begin, min(end, head_end)), (max(begin, kept_from) + shift, end + shift)]
-                if cut_line_at is None and end > head_end:
-                    cut_line_at = len(segments)
-                    segments.append(Segment(head_end, kept_at, None, moment))
+                pieces = [(begin, min(end, head_end))]
+                if end > head_end and not cut_placed:
+                    # The cut line lies between the head and the kept part.
+                    pieces.append((head_end, kept_at))
+                    cut_placed = True
+                pieces.append((max(begin, kept_from) + shift, end + shift))
             for low, high in pieces:
                 high = min(high, size)  # a live run's tail is not in output.log yet
                 if low < high:
-                    if segments and segments[-1].stream is None and low < segments[-1].end:
-                        low = segments[-1].end
-                    segments.append(Segment(low, high, stream, moment))
+                    is_cut = cut is not None and low == cut[0] and high == cut[2]
+                    segments.append(Segment(low, high, None if is_cut else stream, moment))
             begin = end
-        segments.sort(key=lambda s: s.start)
         self.segments = segments
         self._ends = [s.end for s in segments]
 
