@@ -104,6 +104,8 @@ STDOUT_CODE = 0
 STDERR_CODE = 1
 CUT_CODE = 2
 INDEX_RECORD_BYTES = 16
+# How long indexed output may wait in memory once the job's pipes are quiet.
+INDEX_SYNC_MS = 2
 CLAIM_FILE = "supervisor.json"
 EXIT_FILE = "exit.json"
 TAIL_FILES = ("output.log.tail-a", "output.log.tail-b")
@@ -560,6 +562,9 @@ class OutputLog:
         self.index_size = 0
         self.index_max = None if max_bytes is None else max(4096, max_bytes // 4)
         self.last_stamp = -1
+        # Where the last record ends now, while it is ahead of what the file says (see _index).
+        self.pending_end = 0
+        self.dirty = False
         if self.written:
             # Output already there (a log from before the index) is stdout from the start.
             self._index(self.written, int(os.fstat(self.fd).st_mtime * 1000) << 2 | STDOUT_CODE)
@@ -569,20 +574,50 @@ class OutputLog:
         tail files."""
         self._write(data)
         self.written += len(data)
+        stamp = (int(time.time() * 1000) << 2) | stream
+        if stamp == self.last_stamp:
+            # The common case of a flood, kept to a few attribute writes (see _index).
+            self.pending_end = self.written
+            self.dirty = True
+            return
         with ignore_os_errors:
-            self._index(self.written, (int(time.time() * 1000) << 2) | stream)
+            self._index(self.written, stamp)
 
     def _index(self, end: int, stamp: int) -> None:
-        """Record that the output up to ``end`` was written with ``stamp`` (time and stream)."""
-        record = end.to_bytes(8, "little") + stamp.to_bytes(8, "little")
+        """Record that the output up to ``end`` was written with ``stamp`` (time and stream).
+
+        Same stream in the same millisecond (or no room left) extends the last record in
+        memory only: a flood written line by line would otherwise pay a system call per
+        line (measured: 3.4 -> 7.6 us a line). The file catches up when the next record
+        starts (one write for both) or when the supervisor goes idle (``sync_index``), so a
+        reader lags by about a millisecond at most.
+        """
         full = self.index_max is not None and self.index_size >= self.index_max
         if self.index_size and (stamp == self.last_stamp or full):
-            # Same stream in the same millisecond (or no room left): extend the last record.
-            os.pwrite(self.index_fd, end.to_bytes(8, "little"), self.index_size - 16)
+            self.pending_end = end
+            self.dirty = True
             return
-        os.pwrite(self.index_fd, record, self.index_size)
+        record = end.to_bytes(8, "little") + stamp.to_bytes(8, "little")
+        if self.dirty:
+            previous = self.pending_end.to_bytes(8, "little")
+            previous += self.last_stamp.to_bytes(8, "little")
+            os.pwrite(self.index_fd, previous + record, self.index_size - INDEX_RECORD_BYTES)
+            self.dirty = False
+        else:
+            os.pwrite(self.index_fd, record, self.index_size)
         self.index_size += INDEX_RECORD_BYTES
         self.last_stamp = stamp
+
+    def sync_index(self) -> None:
+        """Write the last record's end if it has grown in memory only."""
+        if self.dirty:
+            self.dirty = False
+            with ignore_os_errors:
+                os.pwrite(
+                    self.index_fd,
+                    self.pending_end.to_bytes(8, "little"),
+                    self.index_size - INDEX_RECORD_BYTES,
+                )
 
     def _write(self, data: bytes) -> None:
         with ignore_os_errors:  # a full disk loses log lines, not the run's outcome
@@ -625,6 +660,7 @@ class OutputLog:
 
     def close(self) -> None:
         """Append the cut line and the kept last part; remove the tail files."""
+        self.sync_index()
         try:
             if self.tail_fds and self.max_bytes is not None:
                 older, newer = self.current ^ 1, self.current
@@ -1160,8 +1196,15 @@ class Supervisor:
                 kill_at = None
             wake_at = kill_at if reason is not None else deadline
             timeout_ms = -1 if wake_at is None else max(0, int((wake_at - now) * 1000) + 1)
+            log = self.log
+            if log is not None and log.dirty:
+                # Output is waiting to be indexed: do it as soon as the pipes go quiet.
+                timeout_ms = INDEX_SYNC_MS if timeout_ms < 0 else min(timeout_ms, INDEX_SYNC_MS)
             exited = False
-            for fd, _ in poller.poll(timeout_ms):
+            events = poller.poll(timeout_ms)
+            if not events and log is not None:
+                log.sync_index()
+            for fd, _ in events:
                 if fd == pidfd:
                     exited = True
                 elif fd == wake_r:

@@ -213,6 +213,7 @@ async def test_filter_and_describe_as_airflow_and_the_console_use_them(
     assert [g["logGroupName"] for g in python["logGroups"]] == [ERROR, OUTPUT]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the database is not the point
 async def test_aws_cli_get_log_events(stack: Stack, tmp_path: Path) -> None:
     assert stack.catalog is not None
     run_id = await finished_run(stack, tmp_path)
@@ -331,3 +332,50 @@ async def test_signatures_are_scoped_to_logs_and_policies_name_log_groups(
     assert code == "AccessDeniedException"
     groups = await reader("describe_log_groups")
     assert [g["logGroupName"] for g in groups["logGroups"]] == [OUTPUT]
+
+
+# Airflow's Amazon provider lives in a virtualenv of its own (`make airflow-venv`): it needs a
+# newer botocore than the one this project pins.
+AIRFLOW_PYTHON = Path(__file__).resolve().parents[2] / ".venv-airflow" / "bin" / "python"
+AIRFLOW_SCRIPT = Path(__file__).resolve().parents[1] / "helpers" / "airflow_glue_verbose.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the database is not the point
+async def test_airflow_glue_job_hook_verbose_shows_the_jobs_output(
+    stack: Stack, tmp_path: Path
+) -> None:
+    assert stack.catalog is not None
+    assert AIRFLOW_PYTHON.exists(), "run `make airflow-venv` (make test does) first"
+    run_id = await finished_run(stack, tmp_path)
+    connection = {
+        "conn_type": "aws",
+        "login": "AKIDAIRFLOW",
+        "password": "secret",
+        "extra": {
+            "endpoint_url": f"http://127.0.0.1:{stack.catalog.http_port}",
+            "region_name": REGION,
+        },
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(AIRFLOW_PYTHON),
+        str(AIRFLOW_SCRIPT),
+        "talks",
+        run_id,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    text = out.decode()
+    assert process.returncode == 0, text + err.decode()
+    assert f"Glue Job Run {OUTPUT} Logs:" in text
+    assert f"Glue Job Run {ERROR} Logs:" in text
+    for line in STDOUT_LINES + STDERR_LINES:
+        assert f"\t{line}\n" in text
+    assert '"JobRunState": "SUCCEEDED"' in text
