@@ -307,13 +307,14 @@ class JobRunCatalog:
 
     async def runs_by_start(
         self, after: tuple[float, str] | None, limit: int, *, descending: bool
-    ) -> list[glue_pb2.JobRun]:
-        """Up to ``limit`` runs in start-time order (then id), after the (start, id) ``after``.
+    ) -> list[tuple[float, glue_pb2.JobRun]]:
+        """Up to ``limit`` runs in start-time order (then id), after the (start, id) ``after``,
+        each with its stored start time (the key to continue from).
 
         Sorted without an index of its own (the one on start time leads with the job name):
         fine for the history a catalog keeps, named here in case it grows.
         """
-        query = select(job_runs.c.snapshot, job_runs.c.started_by)
+        query = select(job_runs.c.snapshot, job_runs.c.started_by, job_runs.c.started_on)
         key = (job_runs.c.started_on, job_runs.c.run_id)
         if after is not None:
             started, run_id = after
@@ -324,7 +325,7 @@ class JobRunCatalog:
         order = (key[0].desc(), key[1].desc()) if descending else key
         async with self._db.read() as conn:
             rows = (await conn.execute(query.order_by(*order).limit(limit))).all()
-        return [_run(row.snapshot, row.started_by) for row in rows]
+        return [(row.started_on, _run(row.snapshot, row.started_by)) for row in rows]
 
     async def read_log_events(
         self,

@@ -47,6 +47,7 @@ from catalog_service.validation import _Compiler
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit import log_groups
+from servicekit.errors import EntityNotFoundException
 
 TARGET_PREFIX = "Logs_20140328."
 SERVICE = "logs"
@@ -288,15 +289,20 @@ class CloudWatchLogs:
             limit=0 if keep is not None else limit,
             backward=backward,
         )
-        async for message in reader:
-            for event in message.events:
-                if keep is not None and not keep(event.message):
-                    continue
-                events.append(event)
-                size += len(event.message.encode()) + EVENT_OVERHEAD_BYTES
-            if len(events) >= limit or size > room:
-                break
-        await reader.aclose()
+        try:
+            async for message in reader:
+                for event in message.events:
+                    if keep is not None and not keep(event.message):
+                        continue
+                    events.append(event)
+                    size += len(event.message.encode()) + EVENT_OVERHEAD_BYTES
+                if len(events) >= limit or size > room:
+                    break
+        except EntityNotFoundException:
+            # The scheduler no longer keeps the run (its --history-days): no stream any more.
+            raise LogsError("ResourceNotFoundException", STREAM_NOT_FOUND) from None
+        finally:
+            await reader.aclose()
         full = len(events) >= limit or size > room
         if backward:
             # The newest events are kept: drop from the oldest end.
@@ -414,13 +420,16 @@ class CloudWatchLogs:
                 isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)
             ):
                 raise _invalid(BAD_TOKEN)
-            page = await self._runs.runs_by_start(
+            keyed = await self._runs.runs_by_start(
                 None if after is None else (float(after[0]), after[1]), limit, descending=descending
             )
+            page = [run for _, run in keyed]
+            last_key: Any = [keyed[-1][0], keyed[-1][1].id] if keyed else None
         else:
             if after is not None and not isinstance(after, str):
                 raise _invalid(BAD_TOKEN)
             page = await self._runs.runs_by_id(prefix, after, limit, descending=descending)
+            last_key = page[-1].id if page else None
         streams = [
             _stream_entry(group, run)
             for run in page
@@ -428,9 +437,7 @@ class CloudWatchLogs:
         ]
         answer: dict[str, Any] = {"logStreams": streams}
         if len(page) == limit:
-            last = page[-1]
-            key: Any = [last.started_on.ToMilliseconds() / 1000, last.id] if by_time else last.id
-            answer["nextToken"] = _encode(key)
+            answer["nextToken"] = _encode(last_key)
         return answer
 
     # -- DescribeLogGroups ---------------------------------------------------------------------

@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 
 from glue.v1 import glue_pb2
 from tests.conftest import Stack
-from tests.gateway.conftest import REGION
+from tests.gateway.conftest import REGION, aws_client
 from tests.gateway.test_aws_cli import AWS_CLI
 from tests.helpers.access_keys import ADMIN
 from tests.helpers.scripts import write_script
@@ -43,14 +41,7 @@ ERROR = "/aws-glue/python-jobs/error"
 
 def logs_client(port: int, key_id: str = "AKIDTEST", secret: str = "secret") -> Any:
     """A boto3 CloudWatch Logs client for the gateway on ``port``."""
-    return boto3.session.Session().client(
-        "logs",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=REGION,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client("logs", port, key_id, secret)
 
 
 class Logs:
@@ -141,6 +132,16 @@ async def test_get_log_events_reads_stdout_and_stderr_apart_with_tokens(
     ]
     assert b"".join(chunks).decode().splitlines() == STDERR_LINES
 
+    # Input is checked against botocore's logs model (boto3 checks it too, so sent raw).
+    status, body = await signed_post(
+        stack.catalog.http_port,
+        "Logs_20140328.GetLogEvents",
+        "logs",
+        {"logGroupName": OUTPUT, "logStreamName": run_id, "limit": 0},
+    )
+    assert (status, body["__type"]) == (400, "InvalidParameterException")
+    assert "limit" in body["message"]
+
     # Errors as CloudWatch words them.
     assert await logs.error("get_log_events", logGroupName="/nope", logStreamName=run_id) == (
         "ResourceNotFoundException",
@@ -211,6 +212,45 @@ async def test_filter_and_describe_as_airflow_and_the_console_use_them(
     ]
     python = await logs("describe_log_groups", logGroupNamePrefix="/aws-glue/python-jobs/")
     assert [g["logGroupName"] for g in python["logGroups"]] == [ERROR, OUTPUT]
+
+
+async def test_streams_and_events_of_several_runs_page_through(
+    stack: Stack, tmp_path: Path
+) -> None:
+    assert stack.catalog is not None
+    await stack.create_job(
+        "talks",
+        write_script(tmp_path, "talks.py", TALKS),
+        execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=3),
+    )
+    run_ids = [await stack.start_run("talks") for _ in range(3)]
+    for run_id in run_ids:
+        assert (await stack.wait_run("talks", run_id)).job_run_state == "SUCCEEDED"
+    logs = Logs(await asyncio.to_thread(logs_client, stack.catalog.http_port))
+
+    by_name = await logs.pages("describe_log_streams", logGroupName=OUTPUT, limit=2)
+    assert [len(page["logStreams"]) for page in by_name] == [2, 1]
+    assert [s["logStreamName"] for p in by_name for s in p["logStreams"]] == sorted(run_ids)
+    by_time = await logs.pages(
+        "describe_log_streams",
+        logGroupName=OUTPUT,
+        orderBy="LastEventTime",
+        descending=True,
+        limit=1,
+    )
+    assert [s["logStreamName"] for p in by_time for s in p["logStreams"]] == run_ids[::-1]
+    code, _ = await logs.error(
+        "describe_log_streams",
+        logGroupName=OUTPUT,
+        orderBy="LastEventTime",
+        logStreamNamePrefix="jr_",
+    )
+    assert code == "InvalidParameterException"
+
+    # The whole group, three events a page: every run's lines, run after run, once each.
+    pages = await logs.pages("filter_log_events", logGroupName=ERROR, limit=3)
+    seen = [(e["logStreamName"], e["message"]) for page in pages for e in page["events"]]
+    assert seen == [(run_id, line) for run_id in sorted(run_ids) for line in STDERR_LINES]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the database is not the point
