@@ -63,6 +63,11 @@ class RunLog:
         self._ends: list[int] = []
         self._records: list[tuple[int, int]] = []
         self._index_read = 0
+        # Where to take up building again: only the last record can still change (it grows
+        # while its stream keeps writing), so a refresh redoes it and adds what follows.
+        self._redo_record = 0
+        self._redo_segments = 0
+        self._redo_begin = 0
 
     def refresh(self) -> None:
         """Read the index's new records (the last one may have grown) and rebuild segments."""
@@ -96,20 +101,30 @@ class RunLog:
     def _build(self) -> None:
         records = self._records
         cut: tuple[int, int, int] | None = None
+        first = self._redo_record
         if len(records) >= 2 and records[-1][1] & 3 == _sv.CUT_CODE:
             # Where the head ends, where the kept part starts (whole output), and where it
-            # starts in output.log: see supervisor.OutputLog.
+            # starts in output.log: see supervisor.OutputLog. Written once, at the end: the
+            # segments are built again from the start, once.
             head_end, kept_from, kept_at = records[-2][0], records[-1][0], records[-1][1] >> 2
             cut = (head_end, kept_from, kept_at)
             records = records[:-2]
+            first = self._redo_segments = self._redo_begin = 0
         try:
             size = os.path.getsize(self.log_path)
         except FileNotFoundError:
             size = 0
-        segments: list[Segment] = []
-        begin = 0
+        segments = self.segments[: self._redo_segments]
+        begin = self._redo_begin
         cut_placed = False
-        for end, stamp in records:
+        for index in range(first, len(records)):
+            end, stamp = records[index]
+            if index == len(records) - 1:
+                self._redo_record, self._redo_segments, self._redo_begin = (
+                    index,
+                    len(segments),
+                    begin,
+                )
             stream = _NAMES.get(stamp & 3, STDOUT)
             moment = stamp >> 2
             if cut is None:

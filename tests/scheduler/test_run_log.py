@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler_service import run_log
+from scheduler_service import run_log, supervisor
 from scheduler_service.runner import OUTPUT_LOG, OutcomeKind, ProcessRunner
 from scheduler_service.sandbox import Sandbox
 
@@ -149,3 +149,37 @@ async def test_a_log_from_before_the_index_reads_as_stdout(tmp_path: Path) -> No
     assert list(log.lines(0, "stderr")) == []
     # Nothing of stderr's, but a reader following it may move past the stdout bytes.
     assert run_log.read_chunks(log, 0, "stderr") == [(b"", 22, 22)]
+
+
+def test_a_reader_following_a_live_log_sees_each_line_once(tmp_path: Path) -> None:
+    # The supervisor's writer and the scheduler's reader, turn by turn as during a run.
+    output = supervisor.OutputLog(str(tmp_path), None, 0o600)
+    log = run_log.RunLog(str(tmp_path))
+    seen: list[tuple[str, bytes]] = []
+    offset = 0
+
+    def follow() -> None:
+        nonlocal offset
+        log.refresh()
+        for line in log.lines(offset, None):
+            seen.append((line.stream, line.text))
+            offset = line.end
+
+    output.write(b"a\n", supervisor.STDOUT_CODE)
+    follow()
+    # More of the same stream within the same millisecond stays in memory until synced ...
+    output.last_stamp = (int(time.time() * 1000) << 2) | supervisor.STDOUT_CODE
+    output.write(b"b\n", supervisor.STDOUT_CODE)
+    follow()
+    output.sync_index()
+    follow()
+    output.write(b"oops\n", supervisor.STDERR_CODE)
+    output.write(b"c\n", supervisor.STDOUT_CODE)
+    follow()
+    output.close()
+    follow()
+    assert seen[:1] == [("stdout", b"a")]
+    assert sorted(seen) == sorted(
+        [("stdout", b"a"), ("stdout", b"b"), ("stderr", b"oops"), ("stdout", b"c")]
+    )
+    assert [text for _, text in seen] == [b"a", b"b", b"oops", b"c"]
