@@ -7,6 +7,13 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 PROTOS := $(shell find protos -name '*.proto')
 
+# Airflow's Amazon provider, for the GlueJobHook(verbose=True) test only, in a virtualenv of
+# its own: it requires a newer botocore than the one pyproject.toml pins. Built once (~5 min,
+# ~380 MB), reused; the stamp names the versions, so changing them rebuilds it.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PACKAGES := apache-airflow-providers-amazon==9.39.0 apache-airflow==3.3.2
+AIRFLOW_STAMP := $(STAMPS)/airflow-9.39.0-3.3.2
+
 .PHONY: venv protos run test test-fast lint check bench clean airflow-venv
 
 venv: $(STAMPS)/install
@@ -44,13 +51,6 @@ test: $(STAMPS)/protos $(AIRFLOW_STAMP)
 # glueetl runs go through spark-submit, which needs a Java 17 runtime.
 JAVA_CHECK := command -v java >/dev/null || { echo "Java 17 is needed for glueetl (Spark) jobs: \
 apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or set JAVA_HOME" >&2; false; }
-
-# Airflow's Amazon provider, for the GlueJobHook(verbose=True) test only, in a virtualenv of
-# its own: it requires a newer botocore than the one pyproject.toml pins. Built once (~5 min,
-# ~380 MB), reused; the stamp names the versions, so changing them rebuilds it.
-AIRFLOW_VENV := .venv-airflow
-AIRFLOW_PACKAGES := apache-airflow-providers-amazon==9.39.0 apache-airflow==3.3.2
-AIRFLOW_STAMP := $(STAMPS)/airflow-9.39.0-3.3.2
 
 airflow-venv: $(AIRFLOW_STAMP)
 
