@@ -55,8 +55,15 @@ class LogLine:
 class RunLog:
     """One run's output.log and output.idx; ``refresh`` reads what was added since."""
 
-    def __init__(self, run_dir: str) -> None:
-        """Nothing is read until ``refresh``."""
+    def __init__(self, run_dir: str, *, finished: bool = False) -> None:
+        """Nothing is read until ``refresh``.
+
+        Args:
+            run_dir: The run's directory.
+            finished: The run has ended: output the index does not cover (a supervisor
+                killed before writing its last records) is read as the last record's.
+        """
+        self.finished = finished
         self.log_path = os.path.join(run_dir, _sv.OUTPUT_LOG)
         self.index_path = os.path.join(run_dir, _sv.OUTPUT_INDEX)
         self.segments: list[Segment] = []
@@ -144,6 +151,9 @@ class RunLog:
                     is_cut = cut is not None and low == cut[0] and high == cut[2]
                     segments.append(Segment(low, high, None if is_cut else stream, moment))
             begin = end
+        if cut is None and self.finished and records and begin < size:
+            stamp = records[-1][1]
+            segments.append(Segment(begin, size, _NAMES.get(stamp & 3, STDOUT), stamp >> 2))
         self.segments = segments
         self._ends = [s.end for s in segments]
 

@@ -176,9 +176,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: scheduler_pb2.ReadRunLogRequest, context: Context
     ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
         check_request(request)
-        if await self._store.get(request.run_id) is None:
+        run = await self._store.get(request.run_id)
+        if run is None:
             raise EntityNotFoundException(f"Job run {request.run_id} not found.")
-        log = run_log.RunLog(os.path.dirname(self._store.log_path(request.run_id)))
+        log = run_log.RunLog(
+            os.path.dirname(self._store.log_path(request.run_id)), finished=run.state in TERMINAL
+        )
         stream = request.stream or None
         if request.events:
             async for lines in self._log_events(log, request, stream):
@@ -201,6 +204,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             if current is None or current.state in TERMINAL:
                 # One last read: output written just before the run ended (the supervisor
                 # closes the log, with its cut line, before the run's end is recorded).
+                log.finished = True
                 for data, start, end in await asyncio.to_thread(
                     run_log.read_chunks, log, offset, stream
                 ):

@@ -106,6 +106,8 @@ CUT_CODE = 2
 INDEX_RECORD_BYTES = 16
 # How long indexed output may wait in memory once the job's pipes are quiet.
 INDEX_SYNC_MS = 2
+# How many index records the supervisor holds before writing them (see OutputLog._index).
+INDEX_BATCH = 256
 CLAIM_FILE = "supervisor.json"
 EXIT_FILE = "exit.json"
 TAIL_FILES = ("output.log.tail-a", "output.log.tail-b")
@@ -562,7 +564,10 @@ class OutputLog:
         self.index_size = 0
         self.index_max = None if max_bytes is None else max(4096, max_bytes // 4)
         self.last_stamp = -1
-        # Where the last record ends now, while it is ahead of what the file says (see _index).
+        # Records not yet in the file (see _index), from byte ``unflushed_at`` of it; the last
+        # one ends at ``pending_end`` (it grows while its stream keeps writing).
+        self.unflushed: list[tuple[int, int]] = []
+        self.unflushed_at = 0
         self.pending_end = 0
         self.dirty = False
         if self.written:
@@ -586,38 +591,42 @@ class OutputLog:
     def _index(self, end: int, stamp: int) -> None:
         """Record that the output up to ``end`` was written with ``stamp`` (time and stream).
 
-        Same stream in the same millisecond (or no room left) extends the last record in
-        memory only: a flood written line by line would otherwise pay a system call per
-        line (measured: 3.4 -> 7.6 us a line). The file catches up when the next record
-        starts (one write for both) or when the supervisor goes idle (``sync_index``), so a
-        reader lags by about a millisecond at most.
+        Records are kept in memory and written INDEX_BATCH at a time, or as soon as the
+        job's pipes go quiet (``sync_index``): a flood of short lines that alternate streams
+        would otherwise pay a system call per line (measured: 200k one-line writes
+        alternating every line, 2.5 -> 5.9 us a write with a write per record). Same stream
+        in the same millisecond (or no room left) extends the last record. A reader lags by
+        INDEX_BATCH records or INDEX_SYNC_MS at most; a supervisor killed outright loses that
+        much of the index (``run_log`` reads a finished run's unindexed end as its last
+        stream's).
         """
         full = self.index_max is not None and self.index_size >= self.index_max
         if self.index_size and (stamp == self.last_stamp or full):
             self.pending_end = end
             self.dirty = True
             return
-        record = end.to_bytes(8, "little") + stamp.to_bytes(8, "little")
-        if self.dirty:
-            previous = self.pending_end.to_bytes(8, "little")
-            previous += self.last_stamp.to_bytes(8, "little")
-            os.pwrite(self.index_fd, previous + record, self.index_size - INDEX_RECORD_BYTES)
-            self.dirty = False
-        else:
-            os.pwrite(self.index_fd, record, self.index_size)
-        self.index_size += INDEX_RECORD_BYTES
+        if self.unflushed:
+            self.unflushed[-1] = (self.pending_end, self.last_stamp)
+        self.unflushed.append((end, stamp))
+        self.pending_end = end
         self.last_stamp = stamp
+        self.index_size += INDEX_RECORD_BYTES
+        self.dirty = True
+        if len(self.unflushed) >= INDEX_BATCH:
+            self.sync_index()
 
     def sync_index(self) -> None:
-        """Write the last record's end if it has grown in memory only."""
-        if self.dirty:
-            self.dirty = False
-            with ignore_os_errors:
-                os.pwrite(
-                    self.index_fd,
-                    self.pending_end.to_bytes(8, "little"),
-                    self.index_size - INDEX_RECORD_BYTES,
-                )
+        """Write the records held in memory; the last one stays held (it may still grow)."""
+        if not self.dirty:
+            return
+        self.dirty = False
+        records = self.unflushed
+        records[-1] = (self.pending_end, self.last_stamp)
+        data = b"".join(e.to_bytes(8, "little") + t.to_bytes(8, "little") for e, t in records)
+        with ignore_os_errors:
+            os.pwrite(self.index_fd, data, self.unflushed_at)
+        self.unflushed_at += INDEX_RECORD_BYTES * (len(records) - 1)
+        del records[:-1]
 
     def _write(self, data: bytes) -> None:
         with ignore_os_errors:  # a full disk loses log lines, not the run's outcome
