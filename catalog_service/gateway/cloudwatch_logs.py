@@ -38,12 +38,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
 from catalog_service.access import authorization
 from catalog_service.job_runs import JobRunCatalog
-from catalog_service.validation import _Compiler
+
+# The Glue validators' compiler works on any botocore model; reused as is for the logs one.
+from catalog_service.validation import _Compiler, builtin_model
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit import log_groups
@@ -86,12 +87,7 @@ def _invalid(message: str) -> LogsError:
 @functools.cache
 def logs_model() -> ServiceModel:
     """botocore's CloudWatch Logs model, from the pinned botocore's own data only."""
-    loader = Loader(
-        extra_search_paths=[Loader.BUILTIN_DATA_PATH],
-        include_default_search_paths=False,
-        include_default_extras=False,
-    )
-    return ServiceModel(loader.load_service_model("logs", "service-2"), service_name="logs")
+    return builtin_model("logs")
 
 
 @functools.cache

@@ -75,6 +75,13 @@ async def finished_run(stack: Stack, tmp_path: Path) -> str:
     return run_id
 
 
+async def finished_run_and_client(stack: Stack, tmp_path: Path) -> tuple[str, Logs]:
+    """A finished run of TALKS, and a logs client for the gateway."""
+    assert stack.catalog is not None
+    run_id = await finished_run(stack, tmp_path)
+    return run_id, Logs(await asyncio.to_thread(logs_client, stack.catalog.http_port))
+
+
 def messages(response: dict[str, Any]) -> list[str]:
     return [event["message"] for event in response["events"]]
 
@@ -82,9 +89,7 @@ def messages(response: dict[str, Any]) -> list[str]:
 async def test_get_log_events_reads_stdout_and_stderr_apart_with_tokens(
     stack: Stack, tmp_path: Path
 ) -> None:
-    assert stack.catalog is not None
-    run_id = await finished_run(stack, tmp_path)
-    logs = Logs(await asyncio.to_thread(logs_client, stack.catalog.http_port))
+    run_id, logs = await finished_run_and_client(stack, tmp_path)
     stream = {"logGroupName": OUTPUT, "logStreamName": run_id}
 
     whole = await logs("get_log_events", **stream, startFromHead=True)
@@ -170,9 +175,7 @@ async def test_get_log_events_reads_stdout_and_stderr_apart_with_tokens(
 async def test_filter_and_describe_as_airflow_and_the_console_use_them(
     stack: Stack, tmp_path: Path
 ) -> None:
-    assert stack.catalog is not None
-    run_id = await finished_run(stack, tmp_path)
-    logs = Logs(await asyncio.to_thread(logs_client, stack.catalog.http_port))
+    run_id, logs = await finished_run_and_client(stack, tmp_path)
 
     # Airflow's GlueJobHook: the paginator over one stream, from a token.
     pages = await logs(
