@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -136,6 +137,13 @@ async def test_get_log_events_reads_stdout_and_stderr_apart_with_tokens(
         )
     ]
     assert b"".join(chunks).decode().splitlines() == STDERR_LINES
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for _ in stack.glue.GetJobRunLog(
+            glue_pb2.GetJobRunLogRequest(job_name="talks", run_id=run_id, stream="both")
+        ):
+            pass
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Stream" in (refused.value.details() or "")
 
     # Input is checked against botocore's logs model (boto3 checks it too, so sent raw).
     status, body = await signed_post(
