@@ -14,6 +14,7 @@ Everything here is blocking file I/O: the servicer calls it through ``asyncio.to
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 from bisect import bisect_right
@@ -217,6 +218,8 @@ def _split(segment: Segment, data: bytes, stream: str | None) -> Iterator[LogLin
 # What one ReadRunLog message carries at most: raw bytes, or lines in events mode.
 CHUNK_BYTES = 64 * 1024
 EVENTS_PER_MESSAGE = 1000
+# Raw chunks read per call into a worker thread (1 MiB).
+CHUNKS_PER_READ = 16
 
 
 def chunks(log: RunLog, offset: int, stream: str | None) -> Iterator[tuple[bytes, int, int]]:
@@ -258,8 +261,9 @@ def chunks(log: RunLog, offset: int, stream: str | None) -> Iterator[tuple[bytes
 
 
 def read_chunks(log: RunLog, offset: int, stream: str | None) -> list[tuple[bytes, int, int]]:
-    """``chunks``, all of what is readable now (bounded by the cap on a run's log)."""
-    return list(chunks(log, offset, stream))
+    """The first CHUNKS_PER_READ of ``chunks`` (what one worker-thread call reads: a reader of
+    a whole 64 MiB log must not hold it all in memory at once)."""
+    return list(itertools.islice(chunks(log, offset, stream), CHUNKS_PER_READ))
 
 
 def events(

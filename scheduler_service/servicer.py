@@ -192,24 +192,22 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 )
             return
         offset = max(0, request.offset)
+        last_read = False
         while True:
-            for data, start, end in await asyncio.to_thread(
-                run_log.read_chunks, log, offset, stream
-            ):
+            batch = await asyncio.to_thread(run_log.read_chunks, log, offset, stream)
+            for data, start, end in batch:
                 yield scheduler_pb2.ReadRunLogResponse(data=data, offset=start, next_offset=end)
                 offset = end
-            if not request.follow:
+            if len(batch) == run_log.CHUNKS_PER_READ:
+                continue  # more is there now
+            if not request.follow or last_read:
                 return
             current = await self._store.get(request.run_id)
             if current is None or current.state in TERMINAL:
                 # One last read: output written just before the run ended (the supervisor
                 # closes the log, with its cut line, before the run's end is recorded).
-                log.finished = True
-                for data, start, end in await asyncio.to_thread(
-                    run_log.read_chunks, log, offset, stream
-                ):
-                    yield scheduler_pb2.ReadRunLogResponse(data=data, offset=start, next_offset=end)
-                return
+                log.finished = last_read = True
+                continue
             await asyncio.sleep(LOG_FOLLOW_POLL)
 
     async def _log_events(

@@ -306,6 +306,32 @@ async def test_run_log_is_readable_through_the_api(stack: Stack, tmp_path: Path)
     assert (await stack.get_run("logs", run_id)).job_run_state == "SUCCEEDED"
 
 
+BIG_OUTPUT = """
+import sys
+w = sys.stdout.write
+for i in range(60000):
+    w(f"line {i:06d} " + "." * 40 + "\\n")
+print("the end", file=sys.stderr)
+"""
+
+
+async def test_a_log_of_many_chunks_reads_whole_and_by_stream(stack: Stack, tmp_path: Path) -> None:
+    await stack.create_job("big", write_script(tmp_path, "big.py", BIG_OUTPUT))
+    run_id = await stack.start_run("big")
+    assert (await stack.wait_run("big", run_id)).job_run_state == "SUCCEEDED"
+
+    async def read(**fields: str) -> bytes:
+        request = glue_pb2.GetJobRunLogRequest(job_name="big", run_id=run_id, **fields)
+        return b"".join([c.data async for c in stack.glue.GetJobRunLog(request)])
+
+    # 3.2 MB: more than one worker-thread read of the scheduler's (1 MiB) in either mode.
+    both = await read()
+    assert len(both) == 60000 * 53 + len(b"the end\n")
+    assert await read(stream="stderr") == b"the end\n"
+    stdout = await read(stream="stdout")
+    assert len(stdout) == 60000 * 53 and stdout.endswith(b"line 059999 " + b"." * 40 + b"\n")
+
+
 @pytest.mark.scheduler_settings(max_processes=1)
 async def test_process_cap_queues_runs_in_order(stack: Stack, tmp_path: Path) -> None:
     script = write_script(tmp_path, "s.py", SLEEP)
