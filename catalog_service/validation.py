@@ -930,6 +930,12 @@ class _Compiler:
 @functools.cache
 def glue_model() -> ServiceModel:
     """botocore's Glue service model, loaded once: the validators' and the HTTP gateway's."""
+    return builtin_model(_SERVICE, _API_VERSION)
+
+
+def builtin_model(service: str, api_version: str | None = None) -> ServiceModel:
+    """A service model from the pinned botocore's own data (Glue's; CloudWatch Logs' for the
+    gateway's logs operations)."""
     # The pinned botocore's own data only: a session would also read ~/.aws/models and
     # AWS_DATA_PATH, which could silently change the limits we enforce.
     loader = Loader(
@@ -937,8 +943,8 @@ def glue_model() -> ServiceModel:
         include_default_search_paths=False,
         include_default_extras=False,
     )
-    description = loader.load_service_model(_SERVICE, "service-2", api_version=_API_VERSION)
-    return ServiceModel(description, service_name=_SERVICE)
+    description = loader.load_service_model(service, "service-2", api_version=api_version)
+    return ServiceModel(description, service_name=service)
 
 
 @functools.cache

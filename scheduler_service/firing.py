@@ -74,6 +74,7 @@ from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.run_states import HOLDS_JOB_SLOT, JobRunState
 from scheduler_service.runs import NewRun, RunDraft, RunRecord, RunStore, max_concurrent_runs
 from scheduler_service.tables import jobs, runs, trigger_fires, trigger_observations, triggers
+from servicekit import log_groups
 from servicekit.cron import parse_schedule
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, InvalidInputException
@@ -355,7 +356,8 @@ class Firing:
             "JobName": job_name,
             "TriggerName": trigger_name,
             "Arguments": dict(request.get("Arguments", {})),
-            "LogGroupName": self._store.log_path(run_id),
+            # The job may be gone: Glue's default group prefix (Spark's).
+            "LogGroupName": log_groups.SPARK_GROUP_PREFIX,
         }
         if request.get("PredecessorRuns"):
             record["PredecessorRuns"] = request["PredecessorRuns"]

@@ -46,6 +46,7 @@ from scheduler_service.run_states import (
 )
 from scheduler_service.runner import is_safe_run_id
 from scheduler_service.tables import runs
+from servicekit import log_groups
 from servicekit.db import Database
 from servicekit.errors import (
     ConcurrentRunsExceededException,
@@ -968,7 +969,9 @@ class RunStore:
             "JobName": job.name,
             "Arguments": merge_arguments(definition, request.get("Arguments", {})),
             "Timeout": timeout,
-            "LogGroupName": self.log_path(run_id),
+            # Glue's group prefix for the job type, as AWS answers it; the log itself is
+            # output.log in the run's directory (log_path).
+            "LogGroupName": log_groups.group_prefix(definition.get("Command", {}).get("Name")),
             # What the process runs, fixed at admission: a later UpdateJob does not change a
             # run already admitted. Private members (leading "_") never leave the scheduler.
             "_Command": definition.get("Command", {}),
@@ -1136,7 +1139,6 @@ class RunStore:
         attempt = run.attempt + 1
         retry_id = retry_run_id(run.run_id, attempt)
         record = dict(run.record, Id=retry_id, PreviousRunId=run.run_id)
-        record["LogGroupName"] = self.log_path(retry_id)
         not_before = now + self._retry_backoff.delay(attempt)
         retry = replace(
             run,
