@@ -1,4 +1,4 @@
-"""Glue's rules for trigger definitions beyond the model's shapes (GLUE-SEMANTICS.md section 2).
+"""Glue's rules for trigger definitions beyond the model's shapes (docs/glue-semantics.md §2).
 
 Pure functions over Glue-form dicts (``validate_request`` has already checked the model's
 shapes, lengths and enums): each check raises one InvalidInputException whose ``field`` is the
