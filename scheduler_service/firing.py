@@ -1,6 +1,6 @@
 """Trigger fires: schedules that came due, predicates that became true, fire-now requests.
 
-A fire is one transaction (DESIGN invariant 4): the ledger row named by (trigger, fire key), a
+A fire is one transaction (docs/invariants.md §4): the ledger row named by (trigger, fire key), a
 run per action, each run's first outbox event, and - for schedules - the trigger's next due
 time, compared against the due time that was read. The process of a run starts only after
 that commit. A second attempt at the same fire (another replica, a retried call, a replay after
@@ -11,7 +11,7 @@ What a fire does with each action:
   free, else WAITING) with TriggerName set, the action's Arguments over the job's defaults and
   its Timeout, SecurityConfiguration and NotificationProperty over the job's;
 - the job is at MaxConcurrentRuns: a FAILED run carrying ConcurrentRunsExceededException's
-  message (a direct StartJobRun would be refused instead; ORIGIN.md);
+  message (a direct StartJobRun would be refused instead; docs/glue-semantics.md §6);
 - the job does not exist (deleted since the trigger was made): an ERROR run naming it.
 The fire's other actions start regardless.
 
@@ -619,7 +619,7 @@ class Firing:
 
     async def _advance(self, conn: AsyncConnection, fires: Sequence[_ScheduledFire]) -> None:
         """Move every claimed trigger's due time on, each compared against the version and due
-        time that were read (invariant 4: a claim compares the exact fire time)."""
+        time that were read (docs/invariants.md §4: a claim compares the exact fire time)."""
         if conn.dialect.name == "postgresql":
             result = await conn.execute(
                 _ADVANCE_POSTGRESQL,

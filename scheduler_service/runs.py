@@ -2,7 +2,7 @@
 
 This module is the only writer of ``scheduler_runs``. Each public method is one short
 transaction that reads the run, applies one transition, and appends the run's new record to
-the outbox, so the catalog sees every change exactly once and in order (DESIGN invariant 2).
+the outbox, so the catalog sees every change exactly once and in order (docs/invariants.md §2).
 
 It also keeps run ownership between replicas (see ``leases``): a run that takes a process slot
 is owned by the replica that admitted, promoted or claimed it, under a lease on the database's
