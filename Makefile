@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: venv tools protos run test test-fast test-moto lint check bench clean
+.PHONY: venv tools protos run test test-fast test-moto lint check bench profile clean
 
 venv: $(STAMPS)/install
 
@@ -78,6 +78,11 @@ check: lint test
 
 bench: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# py-spy on both services and the run supervisors under the bench's loads (bench/profile.py);
+# attaching needs root or ptrace rights. Writes var/profile/{summary,*.top}.txt and speedscope.
+profile: $(STAMPS)/protos $(STAMPS)/dev
+	$(BIN)/python -m bench.profile $(or $(PROFILE_OUT),var/profile) $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STAMPS) glue var *.egg-info
