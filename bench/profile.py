@@ -263,6 +263,10 @@ def aggregate(speedscope: Path, collapsed: Path, rate: int) -> dict[str, Aggrega
             command = frames[stack[marks[-1]]]["name"] if marks else profile.get("name", "")
             kind = process_kind(command)
             own = list(stack[marks[-1] + 1 :]) if marks else list(stack)
+            if kind == "supervisor" and own and frames[own[0]].get("file") != "<string>":
+                # A job forked by its supervisor, seen by py-spy before its exec: it keeps the
+                # supervisor's command line, but a supervisor's stacks start in ``-c``'s code.
+                kind = "job"
             # Weights are seconds (1/rate per sample).
             n = round(float(weight) * rate)
             agg = result[kind]
@@ -339,6 +343,33 @@ class Result:
     reaped: Reaped
     cpu_ms_per_op: dict[str, float]
     sampled_ms_per_op: dict[str, float]
+    db_per_op: dict[str, float] = field(default_factory=dict)
+    """PostgreSQL's own counters of the stack's database (pg_stat_database), per operation."""
+
+
+_DB_COUNTERS = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_deleted")
+
+
+async def database_counters(stack: Stack) -> dict[str, float]:
+    """Transactions and rows written so far in the stack's PostgreSQL database (both services
+    share it); empty on SQLite. The statistics collector lags by up to a few hundred ms."""
+    if stack.backend != "postgres":
+        return {}
+    args = stack.scheduler.args
+    url = args[args.index("--database-url") + 1]
+    database = url.rsplit("/", 1)[1]
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(procs._asyncpg_dsn(procs.ADMIN_URL))
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await conn.fetchrow(
+            f"SELECT {', '.join(_DB_COUNTERS)} FROM pg_stat_database WHERE datname = $1",
+            database,
+        )
+    finally:
+        await conn.close()
+    return {k: float(row[k]) for k in _DB_COUNTERS} if row is not None else {}
 
 
 async def profile_load(
@@ -354,12 +385,15 @@ async def profile_load(
     sampler = Sampler(binary, args.rate, out.with_suffix(".speedscope.json"))
     await sampler.start()
     reaper.take()
+    db_before = await database_counters(stack)
     meter = stack.meter()
     before = meter.snapshot()
     t0 = time.perf_counter()
     figure = await run()
     seconds = time.perf_counter() - t0
     cpu = meter.cores(before, meter.snapshot())
+    await asyncio.sleep(1.0)  # the statistics collector's delay
+    db_after = await database_counters(stack)
     reaped = reaper.take()
     load_avg = os.getloadavg()
     err = await sampler.stop()
@@ -373,7 +407,8 @@ async def profile_load(
         out.with_suffix(".top.txt").write_text(text)
     else:
         print(f"py-spy wrote nothing for {load}: {err[-2000:]}", file=sys.stderr)
-    return Result(load, figure, ops, seconds, load_avg, reaped, cpu_ms, sampled)
+    db = {k: (db_after[k] - db_before.get(k, 0.0)) / max(ops, 1) for k in db_after}
+    return Result(load, figure, ops, seconds, load_avg, reaped, cpu_ms, sampled, db)
 
 
 async def supervisor_cost(work: Path, reaper: OrphanReaper, count: int) -> str:
@@ -504,6 +539,8 @@ def render_summary(args: argparse.Namespace, results: list[Result]) -> str:
             "cpu columns); sampled = py-spy's active samples; sup+job = exact rusage of the "
             "reaped supervisors (with their jobs), per operation"
         ),
+        "",
+        getattr(args, "supervisor_note", ""),
     ]
     for r in results:
         f = r.figure
@@ -530,6 +567,12 @@ def render_summary(args: argparse.Namespace, results: list[Result]) -> str:
             f"   sampled {sampled}",
             f"   sup+job {sup}",
         ]
+        if r.db_per_op:
+            lines.append(
+                "   db/op   "
+                + " ".join(f"{k} {v:.2f}" for k, v in r.db_per_op.items())
+                + " (both services and the bench's reads; one second after the load included)"
+            )
         if f is not None and f.note:
             lines.append(f"   note    {f.note}")
     return "\n".join(lines) + "\n"
