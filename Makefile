@@ -15,7 +15,7 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PACKAGES := apache-airflow-providers-amazon==9.39.0 apache-airflow==3.3.2
 AIRFLOW_STAMP := $(STAMPS)/airflow-9.39.0-3.3.2
 
-.PHONY: venv tools protos run test test-fast test-moto lint check bench clean airflow-venv
+.PHONY: venv tools protos run test test-fast test-moto lint check bench profile clean airflow-venv
 
 venv: $(STAMPS)/install
 
@@ -94,6 +94,11 @@ check: lint test
 
 bench: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# py-spy on both services and the run supervisors under the bench's loads (bench/profile.py);
+# attaching needs root or ptrace rights. Writes var/profile/{summary,*.top}.txt and speedscope.
+profile: $(STAMPS)/protos $(STAMPS)/dev
+	$(BIN)/python -m bench.profile $(or $(PROFILE_OUT),var/profile) $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) $(STAMPS) glue var *.egg-info
