@@ -94,6 +94,9 @@ DEFAULT_ACCOUNT: Final = "000000000000"
 _RETRY_DELAYS: Final = (0.2, 0.6)
 # GetJobRuns' largest page (Glue's model): where find_retry looks for a run's retry.
 _NEWEST_RUNS: Final = 200
+# How long a FAILED run's retry may take to become visible in the catalog (its event may come
+# in the batch after the failed run's end).
+_RETRY_APPEARS_SECONDS: Final = 10.0
 
 _CHANNEL_OPTIONS: Final = [
     # gRPC's default reconnect backoff starts at a second and grows to two minutes, during which
@@ -649,10 +652,12 @@ class GlueClient:
     async def find_retry(self, job_name: str, run: glue_pb2.JobRun) -> glue_pb2.JobRun | None:
         """The automatic retry of ``run`` (the run whose PreviousRunId it is), or None.
 
-        The scheduler stores a retry together with the failed run's end, so once ``run`` is
-        seen terminal its retry, if any, exists already. It is looked for among the job's
-        newest runs (one GetJobRuns page): it was made at ``run``'s end, so only a job that
-        started more runs than a page holds since then could hide it.
+        The scheduler stores a retry together with the failed run's end, but the catalog may
+        apply the two events in different batches: a FAILED run with retries left is looked
+        for again, for up to ``_RETRY_APPEARS_SECONDS``, before it counts as not retried (the
+        job may have changed meanwhile). It is looked for among the job's newest runs (one
+        GetJobRuns page): it was made at ``run``'s end, so only a job that started more runs
+        than a page holds since then could hide it.
 
         Raises:
             EntityNotFoundException: no such job.
@@ -661,11 +666,15 @@ class GlueClient:
             return None  # STOPPED, TIMEOUT and ERROR runs are not retried
         if run.attempt >= (await self.get_job(job_name)).job.max_retries:
             return None  # its last attempt: no need to read the job's runs
-        page = await self.get_job_runs(job_name, max_results=_NEWEST_RUNS)
-        for candidate in page.job_runs:
-            if candidate.previous_run_id == run.id and candidate.attempt == run.attempt + 1:
-                return candidate
-        return None
+        deadline = time.monotonic() + _RETRY_APPEARS_SECONDS
+        while True:
+            page = await self.get_job_runs(job_name, max_results=_NEWEST_RUNS)
+            for candidate in page.job_runs:
+                if candidate.previous_run_id == run.id and candidate.attempt == run.attempt + 1:
+                    return candidate
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
 
     # -- job bookmarks -----------------------------------------------------------------------
 

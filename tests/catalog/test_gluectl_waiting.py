@@ -82,13 +82,14 @@ async def test_follow_prints_the_log_while_waiting(
     assert header.split()[:2] == ["Id", "State"]
     assert row.split()[:2] == [short_run_id(run_id), "SUCCEEDED"]
 
-    # --max-wait gives up (exit 1) while the log is still being followed.
-    await gluectl("jobs", "update", "slow", "--arg", "seconds=30")
-    gave_up = await gluectl("runs", "start", "slow", "--follow", "--max-wait", "0.5")
+    # --max-wait gives up (exit 1) while the log is still being followed (long enough for the
+    # job to have printed its first line on a loaded machine).
+    await gluectl("jobs", "update", "slow", "--arg", "seconds=60")
+    gave_up = await gluectl("runs", "start", "slow", "--follow", "--max-wait", "5")
     assert gave_up.code == 1
     assert gave_up.out.splitlines()[1:] == ["sleeping"]
     assert re.fullmatch(
-        r"gluectl: Job run \S+ of job slow is still RUNNING after waiting 0\.5s\.",
+        r"gluectl: Job run \S+ of job slow is still RUNNING after waiting 5s\.",
         gave_up.err.splitlines()[-1],
     )
     left = gave_up.out.splitlines()[0]
