@@ -26,19 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from sqlalchemy import and_, bindparam, func, or_, select, true, update
+from sqlalchemy import and_, bindparam, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
-from scheduler_service import bookmarks, bulk, outbox, registry
+from scheduler_service import bookmarks, bulk, concurrency, outbox, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.leases import Replica, db_epoch
 from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.retries import RetryBackoff
 from scheduler_service.run_states import (
-    HOLDS_JOB_SLOT,
     HOLDS_PROCESS_SLOT,
     TERMINAL,
     JobRunState,
@@ -48,7 +47,6 @@ from scheduler_service.runner import is_safe_run_id
 from scheduler_service.tables import runs
 from servicekit.db import Database
 from servicekit.errors import (
-    ConcurrentRunsExceededException,
     EntityNotFoundException,
     GlueError,
     InvalidInputException,
@@ -57,7 +55,6 @@ from servicekit.glue_shapes import GlueDict, from_glue, pascal
 from servicekit.internal_rules import MAX_RETRIES
 
 DEFAULT_TIMEOUT_MINUTES = 2880
-DEFAULT_MAX_CONCURRENT_RUNS = 1
 # Runs claimed per transaction by ``claim_runs``, and run ids per statement when renewing.
 CLAIM_BATCH = 500
 RENEW_CHUNK = 500
@@ -460,12 +457,6 @@ _INSERT = runs.insert()
 _SAVE = update(runs).where(runs.c.run_id == bindparam("saved_run_id"))
 _LOAD_MANY = select(runs).where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
 _LOAD_MANY_LOCKED = _LOAD_MANY.with_for_update()
-_COUNT_HOLDING_JOB_SLOT = (
-    select(runs.c.job_name, func.count().label("active"))
-    .where(runs.c.job_name.in_(bindparam("names", expanding=True)))
-    .where(runs.c.state.in_([s.value for s in HOLDS_JOB_SLOT]))
-    .group_by(runs.c.job_name)
-)
 
 
 async def _readable_runs(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[RunRecord]:
@@ -503,12 +494,6 @@ def merge_arguments(job: GlueDict, overrides: dict[str, str]) -> dict[str, str]:
         **overrides,
         **job.get("NonOverridableArguments", {}),
     }
-
-
-def max_concurrent_runs(job: GlueDict) -> int:
-    """The job's MaxConcurrentRuns (default 1)."""
-    value = job.get("ExecutionProperty", {}).get("MaxConcurrentRuns")
-    return int(value) if value is not None else DEFAULT_MAX_CONCURRENT_RUNS
 
 
 def retry_run_id(run_id: str, attempt: int) -> str:
@@ -837,7 +822,7 @@ class RunStore:
             }
             fresh = [a for a in admissions if a.run_id not in existing]
             jobs = await self._lock_jobs(conn, fresh)
-            active = await self._count_holding_job_slot(conn, sorted(jobs))
+            active = await concurrency.count_active(conn, sorted(jobs))
             decided: list[RunRecord | GlueError] = []
             created: dict[str, RunRecord] = {}
             for admission in admissions:
@@ -886,17 +871,18 @@ class RunStore:
         name = request["JobName"]
         job = jobs.get(name)
         if job is None or job.deleted:
-            return EntityNotFoundException(f"Job {name} not found.")
-        definition = job.definition
-        queuing = request.get("JobRunQueuingEnabled", definition.get("JobRunQueuingEnabled"))
-        limit = max_concurrent_runs(definition)
+            return EntityNotFoundException.job(name)
         running = active.get(name, 0)
-        if running >= limit and not queuing:
-            # AWS's text (docs/glue-fidelity.md: aws-solutions/amazon-marketing-cloud-uploader
-            # issue #51 quotes it).
-            return ConcurrentRunsExceededException(f"Concurrent runs exceeded for {name}")
+        decision = concurrency.decide(
+            job_name=name,
+            job=job.definition,
+            active_runs=running,
+            run_queuing=request.get("JobRunQueuingEnabled"),
+            free_process_slots=1 if admission.process_slot_reserved else 0,
+        )
+        if decision.refusal is not None:
+            return decision.refusal
         active[name] = running + 1
-        start_now = admission.process_slot_reserved and running < limit
         return self._new_run(
             run_id=admission.run_id,
             job=job,
@@ -904,7 +890,11 @@ class RunStore:
             # A manual retry (StartJobRun with JobRunId) is a new run with its own retry
             # budget: Attempt 0, PreviousRunId set.
             attempt=0,
-            state=JobRunState.STARTING if start_now else JobRunState.WAITING,
+            state=(
+                JobRunState.STARTING
+                if decision.verdict is concurrency.Verdict.START
+                else JobRunState.WAITING
+            ),
         )
 
     async def _load_many(
@@ -939,15 +929,6 @@ class RunStore:
         if stale:
             jobs.update(await registry.get_jobs(conn, [r.job.name for r in stale], lock=True))
         return jobs
-
-    async def _count_holding_job_slot(
-        self, conn: AsyncConnection, names: Sequence[str]
-    ) -> dict[str, int]:
-        """How many runs of each job hold one of its MaxConcurrentRuns slots."""
-        if not names:
-            return {}
-        rows = await conn.execute(_COUNT_HOLDING_JOB_SLOT, {"names": list(names)})
-        return {row.job_name: int(row.active) for row in rows}
 
     def _new_run(
         self,
@@ -1174,7 +1155,7 @@ class RunStore:
         async with self.write() as conn:
             run = await self._load(conn, run_id)
             if run is None or run.job_name != job_name:
-                raise EntityNotFoundException(f"Job run {run_id} of job {job_name} not found.")
+                raise EntityNotFoundException.run(job_name, run_id)
             if run.state in TERMINAL:
                 raise InvalidInputException(
                     f"Job run {run_id} cannot be stopped: it already ended {run.state.value}."
@@ -1235,22 +1216,15 @@ class RunStore:
                     continue
                 if job is not None:
                     found[name] = job
-            running_by_job: dict[str, int] = {}
+            running_by_job = await concurrency.count_active(
+                conn, [run.job_name for run in waiting], HOLDS_PROCESS_SLOT
+            )
             for run in waiting:
                 if len(promoted) >= free_slots:
                     break
                 job = found.get(run.job_name)
-                limit = max_concurrent_runs(job.definition) if job and not job.deleted else 1
-                if run.job_name not in running_by_job:
-                    running_by_job[run.job_name] = (
-                        await conn.execute(
-                            select(func.count())
-                            .select_from(runs)
-                            .where(runs.c.job_name == run.job_name)
-                            .where(runs.c.state.in_([s.value for s in HOLDS_PROCESS_SLOT]))
-                        )
-                    ).scalar_one()
-                if running_by_job[run.job_name] >= limit:
+                definition = job.definition if job is not None and not job.deleted else None
+                if not concurrency.has_room(definition, running_by_job[run.job_name]):
                     continue
                 running_by_job[run.job_name] += 1
                 run = replace(
