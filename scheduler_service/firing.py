@@ -71,8 +71,9 @@ from glue.v1 import glue_pb2
 from scheduler_service import bulk, concurrency, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.metrics import SchedulerMetrics
+from scheduler_service.run_record import NewRun, RunDraft, RunRecord
 from scheduler_service.run_states import JobRunState
-from scheduler_service.runs import NewRun, RunDraft, RunRecord, RunStore
+from scheduler_service.runs import RunStore
 from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
 from servicekit.cron import parse_schedule
 from servicekit.db import Database
