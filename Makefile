@@ -7,7 +7,15 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: venv tools protos run test test-fast test-moto lint check bench clean
+# Airflow's Amazon provider, for the GlueJobHook(verbose=True) test only, in a virtualenv of
+# its own: Airflow's own dependency tree (its SQLAlchemy, its web stack) must not choose the
+# services' libraries. Built once (~5 min, ~380 MB), reused; the stamp names the versions, so
+# changing them rebuilds it.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PACKAGES := apache-airflow-providers-amazon==9.39.0 apache-airflow==3.3.2
+AIRFLOW_STAMP := $(STAMPS)/airflow-9.39.0-3.3.2
+
+.PHONY: venv tools protos run test test-fast test-moto lint check bench profile clean airflow-venv
 
 venv: $(STAMPS)/install
 
@@ -53,13 +61,21 @@ run: $(STAMPS)/protos
 	@$(JAVA_CHECK) || echo "warning: glueetl (Spark) jobs will end in ERROR until Java is installed"
 	$(BIN)/python -m servicekit.devrun
 
-test: $(STAMPS)/protos $(STAMPS)/dev
+test: $(STAMPS)/protos $(STAMPS)/dev $(AIRFLOW_STAMP)
 	@$(JAVA_CHECK)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # glueetl runs go through spark-submit, which needs a Java 17 runtime.
 JAVA_CHECK := command -v java >/dev/null || { echo "Java 17 is needed for glueetl (Spark) jobs: \
 apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or set JAVA_HOME" >&2; false; }
+
+airflow-venv: $(AIRFLOW_STAMP)
+
+$(AIRFLOW_STAMP):
+	@mkdir -p $(STAMPS)
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet $(AIRFLOW_PACKAGES)
+	@touch $@
 
 # Everything except tests marked slow.
 test-fast: $(STAMPS)/protos $(STAMPS)/dev
@@ -79,5 +95,10 @@ check: lint test
 bench: $(STAMPS)/protos $(STAMPS)/dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# py-spy on both services and the run supervisors under the bench's loads (bench/profile.py);
+# attaching needs root or ptrace rights. Writes var/profile/{summary,*.top}.txt and speedscope.
+profile: $(STAMPS)/protos $(STAMPS)/dev
+	$(BIN)/python -m bench.profile $(or $(PROFILE_OUT),var/profile) $(PROFILE_ARGS)
+
 clean:
-	rm -rf $(VENV) $(STAMPS) glue var *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(STAMPS) glue var *.egg-info

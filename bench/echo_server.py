@@ -4,8 +4,8 @@ Run as ``python -m bench.echo_server --listen HOST:PORT [--database-url URL]``. 
 service (``/bench.Echo/Echo``) is registered with a generic handler and no serializers, so
 requests and responses are raw bytes and no proto files are involved. With ``--database-url``
 (``postgresql+asyncpg://...``) each call opens an ``AsyncSession``, adds one row of a tiny
-declarative model and commits - the cost the DESIGN's "echo + ORM insert" baseline names. The
-engine's pool matches the services' (``pool_size=10, max_overflow=10``).
+declarative model and commits - the cost the benchmark's "echo + ORM insert" baseline names
+(README, Benchmark). The engine's pool matches the services' (``pool_size=10, max_overflow=10``).
 
 The standard health service reports SERVING once the table exists; SIGTERM stops the server.
 """

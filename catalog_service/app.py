@@ -138,6 +138,7 @@ class CatalogApp(ServiceApp):
                 routes=http_routes(registry, server),
                 # The operator's web console, on the same listener and keys as the gateway.
                 mounts=[Console(operations, keys).mount],
+                runs=runs,
             )
         self.port = server.bind(settings.listen, credentials, setting="--listen / CATALOG_LISTEN")
         await server.start()

@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,24 +287,25 @@ class JobRunCatalog:
                 await apply_events(conn, events)
         return successes, errors
 
-    async def read_log(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
-        """A run's captured output from an offset; with Follow, until the run ends."""
+    async def read_log(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int, int]]:
+        """A run's captured output from an offset as (data, offset, next offset); with Stream,
+        one stream's lines; with Follow, until the run ends."""
         validate_request(
             "GetJobRun", {"JobName": params.get("JobName"), "RunId": params.get("RunId")}
         )
+        stream = params.get("Stream") or ""
+        if stream not in ("", "stdout", "stderr"):
+            raise InvalidInputException("Stream must be stdout or stderr.", field="Stream")
         await self._load(params["JobName"], params["RunId"])
         follow = bool(params.get("Follow", False))
         try:
             async for chunk in self._link.read_run_log(
-                params["RunId"], int(params.get("Offset", 0)), follow
+                params["RunId"], int(params.get("Offset", 0)), follow, stream=stream
             ):
-                yield chunk.data, chunk.offset
+                # A scheduler from before next_offset sends none: the chunk's end is it.
+                yield chunk.data, chunk.offset, chunk.next_offset or chunk.offset + len(chunk.data)
         except EntityNotFoundException:
-            # The catalog has the run, the scheduler no longer has it: history retention.
-            raise EntityNotFoundException(
-                f"The log of job run {params['RunId']} is no longer kept (the scheduler "
-                "keeps finished runs' logs for its --history-days)."
-            ) from None
+            raise self._log_gone(params["RunId"]) from None
         if follow:
             # The scheduler ends the stream when the run ends; wait (briefly) until this
             # catalog has applied that event too, so a GetJobRun right after shows the end.
@@ -313,6 +314,95 @@ class JobRunCatalog:
                 if run.job_run_state in TERMINAL_STATES:
                     break
                 await asyncio.sleep(FOLLOW_SETTLE_INTERVAL)
+
+    @staticmethod
+    def _log_gone(run_id: str) -> EntityNotFoundException:
+        # The catalog has the run, the scheduler no longer has it: history retention.
+        return EntityNotFoundException(
+            f"The log of job run {run_id} is no longer kept (the scheduler "
+            "keeps finished runs' logs for its --history-days)."
+        )
+
+    async def run_by_id(self, run_id: str) -> glue_pb2.JobRun | None:
+        """The run with this id, whatever its job (CloudWatch Logs names runs by id alone)."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(job_runs.c.snapshot, job_runs.c.started_by).where(
+                        job_runs.c.run_id == run_id
+                    )
+                )
+            ).first()
+        return None if row is None else _run(row.snapshot, row.started_by)
+
+    async def runs_by_id(
+        self, prefix: str, after: str | None, limit: int, *, descending: bool
+    ) -> list[glue_pb2.JobRun]:
+        """Up to ``limit`` runs whose id starts with ``prefix``, in id order, after ``after``."""
+        query = select(job_runs.c.snapshot, job_runs.c.started_by)
+        if prefix:
+            # A range rather than LIKE: ids may hold LIKE's wildcards, and the key is used.
+            query = query.where(job_runs.c.run_id >= prefix).where(
+                job_runs.c.run_id < prefix + "\U0010ffff"
+            )
+        if after is not None:
+            query = query.where(
+                job_runs.c.run_id < after if descending else job_runs.c.run_id > after
+            )
+        order = job_runs.c.run_id.desc() if descending else job_runs.c.run_id
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.order_by(order).limit(limit))).all()
+        return [_run(row.snapshot, row.started_by) for row in rows]
+
+    async def runs_by_start(
+        self, after: tuple[float, str] | None, limit: int, *, descending: bool
+    ) -> list[tuple[float, glue_pb2.JobRun]]:
+        """Up to ``limit`` runs in start-time order (then id), after the (start, id) ``after``,
+        each with its stored start time (the key to continue from).
+
+        Sorted without an index of its own (the one on start time leads with the job name):
+        fine for the history a catalog keeps, named here in case it grows.
+        """
+        query = select(job_runs.c.snapshot, job_runs.c.started_by, job_runs.c.started_on)
+        key = (job_runs.c.started_on, job_runs.c.run_id)
+        if after is not None:
+            started, run_id = after
+            if descending:
+                query = query.where((key[0] < started) | ((key[0] == started) & (key[1] < run_id)))
+            else:
+                query = query.where((key[0] > started) | ((key[0] == started) & (key[1] > run_id)))
+        order = (key[0].desc(), key[1].desc()) if descending else key
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.order_by(*order).limit(limit))).all()
+        return [(row.started_on, _run(row.snapshot, row.started_by)) for row in rows]
+
+    async def read_log_events(
+        self,
+        run_id: str,
+        *,
+        stream: str,
+        offset: int,
+        start_time: int = 0,
+        end_time: int = 0,
+        limit: int = 0,
+        backward: bool = False,
+    ) -> AsyncGenerator[scheduler_pb2.ReadRunLogResponse]:
+        """A run's output lines of one stream with their times (see ReadRunLogRequest)."""
+        request = scheduler_pb2.ReadRunLogRequest(
+            run_id=run_id,
+            offset=offset,
+            stream=stream,
+            events=True,
+            start_time=start_time,
+            end_time=end_time,
+            limit=limit,
+            backward=backward,
+        )
+        try:
+            async for message in self._link.read_run_log_request(request):
+                yield message
+        except EntityNotFoundException:
+            raise self._log_gone(run_id) from None
 
 
 # What a run listing reads of each run.

@@ -238,10 +238,20 @@ class SchedulerLink:
         )
 
     async def read_run_log(
-        self, run_id: str, offset: int, follow: bool
+        self, run_id: str, offset: int, follow: bool, *, stream: str = ""
     ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
-        """A run's log from ``offset``; with ``follow``, until the run ends."""
-        request = scheduler_pb2.ReadRunLogRequest(run_id=run_id, offset=offset, follow=follow)
+        """A run's log from ``offset`` (of one ``stream``, or both); with ``follow``, until the
+        run ends."""
+        request = scheduler_pb2.ReadRunLogRequest(
+            run_id=run_id, offset=offset, follow=follow, stream=stream
+        )
+        async for chunk in self.read_run_log_request(request):
+            yield chunk
+
+    async def read_run_log_request(
+        self, request: scheduler_pb2.ReadRunLogRequest
+    ) -> AsyncIterator[scheduler_pb2.ReadRunLogResponse]:
+        """ReadRunLog as asked (lines with their times, a time range, backward ...)."""
         call = self.stub.ReadRunLog(request, metadata=self._metadata)
         try:
             async for chunk in call:

@@ -50,10 +50,18 @@ class GlueOperations:
         self._tags = tags
         self._authorized: dict[str, Operation] = {}
 
-    def GetJobRunLog(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int]]:
-        """A run's captured output as (chunk, offset) pairs (a stream, not a Glue operation)."""
+    def GetJobRunLog(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int, int]]:
+        """A run's captured output as (chunk, offset, next offset) (a stream, not a Glue
+        operation)."""
         authorization.check("GetJobRunLog", params)
         return self._log_streams.stream(self._runs.read_log(params))
+
+    def guard(
+        self, call: Callable[[GlueDict], Awaitable[Any]]
+    ) -> Callable[[GlueDict], Awaitable[Any]]:
+        """``call`` counted against the caller's calls in flight, as every operation is (the
+        gateway's CloudWatch Logs operations use it)."""
+        return self._calls.guard(call)
 
     def operation(self, name: str) -> Operation:
         """The operation of that glue.v1 method name, as the front doors call it: counted
@@ -177,8 +185,8 @@ class GlueServicer(glue_pb2_grpc.GlueServicer):
     async def GetJobRunLog(  # type: ignore[override]
         self, request: glue_pb2.GetJobRunLogRequest, context: Context
     ) -> AsyncIterator[glue_pb2.GetJobRunLogResponse]:
-        async for data, offset in self._operations.GetJobRunLog(to_glue(request)):
-            yield glue_pb2.GetJobRunLogResponse(data=data, offset=offset)
+        async for data, offset, next_offset in self._operations.GetJobRunLog(to_glue(request)):
+            yield glue_pb2.GetJobRunLogResponse(data=data, offset=offset, next_offset=next_offset)
 
 
 def _unary(name: str) -> Callable[[GlueServicer, Message, Context], Awaitable[Message]]:

@@ -43,7 +43,7 @@ class CatalogSettings:
     shutdown_grace_seconds: float = 5.0
     """On SIGTERM, how long in-flight calls get to finish."""
     limits: Limits = field(default_factory=Limits)
-    """Input caps, calls and streams per caller, quotas per identity (README "Limits")."""
+    """Input caps, calls and streams per caller, quotas per identity (README: Limits and quotas)."""
 
     # -- how the catalog proves itself to the scheduler (servicekit.internal_auth) -----------
     internal_secret: Path | None = None

@@ -1,4 +1,4 @@
-"""Glue's rules for trigger definitions beyond the model's shapes (GLUE-SEMANTICS.md section 2).
+"""Glue's rules for trigger definitions beyond the model's shapes (docs/glue-semantics.md §2).
 
 Pure functions over Glue-form dicts (``validate_request`` has already checked the model's
 shapes, lengths and enums): each check raises one InvalidInputException whose ``field`` is the
@@ -6,7 +6,7 @@ member path (``Predicate.Conditions[1].State``, in the ErrorInfo metadata for gR
 Where AWS's text is known the message is exactly that text, with no path (``_aws``, each with
 its source; docs/glue-fidelity.md lists them); elsewhere it is our ``<path>: <what>``.
 
-Decisions where Glue leaves room (README "Triggers"):
+Decisions where Glue leaves room (docs/glue-semantics.md §2, §3c):
 - A Schedule on a non-SCHEDULED trigger and a Predicate on a non-CONDITIONAL one are rejected,
   not ignored: Glue would store them without effect, which only hides a mistake.
 - Crawlers do not exist here: a CrawlerName in an action, or a condition that names only a

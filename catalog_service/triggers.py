@@ -10,7 +10,7 @@ settles the row when the scheduler is back - nothing stays transitional forever.
 succeeds even then: the trigger shows CREATED (or ACTIVATING, with StartOnCreation) until the
 reconciler has registered it.
 
-Decisions where Glue leaves room (README "Triggers"; the definition rules are in
+Decisions where Glue leaves room (docs/glue-semantics.md §3c; the definition rules are in
 ``trigger_rules``):
 - DependentJobName follows AWS's documentation: the triggers whose actions start that job, and
   when no trigger does, every trigger (moto returns none; AWS documents all).

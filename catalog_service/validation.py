@@ -2,8 +2,9 @@
 
 ``validate_request(operation, params)`` checks a request in Glue form (PascalCase members, present
 members only; see ``servicekit.glue_shapes``) against the input shape of a Glue operation, then
-against the operation rules Glue enforces beyond its model (GLUE-SEMANTICS §2 and §3b). It raises
-one ``InvalidInputException`` for the first violation; ``find_violations`` returns them all.
+against the operation rules Glue enforces beyond its model (docs/glue-semantics.md §2 and §3b).
+It raises one ``InvalidInputException`` for the first violation; ``find_violations`` returns
+them all.
 ``validate_shape(shape, value, field=...)`` checks one value against one shape of the model,
 for a value that travels inside another member (the job name in a tag operation's ARN).
 
@@ -487,7 +488,8 @@ class _String(_Validator):
     def check(self, value: object) -> Issues:
         if not isinstance(value, str):
             return _wrong_type("a string", value)
-        # len() counts code points, which is what the model's lengths count (GLUE-SEMANTICS §2).
+        # len() counts code points, which is what the model's lengths count
+        # (docs/glue-semantics.md §2).
         length = len(value)
         if length < self._min:
             if length == 0 and self._non_empty and self._model_min == 0:
@@ -930,6 +932,12 @@ class _Compiler:
 @functools.cache
 def glue_model() -> ServiceModel:
     """botocore's Glue service model, loaded once: the validators' and the HTTP gateway's."""
+    return builtin_model(_SERVICE, _API_VERSION)
+
+
+def builtin_model(service: str, api_version: str | None = None) -> ServiceModel:
+    """A service model from the pinned botocore's own data (Glue's; CloudWatch Logs' for the
+    gateway's logs operations)."""
     # The pinned botocore's own data only: a session would also read ~/.aws/models and
     # AWS_DATA_PATH, which could silently change the limits we enforce.
     loader = Loader(
@@ -937,8 +945,8 @@ def glue_model() -> ServiceModel:
         include_default_search_paths=False,
         include_default_extras=False,
     )
-    description = loader.load_service_model(_SERVICE, "service-2", api_version=_API_VERSION)
-    return ServiceModel(description, service_name=_SERVICE)
+    description = loader.load_service_model(service, "service-2", api_version=api_version)
+    return ServiceModel(description, service_name=service)
 
 
 @functools.cache
@@ -947,8 +955,8 @@ def _compiler() -> _Compiler:
 
 
 # ---------------------------------------------------------------------------------------------
-# Operation rules beyond the model (GLUE-SEMANTICS §2, §3b). Each rule sees a request that passed
-# the model checks, so members have the right types when present.
+# Operation rules beyond the model (docs/glue-semantics.md §2, §3b). Each rule sees a request
+# that passed the model checks, so members have the right types when present.
 
 Rule = Callable[[Mapping[str, Any]], Iterator[Violation]]
 
@@ -1077,7 +1085,7 @@ _CAPACITY_RULES: Final = (
     _bounded("MaxCapacity", low=0),
 )
 # Glue's docs: do not set MaxCapacity together with WorkerType or NumberOfWorkers (a job is sized
-# either in DPUs or in workers, GLUE-SEMANTICS §2).
+# either in DPUs or in workers, docs/glue-semantics.md §2).
 _CAPACITY_EXCLUSIVE: Final = _not_with("MaxCapacity", ("WorkerType", "NumberOfWorkers"))
 # MaxRetries: AWS documents 0 to 10 (``MAX_RETRIES`` cites the page; the model has no bound).
 # Every retry is a new process after a backoff, so an unbounded count would let one failing
@@ -1107,8 +1115,8 @@ _JOB_DEFINITION_RULES: Final = (
     _CAPACITY_EXCLUSIVE,
     *_ARGUMENT_MAPS,
 )
-# UpdateJob replaces the whole definition (GLUE-SEMANTICS §3b), and a job without a role or a
-# command cannot exist, although the model leaves both optional in JobUpdate.
+# UpdateJob replaces the whole definition (docs/glue-semantics.md §3b), and a job without a role
+# or a command cannot exist, although the model leaves both optional in JobUpdate.
 _REPLACES_DEFINITION: Final = " (UpdateJob replaces the whole job definition)"
 
 # The bookmark operations' JobName and RunId are plain strings in the model (no length, no
@@ -1133,7 +1141,7 @@ _OPERATION_RULES: Final[Mapping[str, tuple[Rule, ...]]] = {
     "StartJobRun": (
         _TIMEOUT_RULE,
         *_CAPACITY_RULES,
-        # moto's wording, reproduced verbatim (GLUE-SEMANTICS §2).
+        # moto's wording, reproduced verbatim (docs/glue-semantics.md §2).
         _not_with(
             "MaxCapacity",
             ("AllocatedCapacity",),

@@ -559,12 +559,19 @@ class GlueClient:
         )
 
     async def get_job_run_log(
-        self, job_name: str, run_id: str, offset: int = 0, follow: bool = False
+        self,
+        job_name: str,
+        run_id: str,
+        offset: int = 0,
+        follow: bool = False,
+        *,
+        stream: str | None = None,
     ) -> AsyncIterator[bytes]:
         """A run's captured stdout and stderr from byte ``offset``, as it arrives.
 
         With ``follow``, keeps streaming until the run is terminal. A stream broken by
         UNAVAILABLE resumes from the last byte received, so no byte is repeated or lost.
+        ``stream`` ("stdout" or "stderr") keeps only that stream's lines.
 
         Raises:
             EntityNotFoundException: no such job or run.
@@ -573,13 +580,15 @@ class GlueClient:
         failures = 0
         while True:
             request = glue_pb2.GetJobRunLogRequest(
-                job_name=job_name, run_id=run_id, offset=position, follow=follow
+                job_name=job_name, run_id=run_id, offset=position, follow=follow, stream=stream
             )
             call = self._stub.GetJobRunLog(request, timeout=None if follow else self.timeout)
             try:
                 async for chunk in call:
                     failures = 0
-                    position = chunk.offset + len(chunk.data)
+                    # next_offset skips the other stream's bytes; a catalog from before it
+                    # sends none.
+                    position = chunk.next_offset or chunk.offset + len(chunk.data)
                     if chunk.data:
                         yield chunk.data
                 return

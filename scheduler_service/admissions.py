@@ -7,7 +7,7 @@ calls that arrive while a batch is being written wait, and go together in the ne
 lock hold, one counter bump, one commit for all of them. A lone call is written at once, as
 before; under load a batch is as large as the calls that came meanwhile.
 
-Each caller is answered only after the commit that records its run (DESIGN invariant 1), and a
+Each caller is answered only after the commit that records its run (docs/invariants.md §1), and a
 refused admission (ConcurrentRunsExceededException, EntityNotFoundException) records nothing
 while the others of its batch go ahead. The batch, not the caller, hands each new run to the
 executor, so a caller that gives up (its deadline passed) leaves no admitted run unlaunched.

@@ -6,7 +6,7 @@ checked) - must not stop start-up, recovery, the reaper or the clock for every o
 paths that read many rows decode each with ``decode`` and go on without the ones that fail;
 where a row would otherwise be picked again and again (a run in flight, a due trigger) the
 caller also parks it (an ERROR run, a trigger with no due time), so nothing is deleted and
-the reason is kept (DESIGN invariant 6).
+the reason is kept (docs/invariants.md §6).
 """
 
 from __future__ import annotations

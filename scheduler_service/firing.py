@@ -1,6 +1,6 @@
 """Trigger fires: schedules that came due, predicates that became true, fire-now requests.
 
-A fire is one transaction (DESIGN invariant 4): the ledger row named by (trigger, fire key), a
+A fire is one transaction (docs/invariants.md §4): the ledger row named by (trigger, fire key), a
 run per action, each run's first outbox event, and - for schedules - the trigger's next due
 time, compared against the due time that was read. The process of a run starts only after
 that commit. A second attempt at the same fire (another replica, a retried call, a replay after
@@ -11,7 +11,7 @@ What a fire does with each action:
   free, else WAITING) with TriggerName set, the action's Arguments over the job's defaults and
   its Timeout, SecurityConfiguration and NotificationProperty over the job's;
 - the job is at MaxConcurrentRuns: a FAILED run carrying ConcurrentRunsExceededException's
-  message (a direct StartJobRun would be refused instead; ORIGIN.md);
+  message (a direct StartJobRun would be refused instead; docs/glue-semantics.md §6);
 - the job does not exist (deleted since the trigger was made): an ERROR run naming it.
 The fire's other actions start regardless.
 
@@ -75,6 +75,7 @@ from scheduler_service.run_record import NewRun, RunDraft, RunRecord
 from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
 from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
+from servicekit import log_groups
 from servicekit.cron import parse_schedule
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, InvalidInputException
@@ -348,7 +349,8 @@ class Firing:
             "JobName": job_name,
             "TriggerName": trigger_name,
             "Arguments": dict(request.get("Arguments", {})),
-            "LogGroupName": self._store.log_path(run_id),
+            # The job may be gone: Glue's default group prefix (Spark's).
+            "LogGroupName": log_groups.SPARK_GROUP_PREFIX,
         }
         if request.get("PredecessorRuns"):
             record["PredecessorRuns"] = request["PredecessorRuns"]
@@ -610,7 +612,7 @@ class Firing:
 
     async def _advance(self, conn: AsyncConnection, fires: Sequence[_ScheduledFire]) -> None:
         """Move every claimed trigger's due time on, each compared against the version and due
-        time that were read (invariant 4: a claim compares the exact fire time)."""
+        time that were read (docs/invariants.md §4: a claim compares the exact fire time)."""
         if conn.dialect.name == "postgresql":
             result = await conn.execute(
                 _ADVANCE_POSTGRESQL,

@@ -25,7 +25,7 @@ is needed, because every piece of shared work is claimed row by row:
     lease and resumes finds the run taken, logs it and drops the run instead of writing over
     the new owner.
 
-A leader (an advisory lock plus a fencing epoch, DESIGN invariant 4) would add a single point
+A leader (an advisory lock plus a fencing epoch, docs/invariants.md §4) would add a single point
 whose failover must itself be fenced, and buys nothing the row claims do not already give.
 
 **Clock.** Leases are compared on the database server's clock (``db_epoch()``: PostgreSQL's

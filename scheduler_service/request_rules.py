@@ -117,6 +117,10 @@ def _read_run_log(request: scheduler_pb2.ReadRunLogRequest) -> None:
     check_run_id(request.run_id, "run_id")
     if request.offset < 0:
         raise InvalidInputException("offset must not be negative", field="offset")
+    if request.stream not in ("", "stdout", "stderr"):
+        raise InvalidInputException("stream must be stdout or stderr", field="stream")
+    if request.limit < 0:
+        raise InvalidInputException("limit must not be negative", field="limit")
 
 
 def _bookmark(request: Any) -> None:

@@ -2,7 +2,7 @@
 
 With the modules below it is the only writer of ``scheduler_runs``. Each public method is one
 short transaction that reads the run, applies one transition, and appends the run's new record to
-the outbox, so the catalog sees every change exactly once and in order (DESIGN invariant 2).
+the outbox, so the catalog sees every change exactly once and in order (docs/invariants.md §2).
 
 The run path is split by responsibility:
 
@@ -60,6 +60,7 @@ from scheduler_service.run_states import (
     can_transition,
 )
 from scheduler_service.tables import runs
+from servicekit import log_groups
 from servicekit.db import Database
 from servicekit.errors import (
     EntityNotFoundException,
@@ -277,7 +278,9 @@ class RunStore:
             "JobName": job.name,
             "Arguments": merge_arguments(definition, request.get("Arguments", {})),
             "Timeout": timeout,
-            "LogGroupName": self.log_path(run_id),
+            # Glue's group prefix for the job type, as AWS answers it; the log itself is
+            # output.log in the run's directory (log_path).
+            "LogGroupName": log_groups.group_prefix(definition.get("Command", {}).get("Name")),
             # What the process runs, fixed at admission: a later UpdateJob does not change a
             # run already admitted. Private members (leading "_") never leave the scheduler.
             "_Command": definition.get("Command", {}),
@@ -456,7 +459,6 @@ class RunStore:
         attempt = run.attempt + 1
         retry_id = retry_run_id(run.run_id, attempt)
         record = dict(run.record, Id=retry_id, PreviousRunId=run.run_id)
-        record["LogGroupName"] = self.log_path(retry_id)
         not_before = now + self._retry_backoff.delay(attempt)
         retry = replace(
             run,

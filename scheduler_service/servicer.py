@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from scheduler_service import bookmarks, registry, retention
+from scheduler_service import bookmarks, registry, retention, run_log
 from scheduler_service.admissions import Admissions
 from scheduler_service.clock import Clock
 from scheduler_service.executor import Executor
@@ -23,7 +24,6 @@ from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException
 from servicekit.glue_shapes import to_glue
 
-LOG_CHUNK = 64 * 1024
 LOG_FOLLOW_POLL = 0.25
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -180,31 +180,74 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         run = await self._store.get(request.run_id)
         if run is None:
             raise EntityNotFoundException(f"Job run {request.run_id} not found.")
-        path = run.record["LogGroupName"]
+        log = run_log.RunLog(
+            os.path.dirname(self._store.log_path(request.run_id)), finished=run.state in TERMINAL
+        )
+        stream = request.stream or None
+        if request.events:
+            async for lines in self._log_events(log, request, stream):
+                yield scheduler_pb2.ReadRunLogResponse(
+                    offset=lines[0].offset if lines else request.offset,
+                    next_offset=lines[-1].end if lines else request.offset,
+                    events=[_event(line) for line in lines],
+                )
+            return
         offset = max(0, request.offset)
+        last_read = False
         while True:
-            chunk = await asyncio.to_thread(_read_chunk, path, offset)
-            if chunk:
-                yield scheduler_pb2.ReadRunLogResponse(data=chunk, offset=offset)
-                offset += len(chunk)
-                continue
-            if not request.follow:
+            batch = await asyncio.to_thread(run_log.read_chunks, log, offset, stream)
+            for data, start, end in batch:
+                yield scheduler_pb2.ReadRunLogResponse(data=data, offset=start, next_offset=end)
+                offset = end
+            if len(batch) == run_log.CHUNKS_PER_READ:
+                continue  # more is there now
+            if not request.follow or last_read:
                 return
             current = await self._store.get(request.run_id)
             if current is None or current.state in TERMINAL:
-                # One last read: output written just before the run ended.
-                tail = await asyncio.to_thread(_read_chunk, path, offset)
-                if tail:
-                    yield scheduler_pb2.ReadRunLogResponse(data=tail, offset=offset)
-                    continue
-                return
+                # One last read: output written just before the run ended (the supervisor
+                # closes the log, with its cut line, before the run's end is recorded).
+                log.finished = last_read = True
+                continue
             await asyncio.sleep(LOG_FOLLOW_POLL)
 
+    async def _log_events(
+        self, log: run_log.RunLog, request: scheduler_pb2.ReadRunLogRequest, stream: str | None
+    ) -> AsyncIterator[list[run_log.LogLine]]:
+        """Lines in messages of at most EVENTS_PER_MESSAGE (backward: one message)."""
+        left = request.limit or None
+        offset = request.offset
+        while True:
+            batch = (
+                run_log.EVENTS_PER_MESSAGE
+                if left is None
+                else min(left, run_log.EVENTS_PER_MESSAGE)
+            )
+            if request.backward:
+                batch = request.limit or run_log.EVENTS_PER_MESSAGE
+            lines, reached = await asyncio.to_thread(
+                run_log.events,
+                log,
+                offset,
+                stream,
+                start_time=request.start_time,
+                end_time=request.end_time,
+                limit=batch,
+                backward=request.backward,
+            )
+            yield lines
+            if left is not None:
+                left -= len(lines)
+            if request.backward or len(lines) < batch or left == 0 or reached == offset:
+                return
+            offset = reached
 
-def _read_chunk(path: str, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as log_file:
-            log_file.seek(offset)
-            return log_file.read(LOG_CHUNK)
-    except FileNotFoundError:
-        return b""
+
+def _event(line: run_log.LogLine) -> scheduler_pb2.RunLogEvent:
+    return scheduler_pb2.RunLogEvent(
+        offset=line.offset,
+        timestamp=line.timestamp,
+        stream=line.stream,
+        message=line.text.decode("utf-8", "replace"),
+        end=line.end,
+    )

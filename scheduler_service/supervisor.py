@@ -45,7 +45,9 @@ What it does, in order:
    this small process costs about 1 ms. stdin is ``/dev/null``; stdout and stderr are two
    pipes the supervisor copies into ``output.log`` in whole lines (capped by
    ``--max-log-bytes``: the first half and the last half are kept, with a line saying how
-   much was cut where), keeping the last 4 KB of stderr for the error message.
+   much was cut where), keeping the last 4 KB of stderr for the error message. Beside it,
+   ``output.idx`` says which stream wrote each piece and when (``OutputLog``), so readers
+   can keep stdout and stderr apart and time each line, as CloudWatch Logs does.
    ``output.log`` belongs to the supervisor's user, so a job running as another user cannot
    rewrite or truncate its own log.
 5. Reports ONE line on stdout and closes it: ``started <job pid>``, ``busy`` or
@@ -96,6 +98,16 @@ DEFAULT_GRACE_SECONDS = 10.0
 KILL_ALL_SECONDS = 5.0
 
 OUTPUT_LOG = "output.log"
+OUTPUT_INDEX = "output.idx"
+# output.idx records (see OutputLog): the stream codes, shared with scheduler_service.run_log.
+STDOUT_CODE = 0
+STDERR_CODE = 1
+CUT_CODE = 2
+INDEX_RECORD_BYTES = 16
+# How long indexed output may wait in memory once the job's pipes are quiet.
+INDEX_SYNC_MS = 2
+# How many index records the supervisor holds before writing them (see OutputLog._index).
+INDEX_BATCH = 256
 CLAIM_FILE = "supervisor.json"
 EXIT_FILE = "exit.json"
 TAIL_FILES = ("output.log.tail-a", "output.log.tail-b")
@@ -508,12 +520,25 @@ def become_subreaper() -> bool:
 
 class OutputLog:
     """``output.log``, capped: the first half of the cap, a line saying what was cut, the last
-    half.
+    half; and its index ``output.idx``.
 
     The last part is kept in two files used in turn (``TAIL_FILES``), each a quarter of the
     cap, so nothing large is held in memory and writing stays sequential; ``close`` appends
     the cut line and the two tail files to the log. While the job runs, a reader sees the
     first part only.
+
+    The log stays plain interleaved text (what people and older tools read); the index keeps
+    the streams apart. It is a list of 16-byte records, one per write (coalesced while the
+    same stream writes within the same millisecond): the little-endian u64 offset where the
+    write ENDS in the job's whole output (as if nothing were cut), then the u64
+    ``epoch_ms << 2 | stream``. One write costs one extra ``write`` of 16 bytes (a flood is
+    copied in pipe-sized chunks, so that is per 64 KB, not per line). ``close`` of a cut log
+    appends two CUT_CODE records: their ``end`` is where the head ends, then where the kept
+    last part starts, in the whole output; both carry, in place of the time, the byte of
+    output.log where the kept part starts (the cut line lies between). The index is
+    capped at a quarter of the log's cap: past that, writes extend the last record (their
+    lines are then attributed to its stream and time), a degradation rather than unbounded
+    growth for a job making millions of tiny writes.
     """
 
     def __init__(self, run_dir: str, max_bytes: int | None, mode: int) -> None:
@@ -529,9 +554,81 @@ class OutputLog:
         self.tail_sizes = [0, 0]
         self.current = 0
         self.cut = 0
+        # Where the job's output has got to, as if nothing were cut (the index's offsets).
+        self.written = os.fstat(self.fd).st_size
+        self.index_fd = os.open(
+            os.path.join(run_dir, OUTPUT_INDEX),
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+            mode,
+        )
+        self.index_size = 0
+        self.index_max = None if max_bytes is None else max(4096, max_bytes // 4)
+        self.last_stamp = -1
+        # Records not yet in the file (see _index), from byte ``unflushed_at`` of it; the last
+        # one ends at ``pending_end`` (it grows while its stream keeps writing).
+        self.unflushed: list[tuple[int, int]] = []
+        self.unflushed_at = 0
+        self.pending_end = 0
+        self.dirty = False
+        if self.written:
+            # Output already there (a log from before the index) is stdout from the start.
+            self._index(self.written, int(os.fstat(self.fd).st_mtime * 1000) << 2 | STDOUT_CODE)
 
-    def write(self, data: bytes) -> None:
-        """Append ``data``; past the first half of the cap it goes to the tail files."""
+    def write(self, data: bytes, stream: int = STDOUT_CODE) -> None:
+        """Append ``data`` written by ``stream``; past the first half of the cap it goes to the
+        tail files."""
+        self._write(data)
+        self.written += len(data)
+        stamp = (int(time.time() * 1000) << 2) | stream
+        if stamp == self.last_stamp:
+            # The common case of a flood, kept to a few attribute writes (see _index).
+            self.pending_end = self.written
+            self.dirty = True
+            return
+        with ignore_os_errors:
+            self._index(self.written, stamp)
+
+    def _index(self, end: int, stamp: int) -> None:
+        """Record that the output up to ``end`` was written with ``stamp`` (time and stream).
+
+        Records are kept in memory and written INDEX_BATCH at a time, or as soon as the
+        job's pipes go quiet (``sync_index``): a flood of short lines that alternate streams
+        would otherwise pay a system call per line (measured: 200k one-line writes
+        alternating every line, 2.5 -> 5.9 us a write with a write per record). Same stream
+        in the same millisecond (or no room left) extends the last record. A reader lags by
+        INDEX_BATCH records or INDEX_SYNC_MS at most; a supervisor killed outright loses that
+        much of the index (``run_log`` reads a finished run's unindexed end as its last
+        stream's).
+        """
+        full = self.index_max is not None and self.index_size >= self.index_max
+        if self.index_size and (stamp == self.last_stamp or full):
+            self.pending_end = end
+            self.dirty = True
+            return
+        if self.unflushed:
+            self.unflushed[-1] = (self.pending_end, self.last_stamp)
+        self.unflushed.append((end, stamp))
+        self.pending_end = end
+        self.last_stamp = stamp
+        self.index_size += INDEX_RECORD_BYTES
+        self.dirty = True
+        if len(self.unflushed) >= INDEX_BATCH:
+            self.sync_index()
+
+    def sync_index(self) -> None:
+        """Write the records held in memory; the last one stays held (it may still grow)."""
+        if not self.dirty:
+            return
+        self.dirty = False
+        records = self.unflushed
+        records[-1] = (self.pending_end, self.last_stamp)
+        data = b"".join(e.to_bytes(8, "little") + t.to_bytes(8, "little") for e, t in records)
+        with ignore_os_errors:
+            os.pwrite(self.index_fd, data, self.unflushed_at)
+        self.unflushed_at += INDEX_RECORD_BYTES * (len(records) - 1)
+        del records[:-1]
+
+    def _write(self, data: bytes) -> None:
         with ignore_os_errors:  # a full disk loses log lines, not the run's outcome
             if self.head_left is None:
                 write_all(self.fd, data)
@@ -572,6 +669,7 @@ class OutputLog:
 
     def close(self) -> None:
         """Append the cut line and the kept last part; remove the tail files."""
+        self.sync_index()
         try:
             if self.tail_fds and self.max_bytes is not None:
                 older, newer = self.current ^ 1, self.current
@@ -584,6 +682,7 @@ class OutputLog:
                 self.cut += skip
                 kept = self.tail_sizes[older] + self.tail_sizes[newer] - skip
                 if self.cut:
+                    head_end = os.fstat(self.fd).st_size
                     line = (
                         f"\n[... {self.cut} bytes of output cut here: the log is capped at "
                         f"{format_bytes(self.max_bytes)} (--max-log-bytes); the first "
@@ -591,6 +690,13 @@ class OutputLog:
                         "are kept ...]\n"
                     )
                     write_all(self.fd, line.encode())
+                    # Where the head ends and the kept part starts in the whole output, both
+                    # with where the kept part starts in output.log (see the class docstring).
+                    stamp = ((os.fstat(self.fd).st_size << 2) | CUT_CODE).to_bytes(8, "little")
+                    records = head_end.to_bytes(8, "little") + stamp
+                    records += (self.written - kept).to_bytes(8, "little") + stamp
+                    os.pwrite(self.index_fd, records, self.index_size)
+                    self.index_size += 2 * INDEX_RECORD_BYTES
                 for index, offset in ((older, skip), (newer, 0)):
                     self._copy(self.tail_fds[index], offset, self.tail_sizes[index] - offset)
         except OSError:
@@ -604,6 +710,7 @@ class OutputLog:
                         os.unlink(os.path.join(self.run_dir, name))
             self.tail_fds = []
             os.close(self.fd)
+            os.close(self.index_fd)
 
     def _copy(self, fd: int, offset: int, count: int) -> None:
         while count > 0:
@@ -618,9 +725,10 @@ class OutputLog:
 class Stream:
     """One of the job's output pipes, written to the log in whole lines."""
 
-    def __init__(self, fd: int, keep_tail: bool) -> None:
+    def __init__(self, fd: int, keep_tail: bool, code: int) -> None:
         self.fd: int | None = fd
         self.keep_tail = keep_tail
+        self.code = code
         self.partial = bytearray()
 
 
@@ -1003,7 +1111,10 @@ class Supervisor:
             for fd in (out_w, err_w, report_r, report_w, devnull):
                 if fd >= 0:
                     os.close(fd)
-        self.streams = [Stream(out_r, keep_tail=False), Stream(err_r, keep_tail=True)]
+        self.streams = [
+            Stream(out_r, keep_tail=False, code=STDOUT_CODE),
+            Stream(err_r, keep_tail=True, code=STDERR_CODE),
+        ]
         if failure:
             os.waitpid(pid, 0)
             self._close_streams()
@@ -1094,8 +1205,15 @@ class Supervisor:
                 kill_at = None
             wake_at = kill_at if reason is not None else deadline
             timeout_ms = -1 if wake_at is None else max(0, int((wake_at - now) * 1000) + 1)
+            log = self.log
+            if log is not None and log.dirty:
+                # Output is waiting to be indexed: do it as soon as the pipes go quiet.
+                timeout_ms = INDEX_SYNC_MS if timeout_ms < 0 else min(timeout_ms, INDEX_SYNC_MS)
             exited = False
-            for fd, _ in poller.poll(timeout_ms):
+            events = poller.poll(timeout_ms)
+            if not events and log is not None:
+                log.sync_index()
+            for fd, _ in events:
                 if fd == pidfd:
                     exited = True
                 elif fd == wake_r:
@@ -1116,7 +1234,7 @@ class Supervisor:
         except OSError:
             chunk = b""
         if not chunk:
-            self._write_log(bytes(stream.partial))
+            self._write_log(bytes(stream.partial), stream.code)
             stream.partial.clear()
             os.close(stream.fd)
             stream.fd = None
@@ -1127,20 +1245,20 @@ class Supervisor:
         # Written in whole lines: a line written in pieces (print() writes text and newline
         # separately) is not split by a line of the other stream landing in between.
         if not stream.partial and chunk.endswith(b"\n"):
-            self._write_log(chunk)  # the common case, without copies (a flood's cost)
+            self._write_log(chunk, stream.code)  # the common case, without copies (a flood's cost)
             return True
         stream.partial += chunk
         end = stream.partial.rfind(b"\n") + 1
         if end == 0 and len(stream.partial) >= STDERR_LINE_LIMIT:
             end = len(stream.partial)
         if end:
-            self._write_log(bytes(stream.partial[:end]))
+            self._write_log(bytes(stream.partial[:end]), stream.code)
             del stream.partial[:end]
         return True
 
-    def _write_log(self, data: bytes) -> None:
+    def _write_log(self, data: bytes, stream: int) -> None:
         if data and self.log is not None:
-            self.log.write(data)
+            self.log.write(data, stream)
 
     def _drain(self) -> None:
         """Copy what the job left in its pipes, up to their EOF or a short limit; close the
@@ -1159,7 +1277,7 @@ class Supervisor:
         finally:
             for stream in self.streams:
                 if stream.fd is not None:
-                    self._write_log(bytes(stream.partial))
+                    self._write_log(bytes(stream.partial), stream.code)
             self._close_streams()
             if self.log is not None:
                 self.log.close()

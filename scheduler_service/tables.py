@@ -102,7 +102,8 @@ runs = Table(
     Column("deadline", Double),
     Column("error_message", Text),
     Column("execution_time", Integer),
-    # The static part of the run in Glue form (Arguments, Timeout, LogGroupName, echoes ...).
+    # The static part of the run in Glue form (Arguments, Timeout, LogGroupName - the group
+    # prefix, not a path -, echoes ...).
     Column("record", Text, nullable=False),
     # The replica responsible for an in-flight run (it started, promoted or adopted it); kept
     # after the run ends, as history. NULL for runs that never held a process slot.

@@ -1,6 +1,6 @@
 """Glue `cron(Minutes Hours Day-of-month Month Day-of-week Year)` schedules: parse, next fire time.
 
-The syntax and semantics are those of GLUE-SEMANTICS.md section 4 (the Glue and EventBridge
+The syntax and semantics are those of docs/glue-semantics.md §4 (the Glue and EventBridge
 cron references). Every time is UTC; there is no time-zone parameter.
 
 Fields and operators::

@@ -100,6 +100,7 @@ LISTEN_SETTINGS: Final = (
     ("SCHEDULER_LISTEN", "scheduler"),
     ("CATALOG_LISTEN", "Glue API"),
     ("CATALOG_HTTP_LISTEN", "AWS gateway"),
+    ("SCHEDULER_HTTP_LISTEN", "scheduler metrics"),
 )
 # How long to wait for the services to serve before saying that they are still starting.
 _SLOW_START_SECONDS: Final = 20.0
@@ -176,6 +177,12 @@ def banner(env: Mapping[str, str], grpcurl: Path) -> str:
     ]
     if gateway:
         lines.append(f"  AWS gateway (boto3):  http://{gateway}")
+        lines.append(f"  web console:          http://{gateway}/console/")
+    metrics = [
+        f"http://{where}/metrics" for where in (gateway, env.get("SCHEDULER_HTTP_LISTEN")) if where
+    ]
+    if metrics:
+        lines.append(f"  metrics:              {'  '.join(metrics)}")
     if jobs_as:
         lines.append(f"  jobs run as:          {jobs_as}")
     lines += [
@@ -210,6 +217,8 @@ def main() -> int:
     env.setdefault("CATALOG_SCHEDULER", env["SCHEDULER_LISTEN"])
     # The AWS-compatible gateway (boto3, aws CLI) on loopback; CATALOG_HTTP_LISTEN= turns it off.
     env.setdefault("CATALOG_HTTP_LISTEN", "127.0.0.1:50080")
+    # The scheduler's /metrics, /healthz and /readyz; SCHEDULER_HTTP_LISTEN= turns it off.
+    env.setdefault("SCHEDULER_HTTP_LISTEN", "127.0.0.1:50081")
     taken = unusable_addresses(env)
     if taken:
         # Said before anything starts: the services would each fail with less context.

@@ -16,6 +16,13 @@ resource its ``ResourceArn`` names.
 - CreateTrigger and UpdateTrigger also need ``glue:StartJobRun`` on every job the trigger's
   actions start: a trigger runs jobs for whoever made it, so it must not be a way to run
   another team's jobs (a rule of this service; AWS leaves it to IAM's PassRole on the job).
+
+CloudWatch Logs operations (``check_logs``) are ``logs:<Operation>`` on CloudWatch's ARNs:
+GetLogEvents on the stream, ``arn:aws:logs:<REGION>:<ACCOUNT>:log-group:<group>:log-stream:
+<run id>``; FilterLogEvents, DescribeLogStreams and DescribeLogGroups on the group, written
+``...:log-group:<group>:*`` as DescribeLogGroups' ``arn`` gives it (so a policy's
+``log-group:/aws-glue/jobs/output:*`` covers the group and every stream in it). They need no
+``glue:`` action: a key allowed to read a group reads every run's output in it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from servicekit.glue_shapes import GlueDict
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 _PREFIX = f"arn:aws:glue:{REGION}:{ACCOUNT}:"
+_LOGS_PREFIX = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:"
 
 # Operations on one job named by this member of the request.
 _ON_JOB = {
@@ -82,6 +90,34 @@ def job_arn(name: str) -> str:
 def trigger_arn(name: str) -> str:
     """The ARN a policy names a trigger by."""
     return f"{_PREFIX}trigger/{name}"
+
+
+def log_group_arn(group: str) -> str:
+    """A log group's ARN as DescribeLogGroups' ``logGroupArn`` gives it (no ``:*``)."""
+    return f"{_LOGS_PREFIX}{group}"
+
+
+def log_stream_arn(group: str, stream: str) -> str:
+    """The ARN a policy names one run's log stream by."""
+    return f"{_LOGS_PREFIX}{group}:log-stream:{stream}"
+
+
+def check_logs(operation: str, resource: str) -> None:
+    """Refuse CloudWatch Logs' ``operation`` on ``resource`` (an ARN) unless the current
+    caller's policy allows ``logs:<operation>`` on it.
+
+    Raises:
+        AccessDeniedException: the policy does not allow it.
+    """
+    who = caller.get()
+    if who is not None and who.policy is not None:
+        _require(who, f"logs:{operation}", resource)
+
+
+def logs_allowed(operation: str, resource: str) -> bool:
+    """Whether the current caller may do CloudWatch Logs' ``operation`` on ``resource``."""
+    who = caller.get()
+    return who is None or who.policy is None or who.policy.allows(f"logs:{operation}", resource)
 
 
 def _denied(who: Caller, action: str, resource: str, *, explicit: bool) -> AccessDeniedException:

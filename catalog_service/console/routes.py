@@ -474,14 +474,14 @@ async def _root_to_console(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _stream_log(
-    response: web.StreamResponse, chunks: AsyncIterator[tuple[bytes, int]]
+    response: web.StreamResponse, chunks: AsyncIterator[tuple[bytes, int, int]]
 ) -> None:
     # Incremental: a multi-byte character split across chunks is decoded whole.
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     try:
-        async for data, offset in chunks:
+        async for data, _offset, next_offset in chunks:
             text = decoder.decode(data)
-            event = f"id: {offset + len(data)}\nevent: log\ndata: {json.dumps(text)}\n\n"
+            event = f"id: {next_offset}\nevent: log\ndata: {json.dumps(text)}\n\n"
             await response.write(event.encode())
     except GlueError as exc:
         failed = json.dumps({"reason": exc.reason, "message": exc.message})

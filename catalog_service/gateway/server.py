@@ -1,10 +1,12 @@
 """HttpGateway: Glue's AWS JSON 1.1 protocol over HTTP, served by the catalog's own servicer.
 
-Every request is ``POST`` with ``X-Amz-Target: AWSGlue.<Operation>``. The gateway checks the
-SigV4 signature (when access keys are configured) and runs the JSON body, as received, through
-the same ``GlueOperations`` method a gRPC request reaches (after its conversion to Glue form) -
-so every rule, limit and error is the gRPC API's, written once. The response message goes back
-out in Glue's JSON form.
+Every request is ``POST`` with ``X-Amz-Target: AWSGlue.<Operation>``, or
+``Logs_20140328.<Operation>`` for the CloudWatch Logs operations over the runs' output
+(``cloudwatch_logs.py``; signed for the ``logs`` service, verified the same way). The gateway
+checks the SigV4 signature (when access keys are configured) and runs the JSON body, as
+received, through the same ``GlueOperations`` method a gRPC request reaches (after its
+conversion to Glue form) - so every rule, limit and error is the gRPC API's, written once. The
+response message goes back out in Glue's JSON form.
 
 Status codes: 200 with the output; 400 with ``{"__type", "message"}`` for every client error
 (validation, not found, already exists, concurrency, unsupported operation, authentication);
@@ -45,6 +47,7 @@ signed a second later, goes through.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import ssl
 import time
@@ -57,8 +60,9 @@ from typing import Any
 from aiohttp import web
 
 from catalog_service import identity
-from catalog_service.gateway import sigv4, wire
+from catalog_service.gateway import cloudwatch_logs, sigv4, wire
 from catalog_service.gateway.replay import Claim, ReplayCache
+from catalog_service.job_runs import JobRunCatalog
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
 from catalog_service.validation import glue_model
 from servicekit.errors import GlueError, InternalServiceException
@@ -133,6 +137,7 @@ class HttpGateway:
         shutdown_grace: float = 5.0,
         routes: Sequence[web.RouteDef] = (),
         mounts: Sequence[Callable[[web.Application], None]] = (),
+        runs: JobRunCatalog | None = None,
     ) -> None:
         """Check the configuration; nothing binds until start().
 
@@ -148,6 +153,7 @@ class HttpGateway:
                 Glue handler, which takes every other request.
             mounts: Each adds what it serves (e.g. the web console: a sub-application and a
                 middleware) to the application, also ahead of the Glue handler.
+            runs: The catalog's runs, for the CloudWatch Logs operations (None: not served).
 
         Raises:
             ValueError: A non-loopback address without access keys and without ``insecure``.
@@ -174,6 +180,9 @@ class HttpGateway:
         self._routes = list(routes)
         self._mounts = tuple(mounts)
         self._operations = _served(operations)
+        self._logs = None if runs is None else cloudwatch_logs.CloudWatchLogs(runs)
+        # Each Logs call counts against the caller's calls in flight, as a Glue call does.
+        self._guard = operations.guard
         # Only verified requests are claimed, so without keys there is nothing to hold.
         self._replays = None if access_keys is None else ReplayCache(replay_cache_entries)
         self._runner: web.AppRunner | None = None
@@ -230,10 +239,15 @@ class HttpGateway:
         operation = ""
         try:
             operation = self._operation(request)
-            caller = await self._authenticate(request, operation)
-            params = wire.decode_request(operation, caller.body)
-            output = await self._call(operation, params, caller.identity)
-            status, payload = 200, wire.encode_output(operation, output)
+            if operation.startswith(cloudwatch_logs.TARGET_PREFIX):
+                status, payload = 200, await self._call_logs(request, operation)
+            else:
+                caller = await self._authenticate(request, operation)
+                params = wire.decode_request(operation, caller.body)
+                output = await self._call(operation, params, caller.identity)
+                status, payload = 200, wire.encode_output(operation, output)
+        except cloudwatch_logs.LogsError as exc:
+            status, payload = 400, wire.encode_error(exc.code, exc.message)
         except GlueError as exc:
             status = 500 if isinstance(exc, InternalServiceException) else 400
             payload = wire.encode_error(exc.reason, exc.message)
@@ -277,6 +291,22 @@ class HttpGateway:
                 f"{request.method} is not served: send POST with X-Amz-Target: AWSGlue.<Operation>",
             )
         target = request.headers.get("X-Amz-Target", "")
+        if target.startswith(cloudwatch_logs.TARGET_PREFIX):
+            name = target[len(cloudwatch_logs.TARGET_PREFIX) :]
+            if self._logs is None or not self._logs.serves(name):
+                served = ", ".join(cloudwatch_logs.OPERATIONS)
+                known = cloudwatch_logs.CloudWatchLogs.known(name)
+                raise _ClientError(
+                    "UnknownOperationException",
+                    f"{name[:100]!r} is not served: "
+                    + (
+                        f"of CloudWatch Logs' operations this service serves {served}, over "
+                        "the runs' output"
+                        if known
+                        else "it is not a CloudWatch Logs operation"
+                    ),
+                )
+            return target
         if not target.startswith(wire.TARGET_PREFIX):
             raise _ClientError(
                 "UnknownOperationException",
@@ -293,7 +323,31 @@ class HttpGateway:
             )
         return operation
 
-    async def _authenticate(self, request: web.Request, operation: str) -> _Caller:
+    async def _call_logs(self, request: web.Request, target: str) -> bytes:
+        """Authenticate (scope ``logs``) and run one CloudWatch Logs operation; its JSON body.
+
+        All served Logs operations read, so no signature is claimed in the replay cache.
+        """
+        assert self._logs is not None
+        operation = target[len(cloudwatch_logs.TARGET_PREFIX) :]
+        caller = await self._authenticate(request, target, service=cloudwatch_logs.SERVICE)
+        try:
+            params = json.loads(caller.body) if caller.body.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise wire.SerializationError(f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise wire.SerializationError("the request body must be a JSON object")
+        token = identity.caller.set(caller.identity)
+        try:
+            logs = self._logs
+            output = await self._guard(lambda p: logs.call(operation, p))(params)
+        finally:
+            identity.caller.reset(token)
+        return json.dumps(output, separators=(",", ":")).encode()
+
+    async def _authenticate(
+        self, request: web.Request, operation: str, *, service: str = sigv4.SERVICE
+    ) -> _Caller:
         """Judge the headers, then read the body and verify the signature over it.
 
         The order is the module docstring's: nothing of the body is consumed until the
@@ -302,10 +356,16 @@ class HttpGateway:
         if self._keys is None:
             return _Caller(identity=None, body=await self._read_body(request))
         path, _, query = request.raw_path.partition("?")
-        signed = sigv4.check_headers(request.method, path, query, request.headers, self._keys)
+        signed = sigv4.check_headers(
+            request.method, path, query, request.headers, self._keys, service=service
+        )
         body = await self._read_body(request)
         verified = signed.verify(body)
-        if self._replays is not None and not operation.startswith(_READ_ONLY_PREFIXES):
+        if (
+            self._replays is not None
+            and service == sigv4.SERVICE
+            and not operation.startswith(_READ_ONLY_PREFIXES)
+        ):
             # Claimed before the operation runs: a failing operation uses its signature up too.
             claim = self._replays.claim(verified.signature, verified.expires_at.timestamp())
             if claim is Claim.REPLAYED:

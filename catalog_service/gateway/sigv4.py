@@ -27,7 +27,8 @@ What is accepted, and what is not:
 - Only the ``Authorization: AWS4-HMAC-SHA256 ...`` header form. Presigned URLs
   (``X-Amz-Signature`` in the query) get ``MissingAuthenticationTokenException``.
 - The region in the credential scope may be any non-empty name (this is a self-hosted
-  service and has no region of its own); the service must be ``glue``.
+  service and has no region of its own); the service must be ``glue`` (``logs`` for the
+  CloudWatch Logs operations, ``X-Amz-Target: Logs_20140328.<Operation>``).
 - Temporary credentials are not supported: a request carrying ``X-Amz-Security-Token`` gets
   ``UnrecognizedClientException``, as AWS answers an unknown token.
 - The payload must be signed. If ``X-Amz-Content-SHA256`` is sent, it must equal the SHA-256
@@ -250,6 +251,7 @@ def check_headers(
     *,
     now: datetime | None = None,
     skew: timedelta = timedelta(minutes=15),
+    service: str = SERVICE,
 ) -> SignedRequest:
     """Check everything about a request's signature that the headers alone decide.
 
@@ -272,6 +274,8 @@ def check_headers(
         keys: Known keys by access key id.
         now: The current time (default: the clock); naive values are taken as UTC.
         skew: How far the request time may be from ``now`` either way.
+        service: The service the credential scope must name: ``glue``, or ``logs`` for the
+            CloudWatch Logs operations (a signature for one service is not valid for another).
 
     Returns:
         The request, ready for ``verify(body)``.
@@ -288,7 +292,7 @@ def check_headers(
         raise AuthError("MissingAuthenticationTokenException", MISSING_TOKEN_MESSAGE)
     auth = _parse_authorization(authorization)
     timestamp, date_header = _request_timestamp(fields, authorization)
-    _check_scope(auth, timestamp)
+    _check_scope(auth, timestamp, service)
     _check_signed_headers(auth, date_header)
     if "x-amz-security-token" in fields:
         raise AuthError("UnrecognizedClientException", INVALID_TOKEN_MESSAGE)
@@ -563,8 +567,8 @@ def _request_timestamp(fields: dict[str, list[str]], authorization: str) -> tupl
     return when, "date"
 
 
-def _check_scope(auth: _Authorization, timestamp: datetime) -> None:
-    """The credential scope must be today's, for Glue, and properly terminated."""
+def _check_scope(auth: _Authorization, timestamp: datetime, service: str) -> None:
+    """The credential scope must be today's, for ``service``, and properly terminated."""
     request_day = timestamp.strftime("%Y%m%d")
     if auth.date != request_day:
         raise AuthError(
@@ -573,10 +577,10 @@ def _check_scope(auth: _Authorization, timestamp: datetime) -> None:
             f"from HTTP: '{auth.date}' != '{request_day}', from "
             f"'{timestamp.strftime(AMZ_DATE_FORMAT)}'.",
         )
-    if auth.service != SERVICE:
+    if auth.service != service:
         raise AuthError(
             "InvalidSignatureException",
-            f"Credential should be scoped to correct service: '{SERVICE}'. Got '{auth.service}'.",
+            f"Credential should be scoped to correct service: '{service}'. Got '{auth.service}'.",
         )
     if auth.terminator != TERMINATOR:
         raise AuthError(

@@ -1,6 +1,6 @@
 """AWS JSON 1.1 as botocore speaks it for Glue: request bodies in, response and error bodies out.
 
-GLUE-SEMANTICS.md section 5 is the reference. In short: the body is a JSON object whose member
+docs/glue-semantics.md §5 is the reference. In short: the body is a JSON object whose member
 names are the model's; timestamps go out as epoch seconds (numbers); an absent member is left
 out, except that a list or map member of an output is sent empty (as Glue does, so
 ``response["Jobs"]`` works on an empty listing); NextToken is left out at the end of a listing

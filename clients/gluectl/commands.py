@@ -376,13 +376,18 @@ def build_parser(
         common,
         logs_command,
         help="print a run's log (stdout and stderr of its process)",
-        description="Write a run's captured stdout and stderr to stdout, byte for byte "
-        "(--output does not apply).",
+        description="Write a run's captured stdout and stderr to stdout, byte for byte, "
+        "interleaved as the job wrote them (--output does not apply).",
     )
     logs.add_argument("job", metavar="JOB")
     logs.add_argument("run_id", metavar="RUN_ID")
     logs.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new output until the run ends"
+    )
+    logs.add_argument(
+        "--stream",
+        choices=("stdout", "stderr"),
+        help="print only the lines the job wrote to this stream (default: both)",
     )
     return parser
 
@@ -1368,7 +1373,9 @@ async def runs_wait(client: GlueClient, args: argparse.Namespace, out: Output) -
 
 async def logs_command(client: GlueClient, args: argparse.Namespace, out: Output) -> ExitCode:
     """``logs``: the run's output, byte for byte (whatever --output says)."""
-    async for chunk in client.get_job_run_log(args.job, args.run_id, follow=args.follow):
+    async for chunk in client.get_job_run_log(
+        args.job, args.run_id, follow=args.follow, stream=args.stream
+    ):
         out.raw(chunk)
     return ExitCode.OK
 

@@ -205,5 +205,8 @@ async def test_other_keys_pass_and_the_run_keeps_its_name(stack: Stack, tmp_path
     recorded = json.loads(Path(f"{script}.out").read_text().splitlines()[0])
     assert recorded["run_id"] == run_id
     assert recorded["argv"][:4] == ["--JOB_NAME", "echo", "--JOB_RUN_ID", run_id]
-    log_text = Path(run.log_group_name).read_text()
+    # LogGroupName is Glue's group prefix for a Python shell job; the log is in the run's
+    # directory.
+    assert run.log_group_name == "/aws-glue/python-jobs"
+    log_text = (stack.data_dir / "runs" / run_id / "output.log").read_text()
     assert "hello from echo" in log_text

@@ -325,6 +325,34 @@ async def test_logs_follow_until_the_run_ends(
     assert (await gluectl("-o", "json", "logs", "slow", run_id)).out == "sleeping\nwoke\n"
 
 
+# Stdout and stderr lines that alternate in time, the run lasting long enough to be followed.
+TWO_STREAMS = """
+import sys, time
+for i in range(3):
+    print(f"out {i}", flush=True)
+    print(f"err {i}", file=sys.stderr, flush=True)
+    time.sleep(0.15)
+"""
+
+
+async def test_logs_interleave_both_streams_or_print_one(
+    gluectl: Gluectl, stack: Stack, tmp_path: Path
+) -> None:
+    script = write_script(tmp_path, "two.py", TWO_STREAMS)
+    await gluectl("jobs", "create", "two", "--script", str(script))
+    run_id = (await gluectl("runs", "start", "two")).out.strip()
+    # Followed while it runs, one stream only: the other's bytes are skipped, none repeated.
+    errors = await gluectl("logs", "two", run_id, "-f", "--stream", "stderr")
+    assert (errors.code, errors.out) == (0, "err 0\nerr 1\nerr 2\n")
+    both = await gluectl("logs", "two", run_id)
+    assert both.out == "".join(f"out {i}\nerr {i}\n" for i in range(3))
+    assert (await gluectl("logs", "two", run_id, "--stream", "stdout")).out == (
+        "out 0\nout 1\nout 2\n"
+    )
+    refused = await gluectl("logs", "two", run_id, "--stream", "both")
+    assert refused.code != 0 and "--stream" in refused.err
+
+
 async def test_unknown_jobs_and_runs_fail_with_one_line(gluectl: Gluectl, stack: Stack) -> None:
     unknown_run = "jr_" + "0" * 64
     for argv in [

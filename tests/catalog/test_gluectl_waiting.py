@@ -63,7 +63,7 @@ async def test_start_wait_follows_retries_to_the_final_attempt(
     assert followed.code == 4, followed.err
     run_id, *log_and_table = followed.out.splitlines()
     attempts = [line.removeprefix("attempt of ") for line in log_and_table if "attempt of" in line]
-    assert len(attempts) == 3 and attempts[0] == run_id
+    assert len(attempts) == 3 and attempts[0] == run_id, (followed.out, followed.err)
     assert attempts[1:] == [retry for _, _, retry in RETRYING.findall(followed.err)]
 
 

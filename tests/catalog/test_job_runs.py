@@ -45,7 +45,10 @@ async def test_run_succeeds_with_glue_arguments(stack: Stack, tmp_path: Path) ->
     assert argv[:4] == ["--JOB_NAME", "echo", "--JOB_RUN_ID", run_id]
     pairs = dict(zip(argv[4::2], argv[5::2], strict=True))
     assert pairs == {"--day": "tue", "--region": "eu", "--env": "prod"}
-    log_text = Path(run.log_group_name).read_text()
+    # LogGroupName is Glue's group prefix for a Python shell job; the log is in the run's
+    # directory.
+    assert run.log_group_name == "/aws-glue/python-jobs"
+    log_text = (stack.data_dir / "runs" / run_id / "output.log").read_text()
     assert "hello from echo" in log_text
 
 
@@ -301,6 +304,32 @@ async def test_run_log_is_readable_through_the_api(stack: Stack, tmp_path: Path)
     ]
     assert b"hello from logs" in b"".join(chunks)
     assert (await stack.get_run("logs", run_id)).job_run_state == "SUCCEEDED"
+
+
+BIG_OUTPUT = """
+import sys
+w = sys.stdout.write
+for i in range(60000):
+    w(f"line {i:06d} " + "." * 40 + "\\n")
+print("the end", file=sys.stderr)
+"""
+
+
+async def test_a_log_of_many_chunks_reads_whole_and_by_stream(stack: Stack, tmp_path: Path) -> None:
+    await stack.create_job("big", write_script(tmp_path, "big.py", BIG_OUTPUT))
+    run_id = await stack.start_run("big")
+    assert (await stack.wait_run("big", run_id)).job_run_state == "SUCCEEDED"
+
+    async def read(**fields: str) -> bytes:
+        request = glue_pb2.GetJobRunLogRequest(job_name="big", run_id=run_id, **fields)
+        return b"".join([c.data async for c in stack.glue.GetJobRunLog(request)])
+
+    # 3.2 MB: more than one worker-thread read of the scheduler's (1 MiB) in either mode.
+    both = await read()
+    assert len(both) == 60000 * 53 + len(b"the end\n")
+    assert await read(stream="stderr") == b"the end\n"
+    stdout = await read(stream="stdout")
+    assert len(stdout) == 60000 * 53 and stdout.endswith(b"line 059999 " + b"." * 40 + b"\n")
 
 
 @pytest.mark.scheduler_settings(max_processes=1)

@@ -25,8 +25,13 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/glue"
 
 def glue_client(port: int, key_id: str = "AKIDTEST", secret: str = "secret") -> Any:
     """A boto3 Glue client for the gateway on ``port`` (no retries: tests see first answers)."""
+    return aws_client("glue", port, key_id, secret)
+
+
+def aws_client(service: str, port: int, key_id: str = "AKIDTEST", secret: str = "secret") -> Any:
+    """A boto3 client of ``service`` (glue, logs) for the gateway on ``port``, no retries."""
     return boto3.session.Session().client(
-        "glue",
+        service,
         endpoint_url=f"http://127.0.0.1:{port}",
         region_name=REGION,
         aws_access_key_id=key_id,

@@ -33,7 +33,7 @@ ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/glue"
 TERMINAL = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"})
 # Errors any operation may answer besides the ones its model lists: the domain errors of this
-# service, AWS JSON's SerializationException (GLUE-SEMANTICS.md section 5) and the
+# service, AWS JSON's SerializationException (docs/glue-semantics.md §5) and the
 # ValidationException of AWS's request framework (docs/glue-fidelity.md).
 GENERAL_ERRORS = frozenset(
     {

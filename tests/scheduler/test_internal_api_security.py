@@ -221,6 +221,8 @@ async def test_a_run_id_the_catalog_would_not_make_is_refused(
         (scheduler_pb2.DeleteJobRequest(job_name="", version=3), "job_name"),
         (scheduler_pb2.StopRunRequest(job_name="j", run_id="../x"), "run_id"),
         (scheduler_pb2.ReadRunLogRequest(run_id="/etc/passwd"), "run_id"),
+        (scheduler_pb2.ReadRunLogRequest(run_id="jr_x", stream="both"), "stream"),
+        (scheduler_pb2.ReadRunLogRequest(run_id="jr_x", events=True, limit=-1), "limit"),
     ],
 )
 async def test_requests_are_checked_as_strictly_as_the_catalog_does(

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ def _wait_for_banner(process: subprocess.Popen[bytes], output: Path) -> str:
 @pytest.fixture
 def devrun(tmp_path: Path) -> Iterator[DevRun]:
     data_dir = tmp_path / "var"
-    catalog, scheduler, gateway = (f"127.0.0.1:{free_port()}" for _ in range(3))
+    catalog, scheduler, gateway, metrics = (f"127.0.0.1:{free_port()}" for _ in range(4))
     env = {
         k: v
         for k, v in os.environ.items()
@@ -80,6 +81,7 @@ def devrun(tmp_path: Path) -> Iterator[DevRun]:
         CATALOG_LISTEN=catalog,
         SCHEDULER_LISTEN=scheduler,
         CATALOG_HTTP_LISTEN=gateway,
+        SCHEDULER_HTTP_LISTEN=metrics,
         PYTHONUNBUFFERED="1",
     )
     output = tmp_path / "make-run.out"
@@ -129,6 +131,14 @@ def test_quickstart_runs_top_to_bottom(devrun: DevRun, tmp_path: Path) -> None:
     # The banner printed once both serve, with the addresses the blocks were given.
     assert f"Glue API (catalog):   {devrun.env['GLUECTL_ENDPOINT']}" in devrun.banner
     assert f"AWS gateway (boto3):  {devrun.env['AWS_ENDPOINT_URL_GLUE']}" in devrun.banner
+    assert f"web console:          {devrun.env['AWS_ENDPOINT_URL_GLUE']}/console/" in devrun.banner
+    # Both services' metrics, each listed address answering.
+    (listed,) = [line for line in devrun.banner.splitlines() if "metrics:" in line]
+    addresses = listed.split()[1:]
+    assert len(addresses) == 2
+    for address in addresses:
+        with urllib.request.urlopen(address, timeout=10) as answer:
+            assert b"glue_rpc_server_handling_seconds" in answer.read()
     state = tmp_path / "shell-state"
     state.write_text("")
     jobs_dir: str | None = None
@@ -195,6 +205,7 @@ def test_make_run_names_the_setting_of_a_taken_port(taken_port: int, tmp_path: P
         SCHEDULER_LISTEN=f"127.0.0.1:{taken_port}",
         CATALOG_LISTEN=f"127.0.0.1:{free_port()}",
         CATALOG_HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+        SCHEDULER_HTTP_LISTEN=f"127.0.0.1:{free_port()}",
     )
     done = _python_module("servicekit.devrun", [], env)
     assert done.returncode == 1
