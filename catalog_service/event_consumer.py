@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import grpc
 from sqlalchemy import select, update
 
 from catalog_service.run_events import apply_events
@@ -20,7 +19,7 @@ from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import event_cursor
 from glue.scheduler.v1 import scheduler_pb2
 from servicekit.db import Database
-from servicekit.errors import GlueError
+from servicekit.errors import GlueError, ServiceUnavailableException
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +29,6 @@ MAX_BATCH = 500
 # How often the applied position is acknowledged to the scheduler (its history retention keeps
 # unacknowledged events; a late acknowledgement only keeps them longer).
 ACK_INTERVAL = 30.0
-
-
-class StreamEndedError(Exception):
-    """The scheduler closed the event stream (it restarted or is shutting down)."""
 
 
 class EventConsumer:
@@ -75,11 +70,13 @@ class EventConsumer:
                 await self._consume()
             except asyncio.CancelledError:
                 raise
-            except (grpc.aio.AioRpcError, StreamEndedError) as exc:
-                reason = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            except GlueError as exc:
                 log.warning(
                     "run-event stream broke; reconnecting",
-                    extra={"reason": reason, "retry_in": round(self._backoff, 2)},
+                    extra={
+                        "reason": f"{exc.reason}: {exc.message}",
+                        "retry_in": round(self._backoff, 2),
+                    },
                 )
             except Exception:
                 log.exception("applying run events failed; reconnecting")
@@ -91,19 +88,27 @@ class EventConsumer:
     async def _consume(self) -> None:
         cursor = await self.cursor()
         self.applied_through = cursor
-        call = self._link.watch_run_events(cursor)
+        stream = self._link.watch_run_events(cursor)
         queue: asyncio.Queue[scheduler_pb2.RunEvent | None] = asyncio.Queue(maxsize=4 * MAX_BATCH)
+        # Why the stream ended (it always ends in an error: it has no end of its own).
+        broke: list[GlueError] = []
 
         async def read() -> None:
             try:
-                async for event in call:
+                async for event in stream.events():
                     self.head_sequence = max(self.head_sequence, event.head_sequence)
                     await queue.put(event)
+            except GlueError as exc:
+                broke.append(exc)
             finally:
                 await queue.put(None)
 
         # Wait for the stream's headers: a scheduler that answers counts as connected.
-        await call.wait_for_connection()
+        try:
+            await stream.connected()
+        except BaseException:
+            stream.close()
+            raise
         self._backoff = BACKOFF_INITIAL
         self.connected = True
         self.connects += 1
@@ -126,13 +131,12 @@ class EventConsumer:
                     batch.append(item)
                 await self._apply(batch)
         finally:
-            call.cancel()
+            stream.close()
             reader.cancel()
             acknowledger.cancel()
             await asyncio.gather(reader, acknowledger, return_exceptions=True)
         # The stream ended: surface why, so the backoff loop logs it.
-        code = await call.code()
-        raise StreamEndedError(f"the run-event stream ended ({code.name})")
+        raise broke[0] if broke else ServiceUnavailableException("the run-event stream ended")
 
     async def _acknowledge(self) -> None:
         """While connected: acknowledge the applied position at once, then as it moves on."""

@@ -149,8 +149,8 @@ class JobRunCatalog:
                 ).first()
         if row is None:
             if job is None:
-                raise EntityNotFoundException(f"Job {job_name} not found.")
-            raise EntityNotFoundException(f"Job run {run_id} of job {job_name} not found.")
+                raise EntityNotFoundException.job(job_name)
+            raise EntityNotFoundException.run(job_name, run_id)
         return _run(row.snapshot, row.started_by)
 
     async def get(self, params: GlueDict) -> glue_pb2.JobRun:
@@ -188,7 +188,7 @@ class JobRunCatalog:
         async with self._db.read() as conn:
             exists = (await conn.execute(select(jobs.c.name).where(jobs.c.name == name))).first()
             if exists is None:
-                raise EntityNotFoundException(f"Job {name} not found.")
+                raise EntityNotFoundException.job(name)
             rows = (await conn.execute(page.query(query))).all()
         return page.runs(rows)
 

@@ -214,7 +214,7 @@ class JobCatalog:
         async with self._db.transaction() as conn:
             row = (await conn.execute(self._select_for_update(name))).first()
             if row is None:
-                raise EntityNotFoundException(f"Job {name} not found.")
+                raise EntityNotFoundException.job(name)
             old = glue_pb2.Job.FromString(row.definition)
             definition = with_defaults({**params["JobUpdate"], "Name": name})
             job = from_glue(definition, glue_pb2.Job)
@@ -304,7 +304,7 @@ class JobCatalog:
         async with self._db.read() as conn:
             row = (await conn.execute(select(jobs.c.definition).where(jobs.c.name == name))).first()
         if row is None:
-            raise EntityNotFoundException(f"Job {name} not found.")
+            raise EntityNotFoundException.job(name)
         return glue_pb2.Job.FromString(row.definition)
 
     async def get_registration(self, name: str) -> scheduler_pb2.JobRegistration:
@@ -316,7 +316,7 @@ class JobCatalog:
         async with self._db.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.name == name))).first()
         if row is None:
-            raise EntityNotFoundException(f"Job {name} not found.")
+            raise EntityNotFoundException.job(name)
         return registration(glue_pb2.Job.FromString(row.definition), row.version, row.incarnation)
 
     async def incarnation(self, name: str) -> str:
@@ -330,7 +330,7 @@ class JobCatalog:
                 await conn.execute(select(jobs.c.incarnation).where(jobs.c.name == name))
             ).scalar_one_or_none()
         if value is None:
-            raise EntityNotFoundException(f"Job {name} not found.")
+            raise EntityNotFoundException.job(name)
         return str(value)
 
     async def renew_version(

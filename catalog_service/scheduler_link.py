@@ -217,12 +217,13 @@ class SchedulerLink:
         )
         return response.entry
 
-    def watch_run_events(
-        self, after: int
-    ) -> grpc.aio.UnaryStreamCall[scheduler_pb2.WatchRunEventsRequest, scheduler_pb2.RunEvent]:
+    def watch_run_events(self, after: int) -> RunEventStream:
         """The scheduler's event stream after sequence ``after`` (no deadline: it never ends)."""
-        return self.stub.WatchRunEvents(
-            scheduler_pb2.WatchRunEventsRequest(after_sequence=after), metadata=self._metadata
+        return RunEventStream(
+            self.stub.WatchRunEvents(
+                scheduler_pb2.WatchRunEventsRequest(after_sequence=after),
+                metadata=self._metadata,
+            )
         )
 
     async def acknowledge_run_events(self, sequence: int) -> None:
@@ -261,4 +262,40 @@ class SchedulerLink:
             call.cancel()
 
 
-__all__ = ["GlueError", "SchedulerLink"]
+class RunEventStream:
+    """One WatchRunEvents call; like the rest of the link, its errors are GlueError values."""
+
+    def __init__(
+        self,
+        call: grpc.aio.UnaryStreamCall[scheduler_pb2.WatchRunEventsRequest, scheduler_pb2.RunEvent],
+    ) -> None:
+        self._call = call
+
+    async def connected(self) -> None:
+        """Return once the scheduler answered (its headers arrived)."""
+        try:
+            await self._call.wait_for_connection()
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def events(self) -> AsyncIterator[scheduler_pb2.RunEvent]:
+        """The events, in order; the stream never ends on its own, so an end is an error.
+
+        Raises:
+            GlueError: the call failed (ServiceUnavailableException when the scheduler went
+                away), or the scheduler closed the stream (it restarted or is shutting down).
+        """
+        try:
+            async for event in self._call:
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        code = await self._call.code()
+        raise ServiceUnavailableException(f"the run-event stream ended ({code.name})")
+
+    def close(self) -> None:
+        """End the call (idempotent)."""
+        self._call.cancel()
+
+
+__all__ = ["GlueError", "RunEventStream", "SchedulerLink"]

@@ -124,7 +124,7 @@ class TriggerCatalog:
             r.name for r in await conn.execute(select(jobs.c.name).where(jobs.c.name.in_(names)))
         }
         for name in sorted(names - found):
-            raise EntityNotFoundException(f"Job {name} not found.")
+            raise EntityNotFoundException.job(name)
 
     async def _check_runs_fit(
         self, conn: AsyncConnection, trigger: glue_pb2.Trigger, prefix: str
@@ -164,7 +164,7 @@ class TriggerCatalog:
         async with self._db.read() as conn:
             row = await self._row(conn, name)
         if row is None:
-            raise EntityNotFoundException(f"Trigger {name} not found.")
+            raise EntityNotFoundException.trigger(name)
         return row
 
     async def _settle(self, name: str, version: int) -> None:
@@ -187,7 +187,7 @@ class TriggerCatalog:
         async with self._db.transaction() as conn:
             row = await self._row(conn, name, lock=True)
             if row is None:
-                raise EntityNotFoundException(f"Trigger {name} not found.")
+                raise EntityNotFoundException.trigger(name)
             _refuse_while_deleting(row)
             trigger = glue_pb2.Trigger.FromString(row.definition)
             await mutate(conn, trigger)

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from glue.scheduler.v1 import scheduler_pb2
 from scheduler_service.executor import Executor
+from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_states import JobRunState
-from scheduler_service.runs import Admission, Admitted, RunStore
+from scheduler_service.runs import RunStore
 from servicekit.errors import ServiceUnavailableException
 from servicekit.glue_shapes import GlueDict
 
@@ -63,6 +64,15 @@ class Admissions:
         self._queue: deque[_Waiting] = deque()
         # The tasks writing batches; each ends when it finds the queue empty.
         self._writers: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def close(self) -> None:
+        """Refuse new admissions and cancel the writers (their callers are told to retry)."""
+        self._closed = True
+        writers = list(self._writers)
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
 
     async def admit(
         self, registration: scheduler_pb2.JobRegistration, run_id: str, request: GlueDict
@@ -72,7 +82,10 @@ class Admissions:
         Raises:
             EntityNotFoundException: the job was deleted.
             ConcurrentRunsExceededException: the job is at MaxConcurrentRuns (nothing recorded).
+            ServiceUnavailableException: the scheduler is stopping.
         """
+        if self._closed:
+            raise ServiceUnavailableException("the scheduler is stopping; retry")
         loop = asyncio.get_running_loop()
         waiting = _Waiting(
             Admission(

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from scheduler_service.admissions import Admissions
 from scheduler_service.caretaker import start_watcher
 from scheduler_service.clock import FIRING_CONCURRENCY, MAX_LAUNCH_HOLD_SECONDS, Clock
 from scheduler_service.commands import check_run_reach
@@ -156,6 +157,10 @@ class SchedulerApp(ServiceApp):
         )
 
         stack.push_async_callback(executor.close)
+        # StartRun's batch writers: closed after the server stops taking calls, before the
+        # executor they hand runs to.
+        admissions = Admissions(store, executor, writers=1 if db.is_sqlite else 2)
+        stack.push_async_callback(admissions.close)
         self._loops: list[asyncio.Task[None]] = []
         stack.push_async_callback(self._stop_loops)
 
@@ -165,7 +170,7 @@ class SchedulerApp(ServiceApp):
             metrics=RpcMetrics(registry),
         )
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(
-            SchedulerServicer(db, store, feed, executor, firing, clock), server.server
+            SchedulerServicer(db, store, feed, executor, firing, clock, admissions), server.server
         )
         self.port = server.bind(settings.listen, credentials, setting="--listen / SCHEDULER_LISTEN")
         if settings.http_listen is not None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
-from scheduler_service.runs import RunRecord
+from scheduler_service.run_record import RunRecord
 
 log = logging.getLogger(__name__)
 

@@ -42,6 +42,8 @@ from scheduler_service.commands import (
     sizes_executors_itself,
 )
 from scheduler_service.leases import heartbeat_interval, reap_interval
+from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
+from scheduler_service.run_record import RunRecord
 from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runner import (
     LaunchError,
@@ -50,7 +52,7 @@ from scheduler_service.runner import (
     ProcessRunner,
     RunningProcess,
 )
-from scheduler_service.runs import CLAIM_BATCH, ClaimedRun, NotOwnerError, RunRecord, RunStore
+from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.sandbox import run_limits
 from scheduler_service.site import SiteProcesses
 from scheduler_service.spark_cluster import ExecutorsDoNotFit, preflight
@@ -195,9 +197,9 @@ class Executor:
         """
         self._recovered = True
         while True:
-            claimed = await self._store.claim_runs(
+            claimed = await self._store.leases.claim_runs(
                 include_own=True,
-                include_all=self._store.single_process and not self._caretaker,
+                include_all=self._store.leases.single_process and not self._caretaker,
                 dead_owners=await self._dead_owners(),
                 site_only=self._caretaker,
             )
@@ -210,7 +212,7 @@ class Executor:
     async def reap(self) -> int:
         """Take over in-flight runs whose owner stopped renewing its lease, or whose owner's
         process is dead on this site; returns how many. A caretaker takes only its site's."""
-        claimed = await self._store.claim_runs(
+        claimed = await self._store.leases.claim_runs(
             include_own=False, dead_owners=await self._dead_owners(), site_only=self._caretaker
         )
         for claim in claimed:
@@ -221,7 +223,7 @@ class Executor:
         """Owners of in-flight runs that are processes of this site and no longer alive."""
         if self._site_processes is None:
             return []
-        owners = await self._store.other_owners()
+        owners = await self._store.leases.other_owners()
         return await asyncio.to_thread(self._site_processes.dead, owners) if owners else []
 
     async def _take_over_one(self, claim: ClaimedRun) -> None:
@@ -338,7 +340,7 @@ class Executor:
         run_ids = list(self._owned)
         if not run_ids:
             return
-        seen = await self._store.renew_leases(run_ids)
+        seen = await self._store.leases.renew_leases(run_ids)
         for run_id in run_ids:
             found = seen.get(run_id)
             if found is None or run_id not in self._owned:
@@ -379,7 +381,9 @@ class Executor:
             # migrated yet): this replica owns no runs, and the tables may not exist.
             return
         try:
-            released = await asyncio.wait_for(self._store.release_leases(), RELEASE_TIMEOUT_SECONDS)
+            released = await asyncio.wait_for(
+                self._store.leases.release_leases(), RELEASE_TIMEOUT_SECONDS
+            )
         except Exception:
             log.warning("could not release run leases; they expire by themselves", exc_info=True)
         else:

@@ -68,12 +68,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.v1 import glue_pb2
-from scheduler_service import bulk, registry
+from scheduler_service import bulk, concurrency, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.metrics import SchedulerMetrics
-from scheduler_service.run_states import HOLDS_JOB_SLOT, JobRunState
-from scheduler_service.runs import NewRun, RunDraft, RunRecord, RunStore, max_concurrent_runs
-from scheduler_service.tables import jobs, runs, trigger_fires, trigger_observations, triggers
+from scheduler_service.run_record import NewRun, RunDraft, RunRecord
+from scheduler_service.run_states import JobRunState
+from scheduler_service.runs import RunStore
+from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
 from servicekit import log_groups
 from servicekit.cron import parse_schedule
 from servicekit.db import Database
@@ -259,17 +260,7 @@ class Firing:
         """The jobs named by a batch of actions, locked, with their in-flight run counts."""
         # Same lock StartJobRun takes: admissions and fires cannot overshoot the limit.
         found = await self._read_jobs(conn, names, lock=True)
-        active: dict[str, int] = dict.fromkeys(found, 0)
-        ordered = list(found)
-        for start in range(0, len(ordered), 500):
-            counts = await conn.execute(
-                select(runs.c.job_name, func.count())
-                .where(runs.c.job_name.in_(ordered[start : start + 500]))
-                .where(runs.c.state.in_([s.value for s in HOLDS_JOB_SLOT]))
-                .group_by(runs.c.job_name)
-            )
-            for name, count in counts:
-                active[name] = int(count)
+        active = await concurrency.count_active(conn, list(found))
         return _JobSlots(jobs=found, active=active)
 
     def _draft_runs(
@@ -316,21 +307,23 @@ class Firing:
         job = slots.jobs.get(name)
         if job is None or job.deleted:
             return draft.settle(JobRunState.ERROR, now, draft.run.error_message)
-        limit = max_concurrent_runs(job.definition)
-        queuing = bool(job.definition.get("JobRunQueuingEnabled"))
-        if slots.active[name] >= limit and not queuing:
-            return draft.settle(
-                JobRunState.FAILED,
-                now,
-                # The exception's AWS text (docs/glue-fidelity.md); AWS's ErrorMessage for a
-                # trigger-started run refused this way is not known.
-                f"ConcurrentRunsExceededException: Concurrent runs exceeded for {name}",
-            )
-        start_now = free_slots[0] > 0 and slots.active[name] < limit
+        # A fire gives no run-level JobRunQueuingEnabled: the job's applies.
+        decision = concurrency.decide(
+            job_name=name,
+            job=job.definition,
+            active_runs=slots.active[name],
+            run_queuing=None,
+            free_process_slots=free_slots[0],
+        )
+        if decision.refusal is not None:
+            # The exception's AWS text (docs/glue-fidelity.md); AWS's ErrorMessage for a
+            # trigger-started run refused this way is not known.
+            return draft.settle(JobRunState.FAILED, now, concurrency.refusal_text(decision.refusal))
         slots.active[name] += 1
-        if start_now:
+        if decision.verdict is concurrency.Verdict.START:
             free_slots[0] -= 1
-        return draft.settle(JobRunState.STARTING if start_now else JobRunState.WAITING, now)
+            return draft.settle(JobRunState.STARTING, now)
+        return draft.settle(JobRunState.WAITING, now)
 
     def _plan_runs(
         self,
@@ -755,7 +748,7 @@ class Firing:
             async with self._store.write() as conn:
                 trigger = await registry.get_trigger(conn, name, lock=True)
                 if trigger is None or trigger.deleted:
-                    raise EntityNotFoundException(f"Trigger {name} not found.")
+                    raise EntityNotFoundException.trigger(name)
                 if trigger.type == "EVENT":
                     raise InvalidInputException(
                         f"Trigger {name} is an EVENT trigger: nothing fires it here."

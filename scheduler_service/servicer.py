@@ -39,6 +39,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         executor: Executor,
         firing: Firing,
         clock: Clock,
+        admissions: Admissions,
     ) -> None:
         self._db = db
         self._store = store
@@ -46,7 +47,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self._executor = executor
         self._firing = firing
         self._clock = clock
-        self._admissions = Admissions(store, executor, writers=1 if db.is_sqlite else 2)
+        self._admissions = admissions
 
     async def AddJob(  # type: ignore[override]
         self, request: scheduler_pb2.AddJobRequest, context: Context

@@ -83,6 +83,23 @@ class EntityNotFoundException(GlueError):
 
     grpc_code = grpc.StatusCode.NOT_FOUND
 
+    # Glue's texts for the usual entities, written once (the catalog and the scheduler both
+    # raise them).
+    @classmethod
+    def job(cls, name: str) -> EntityNotFoundException:
+        """No job ``name``."""
+        return cls(f"Job {name} not found.")
+
+    @classmethod
+    def run(cls, job_name: str, run_id: str) -> EntityNotFoundException:
+        """No run ``run_id`` of job ``job_name``."""
+        return cls(f"Job run {run_id} of job {job_name} not found.")
+
+    @classmethod
+    def trigger(cls, name: str) -> EntityNotFoundException:
+        """No trigger ``name``."""
+        return cls(f"Trigger {name} not found.")
+
 
 class AlreadyExistsException(GlueError):
     """A create named something that already exists."""
@@ -94,6 +111,12 @@ class ConcurrentRunsExceededException(GlueError):
     """The job already has MaxConcurrentRuns runs in flight."""
 
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    @classmethod
+    def for_job(cls, name: str) -> ConcurrentRunsExceededException:
+        """Job ``name`` is at its limit. AWS's text (docs/glue-fidelity.md:
+        aws-solutions/amazon-marketing-cloud-uploader issue #51 quotes it)."""
+        return cls(f"Concurrent runs exceeded for {name}")
 
 
 class ResourceNumberLimitExceededException(GlueError):

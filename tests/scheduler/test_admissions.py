@@ -11,7 +11,8 @@ import pytest
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
-from scheduler_service.runs import Admission, Admitted, RunStore
+from scheduler_service.run_admission import Admission, Admitted
+from scheduler_service.runs import RunStore
 from servicekit.errors import ConcurrentRunsExceededException, EntityNotFoundException, GlueError
 from tests.conftest import Stack
 from tests.helpers.scripts import SLEEP, SUCCEED, write_script

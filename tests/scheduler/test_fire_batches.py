@@ -24,8 +24,9 @@ from scheduler_service.app import MIGRATIONS
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
+from scheduler_service.run_record import RunDraft
 from scheduler_service.run_states import JobRunState
-from scheduler_service.runs import RunDraft, RunStore
+from scheduler_service.runs import RunStore
 from scheduler_service.tables import outbox, runs, trigger_fires, triggers
 from servicekit.db import Database
 from servicekit.glue_shapes import from_glue

@@ -36,7 +36,8 @@ from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
-from scheduler_service.runs import Admission, RunStore
+from scheduler_service.run_admission import Admission
+from scheduler_service.runs import RunStore
 from scheduler_service.tables import runs
 from servicekit.db import Database
 from tests.helpers.cluster import (
