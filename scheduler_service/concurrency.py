@@ -65,9 +65,8 @@ def decide(
     job has already promised). ``run_queuing`` is the run's own JobRunQueuingEnabled (None:
     not given; a trigger fire never gives one). Which value wins: botocore's model documents
     Job.JobRunQueuingEnabled with "If this field does not match the value set in the job run,
-    then the value from the job run field will be used" (GLUE-SEMANTICS, on MaxConcurrentRuns,
-    agrees), so the run's value, when given, decides; otherwise the job's; "false or not
-    populated" means no queuing.
+    then the value from the job run field will be used", so the run's value, when given,
+    decides; otherwise the job's; "false or not populated" means no queuing.
 
     The rule: at or over the limit without queuing -> REFUSE; under the limit with a free
     process slot -> START; otherwise -> WAIT (queued, or under the limit but no process slot:

@@ -1,6 +1,6 @@
 """The MaxConcurrentRuns admission decision, over every combination of its inputs.
 
-``concurrency.decide`` is pure, so it is checked against the rule as GLUE-SEMANTICS writes it,
+``concurrency.decide`` is pure, so it is checked against the rule as Glue documents it,
 case by case, for MaxConcurrentRuns 1..3 (and unset), 0..4 active runs, the job's and the
 run's JobRunQueuingEnabled each on, off or unset, and 0..2 free process slots.
 """
@@ -42,8 +42,9 @@ def job_of(limit: int | None, queuing: bool | None) -> GlueDict:
 def expected(
     limit: int | None, active: int, job_q: bool | None, run_q: bool | None, free: int
 ) -> Verdict:
-    """The rule, written out from GLUE-SEMANTICS (MaxConcurrentRuns: default 1; the run's
-    JobRunQueuingEnabled overrides the job's) rather than from the code under test."""
+    """The rule, written out from Glue's documentation (botocore's model: MaxConcurrentRuns
+    default 1; the run's JobRunQueuingEnabled overrides the job's) rather than from the code
+    under test."""
     full = active >= (1 if limit is None else limit)
     if run_q is True:
         queues = True

@@ -35,6 +35,8 @@ _SHARED_CITATION = re.compile(
     r"\b(?:"
     + "|".join(map(re.escape, SHARED_DOCUMENTS))
     + r")(?:\.md\b|'s\b|\s+(?:§|section\b|invariant\b))"
+    # The names no word of ours shares are refused however they are cited.
+    + r"|\b(?:GLUE-SEMANTICS|SCHEDULER-ANCHORS)\b"
 )
 
 # ``docs/<path>`` not inside another path or URL (``awsdocs/...``, ``.../docs/...``).
