@@ -139,8 +139,13 @@ def _find(figures: list[Figure], group: str, key: str) -> Figure | None:
     return None
 
 
+# How much longer than one bare interpreter spawn a whole run may take, StartJobRun to SUCCEEDED.
+LATENCY_OVER_SPAWN_MS = 30.0
+
+
 def targets(figures: list[Figure], backend: str) -> list[Target]:
-    """The five targets on ``backend`` (binding on PostgreSQL, informational on SQLite)."""
+    """The run path's targets on ``backend`` (binding on PostgreSQL, informational on SQLite),
+    as the run-path issue states them."""
     binding = backend == "postgres"
     echo = _find(figures, "baseline", "echo")
     insert = _find(figures, "baseline", "echo_insert")
@@ -160,18 +165,23 @@ def targets(figures: list[Figure], backend: str) -> list[Target]:
 
     ratio("GetJobRun/s >= 60% of bare echo", "get_job_run", echo, 0.60)
     ratio("CreateJob/s >= 100% of echo+insert", "create_job", insert, 1.00)
-    ratio("StartJobRun/s >= 50% of echo+insert", "start_job_run", insert, 0.50)
+    ratio("StartJobRun/s, admission only >= 75% of echo+insert", "start_job_run_held", insert, 0.75)
+    ratio("StartJobRun/s, runs executing >= 50% of echo+insert", "start_job_run", insert, 0.50)
     ratio("trivial runs completed/s >= 70% of bare spawn", "trivial_runs", spawn, 0.70)
 
-    text = "StartJobRun->SUCCEEDED p50 <= one bare spawn p50 + 100 ms"
+    text = f"StartJobRun->SUCCEEDED p50 <= one bare spawn p50 + {LATENCY_OVER_SPAWN_MS:.0f} ms"
     figure = _find(figures, backend, "start_to_succeeded")
     if figure is None or spawn_one is None:
-        result.append(Target(backend, text, "not measured", "n/a", math.nan, 100.0, binding))
+        result.append(
+            Target(backend, text, "not measured", "n/a", math.nan, LATENCY_OVER_SPAWN_MS, binding)
+        )
     else:
         over = figure.p50_ms - spawn_one.p50_ms
         measured = f"{figure.p50_ms:.1f} vs {spawn_one.p50_ms:.1f} ms = +{over:.1f} ms"
-        verdict = "MET" if over <= 100.0 else "NOT MET"
-        result.append(Target(backend, text, measured, verdict, over, 100.0, binding))
+        verdict = "MET" if over <= LATENCY_OVER_SPAWN_MS else "NOT MET"
+        result.append(
+            Target(backend, text, measured, verdict, over, LATENCY_OVER_SPAWN_MS, binding)
+        )
     return result
 
 
