@@ -11,7 +11,11 @@ builds the sandbox flags)::
         [--memory-fallback as]] [--max-processes N] [--max-open-files N]
         [--max-file-bytes N] [--cpu-weight 1-10000] [--max-log-bytes N]
 
-Every run pays for one supervisor start, so the runner starts it the cheap way (``BOOTSTRAP``
+Every run pays for one supervisor start. A scheduler normally pays no interpreter start at all:
+its zygote (``scheduler_service.zygote``), an interpreter that has imported this module once,
+forks a process per run that is set up exactly like the launcher's below (its own session,
+stdio, environment, working directory, umask, locale, ``sys.argv``) and calls
+``run_and_exit``. Without a zygote the runner starts the launcher the cheap way (``BOOTSTRAP``
 below): ``python -I -S`` (no ``site``: ~6 ms instead of ~15), importing this file as a
 top-level module so its cached bytecode is used (a script is compiled afresh every time,
 ~3 ms), and ending with ``os._exit`` (no interpreter teardown, ~1 ms). For the same reason the
