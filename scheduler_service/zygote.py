@@ -33,8 +33,9 @@ import _socket
 import gc
 import os
 import sys
-from typing import TYPE_CHECKING
 
+# ``typing.TYPE_CHECKING`` without importing ``typing`` (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -45,7 +46,7 @@ _signal = __import__("_signal")
 # on sys.path like the launcher's ``BOOTSTRAP`` (the package's ``__init__`` is not imported).
 ZYGOTE_BOOTSTRAP = (
     "import sys; sys.path.append({directory!r}); import supervisor, zygote; "
-    "zygote.serve_and_exit(int(sys.argv[1]), supervisor.run_and_exit)"
+    "supervisor.warm_up(); zygote.serve_and_exit(int(sys.argv[1]), supervisor.run_and_exit)"
 )
 READY = b"ready"
 # The largest request: arguments and environment (the scheduler uses the launcher for more).
