@@ -240,6 +240,8 @@ class Sampler:
 
 def process_kind(command_line: str) -> str:
     """Which party a process is, from the command line py-spy puts in its ``process`` frame."""
+    # Both bootstraps (runner._BOOTSTRAP, runner._ZYGOTE_BOOTSTRAP) import it; a supervisor
+    # forked by the zygote shows the zygote's command line, so the zygote counts here too.
     if "import supervisor" in command_line:
         return "supervisor"
     if "-m scheduler_service" in command_line:
