@@ -21,6 +21,7 @@ import pytest
 
 from scheduler_service.runner import OUTPUT_LOG, OutcomeKind, ProcessRunner, RunningProcess
 from scheduler_service.sandbox import CgroupSupport, Sandbox
+from tests.conftest import Stack
 from tests.scheduler.test_runner import (
     GRACE,
     REPO,
@@ -308,3 +309,43 @@ async def test_limits_through_the_zygote(shared_dir: Path) -> None:  # noqa: F81
         assert outcome.limit == "memory"
     finally:
         await runner.close()
+
+
+# -- the scheduler service's own zygote ---------------------------------------------------------
+
+
+def zygotes_of(parent: int) -> list[int]:
+    """The children of ``parent`` that are supervisor zygotes (by their command line)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat_line = Path(f"/proc/{name}/stat").read_text()
+            command = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat_line.rpartition(")")[2].split()[1]) == parent and b"serve_and_exit" in command:
+            found.append(int(name))
+    return found
+
+
+async def test_the_scheduler_launches_through_its_zygote_and_its_exit_leaves_the_run(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (zygote,) = zygotes_of(os.getpid())
+    script = write_script(tmp_path, WAIT_FOR_RELEASE)
+    await stack.create_job("zygoted", script)
+    run_id = await stack.start_run("zygoted")
+    await stack.wait_run("zygoted", run_id, {"RUNNING"})
+    claim = json.loads((stack.scheduler_settings.runs_dir / run_id / "supervisor.json").read_text())
+    # Forked by the zygote: it carries the zygote's command line, not the launcher's.
+    assert b"serve_and_exit" in Path(f"/proc/{claim['pid']}/cmdline").read_bytes()
+
+    await stack.stop_scheduler()
+    await wait_exited(zygote)
+    assert not has_exited(claim["pid"])
+    (tmp_path / "release").touch()
+    await stack.start_scheduler()
+    run = await stack.wait_run("zygoted", run_id)
+    assert run.job_run_state == "SUCCEEDED", run.error_message
