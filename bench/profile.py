@@ -90,6 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-processes", type=int, default=8, help="scheduler cap [8]")
     parser.add_argument("--top", type=int, default=25, help="functions listed per process [25]")
     parser.add_argument("--py-spy", default=None, help="the py-spy binary [beside python]")
+    parser.add_argument(
+        "--only-supervisor-cost",
+        action="store_true",
+        help="only compare a bare spawn with a supervised run (launcher and zygote), "
+        "--sequential-runs times each; no py-spy, no services",
+    )
     args = parser.parse_args(argv)
     loads = [name.strip() for name in args.loads.split(",") if name.strip()]
     unknown = set(loads) - set(LOADS)
@@ -234,6 +240,8 @@ class Sampler:
 
 def process_kind(command_line: str) -> str:
     """Which party a process is, from the command line py-spy puts in its ``process`` frame."""
+    # Both bootstraps (runner._BOOTSTRAP, runner._ZYGOTE_BOOTSTRAP) import it; a supervisor
+    # forked by the zygote shows the zygote's command line, so the zygote counts here too.
     if "import supervisor" in command_line:
         return "supervisor"
     if "-m scheduler_service" in command_line:
@@ -422,78 +430,95 @@ async def profile_load(
 
 
 async def supervisor_cost(work: Path, reaper: OrphanReaper, count: int) -> str:
-    """CPU of a bare ``python -c pass`` and of the same under a supervisor, started the way the
-    runner starts it, ``count`` times each one at a time, on an otherwise idle stack: the
-    supervisor's own price per run is the difference."""
+    """CPU of a bare ``python -c pass`` and of the same under a supervisor, ``count`` times each
+    one at a time, started by ``runner.ProcessRunner`` both ways it can: the launcher (an
+    interpreter per run) and the zygote (a fork of an already-started one). The supervisor's
+    own price per run is the difference.
+
+    Needs this process to be a child subreaper (``become_subreaper``): supervisors are then
+    re-parented and reaped here, so RUSAGE_CHILDREN holds every process of a run - the launcher
+    or the zygote's forked child, the supervisor, the job. The zygote itself is closed (and so
+    reaped, with the children it reaped) after the runs; its start-up, measured apart, is
+    taken out. "scheduler side" is this process's own CPU per launch (RUSAGE_SELF: the fork
+    of the caller or the message to the zygote, asyncio's child watcher, the status read).
+    """
     import resource
 
     from scheduler_service import runner
 
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    children, own = resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF
     bare: list[float] = []
+    bare_walls: list[float] = []
     for _ in range(count):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = cpu(children)
         t0 = time.perf_counter()
         process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
         _SPAWNED.add(process.pid)
         await process.wait()
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        bare.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        bare_wall = wall
-    walls: list[float] = []
-    reaper.take()
-    # Both the launcher (the interpreter that starts, imports the supervisor and forks: asyncio
-    # reaps it) and the forked supervisor with its job (re-parented here, reaped by the reaper)
-    # are our children: RUSAGE_CHILDREN holds all three.
-    before_all = resource.getrusage(resource.RUSAGE_CHILDREN)
-    for n in range(count):
-        run_dir = work / f"supervised-{n}"
-        run_dir.mkdir(parents=True)
-        t0 = time.perf_counter()
-        # The runner's own command line (runner.ProcessRunner.launch), without a sandbox.
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-S",
-            "-c",
-            runner._BOOTSTRAP,
-            "--run-dir",
-            str(run_dir),
-            "--deadline",
-            "none",
-            "--grace",
-            "1.0",
-            "--",
-            sys.executable,
-            "-c",
-            "pass",
-            stdout=asyncio.subprocess.PIPE,
-            start_new_session=True,
+        bare_walls.append(time.perf_counter() - t0)
+        bare.append(cpu(children) - before)
+
+    async def under_supervisor(name: str, zygote: bool) -> tuple[float, float, float]:
+        """(CPU ms per run in children, in this process, wall p50 ms to the outcome)."""
+        processes = runner.ProcessRunner(work / name)
+        walls: list[float] = []
+        reaper.take()
+        before_children, before_own = cpu(children), cpu(own)
+        if zygote:
+            assert await processes.start_zygote(), "the zygote did not start"
+            _SPAWNED.add(processes.zygote_pid or 0)
+        try:
+            for n in range(count):
+                t0 = time.perf_counter()
+                handle = await processes.launch(
+                    f"jr_{n}", [sys.executable, "-c", "pass"], None, env=os.environ
+                )
+                outcome = await handle.wait()
+                walls.append(time.perf_counter() - t0)
+                assert outcome.kind is runner.OutcomeKind.SUCCEEDED, outcome
+        finally:
+            await processes.close()
+        await asyncio.sleep(0.2)  # the reaper's last round
+        reaper.take()
+        walls.sort()
+        return (
+            1000 * (cpu(children) - before_children) / count,
+            1000 * (cpu(own) - before_own) / count,
+            1000 * walls[len(walls) // 2],
         )
-        _SPAWNED.add(process.pid)
-        await process.communicate()
-        while not (run_dir / runner.EXIT_FILE).exists():  # noqa: ASYNC110 - another process writes it
-            await asyncio.sleep(0.001)
-        walls.append(time.perf_counter() - t0)
-    await asyncio.sleep(0.2)
-    reaped = reaper.take()
-    after_all = resource.getrusage(resource.RUSAGE_CHILDREN)
-    all_ms = (
-        1000
-        * (after_all.ru_utime + after_all.ru_stime - before_all.ru_utime - before_all.ru_stime)
-        / count
-    )
+
+    # The zygote's start and close alone, to take out of its per-run figure.
+    starts = 5
+    before = cpu(children)
+    for n in range(starts):
+        idle = runner.ProcessRunner(work / f"idle-{n}")
+        await idle.start_zygote()
+        _SPAWNED.add(idle.zygote_pid or 0)
+        await idle.close()
+    zygote_start_ms = 1000 * (cpu(children) - before) / starts
+
+    launcher_ms, launcher_own_ms, launcher_wall = await under_supervisor("launcher", False)
+    zygote_all_ms, zygote_own_ms, zygote_wall = await under_supervisor("zygote", True)
+    zygote_ms = zygote_all_ms - zygote_start_ms / count
     bare_ms = 1000 * sum(bare) / len(bare)
-    forked_ms = sum(reaped.per_process_ms) / max(reaped.count, 1)
-    walls.sort()
+    bare_walls.sort()
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return (
-        f"supervisor price, {count} runs one at a time: bare `python -c pass` "
-        f"{bare_ms:.1f} ms CPU (last wall {bare_wall * 1000:.1f} ms); under a supervisor "
-        f"{all_ms:.1f} ms CPU = launcher (interpreter start, import, fork) "
-        f"{all_ms - forked_ms:.1f} + forked supervisor with its job {forked_ms:.1f} "
-        f"({reaped.count} reaped); wall to exit.json p50 {walls[len(walls) // 2] * 1000:.1f} "
-        f"ms: the supervisor adds {all_ms - bare_ms:.1f} ms CPU per run, of which the "
-        "launcher's share is on the scheduler's children's account (not in its cpu meter)"
+        f"supervisor price, {count} runs of `python -c pass` one at a time (load average "
+        f"{load}):\n"
+        f"  bare spawn:               {bare_ms:5.1f} ms CPU, wall p50 "
+        f"{bare_walls[len(bare_walls) // 2] * 1000:5.1f} ms\n"
+        f"  under a supervisor, launcher: {launcher_ms:5.1f} ms CPU in children "
+        f"(+{launcher_ms - bare_ms:.1f} over bare) + {launcher_own_ms:.1f} ms scheduler side; "
+        f"wall to the outcome p50 {launcher_wall:5.1f} ms\n"
+        f"  under a supervisor, zygote:   {zygote_ms:5.1f} ms CPU in children and zygote "
+        f"(+{zygote_ms - bare_ms:.1f} over bare) + {zygote_own_ms:.1f} ms scheduler side; "
+        f"wall to the outcome p50 {zygote_wall:5.1f} ms (the zygote's start, "
+        f"{zygote_start_ms:.1f} ms once, taken out)"
     )
 
 
@@ -511,7 +536,7 @@ async def profile(args: argparse.Namespace, binary: str, reaper: OrphanReaper) -
     work = args.out_dir / "work"
     shutil.rmtree(work, ignore_errors=True)
     results: list[Result] = []
-    args.supervisor_note = await supervisor_cost(work / "supervised", reaper, 30)
+    args.supervisor_note = await supervisor_cost(work / "supervised", reaper, args.sequential_runs)
 
     async def one(load: str, stack: Stack, run: Callable[[], Awaitable[Figure]]) -> None:
         if load in args.loads:
@@ -615,6 +640,13 @@ async def _main(args: argparse.Namespace, binary: str, reaper: OrphanReaper) -> 
     task = asyncio.current_task()
     if task is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    if args.only_supervisor_cost:
+        work = args.out_dir / "work" / "supervised"
+        shutil.rmtree(work, ignore_errors=True)
+        text = await supervisor_cost(work, reaper, args.sequential_runs)
+        (args.out_dir / "supervisor-cost.txt").write_text(text + "\n")
+        print(text)
+        return 0
     if args.backend == "postgres":
         problem = await procs.postgres_available()
         if problem:
@@ -630,7 +662,7 @@ async def _main(args: argparse.Namespace, binary: str, reaper: OrphanReaper) -> 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
-    binary = find_py_spy(args.py_spy)
+    binary = "" if args.only_supervisor_cost else find_py_spy(args.py_spy)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if not become_subreaper():
         print("cannot become a child subreaper: supervisors will not be sampled", file=sys.stderr)

@@ -114,6 +114,10 @@ class SchedulerApp(ServiceApp):
         runner = ProcessRunner(
             settings.runs_dir, stop_grace=settings.stop_grace_seconds, sandbox=sandbox
         )
+        # Supervisors are forked by a zygote of this process (the launcher if it cannot start);
+        # closed after the executor, which launches through it. Runs outlive both.
+        await runner.start_zygote()
+        stack.push_async_callback(runner.close)
         site_processes = SiteProcesses(settings.runs_dir)
         site_processes.register(replica.replica_id, Role.REPLICA)
         executor = Executor(

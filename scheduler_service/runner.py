@@ -21,6 +21,14 @@ directory is 0711 and its files 0600: the job can reach ``job/`` but cannot read
 truncate the files the scheduler trusts (a job that could rewrite supervisor.json could make
 the scheduler signal any process it names) nor its own log.
 
+How a supervisor starts: by default through the *launcher*, ``python -I -S -c BOOTSTRAP ARGS``,
+an interpreter start per run (~17-21 ms of CPU). A scheduler opens a *zygote* instead
+(``start_zygote``, ``scheduler_service.zygote``): one long-lived ``python -I -S`` process of its
+own, in its own session, with the supervisor already imported, that forks a launcher-equivalent
+process per run on a request over a socketpair. Either way the launcher's process forks the
+supervisor and exits, so the supervisor is nobody's child and everything below holds alike. A
+zygote that died is replaced at the next launch; one that cannot start leaves the launcher.
+
 The supervisor is identified by (boot id, pid, start time from ``/proc/<pid>/stat``), so a
 reused pid is never mistaken for it, and it is signalled and awaited through a pidfd, which
 cannot refer to another process once opened.
@@ -33,13 +41,17 @@ of them regardless.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import enum
 import json
+import logging
 import os
 import re
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -48,12 +60,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scheduler_service import supervisor as _sv
+from scheduler_service import zygote as _zygote
 
 if TYPE_CHECKING:  # sandbox imports commands, which imports this module
     from scheduler_service.sandbox import RunLimits, Sandbox
 
 SUPERVISOR_SCRIPT = Path(_sv.__file__).resolve()
 _BOOTSTRAP = _sv.BOOTSTRAP.format(directory=str(SUPERVISOR_SCRIPT.parent))
+_ZYGOTE_BOOTSTRAP = _zygote.ZYGOTE_BOOTSTRAP.format(directory=str(SUPERVISOR_SCRIPT.parent))
 OUTPUT_LOG = _sv.OUTPUT_LOG
 CLAIM_FILE = _sv.CLAIM_FILE
 EXIT_FILE = _sv.EXIT_FILE
@@ -67,6 +81,14 @@ LOST_KILL_ROUNDS = 50
 # How long launch() waits for the supervisor's one status line. Normally a few milliseconds;
 # the limit only matters if the supervisor hangs before the job starts (a stuck disk).
 DEFAULT_REPORT_TIMEOUT_SECONDS = 30.0
+# How long the zygote may take to start and say it is ready (an interpreter start: ~20 ms).
+ZYGOTE_START_TIMEOUT_SECONDS = 10.0
+# After the zygote failed to start, runs use the launcher this long before it is tried again.
+ZYGOTE_RETRY_SECONDS = 30.0
+# How long closing waits for the zygote to exit on its socket's EOF before killing it.
+ZYGOTE_EXIT_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 # A run id names a directory: no separators, no "." or "..", nothing hidden.
@@ -362,6 +384,249 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+# -- the zygote ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Status:
+    """What a launch's status pipe gave: the line (without its newline), or what it ended with."""
+
+    line: bytes
+    eof: bool
+    """The pipe closed without a line: no process of the launch holds it any more."""
+
+
+class _Zygote:
+    """The scheduler's end of the supervisor zygote (``scheduler_service.zygote``).
+
+    Owns the zygote process, its socket and the pidfd that tells when it died; ``close`` ends
+    all three. No asyncio child watcher is involved (no thread per process): the zygote is
+    awaited and reaped through its pidfd, and launches go over the socket, not through
+    ``create_subprocess_exec``.
+
+    Restarted at the next launch when it has died; while it cannot start, ``launch`` returns
+    None and the runner starts the launcher instead (tried again after
+    ``ZYGOTE_RETRY_SECONDS``).
+    """
+
+    def __init__(self, python: str) -> None:
+        self._python = python
+        self._sock: socket.socket | None = None
+        self._pid: int | None = None
+        self._pidfd: int | None = None
+        self._closed = False
+        self._retry_at = 0.0
+        self._starting = asyncio.Lock()
+        # One sender at a time: a full socket buffer is waited for with add_writer, which
+        # holds one callback per descriptor.
+        self._sending = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The live zygote's pid; None while there is none."""
+        return self._pid if self._sock is not None else None
+
+    async def start(self) -> bool:
+        """Start the zygote if none is running; False (logged) if it cannot start."""
+        if self._sock is not None:
+            return True
+        async with self._starting:
+            if self._sock is not None:
+                return True
+            if self._closed or time.monotonic() < self._retry_at:
+                return False
+            try:
+                await self._spawn()
+            except (OSError, TimeoutError, ValueError) as exc:
+                self._retry_at = time.monotonic() + ZYGOTE_RETRY_SECONDS
+                log.warning(
+                    "cannot start the supervisor zygote (%s); runs start through the launcher "
+                    "(an interpreter per run) and it is tried again in %g s",
+                    exc or type(exc).__name__,
+                    ZYGOTE_RETRY_SECONDS,
+                )
+                return False
+            return True
+
+    async def _spawn(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process: subprocess.Popen[bytes] | None = None
+        pidfd: int | None = None
+        try:
+            # Popen, as the launcher's asyncio subprocess does (not os.posix_spawn: glibc's
+            # leaves its internal signals 32 and 33 ignored in the child, which a job would
+            # inherit). Its own session: a signal to the scheduler's process group must not
+            # reach it. No asyncio watcher: the pidfd below tells when it exits.
+            process = subprocess.Popen(  # noqa: ASYNC220 - vfork + exec: returns at once
+                [self._python, "-I", "-S", "-c", _ZYGOTE_BOOTSTRAP, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+            theirs.close()
+            # Our unreaped child: the pid cannot be reused, so the pidfd is the zygote's.
+            pidfd = os.pidfd_open(process.pid)
+            ours.setblocking(False)
+            loop = asyncio.get_running_loop()
+            ready = await asyncio.wait_for(loop.sock_recv(ours, 64), ZYGOTE_START_TIMEOUT_SECONDS)
+            if ready != _zygote.READY:
+                raise OSError(f"it said {ready!r} instead of {_zygote.READY!r}")
+        except BaseException:
+            theirs.close()
+            ours.close()
+            if pidfd is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                await _wait_exit(pidfd, None)
+                os.close(pidfd)
+            raise
+        finally:
+            if process is not None:
+                # Reaped through the pidfd; Popen must not try again (nor warn at exit).
+                process.returncode = 0
+        self._sock, self._pid, self._pidfd = ours, process.pid, pidfd
+        asyncio.get_running_loop().add_reader(pidfd, self._exited, ours)
+        log.debug("supervisor zygote started", extra={"zygote_pid": process.pid})
+
+    def _exited(self, sock: socket.socket) -> None:
+        """The zygote's pidfd is readable: it has exited. Reap it; the next launch restarts it."""
+        if self._sock is not sock or self._pidfd is None:
+            return
+        pidfd, pid = self._pidfd, self._pid
+        asyncio.get_running_loop().remove_reader(pidfd)
+        status = None
+        with contextlib.suppress(ChildProcessError):
+            status = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+        os.close(pidfd)
+        sock.close()
+        self._sock = self._pid = self._pidfd = None
+        if not self._closed:
+            log.warning(
+                "the supervisor zygote (pid %s) ended (%s); the next launch starts another",
+                pid,
+                "unknown status"
+                if status is None
+                else f"code {status.si_code}, status {status.si_status}",
+            )
+
+    async def launch(self, request: bytes, log_fd: int, timeout: float) -> _Status | None:
+        """Have the zygote start a launcher for ``request``; its status, or None if the request
+        could not be handed over (then nothing was started for it)."""
+        for _ in range(2):  # a zygote found dead is restarted once
+            if not await self.start():
+                return None
+            sock = self._sock
+            assert sock is not None
+            read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+            try:
+                os.set_blocking(read_fd, False)
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._send(sock, request, (write_fd, log_fd))
+                except (OSError, TimeoutError) as exc:
+                    # Dead (EPIPE, ECONNRESET) or stuck: either way it did not get the request.
+                    log.warning("the supervisor zygote did not take a launch (%s)", exc)
+                    await self._discard(sock)
+                    continue
+                finally:
+                    os.close(write_fd)
+                return await _read_status(read_fd, timeout)
+            finally:
+                os.close(read_fd)
+        return None
+
+    async def _send(self, sock: socket.socket, data: bytes, fds: tuple[int, ...]) -> None:
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        async with self._sending:
+            while True:
+                try:
+                    sock.sendmsg([data], rights)
+                    return
+                except BlockingIOError:
+                    await _ready(sock.fileno(), writable=True)
+
+    async def _discard(self, sock: socket.socket) -> None:
+        """Give up on a zygote that refused a request: kill it and reap it."""
+        if self._sock is not sock or self._pidfd is None:
+            return  # another launch did it already
+        pidfd = self._pidfd
+        asyncio.get_running_loop().remove_reader(pidfd)
+        self._sock = self._pid = self._pidfd = None
+        sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        try:
+            await _wait_exit(pidfd, None)
+        finally:
+            os.close(pidfd)
+
+    async def close(self) -> None:
+        """Close the socket (the zygote exits on its EOF), wait for the exit and reap it."""
+        self._closed = True
+        async with self._starting:
+            sock, pidfd = self._sock, self._pidfd
+            if sock is None or pidfd is None:
+                return
+            asyncio.get_running_loop().remove_reader(pidfd)
+            self._sock = self._pid = self._pidfd = None
+            sock.close()
+            try:
+                await _wait_exit(pidfd, ZYGOTE_EXIT_SECONDS)
+            finally:
+                os.close(pidfd)
+
+
+async def _ready(fd: int, *, writable: bool = False) -> None:
+    """Wait until ``fd`` is readable (or writable) on the event loop."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    if writable:
+        loop.add_writer(fd, _resolve, ready)
+    else:
+        loop.add_reader(fd, _resolve, ready)
+    try:
+        await ready
+    finally:
+        if writable:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+async def _wait_exit(pidfd: int, timeout: float | None) -> None:
+    """Wait for our child behind ``pidfd`` to exit (SIGKILL after ``timeout``) and reap it."""
+    try:
+        async with asyncio.timeout(timeout):
+            await _ready(pidfd)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        await _ready(pidfd)
+    with contextlib.suppress(ChildProcessError):  # exited: the pidfd said so; this only reaps
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)  # noqa: ASYNC222
+
+
+async def _read_status(fd: int, timeout: float) -> _Status:
+    """Read the supervisor's status line from the non-blocking pipe ``fd``."""
+    received = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    chunk = os.read(fd, 4096)
+                except BlockingIOError:
+                    await _ready(fd)
+                    continue
+                if not chunk:
+                    return _Status(bytes(received), eof=True)
+                received += chunk
+                if b"\n" in received:
+                    return _Status(bytes(received).partition(b"\n")[0], eof=False)
+    except TimeoutError:
+        return _Status(bytes(received), eof=False)
+
+
 class ProcessRunner:
     """Starts and re-adopts run processes; owns the runs directory ``<data-dir>/runs``.
 
@@ -390,6 +655,31 @@ class ProcessRunner:
         self._sandbox = sandbox
         self._other_user = sandbox is not None and sandbox.changes_identity
         self._runs_dir_ready = False
+        self._zygote: _Zygote | None = None
+
+    async def start_zygote(self) -> bool:
+        """Start supervisors from now on through a zygote (``scheduler_service.zygote``): a
+        process of our own that forks each one from an already-started interpreter, instead of
+        an interpreter start per run. ``close`` ends it; runs are not affected either way.
+
+        Returns:
+            False if it could not start (logged): launches then use the launcher, and the
+            zygote is tried again later.
+        """
+        if self._zygote is None:
+            self._zygote = _Zygote(self._python)
+        return await self._zygote.start()
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The live zygote's pid; None if there is none (not started, or dead until the next
+        launch restarts it)."""
+        return None if self._zygote is None else self._zygote.pid
+
+    async def close(self) -> None:
+        """End the zygote, if one was started; running supervisors go on."""
+        if self._zygote is not None:
+            await self._zygote.close()
 
     def run_dir(self, run_id: str) -> Path:
         """The run's directory.
@@ -459,6 +749,18 @@ class ProcessRunner:
             if self._sandbox is None
             else self._sandbox.supervisor_args(run_id, self.runs_dir, work_dir, limits)
         )
+        args = [
+            "--run-dir",
+            str(run_dir),
+            "--deadline",
+            "none" if deadline is None else repr(float(deadline)),
+            "--grace",
+            repr(float(self.stop_grace if grace is None else grace)),
+            *sandbox_args,
+            "--",
+            *argv,
+        ]
+        cwd = work_dir if cwd is None else cwd
         # Unbuffered, append-only: the supervisor writes here only when it cannot report.
         log_fd = os.open(
             run_dir / SUPERVISOR_LOG,
@@ -466,32 +768,74 @@ class ProcessRunner:
             0o600 if self._other_user else 0o644,
         )
         try:
+            status = await self._launch_through_zygote(run_id, run_dir, args, env, cwd, log_fd)
+            how = "through the zygote"
+            if status is None:
+                status, how = await self._launch_process(args, env, cwd, log_fd)
+        finally:
+            os.close(log_fd)
+        code, _, detail = status.line.decode("utf-8", "replace").rstrip("\n").partition(" ")
+        if code == "error":
+            raise LaunchError(detail)
+        # "started" and "busy" both leave a claim: ours, or the supervisor's that has the run.
+        existing = self._existing(run_id, run_dir)
+        if existing is not None:
+            return existing
+        tail = _tail(run_dir / SUPERVISOR_LOG)
+        raise LaunchError(
+            f"the run's supervisor did not report ({status.line!r}, {how})"
+            + (f": {tail}" if tail else "")
+        )
+
+    async def _launch_through_zygote(
+        self,
+        run_id: str,
+        run_dir: Path,
+        args: list[str],
+        env: Mapping[str, str] | None,
+        cwd: Path | str,
+        log_fd: int,
+    ) -> _Status | None:
+        """The status of a launch through the zygote; None if the launcher must do it."""
+        if self._zygote is None:
+            return None
+        request = _zygote.encode_request(
+            args, dict(os.environ if env is None else env), os.fspath(cwd), _umask()
+        )
+        if request is None:
+            return None  # the launcher raises the same error as before, or copes with the size
+        status = await self._zygote.launch(request, log_fd, self._report_timeout)
+        # EOF without a line: nothing holds the status pipe any more and nothing reported (the
+        # zygote died with the request, or its child before the supervisor could claim). A
+        # claim made meanwhile is a supervisor's; without one, none can appear (it would hold
+        # the pipe), so the launcher may start the run instead.
+        lost = status is not None and status.eof and not status.line
+        if lost and self._existing(run_id, run_dir) is None:
+            log.warning("a launch through the supervisor zygote was lost; using the launcher")
+            return None
+        return status
+
+    async def _launch_process(
+        self, args: list[str], env: Mapping[str, str] | None, cwd: Path | str, log_fd: int
+    ) -> tuple[_Status, str]:
+        """Start the launcher (``python -I -S -c BOOTSTRAP ARGS``) and read its status."""
+        try:
             proc = await asyncio.create_subprocess_exec(
                 self._python,
                 "-I",
                 "-S",
                 "-c",
                 _BOOTSTRAP,
-                "--run-dir",
-                str(run_dir),
-                "--deadline",
-                "none" if deadline is None else repr(float(deadline)),
-                "--grace",
-                repr(float(self.stop_grace if grace is None else grace)),
-                *sandbox_args,
-                "--",
-                *argv,
+                *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_fd,
                 start_new_session=True,
                 env=env,
-                cwd=work_dir if cwd is None else cwd,
+                cwd=cwd,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start the run's supervisor: {exc}") from exc
-        finally:
-            os.close(log_fd)
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), self._report_timeout)
@@ -501,18 +845,8 @@ class ProcessRunner:
             # The process we started only forks the supervisor and exits; reaping it (and the
             # pipe's EOF) lets asyncio close its transport.
             await proc.wait()
-        status, _, detail = line.decode("utf-8", "replace").rstrip("\n").partition(" ")
-        if status == "error":
-            raise LaunchError(detail)
-        # "started" and "busy" both leave a claim: ours, or the supervisor's that has the run.
-        existing = self._existing(run_id, run_dir)
-        if existing is not None:
-            return existing
-        tail = _tail(run_dir / SUPERVISOR_LOG)
-        raise LaunchError(
-            f"the run's supervisor did not report ({line!r}, exit status {proc.returncode})"
-            + (f": {tail}" if tail else "")
-        )
+        status = _Status(line.rstrip(b"\n"), eof=not line.endswith(b"\n"))
+        return status, f"exit status {proc.returncode}"
 
     def _prepare_for_other_user(self, run_dir: Path, work_dir: Path) -> None:
         """Make the run directory passable, not readable, for the job's user (see the module
@@ -562,6 +896,20 @@ class ProcessRunner:
         if not isinstance(claim, _Claim):
             return False
         return RunningProcess(run_id, self.run_dir(run_id), claim).stop()
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets it, for every thread)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _tail(path: Path, size: int = 2048) -> str:

@@ -11,7 +11,11 @@ builds the sandbox flags)::
         [--memory-fallback as]] [--max-processes N] [--max-open-files N]
         [--max-file-bytes N] [--cpu-weight 1-10000] [--max-log-bytes N]
 
-Every run pays for one supervisor start, so the runner starts it the cheap way (``BOOTSTRAP``
+Every run pays for one supervisor start. A scheduler normally pays no interpreter start at all:
+its zygote (``scheduler_service.zygote``), an interpreter that has imported this module once,
+forks a process per run that is set up exactly like the launcher's below (its own session,
+stdio, environment, working directory, umask, locale, ``sys.argv``) and calls
+``run_and_exit``. Without a zygote the runner starts the launcher the cheap way (``BOOTSTRAP``
 below): ``python -I -S`` (no ``site``: ~6 ms instead of ~15), importing this file as a
 top-level module so its cached bytecode is used (a script is compiled afresh every time,
 ~3 ms), and ending with ``os._exit`` (no interpreter teardown, ~1 ms). For the same reason the
@@ -74,6 +78,11 @@ import select
 import sys
 import time
 from _json import encode_basestring_ascii
+
+# ``typing.TYPE_CHECKING`` without importing ``typing`` (mypy knows the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # The C module behind ``signal``; typeshed has no stubs for it, hence the untyped import.
 _signal = __import__("_signal")
@@ -493,27 +502,56 @@ def last_line(tail: bytes) -> str:
     return ""
 
 
-def become_subreaper() -> bool:
-    """Make orphaned descendants our children instead of init's; False if it failed.
+def _subreaper_call() -> Callable[[], bool]:
+    """Build the call of ``prctl(PR_SET_CHILD_SUBREAPER, 1)``.
 
     ``prctl`` through ``_ctypes`` directly: the ``ctypes`` package costs 2.3 ms more to import.
+    Loading ``_ctypes`` and building the types still cost ~2.5 ms of CPU, so a zygote does it
+    once (``warm_up``) for every supervisor it forks.
     """
-    try:
-        # Untyped like ``_signal``: typeshed's stubs describe the ``ctypes`` wrappers, not this.
-        _ctypes = __import__("_ctypes")
+    # Untyped like ``_signal``: typeshed's stubs describe the ``ctypes`` wrappers, not this.
+    _ctypes = __import__("_ctypes")
 
-        # Classes made with type(): their bases are untyped, which a class statement rejects.
-        ulong = type("c_ulong", (_ctypes._SimpleCData,), {"_type_": "L"})
-        c_int = type("c_int", (_ctypes._SimpleCData,), {"_type_": "i"})
-        libc = type("libc", (), {"_handle": _ctypes.dlopen(None, 0)})
-        function = type(
-            "function",
-            (_ctypes.CFuncPtr,),
-            {"_flags_": _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO, "_restype_": c_int},
-        )
-        prctl = function(("prctl", libc))
-        zero = ulong(0)
-        return bool(prctl(PR_SET_CHILD_SUBREAPER, ulong(1), zero, zero, zero) == 0)
+    # Classes made with type(): their bases are untyped, which a class statement rejects.
+    ulong = type("c_ulong", (_ctypes._SimpleCData,), {"_type_": "L"})
+    c_int = type("c_int", (_ctypes._SimpleCData,), {"_type_": "i"})
+    libc = type("libc", (), {"_handle": _ctypes.dlopen(None, 0)})
+    function = type(
+        "function",
+        (_ctypes.CFuncPtr,),
+        {"_flags_": _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO, "_restype_": c_int},
+    )
+    prctl = function(("prctl", libc))
+    args = (ulong(1), ulong(0), ulong(0), ulong(0))
+
+    def set_subreaper() -> bool:
+        return bool(prctl(PR_SET_CHILD_SUBREAPER, *args) == 0)
+
+    return set_subreaper
+
+
+# The call, once built (``warm_up``); a forked supervisor inherits it.
+_subreaper: list[Callable[[], bool]] = []
+
+
+def warm_up() -> None:
+    """Do once, before forking supervisors, what each of them would otherwise pay for: build
+    the subreaper call and import the modules only sandbox flags need (``resource``,
+    ``fcntl``). Called by the zygote (``scheduler_service.zygote``); never by a launcher, which
+    starts a single supervisor."""
+    try:  # noqa: SIM105 - contextlib costs every launcher ~2 ms to import
+        _subreaper.append(_subreaper_call())
+    except Exception:  # noqa: BLE001, S110 - each supervisor's become_subreaper tries again
+        pass
+    for name in ("resource", "fcntl"):
+        __import__(name)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants our children instead of init's; False if it failed."""
+    try:
+        call = _subreaper[0] if _subreaper else _subreaper_call()
+        return call()
     except Exception:  # noqa: BLE001 - no subreaper is a weaker run, not a failed one
         return False
 

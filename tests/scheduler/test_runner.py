@@ -9,7 +9,7 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +33,21 @@ def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
 
 
-@pytest.fixture
-def runner(runs_dir: Path) -> Iterator[ProcessRunner]:
+@pytest.fixture(params=["launcher", "zygote"])
+async def runner(runs_dir: Path, request: pytest.FixtureRequest) -> AsyncIterator[ProcessRunner]:
+    """A runner that starts supervisors the plain way (an interpreter per launch) or through
+    its zygote: every test using it must see the same outcomes both ways."""
     runner = ProcessRunner(runs_dir, stop_grace=GRACE)
-    yield runner
-    # A failed test must not leave jobs behind: stop whatever still runs (TERM, then KILL).
-    if runs_dir.exists():
-        for run_dir in runs_dir.iterdir():
-            runner.stop(run_dir.name)
+    if request.param == "zygote":
+        assert await runner.start_zygote()
+    try:
+        yield runner
+    finally:
+        await runner.close()
+        # A failed test must not leave jobs behind: stop whatever still runs (TERM, then KILL).
+        if runs_dir.exists():
+            for run_dir in runs_dir.iterdir():
+                runner.stop(run_dir.name)
 
 
 @pytest.fixture
