@@ -137,8 +137,10 @@ class JobRunCatalog:
             # either: the snapshot's upsert is complete by itself (and so is the started_by
             # update that follows it only when the consumer wrote the run first).
             async with self._db.statement() as conn:
-                await apply_admission(conn, event, identity.caller_name())
-            self.applied_elsewhere.note([event])
+                written = await apply_admission(conn, event, identity.caller_name())
+            if written:
+                # (Not written: the consumer got there first, and has it.)
+                self.applied_elsewhere.note([event])
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:
