@@ -18,9 +18,10 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -100,10 +101,22 @@ class _NameTaken(Exception):
     """Rolls back a SQLite create whose name was taken (and the version it drew)."""
 
 
-def _insert_new(stmt: postgresql.Insert | sqlite.Insert) -> Any:
-    """``stmt`` (a dialect's insert of a job) doing nothing on a taken name, returning the
-    version of a row it inserted."""
+def _insert_job(dialect: ModuleType, version: Any) -> Any:
+    """A dialect's insert of a new job's row (values bound at execution; ``version`` an
+    expression or a parameter) doing nothing on a taken name, returning the version of a row
+    it inserted. Built once: composing a statement costs more Python than executing it."""
+    columns = ("name", "incarnation", "definition", "tags", "created_on", "created_by")
+    stmt = dialect.insert(jobs).values(
+        {**{name: bindparam(name, type_=jobs.c[name].type) for name in columns}, "version": version}
+    )
     return stmt.on_conflict_do_nothing(index_elements=[jobs.c.name]).returning(jobs.c.version)
+
+
+# PostgreSQL draws the version in the same statement; SQLite's comes from its counter row.
+_INSERT_JOB = {
+    "postgresql": _insert_job(postgresql, func.nextval("catalog_registration_version")),
+    "sqlite": _insert_job(sqlite, bindparam("version", type_=jobs.c.version.type)),
+}
 
 
 def registration(
@@ -306,25 +319,21 @@ class JobCatalog:
                 async with self._db.transaction() as conn:
                     await self._check_trigger_runs(conn, job, "")
                     version = await next_version(conn)
-                    stmt = _insert_new(sqlite.insert(jobs).values(**row, version=version))
-                    if (await conn.execute(stmt)).first() is None:
+                    values = {**row, "version": version}
+                    if (await conn.execute(_INSERT_JOB["sqlite"], values)).first() is None:
                         raise _NameTaken  # and leave the version counter as it was
             except _NameTaken:
                 return None
             return version
-        stmt = _insert_new(
-            postgresql.insert(jobs).values(
-                **row, version=func.nextval("catalog_registration_version")
-            )
-        )
+        stmt = _INSERT_JOB["postgresql"]
         if not job.default_arguments and not job.non_overridable_arguments:
             # No trigger check to share a transaction with (``_check_trigger_runs``).
             async with self._db.statement() as conn:
-                inserted = (await conn.execute(stmt)).first()
+                inserted = (await conn.execute(stmt, row)).first()
         else:
             async with self._db.transaction() as conn:
                 await self._check_trigger_runs(conn, job, "")
-                inserted = (await conn.execute(stmt)).first()
+                inserted = (await conn.execute(stmt, row)).first()
         return None if inserted is None else int(inserted.version)
 
     async def update(self, params: GlueDict) -> str:
