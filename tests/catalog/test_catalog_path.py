@@ -13,6 +13,7 @@ import pytest
 
 from catalog_service.limits import Limits
 from catalog_service.scheduler_link import SchedulerLink
+from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from tests.conftest import Stack
 from tests.helpers.errors import expect_error
@@ -186,3 +187,29 @@ async def test_quotas_stay_exact_near_the_limit(stack: Stack, tmp_path: Path) ->
         await stack.wait_run("sleepy", run.id)
     last = await stack.start_run("sleepy", arguments={"--seconds": "0"})
     assert (await stack.wait_run("sleepy", last)).job_run_state == "SUCCEEDED"
+
+
+async def test_add_jobs_applies_each_newer_version_once(stack: Stack) -> None:
+    assert stack.scheduler is not None
+
+    def job(name: str, version: int) -> scheduler_pb2.JobRegistration:
+        definition = glue_pb2.Job(
+            name=name,
+            role=ROLE,
+            command=glue_pb2.JobCommand(name="pythonshell", script_location="/x.py"),
+        )
+        return scheduler_pb2.JobRegistration(job=definition, version=version, incarnation="i")
+
+    # Without the catalog, whose reconciler would tombstone jobs it does not know.
+    await stack.stop_catalog()
+    link = SchedulerLink(f"127.0.0.1:{stack.scheduler.port}")
+    try:
+        batch = [job("b", 5), job("a", 7), job("b", 3)]
+        assert await link.add_jobs(batch) == [True, True, False]
+        # Idempotent: the same versions again change nothing; a newer one is applied.
+        assert await link.add_jobs(batch) == [False, False, False]
+        assert await link.add_jobs([job("a", 6), job("a", 8)]) == [False, True]
+    finally:
+        await link.close()
+    held = await _held_versions(stack)
+    assert (held["a"], held["b"]) == (8, 5)
