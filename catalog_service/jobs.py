@@ -209,6 +209,9 @@ class JobCatalog:
                         "could not update the scheduler; the reconciler will",
                         extra={"change": f"AddJobs ({len(batch)} jobs)", "error": exc.message},
                     )
+                except Exception:
+                    # Not a reason to stop pushing the jobs queued after these.
+                    log.exception("AddJobs failed; the reconciler will push these jobs")
                 finally:
                     for future in done:
                         if not future.done():
