@@ -109,7 +109,13 @@ class CatalogApp(ServiceApp):
             health_updates.add(task)
             task.add_done_callback(health_updates.discard)
 
-        consumer = EventConsumer(db, link, on_connected=on_connected)
+        consumer = EventConsumer(
+            db,
+            link,
+            on_connected=on_connected,
+            applied_elsewhere=runs.applied_elsewhere,
+            on_applied=runs.consumer_applied,
+        )
         catalog_metrics.register(registry, consumer, reconciler)
         self.db, self.jobs, self.runs = db, jobs, runs
         self.consumer, self.reconciler = consumer, reconciler

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import select, update
 
-from catalog_service.run_events import apply_events
+from catalog_service.run_events import AppliedElsewhere, apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import event_cursor
 from glue.scheduler.v1 import scheduler_pb2
@@ -29,6 +29,9 @@ MAX_BATCH = 500
 # How often the applied position is acknowledged to the scheduler (its history retention keeps
 # unacknowledged events; a late acknowledgement only keeps them longer).
 ACK_INTERVAL = 30.0
+# While every event is one the catalog already applied elsewhere (StartJobRun), the cursor is
+# still written at least once per this many events, so a restart replays few of them.
+CURSOR_LAG = 1000
 
 
 class EventConsumer:
@@ -40,11 +43,26 @@ class EventConsumer:
         link: SchedulerLink,
         *,
         on_connected: Callable[[bool], None] | None = None,
+        applied_elsewhere: AppliedElsewhere | None = None,
+        on_applied: Callable[[Sequence[scheduler_pb2.RunEvent]], None] | None = None,
     ) -> None:
+        """Args:
+        db: The catalog's database.
+        link: The scheduler.
+        on_connected: Told when the stream connects (True) and breaks (False).
+        applied_elsewhere: Events already applied by another path, dropped here.
+        on_applied: Told the events each batch applied, after its commit.
+        """
         self._db = db
         self._link = link
         self._on_connected = on_connected or (lambda _up: None)
+        self._elsewhere = applied_elsewhere or AppliedElsewhere()
+        self._on_applied = on_applied or (lambda _events: None)
         self.applied_through = 0
+        # The cursor as last written (the stored one may lag applied_through: see _apply).
+        self._cursor_written = 0
+        self.events_skipped = 0
+        """Of those, events another path had applied (none written here; for tests)."""
         # For metrics (catalog_service.metrics reads them at scrape time).
         self.connected = False
         self.connects = 0
@@ -87,7 +105,7 @@ class EventConsumer:
 
     async def _consume(self) -> None:
         cursor = await self.cursor()
-        self.applied_through = cursor
+        self.applied_through = self._cursor_written = self._elsewhere.through = cursor
         stream = self._link.watch_run_events(cursor)
         queue: asyncio.Queue[scheduler_pb2.RunEvent | None] = asyncio.Queue(maxsize=4 * MAX_BATCH)
         # Why the stream ended (it always ends in an error: it has no end of its own).
@@ -152,19 +170,39 @@ class EventConsumer:
             await asyncio.sleep(ACK_INTERVAL)
 
     async def _apply(self, batch: list[scheduler_pb2.RunEvent]) -> None:
+        """Apply a batch and store the cursor with it.
+
+        Events another path applied (StartJobRun's admission) are dropped first; a batch of
+        nothing else opens no transaction, and the stored cursor may then lag the applied
+        position (by at most ``CURSOR_LAG`` events): after a restart those events come again
+        and change nothing (``event_seq``), so every effect is still applied exactly once.
+        """
         fresh = [e for e in batch if e.sequence > self.applied_through]
         if not fresh:
             return
-        async with self._db.transaction() as conn:
-            await apply_events(conn, fresh)
-            await conn.execute(
-                update(event_cursor)
-                .where(event_cursor.c.id == 1)
-                .where(event_cursor.c.last_seq < fresh[-1].sequence)
-                .values(last_seq=fresh[-1].sequence)
-            )
-        self.applied_through = fresh[-1].sequence
+        todo = [e for e in fresh if not self._elsewhere.take(e)]
+        through = fresh[-1].sequence
+        cursor = (
+            update(event_cursor)
+            .where(event_cursor.c.id == 1)
+            .where(event_cursor.c.last_seq < through)
+            .values(last_seq=through)
+        )
+        if todo:
+            async with self._db.transaction() as conn:
+                await apply_events(conn, todo)
+                await conn.execute(cursor)
+            self._cursor_written = through
+        elif through - self._cursor_written >= CURSOR_LAG:
+            async with self._db.statement() as conn:
+                await conn.execute(cursor)
+            self._cursor_written = through
+        self.applied_through = self._elsewhere.through = through
+        # Counted whichever path wrote them: each is applied, once.
         self.events_applied += len(fresh)
+        self.events_skipped += len(fresh) - len(todo)
+        if todo:
+            self._on_applied(todo)
         async with self._progress:
             self._progress.notify_all()
 

@@ -19,13 +19,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Table, delete, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, delete, select
 
 from catalog_service import identity, limits
 from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits, RunAdmissions
 from catalog_service.pagination import decode_token, encode_token, page_size
-from catalog_service.run_events import apply_events
+from catalog_service.run_events import AppliedElsewhere, apply_admission, apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
 from catalog_service.validation import glue_model, validate_request, validate_shape
@@ -69,16 +69,26 @@ class JobRunCatalog:
         self._link = link
         self._jobs = job_catalog
         self.caps = caps or Limits()
-        self._admissions = RunAdmissions(db, self.caps.max_waiting_runs_per_identity)
+        # --max-waiting-runs-per-identity, counted in memory while far from it.
+        self.admissions = RunAdmissions(db, self.caps.max_waiting_runs_per_identity)
         # Finished runs never change, so GetJobRun serves them from memory. Only DeleteJob
         # removes them, and it purges this cache (one catalog process owns the catalog's
         # tables; a second catalog process would need its own invalidation).
         self._finished: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self.applied_elsewhere = AppliedElsewhere()
+        """Events applied here that the event consumer need not apply again."""
         job_catalog.on_deleted.append(self._forget_job)
 
     def _forget_job(self, job_name: str) -> None:
         for key in [k for k in self._finished if k[0] == job_name]:
             del self._finished[key]
+        self.applied_elsewhere.forget_job(job_name)
+
+    def consumer_applied(self, events: Sequence[scheduler_pb2.RunEvent]) -> None:
+        """The event consumer applied these events. A run it wrote in a waiting state may be
+        a new run with no identity (a trigger's, a retry): anonymous's quota counts it."""
+        waiting = sum(1 for e in events if e.run.job_run_state in limits.WAITING_STATES)
+        self.admissions.note_added(None, waiting)
 
     def _remember(self, run: glue_pb2.JobRun) -> None:
         if run.job_run_state in TERMINAL_STATES:
@@ -120,17 +130,17 @@ class JobRunCatalog:
             run_id=run_id,
             request=from_glue(params, glue_pb2.StartJobRunRequest),
         )
-        async with self._admissions.admit():
+        async with self.admissions.admit():
             event = await self._link.start_run(request)
-            started_by = identity.caller_name()
-            async with self._db.transaction() as conn:
-                await apply_events(conn, [event])
-                if started_by is not None:
-                    await conn.execute(
-                        update(job_runs)
-                        .where(job_runs.c.run_id == run_id)
-                        .values(started_by=started_by)
-                    )
+            # Written before answering, so a GetJobRun right after finds the run; the
+            # consumer then drops the same event without a transaction. No transaction here
+            # either: the snapshot's upsert is complete by itself (and so is the started_by
+            # update that follows it only when the consumer wrote the run first).
+            async with self._db.statement() as conn:
+                written = await apply_admission(conn, event, identity.caller_name())
+            if written:
+                # (Not written: the consumer got there first, and has it.)
+                self.applied_elsewhere.note([event])
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:
@@ -285,6 +295,7 @@ class JobRunCatalog:
         if events:
             async with self._db.transaction() as conn:
                 await apply_events(conn, events)
+            self.applied_elsewhere.note(events)
         return successes, errors
 
     async def read_log(self, params: GlueDict) -> AsyncIterator[tuple[bytes, int, int]]:

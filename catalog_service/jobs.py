@@ -2,8 +2,11 @@
 
 Operations take and return Glue-form dicts or glue.v1 messages; every rule lives here (or in
 ``validation``), so the gRPC servicer and any other front end share them. After each commit
-the job's registration is pushed to the scheduler in the background: a failed push is repaired
-by the reconciler, and StartJobRun carries the registration itself, so no call waits on it.
+the job's registration is pushed to the scheduler in the background - registrations queued
+while a push is in flight go together in the next AddJobs call, one scheduler transaction for
+all of them: a failed push is repaired by the reconciler, and StartJobRun carries the
+registration itself, so no call waits on it (a trigger fire waits for its jobs' pushes:
+``wait_pushed``).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog_service import glue_defaults, identity, limits
@@ -30,13 +34,23 @@ from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit.db import Database
-from servicekit.errors import AlreadyExistsException, EntityNotFoundException, GlueError
+from servicekit.errors import (
+    AlreadyExistsException,
+    EntityNotFoundException,
+    GlueError,
+    ResourceNumberLimitExceededException,
+)
 from servicekit.glue_shapes import GlueDict, from_glue
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE = 100
 BATCH = 500
+# Registrations StartJobRun reads, kept in memory (each is a job's definition: a few KB).
+REGISTRATION_CACHE_SIZE = 10_000
+# The serialized registrations one AddJobs call carries at most (a CodeGenConfigurationNodes
+# job can be megabytes; the internal API's messages are capped at 16 MiB).
+PUSH_BATCH_BYTES = 4 * 1024 * 1024
 
 # Glue's defaults for the members a job leaves out, filled in when it is stored.
 with_defaults = glue_defaults.job_defaults
@@ -83,6 +97,28 @@ async def version_after(conn: AsyncConnection, held: int) -> int:
     return int(value)
 
 
+class _NameTaken(Exception):
+    """Rolls back a SQLite create whose name was taken (and the version it drew)."""
+
+
+def _insert_job(dialect: ModuleType, version: Any) -> Any:
+    """A dialect's insert of a new job's row (values bound at execution; ``version`` an
+    expression or a parameter) doing nothing on a taken name, returning the version of a row
+    it inserted. Built once: composing a statement costs more Python than executing it."""
+    columns = ("name", "incarnation", "definition", "tags", "created_on", "created_by")
+    stmt = dialect.insert(jobs).values(
+        {**{name: bindparam(name, type_=jobs.c[name].type) for name in columns}, "version": version}
+    )
+    return stmt.on_conflict_do_nothing(index_elements=[jobs.c.name]).returning(jobs.c.version)
+
+
+# PostgreSQL draws the version in the same statement; SQLite's comes from its counter row.
+_INSERT_JOB = {
+    "postgresql": _insert_job(postgresql, func.nextval("catalog_registration_version")),
+    "sqlite": _insert_job(sqlite, bindparam("version", type_=jobs.c.version.type)),
+}
+
+
 def registration(
     job: glue_pb2.Job, version: int, incarnation: str
 ) -> scheduler_pb2.JobRegistration:
@@ -101,14 +137,103 @@ class JobCatalog:
         # Called with a job's name after DeleteJob committed (caches hang off this).
         self.on_deleted: list[Callable[[str], None]] = []
         # The latest push of each job, so a trigger fire can wait for its jobs to be known.
-        self._latest_push: dict[str, asyncio.Task[None]] = {}
+        self._latest_push: dict[str, asyncio.Future[None]] = {}
+        # Registrations waiting for the next AddJobs call, and that call's futures.
+        self._queued: dict[str, scheduler_pb2.JobRegistration] = {}
+        self._queued_done: dict[str, asyncio.Future[None]] = {}
+        self._pusher: asyncio.Task[None] | None = None
+        self.push_calls = 0
+        """AddJobs calls made (for tests: pushes are coalesced)."""
+        # StartJobRun's registrations by job name. A read fills it only if no write of the job
+        # committed meanwhile (``_writes``, bumped after each write's commit), so it never
+        # keeps an older registration than the table's (one catalog process owns the table).
+        self._registrations: dict[str, scheduler_pb2.JobRegistration] = {}
+        self._writes: dict[str, int] = {}
+        # --max-jobs-per-identity, counted in memory while far from it.
+        self.quota = limits.JobQuota(db, self.caps.max_jobs_per_identity, jobs, jobs.c.created_by)
 
     async def close(self) -> None:
         """Let registration pushes in flight finish (briefly); the reconciler covers the rest."""
-        if self._pushes:
-            await asyncio.wait(self._pushes, timeout=2)
-        for task in self._pushes:
+        tasks = set(self._pushes)
+        if self._pusher is not None:
+            tasks.add(self._pusher)
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+        for task in tasks:
             task.cancel()
+
+    def _written(self, name: str, current: scheduler_pb2.JobRegistration | None) -> None:
+        """After a write of job ``name`` committed: its registration now (None: deleted)."""
+        self._writes[name] = self._writes.get(name, 0) + 1
+        self._registrations.pop(name, None)
+        if current is not None:
+            self._remember(current)
+
+    def _remember(self, current: scheduler_pb2.JobRegistration) -> None:
+        if len(self._registrations) >= REGISTRATION_CACHE_SIZE:
+            # Oldest first (dicts keep insertion order).
+            del self._registrations[next(iter(self._registrations))]
+        self._registrations[current.job.name] = current
+
+    def _push_registration(self, current: scheduler_pb2.JobRegistration) -> None:
+        """Queue a job's registration for the next AddJobs call (the newest version wins)."""
+        name = current.job.name
+        queued = self._queued.get(name)
+        if queued is None or current.version > queued.version:
+            self._queued[name] = current
+        done = self._queued_done.get(name)
+        if done is None:
+            done = self._queued_done[name] = asyncio.get_running_loop().create_future()
+            self._track(name, done)
+        if self._pusher is None:
+            self._pusher = asyncio.get_running_loop().create_task(self._push_queued())
+
+    async def _push_queued(self) -> None:
+        """Send what is queued, one AddJobs call at a time, until nothing is."""
+        try:
+            while self._queued:
+                batch: list[scheduler_pb2.JobRegistration] = []
+                size = 0
+                for name in list(self._queued):
+                    item = self._queued[name]
+                    size += item.ByteSize()
+                    if batch and size > PUSH_BATCH_BYTES:
+                        break
+                    batch.append(self._queued.pop(name))
+                done = [self._queued_done.pop(r.job.name) for r in batch]
+                try:
+                    self.push_calls += 1
+                    await self._link.add_jobs(batch)
+                except GlueError as exc:
+                    log.warning(
+                        "could not update the scheduler; the reconciler will",
+                        extra={"change": f"AddJobs ({len(batch)} jobs)", "error": exc.message},
+                    )
+                except Exception:
+                    # Not a reason to stop pushing the jobs queued after these.
+                    log.exception("AddJobs failed; the reconciler will push these jobs")
+                finally:
+                    for future in done:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._pusher = None
+            for future in self._queued_done.values():
+                # Cancelled (closing): whoever waits is not held up; the reconciler pushes.
+                if not future.done():
+                    future.set_result(None)
+            self._queued.clear()
+            self._queued_done.clear()
+
+    def _track(self, name: str, push: asyncio.Future[None]) -> None:
+        """``push`` is job ``name``'s latest push (what ``wait_pushed`` waits for)."""
+        self._latest_push[name] = push
+
+        def forget(done: asyncio.Future[None]) -> None:
+            if self._latest_push.get(name) is done:
+                del self._latest_push[name]
+
+        push.add_done_callback(forget)
 
     async def wait_pushed(self, names: Iterable[str], timeout: float = 5.0) -> None:
         """Wait (briefly) for in-flight registration pushes of these jobs to finish.
@@ -135,13 +260,7 @@ class JobCatalog:
         task = asyncio.get_running_loop().create_task(push())
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
-        self._latest_push[name] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._latest_push.get(name) is done:
-                del self._latest_push[name]
-
-        task.add_done_callback(forget)
+        self._track(name, task)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -166,38 +285,59 @@ class JobCatalog:
         if creator is not None:
             job.created_by = creator
         incarnation = secrets.token_hex(8)
+        row = {
+            "name": name,
+            "incarnation": incarnation,
+            "definition": job.SerializeToString(),
+            "tags": json.dumps(tags),
+            "created_on": now.timestamp(),
+            "created_by": creator,
+        }
         try:
-            async with self._db.transaction() as conn:
+            async with self.quota.hold():
+                version = await self._insert(job, row)
+        except ResourceNumberLimitExceededException:
+            # A name that exists is the first thing wrong with the request.
+            async with self._db.read() as conn:
                 if await self._exists(conn, name):
-                    raise AlreadyExistsException(f"Job {name} already exists.")
-                await limits.check_quota(
-                    conn,
-                    jobs.c.created_by,
-                    self.caps.max_jobs_per_identity,
-                    "jobs",
-                    "max-jobs-per-identity",
-                )
-                # Triggers outlive a deleted job, so a re-created one may already be named.
-                await self._check_trigger_runs(conn, job, "")
-                version = await next_version(conn)
-                await conn.execute(
-                    insert(jobs).values(
-                        name=name,
-                        incarnation=incarnation,
-                        version=version,
-                        definition=job.SerializeToString(),
-                        tags=json.dumps(tags),
-                        created_on=now.timestamp(),
-                        created_by=creator,
-                    )
-                )
-        except IntegrityError:
-            # Lost a race with a concurrent CreateJob of the same name.
-            raise AlreadyExistsException(f"Job {name} already exists.") from None
-        self._push(
-            f"AddJob {name}", self._link.add_job(registration(job, version, incarnation)), name
-        )
+                    raise AlreadyExistsException(f"Job {name} already exists.") from None
+            raise
+        if version is None:
+            raise AlreadyExistsException(f"Job {name} already exists.")
+        current = registration(job, version, incarnation)
+        self._written(name, current)
+        self._push_registration(current)
         return name
+
+    async def _insert(self, job: glue_pb2.Job, row: dict[str, Any]) -> int | None:
+        """Insert a new job's row with the next version; None if the name is taken.
+
+        The name check is the insert itself (ON CONFLICT DO NOTHING), and on PostgreSQL the
+        version is drawn by the same statement, so a job without arguments is one round trip.
+        """
+        # Triggers outlive a deleted job, so a re-created one may already be named: the
+        # trigger check shares the insert's transaction.
+        if self._db.is_sqlite:
+            try:
+                async with self._db.transaction() as conn:
+                    await self._check_trigger_runs(conn, job, "")
+                    version = await next_version(conn)
+                    values = {**row, "version": version}
+                    if (await conn.execute(_INSERT_JOB["sqlite"], values)).first() is None:
+                        raise _NameTaken  # and leave the version counter as it was
+            except _NameTaken:
+                return None
+            return version
+        stmt = _INSERT_JOB["postgresql"]
+        if not job.default_arguments and not job.non_overridable_arguments:
+            # No trigger check to share a transaction with (``_check_trigger_runs``).
+            async with self._db.statement() as conn:
+                inserted = (await conn.execute(stmt, row)).first()
+        else:
+            async with self._db.transaction() as conn:
+                await self._check_trigger_runs(conn, job, "")
+                inserted = (await conn.execute(stmt, row)).first()
+        return None if inserted is None else int(inserted.version)
 
     async def update(self, params: GlueDict) -> str:
         """UpdateJob: JobUpdate replaces the whole definition (the name is immutable).
@@ -229,11 +369,9 @@ class JobCatalog:
                 .where(jobs.c.name == name)
                 .values(definition=job.SerializeToString(), version=version)
             )
-        self._push(
-            f"AddJob {name}",
-            self._link.add_job(registration(job, version, row.incarnation)),
-            name,
-        )
+        current = registration(job, version, row.incarnation)
+        self._written(name, current)
+        self._push_registration(current)
         return name
 
     async def delete(self, params: GlueDict) -> str:
@@ -250,6 +388,7 @@ class JobCatalog:
                 return name
             await conn.execute(delete(job_runs).where(job_runs.c.job_name == name))
             version = await next_version(conn)
+        self._written(name, None)
         for forget in self.on_deleted:
             forget(name)
         self._push(f"DeleteJob {name}", self._link.delete_job(name, version), name)
@@ -313,11 +452,20 @@ class JobCatalog:
         Raises:
             EntityNotFoundException: no such job.
         """
+        cached = self._registrations.get(name)
+        if cached is not None:
+            return cached
+        writes = self._writes.get(name, 0)
         async with self._db.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.name == name))).first()
         if row is None:
             raise EntityNotFoundException.job(name)
-        return registration(glue_pb2.Job.FromString(row.definition), row.version, row.incarnation)
+        current = registration(
+            glue_pb2.Job.FromString(row.definition), row.version, row.incarnation
+        )
+        if self._writes.get(name, 0) == writes:
+            self._remember(current)
+        return current
 
     async def incarnation(self, name: str) -> str:
         """The job's incarnation: what the scheduler keeps its per-job state under.
@@ -348,7 +496,9 @@ class JobCatalog:
             )
         if not result.rowcount:
             return None
-        return registration(stale.job, version, stale.incarnation)
+        renewed = registration(stale.job, version, stale.incarnation)
+        self._written(stale.job.name, renewed)
+        return renewed
 
     async def all_registrations(self) -> list[scheduler_pb2.JobRegistration]:
         """Every job's registration (for the reconciler)."""

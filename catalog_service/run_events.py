@@ -11,11 +11,12 @@ transaction (see ``event_consumer``).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import Text, bindparam, exists, select
+from sqlalchemy import Text, bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,8 +24,8 @@ from catalog_service.tables import job_runs, jobs
 from glue.scheduler.v1 import scheduler_pb2
 
 
-def _upsert(dialect: ModuleType) -> Any:
-    """Insert a run's snapshot, or replace the one held if it is older; marked
+def _upsert(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
+    """Insert a run's snapshot (``columns``), or replace the one held if it is older; marked
     ``job_deleted`` when the job incarnation the event belongs to is gone (values bound at
     execution)."""
     incarnation_exists = exists().where(
@@ -33,10 +34,10 @@ def _upsert(dialect: ModuleType) -> Any:
     )
     # Typed: PostgreSQL cannot infer a parameter's type from a select list.
     row = select(
-        *(bindparam(name, type_=job_runs.c[name].type) for name in _SNAPSHOT_COLUMNS),
+        *(bindparam(name, type_=job_runs.c[name].type) for name in columns),
         ~incarnation_exists,
     )
-    stmt = dialect.insert(job_runs).from_select([*_SNAPSHOT_COLUMNS, "job_deleted"], row)
+    stmt = dialect.insert(job_runs).from_select([*columns, "job_deleted"], row)
     return stmt.on_conflict_do_update(
         index_elements=[job_runs.c.run_id],
         set_={
@@ -59,7 +60,87 @@ _SNAPSHOT_COLUMNS = (
 )
 # Built once per dialect: every StartJobRun and every event applies it, and composing it costs
 # more Python than executing it. One statement per event, the incarnation check included.
-_UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+_UPSERT = {
+    "postgresql": _upsert(postgresql, _SNAPSHOT_COLUMNS),
+    "sqlite": _upsert(sqlite, _SNAPSHOT_COLUMNS),
+}
+# StartJobRun's: the same, with who started the run (kept beside the snapshot).
+_UPSERT_STARTED = {
+    "postgresql": _upsert(postgresql, (*_SNAPSHOT_COLUMNS, "started_by")),
+    "sqlite": _upsert(sqlite, (*_SNAPSHOT_COLUMNS, "started_by")),
+}
+
+
+def _values(event: scheduler_pb2.RunEvent) -> dict[str, Any]:
+    run = event.run
+    return {
+        "run_id": run.id,
+        "job_name": run.job_name,
+        "started_on": run.started_on.ToMicroseconds() / 1e6,
+        "state": run.job_run_state,
+        "snapshot": run.SerializeToString(),
+        "event_seq": event.sequence,
+        "trigger_name": run.trigger_name or None,
+        "job_incarnation": event.job_incarnation,
+    }
+
+
+async def apply_admission(
+    conn: AsyncConnection, event: scheduler_pb2.RunEvent, started_by: str | None
+) -> bool:
+    """Apply a run's admission event with who started it, in one statement when the run is
+    new here; True if the snapshot was written. If the event consumer wrote the run first,
+    ``started_by`` is set by a second statement (the event's snapshot is already held)."""
+    values = {**_values(event), "started_by": started_by}
+    if (await conn.execute(_UPSERT_STARTED[conn.dialect.name], values)).rowcount:
+        return True
+    if started_by is not None:
+        await conn.execute(
+            update(job_runs).where(job_runs.c.run_id == event.run.id).values(started_by=started_by)
+        )
+    return False
+
+
+class AppliedElsewhere:
+    """Events the catalog applied outside the event consumer (StartJobRun's admission,
+    BatchStopJobRun's stop), so the consumer drops them without a transaction when the stream
+    delivers them.
+
+    Only events beyond the consumer's position are noted, and each is forgotten once the
+    consumer reaches it, so this holds about the events in flight between the two paths.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        # Run id -> (the newest event sequence applied, the run's job).
+        self._runs: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self.through = 0
+        """The consumer's applied position (it sets it)."""
+
+    def note(self, events: Sequence[scheduler_pb2.RunEvent]) -> None:
+        """These events' effects are committed."""
+        for event in events:
+            if event.sequence <= self.through:
+                continue
+            held = self._runs.get(event.run.id)
+            if held is None or held[0] < event.sequence:
+                self._runs[event.run.id] = (event.sequence, event.run.job_name)
+            if len(self._runs) > self._size:
+                self._runs.popitem(last=False)
+
+    def take(self, event: scheduler_pb2.RunEvent) -> bool:
+        """Whether ``event``'s effect is already held (the consumer reached it: forgotten)."""
+        held = self._runs.get(event.run.id)
+        if held is None or held[0] > event.sequence:
+            return held is not None
+        del self._runs[event.run.id]
+        return held[0] == event.sequence
+
+    def forget_job(self, job_name: str) -> None:
+        """DeleteJob removed the job's runs: the consumer must apply their events again (a
+        run of a deleted job is kept, marked ``job_deleted``)."""
+        for run_id in [r for r, (_, job) in self._runs.items() if job == job_name]:
+            del self._runs[run_id]
 
 
 async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.RunEvent]) -> int:
@@ -73,16 +154,5 @@ async def apply_events(conn: AsyncConnection, events: Sequence[scheduler_pb2.Run
     upsert = _UPSERT[conn.dialect.name]
     applied = 0
     for event in sorted(events, key=lambda e: (e.run.id, e.sequence)):
-        run = event.run
-        values = {
-            "run_id": run.id,
-            "job_name": run.job_name,
-            "started_on": run.started_on.ToMicroseconds() / 1e6,
-            "state": run.job_run_state,
-            "snapshot": run.SerializeToString(),
-            "event_seq": event.sequence,
-            "trigger_name": run.trigger_name or None,
-            "job_incarnation": event.job_incarnation,
-        }
-        applied += (await conn.execute(upsert, values)).rowcount
+        applied += (await conn.execute(upsert, _values(event))).rowcount
     return applied

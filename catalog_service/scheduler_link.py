@@ -105,6 +105,15 @@ class SchedulerLink:
         )
         return response.applied
 
+    async def add_jobs(self, registrations: list[scheduler_pb2.JobRegistration]) -> list[bool]:
+        """Register or replace several jobs in one call (each only if its version is newer)."""
+        request = scheduler_pb2.AddJobsRequest(registrations=registrations)
+        response = await self._call(
+            "AddJobs",
+            lambda: self.stub.AddJobs(request, timeout=self._timeout, metadata=self._metadata),
+        )
+        return list(response.applied)
+
     async def delete_job(self, name: str, version: int) -> bool:
         """Unregister a job (versioned)."""
         request = scheduler_pb2.DeleteJobRequest(job_name=name, version=version)

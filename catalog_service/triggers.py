@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog_service import identity, limits
@@ -53,6 +52,7 @@ from glue.v1 import glue_pb2
 from servicekit.db import Database
 from servicekit.errors import (
     AlreadyExistsException,
+    ConstraintViolation,
     EntityNotFoundException,
     GlueError,
     InvalidInputException,
@@ -260,7 +260,8 @@ class TriggerCatalog:
                         created_by=creator,
                     )
                 )
-        except IntegrityError:
+        except ConstraintViolation:
+            # Lost a race with a concurrent CreateTrigger of the same name.
             raise AlreadyExistsException(f"Trigger {name} already exists.") from None
         try:
             await self._jobs.wait_pushed(_job_names(trigger))

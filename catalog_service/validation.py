@@ -54,6 +54,7 @@ from servicekit.errors import InvalidInputException, ValidationException
 from servicekit.internal_rules import MAX_RETRIES
 
 __all__ = [
+    "ModelValidator",
     "Violation",
     "aws_validation_message",
     "find_violations",
@@ -840,13 +841,24 @@ def _compile_pattern(java: str) -> Callable[[str], object]:
 # Compilation from the model
 
 
-class _Compiler:
-    """Turns botocore shapes into validators, one per shape name, memoised."""
+class ModelValidator:
+    """Checks requests against a botocore service model (Glue's; the gateway's CloudWatch Logs
+    operations use it with the logs model): shapes are turned into validators once each,
+    memoised by shape name."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
         self._by_shape: dict[str, _Validator] = {}
         self.operation_names: tuple[str, ...] = tuple(model.operation_names)
+
+    def check(self, operation: str, params: Mapping[str, Any]) -> list[Violation]:
+        """Every rule of the model ``params`` breaks as ``operation``'s input (types, lengths,
+        patterns, ranges, enums, required members); empty if none.
+
+        Raises:
+            ValueError: ``operation`` is not one of the model's.
+        """
+        return list(self.operation_root(operation).check(dict(params)))
 
     def operation_root(self, operation: str) -> _Structure:
         if operation not in self.operation_names:
@@ -950,8 +962,8 @@ def builtin_model(service: str, api_version: str | None = None) -> ServiceModel:
 
 
 @functools.cache
-def _compiler() -> _Compiler:
-    return _Compiler(glue_model())
+def _compiler() -> ModelValidator:
+    return ModelValidator(glue_model())
 
 
 # ---------------------------------------------------------------------------------------------

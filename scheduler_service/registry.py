@@ -61,6 +61,51 @@ async def upsert_job(conn: AsyncConnection, registration: scheduler_pb2.JobRegis
     )
 
 
+# Rows per statement of ``upsert_jobs`` (6 parameters a row, far below SQLite's 32,766).
+_UPSERT_ROWS = 500
+
+
+async def upsert_jobs(
+    conn: AsyncConnection, registrations: Sequence[scheduler_pb2.JobRegistration]
+) -> list[bool]:
+    """``upsert_job`` for each registration, in multi-row statements; for each, whether it
+    was stored.
+
+    A name given twice is stored once, at its highest version. Rows are written in name
+    order, the order every transaction that locks job rows takes them, so a batch cannot
+    deadlock with an admission or a fire.
+    """
+    newest: dict[str, scheduler_pb2.JobRegistration] = {}
+    for registration in registrations:
+        held = newest.get(registration.job.name)
+        if held is None or registration.version > held.version:
+            newest[registration.job.name] = registration
+    stored: set[tuple[str, int]] = set()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    now = time.time()
+    ordered = [newest[name] for name in sorted(newest)]
+    for start in range(0, len(ordered), _UPSERT_ROWS):
+        rows = [
+            {
+                "name": registration.job.name,
+                "version": registration.version,
+                "incarnation": registration.incarnation,
+                "deleted": False,
+                "definition": json.dumps(to_glue(registration.job), default=str),
+                "updated_at": now,
+            }
+            for registration in ordered[start : start + _UPSERT_ROWS]
+        ]
+        stmt = dialect.insert(jobs).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[jobs.c.name],
+            set_={k: stmt.excluded[k] for k in rows[0] if k != "name"},
+            where=jobs.c.version < stmt.excluded.version,
+        ).returning(jobs.c.name, jobs.c.version)
+        stored.update((row.name, row.version) for row in await conn.execute(stmt))
+    return [(r.job.name, r.version) in stored for r in registrations]
+
+
 async def delete_job(conn: AsyncConnection, name: str, version: int) -> bool:
     """Leave a versioned tombstone for ``name`` unless a newer version is held."""
     return await _upsert(

@@ -57,6 +57,16 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             applied = await registry.upsert_job(conn, request.registration)
         return scheduler_pb2.AddJobResponse(applied=applied)
 
+    async def AddJobs(  # type: ignore[override]
+        self, request: scheduler_pb2.AddJobsRequest, context: Context
+    ) -> scheduler_pb2.AddJobsResponse:
+        for registration in request.registrations:
+            # Each registration is checked as AddJob checks it.
+            check_request(scheduler_pb2.AddJobRequest(registration=registration))
+        async with self._db.transaction() as conn:
+            applied = await registry.upsert_jobs(conn, request.registrations)
+        return scheduler_pb2.AddJobsResponse(applied=applied)
+
     async def DeleteJob(  # type: ignore[override]
         self, request: scheduler_pb2.DeleteJobRequest, context: Context
     ) -> scheduler_pb2.DeleteJobResponse:

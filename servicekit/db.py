@@ -1,23 +1,26 @@
 """Database engines for both services: SQLite (embedded, WAL) or PostgreSQL (asyncpg).
 
 Everything above this module uses SQLAlchemy Core on an ``AsyncConnection`` obtained from
-``Database.transaction()``; nothing above the repository modules sees ``sqlalchemy.exc``.
+``Database.transaction()`` (or ``read()``, ``statement()``). Database errors are translated
+here, once: a broken integrity rule (IntegrityError) leaves as ``errors.ConstraintViolation``,
+so nothing above this module sees ``sqlalchemy.exc``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from servicekit.errors import ConstraintViolation
 from servicekit.file_modes import create_private_file, private_file
 
 T = TypeVar("T")
@@ -118,16 +121,36 @@ class Database:
             writer.release()
 
     @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for ONE writing statement, which is atomic by itself.
+
+        On PostgreSQL it runs in autocommit: no BEGIN and COMMIT round trips around it (each
+        is a send that wakes a backend, the largest cost of a short write). On SQLite it is
+        ``transaction()``, which takes this process's writer turn. Two statements in one block
+        would not be one transaction on PostgreSQL: use ``transaction()`` for that.
+        """
+        if self.is_sqlite:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            with _translated():
+                yield conn
+
+    @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         conn = await self.engine.connect()
         try:
             await conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                await uncancellable(conn.rollback())
-                raise
-            await uncancellable(conn.commit())
+            with _translated():
+                try:
+                    yield conn
+                except BaseException:
+                    await uncancellable(conn.rollback())
+                    raise
+                # PostgreSQL checks deferred constraints at the commit.
+                await uncancellable(conn.commit())
         finally:
             await uncancellable(conn.close())
 
@@ -148,6 +171,15 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """The storage boundary's one translation of database errors into domain errors."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise ConstraintViolation(f"the database refused a write: {exc.orig}") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -18,6 +18,7 @@
     +-- MissingAuthenticationTokenException UNAUTHENTICATED
     +-- InternalServiceException           INTERNAL
         +-- ServiceUnavailableException    UNAVAILABLE  (reason: InternalServiceException)
+        +-- ConstraintViolation            INTERNAL     (reason: InternalServiceException)
 
 On the wire every error is a ``google.rpc.Status`` whose details hold a ``google.rpc.ErrorInfo``
 with ``reason`` = the Glue exception name and ``domain`` = ``glue.v1``. ``to_rpc_status`` builds
@@ -177,6 +178,18 @@ class ServiceUnavailableException(InternalServiceException):
     """A service this one depends on is unreachable; the call may be retried."""
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "InternalServiceException"
+
+
+class ConstraintViolation(InternalServiceException):
+    """A write broke one of the database's integrity rules (a unique key, most often: a
+    concurrent create of the same name committed first).
+
+    ``servicekit.db`` raises it in place of the driver's IntegrityError, so nothing above the
+    storage boundary sees ``sqlalchemy.exc``. A caller that expects it says what it means
+    (``AlreadyExistsException``); one that escapes is a fault of ours, an internal error.
+    """
+
     reason = "InternalServiceException"
 
 

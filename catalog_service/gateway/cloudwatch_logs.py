@@ -42,9 +42,7 @@ from botocore.model import ServiceModel
 
 from catalog_service.access import authorization
 from catalog_service.job_runs import JobRunCatalog
-
-# The Glue validators' compiler works on any botocore model; reused as is for the logs one.
-from catalog_service.validation import _Compiler, builtin_model
+from catalog_service.validation import ModelValidator, builtin_model
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit import log_groups
@@ -91,9 +89,9 @@ def logs_model() -> ServiceModel:
 
 
 @functools.cache
-def _compiler() -> _Compiler:
-    # The Glue validators' compiler, given the logs model: the same checks and messages.
-    return _Compiler(logs_model())
+def _validator() -> ModelValidator:
+    # Glue's validator, given the logs model: the same checks and messages.
+    return ModelValidator(logs_model())
 
 
 def validate(operation: str, params: Mapping[str, Any]) -> None:
@@ -102,7 +100,7 @@ def validate(operation: str, params: Mapping[str, Any]) -> None:
     Raises:
         LogsError: InvalidParameterException naming the first member at fault.
     """
-    found = _compiler().operation_root(operation).check(dict(params))
+    found = _validator().check(operation, params)
     if found:
         first = found[0]
         raise _invalid(f"{'.'.join(str(p) for p in first.path) or operation}: {first.text}")
