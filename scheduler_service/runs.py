@@ -580,9 +580,10 @@ class RunStore:
             return []
         query = _WAITING_LOCKED if conn.dialect.name == "postgresql" else _WAITING
         # Retries still in their backoff wait (``retries``); the housekeeping loop promotes
-        # them once due. A few more than the slots: some may belong to jobs without room.
+        # them once due. More than the slots: the head of the queue may be runs of jobs at
+        # MaxConcurrentRuns (queuing), which must not keep the runs behind them from a slot.
         waiting = (
-            await conn.execute(query, {"now": time.time(), "limit": free_slots * 2 + 4})
+            await conn.execute(query, {"now": time.time(), "limit": free_slots * 4 + 16})
         ).all()
         if not waiting:
             return []
