@@ -34,6 +34,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,9 @@ _INSERT = runs.insert()
 _SAVE = update(runs).where(runs.c.run_id == bindparam("saved_run_id"))
 
 
+# The events a ``RunStore.write`` transaction appended, published once it commits.
+_APPENDED: ContextVar[list[tuple[int, str, bytes, str]]] = ContextVar("appended_events")
+
 # The head of the queue: keys only (``RunStore.promote``).
 _WAITING = (
     select(runs.c.run_id, runs.c.job_name)
@@ -193,15 +197,36 @@ class RunStore:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; streams are woken after it commits."""
-        async with self._db.transaction() as conn:
-            yield conn
-        self._feed.notify()
+        """A write transaction; the events it appended are handed to local streams after it
+        commits (``EventFeed.publish``), which also wakes them."""
+        committed: list[tuple[int, str, bytes, str]] = []
+        token = _APPENDED.set(committed)
+        try:
+            async with self._db.transaction() as conn:
+                yield conn
+        finally:
+            _APPENDED.reset(token)
+        self._feed.publish(committed)
+
+    async def _append(
+        self, conn: AsyncConnection, items: Sequence[tuple[str, bytes, str]]
+    ) -> list[int]:
+        """``outbox.append_many``, noting the events for ``write`` to publish."""
+        seqs = await outbox.append_many(conn, items)
+        appended = _APPENDED.get(None)
+        if appended is not None:
+            appended.extend(
+                (seq, run_id, payload, incarnation)
+                for seq, (run_id, payload, incarnation) in zip(seqs, items, strict=True)
+            )
+        return seqs
 
     async def _emit(self, conn: AsyncConnection, run: RunRecord) -> scheduler_pb2.RunEvent:
         proto = run.to_proto()
         self._metrics.run_changed(run.state)
-        seq = await outbox.append(conn, proto, run.job_incarnation)
+        (seq,) = await self._append(
+            conn, [(run.run_id, proto.SerializeToString(), run.job_incarnation)]
+        )
         return scheduler_pb2.RunEvent(sequence=seq, run=proto, job_incarnation=run.job_incarnation)
 
     async def emit_many(self, conn: AsyncConnection, changed: Sequence[RunRecord]) -> list[int]:
@@ -211,7 +236,7 @@ class RunStore:
         for run in changed:
             self._metrics.run_changed(run.state)
             items.append((run.run_id, run.to_proto().SerializeToString(), run.job_incarnation))
-        return await outbox.append_many(conn, items)
+        return await self._append(conn, items)
 
     async def insert_many(self, conn: AsyncConnection, new_runs: Sequence[NewRun]) -> list[int]:
         """Insert new runs and their first events, in a few statements (trigger bursts, batches
@@ -239,7 +264,7 @@ class RunStore:
         self._metrics.runs_created(new.run.state for new in new_runs)
         for _ in owned:
             self._metrics.run_changed(JobRunState.RUNNING)  # launched with their creation
-        return await outbox.append_many(
+        return await self._append(
             conn, [(new.run.run_id, new.payload, new.run.job_incarnation) for new in new_runs]
         )
 

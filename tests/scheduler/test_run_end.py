@@ -4,6 +4,7 @@ two replicas' stores on it; no process is started."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,3 +171,26 @@ async def test_a_run_end_is_fenced_and_written_once(replicas: Replicas) -> None:
         "RUNNING",
         "SUCCEEDED",
     ]
+
+
+async def test_a_stream_gets_local_commits_from_memory_and_the_rest_in_order(
+    replicas: Replicas,
+) -> None:
+    """The feed hands this process's commits over without a read; an event another replica
+    committed in between is read from the table, so the stream stays in sequence order."""
+    await add_job(replicas.db, "job", 10)
+    feed = EventFeed(replicas.db)
+    mine = RunStore(
+        replicas.db, feed, Path("unused"), replica=Replica(replica_id="mine", site="site-mine")
+    )
+    stream = feed.stream(0)
+    await admit(mine, "job", "jr_a", slot=False)
+    assert (await anext(stream)).run.id == "jr_a"  # read from the table, then it waits
+    await admit(replicas.other, "job", "jr_b", slot=False)  # another replica's commit
+    await admit(mine, "job", "jr_c", slot=False)  # wakes the stream: jr_b is not in memory
+    seen = [(await asyncio.wait_for(anext(stream), 0.5)).run.id for _ in range(2)]
+    assert seen == ["jr_b", "jr_c"]
+    await admit(mine, "job", "jr_d", slot=False)
+    event = await asyncio.wait_for(anext(stream), 0.5)  # well within the poll interval
+    assert (event.sequence, event.run.id, event.run.job_run_state) == (4, "jr_d", "WAITING")
+    await stream.aclose()
