@@ -26,6 +26,7 @@ from scheduler_service.executor import Executor
 from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
+from scheduler_service.slots import ProcessSlots
 from servicekit.errors import ServiceUnavailableException
 from servicekit.glue_shapes import GlueDict
 
@@ -50,12 +51,14 @@ class Admissions:
         self,
         store: RunStore,
         executor: Executor,
+        slots: ProcessSlots,
         *,
         writers: int = 1,
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._store = store
         self._executor = executor
+        self._slots = slots
         # Batches written at once. On PostgreSQL two: most of a batch's time is round trips
         # (reads, row locks) outside the counter lock, which the other batch can use. SQLite
         # has one writer: one.
@@ -92,7 +95,7 @@ class Admissions:
                 registration=registration,
                 run_id=run_id,
                 request=request,
-                process_slot_reserved=self._executor.reserve_slot(),
+                process_slot_reserved=self._slots.reserve() == 1,
             ),
             loop.create_future(),
         )
@@ -156,12 +159,12 @@ class Admissions:
         if (
             isinstance(result, Admitted)
             and result.created
-            and result.run.state is JobRunState.STARTING
+            and result.run.state is JobRunState.RUNNING
         ):
             self._executor.launch(result.run)
         else:
             if admission.process_slot_reserved:
-                self._executor.release_slot()
+                self._slots.release()
             if (
                 isinstance(result, Admitted)
                 and result.created

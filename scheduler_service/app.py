@@ -19,12 +19,14 @@ from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.outbox import EventFeed
 from scheduler_service.retention import PRUNE_INTERVAL_SECONDS, Retention
 from scheduler_service.retries import retry_backoff
+from scheduler_service.run_end import RunEnd
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.sandbox import protect_data_dir
 from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.site import Role, SiteProcesses, site_id
+from scheduler_service.slots import ProcessSlots
 from servicekit.file_modes import private_dir
 from servicekit.internal_auth import MutualTls, check_exposure, load_secret, secret_guard
 from servicekit.lifecycle import ServiceApp
@@ -120,23 +122,28 @@ class SchedulerApp(ServiceApp):
         stack.push_async_callback(runner.close)
         site_processes = SiteProcesses(settings.runs_dir)
         site_processes.register(replica.replica_id, Role.REPLICA)
-        executor = Executor(
-            store,
-            runner,
-            max_processes=settings.max_processes,
-            commands=commands,
-            site_processes=site_processes,
-        )
+        # The process slots, shared: admissions and fires reserve them for runs that start at
+        # once, the executor holds one per run it launches or watches.
+        slots = ProcessSlots(settings.max_processes)
         firing = Firing(
             db,
             store,
             misfire_grace_seconds=settings.misfire_grace_seconds,
-            reserve_slots=executor.reserve_slots,
-            release_slots=executor.release_slots,
+            slots=slots,
             metrics=metrics,
         )
-        metrics.watch_slots(lambda: executor.slots_used, settings.max_processes)
-        store.on_terminal = firing.on_run_terminal
+        # What follows a run's end (conditional triggers, retries, promotion into the freed
+        # slot) is recorded with the end, in one transaction.
+        run_end = RunEnd(store, firing)
+        executor = Executor(
+            store,
+            runner,
+            run_end=run_end,
+            slots=slots,
+            commands=commands,
+            site_processes=site_processes,
+        )
+        metrics.watch_slots(lambda: slots.used, slots.capacity)
         clock = Clock(
             firing,
             executor,
@@ -163,7 +170,7 @@ class SchedulerApp(ServiceApp):
         stack.push_async_callback(executor.close)
         # StartRun's batch writers: closed after the server stops taking calls, before the
         # executor they hand runs to.
-        admissions = Admissions(store, executor, writers=1 if db.is_sqlite else 2)
+        admissions = Admissions(store, executor, slots, writers=1 if db.is_sqlite else 2)
         stack.push_async_callback(admissions.close)
         self._loops: list[asyncio.Task[None]] = []
         stack.push_async_callback(self._stop_loops)

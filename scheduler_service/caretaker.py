@@ -34,10 +34,12 @@ from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica, heartbeat_interval
 from scheduler_service.outbox import EventFeed
 from scheduler_service.retries import retry_backoff
+from scheduler_service.run_end import RunEnd
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.runs import RunStore
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.site import Role, SiteProcesses, site_id
+from scheduler_service.slots import ProcessSlots
 from servicekit.db import Database
 from servicekit.logs import configure_logging
 
@@ -135,6 +137,10 @@ async def _care(
     store = RunStore(
         db, EventFeed(db), settings.runs_dir, replica=replica, retry_backoff=retry_backoff(settings)
     )
+    # A caretaker starts no new runs: its slots only count the runs it watches, and a run's
+    # end may fire conditional triggers whose runs wait until a replica promotes them.
+    slots = ProcessSlots(settings.max_processes)
+    firing = Firing(db, store, misfire_grace_seconds=settings.misfire_grace_seconds, slots=slots)
     executor = Executor(
         store,
         ProcessRunner(
@@ -142,21 +148,12 @@ async def _care(
             stop_grace=settings.stop_grace_seconds,
             sandbox=settings.make_sandbox(),
         ),
-        max_processes=settings.max_processes,
+        run_end=RunEnd(store, firing),
+        slots=slots,
         commands=settings.commands,
         site_processes=site_processes,
         caretaker=True,
     )
-    # A run's end may fire conditional triggers; their runs wait (no slot is ever reserved
-    # here) until a replica promotes them.
-    firing = Firing(
-        db,
-        store,
-        misfire_grace_seconds=settings.misfire_grace_seconds,
-        reserve_slots=lambda wanted: 0,
-        release_slots=lambda count: None,
-    )
-    store.on_terminal = firing.on_run_terminal
     taken = 0
     try:
         await executor.recover()

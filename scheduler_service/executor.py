@@ -1,15 +1,18 @@
 """Executes admitted runs: a bounded number of processes, supervised, settled exactly once.
 
-The executor owns the scheduler's process slots (``max_processes``). A run holding a slot is
-STARTING, RUNNING or STOPPING; the rest wait in WAITING and are promoted oldest first as
-slots free up. Processes run under a supervisor that outlives the scheduler (see
-``runner``), so shutting the scheduler down never kills a job.
+A run holding one of the replica's process slots (``slots.ProcessSlots``, shared with
+admissions and fires) is STARTING, RUNNING or STOPPING; the rest wait in WAITING and are
+promoted oldest first as slots free up. Processes run under a supervisor that outlives the
+scheduler (see ``runner``), so shutting the scheduler down never kills a job.
 
 With several replicas (see ``leases``) each in-flight run is owned by one of them. This
 executor watches the runs its replica owns and renews their leases (``heartbeat``); its
 ``reaper`` takes over runs whose owner stopped renewing or whose owner's process is known dead
 on this site, and ``recover`` does the same at start-up for the replica's own runs too. A run's
-launch is recorded before its supervisor starts (``RunStore.record_launch``). Taking over a run
+launch is recorded before its supervisor starts: with the admission, fire or promotion that gave
+it a slot (``RunStore.launched_here``), or by ``RunStore.record_launch`` for a run taken over
+without one. A run's end is recorded with what follows from it (``run_end``): the slot it frees
+goes, in that transaction, to the oldest waiting run, which is launched here. Taking over a run
 means: launching it if it was never launched; adopting its supervisor through the runner if it
 was launched on this site (the job goes on; its real outcome is recorded), settling what ended
 meanwhile and launching what was recorded but never started; and, for a run launched on
@@ -42,6 +45,7 @@ from scheduler_service.commands import (
     sizes_executors_itself,
 )
 from scheduler_service.leases import heartbeat_interval, reap_interval
+from scheduler_service.run_end import RunEnd
 from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
 from scheduler_service.run_record import RunRecord
 from scheduler_service.run_states import TERMINAL, JobRunState
@@ -55,6 +59,7 @@ from scheduler_service.runner import (
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.sandbox import run_limits
 from scheduler_service.site import SiteProcesses
+from scheduler_service.slots import ProcessSlots
 from scheduler_service.spark_cluster import ExecutorsDoNotFit, preflight
 from servicekit.logs import run_context
 
@@ -89,14 +94,17 @@ class Executor:
         store: RunStore,
         runner: ProcessRunner,
         *,
-        max_processes: int,
+        run_end: RunEnd,
+        slots: ProcessSlots,
         commands: CommandSettings,
         site_processes: SiteProcesses | None = None,
         caretaker: bool = False,
     ) -> None:
         self._store = store
+        self._run_end = run_end
         self._runner = runner
-        self._max_processes = max_processes
+        self._slots = slots
+        slots.when_freed(self._slots_freed)
         self._commands = commands
         # Which processes of this data directory are alive (None: unknown, as in tests that
         # run replicas in one process).
@@ -105,7 +113,6 @@ class Executor:
         self._caretaker = caretaker
         # Stops requested for runs whose process is being launched: signalled once it runs.
         self._stops: set[str] = set()
-        self._slots_used = 0
         self._tasks: set[asyncio.Task[None]] = set()
         # The runs this replica owns and watches, each with the task that launches or awaits
         # its process: exactly the runs whose leases the heartbeat renews.
@@ -113,8 +120,6 @@ class Executor:
         self._me = store.replica.replica_id
         self._site = store.replica.site
         self._lease_seconds = store.replica.lease_seconds
-        # True while runs may be WAITING: new runs then queue behind them (FIFO).
-        self._maybe_waiting = True
         self._promote_lock = asyncio.Lock()
         self._closing = False
         self._recovered = False
@@ -123,41 +128,16 @@ class Executor:
 
     # -- slots -------------------------------------------------------------------------------
 
-    def reserve_slot(self) -> bool:
-        """Take a process slot for a run about to be admitted, if one is free and none wait."""
-        if self._slots_used < self._max_processes and not self._maybe_waiting:
-            self._slots_used += 1
-            return True
-        return False
-
-    def reserve_slots(self, wanted: int) -> int:
-        """Take up to ``wanted`` free process slots at once (a trigger fire); returns how many."""
-        if self._maybe_waiting:
-            return 0
-        granted = max(0, min(wanted, self._max_processes - self._slots_used))
-        self._slots_used += granted
-        return granted
-
-    def release_slots(self, count: int) -> None:
-        """Give back slots reserved by ``reserve_slots`` that were not used."""
-        if count:
-            self._slots_used -= count
+    def _slots_freed(self) -> None:
+        # Runs of other replicas and retries out of their backoff are promoted by the
+        # housekeeping loop; a freed slot goes to this replica's queue at once.
+        if self._slots.maybe_waiting:
             self._spawn(self.promote())
 
-    def release_slot(self) -> None:
-        """Give back a slot (the run ended, or its admission did not start it)."""
-        self._slots_used -= 1
-        self._spawn(self.promote())
-
     def note_waiting(self) -> None:
-        """A run was admitted WAITING."""
-        self._maybe_waiting = True
+        """A run was admitted or created WAITING."""
+        self._slots.runs_waiting()
         self._spawn(self.promote())
-
-    @property
-    def slots_used(self) -> int:
-        """Process slots in use."""
-        return self._slots_used
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -267,7 +247,7 @@ class Executor:
                     )
                 else:
                     log.info("launching a run its replica admitted but never launched")
-                    self._slots_used += 1
+                    self._slots.hold()
                     self.launch(run)
                 return
             if run.site not in (None, self._site):
@@ -292,12 +272,12 @@ class Executor:
                 # (the replica died in between): start it now. The directory's claim lets only
                 # one supervisor start, should the old launch still be on its way.
                 log.info("launching a run whose recorded launch never started a process")
-                self._slots_used += 1
+                self._slots.hold()
                 self.launch(run)
             else:
                 log.info("adopted running process", extra={"previous_owner": previous})
                 # An adopted run takes a slot even beyond max_processes: it runs anyway.
-                self._slots_used += 1
+                self._slots.hold()
                 if run.state is JobRunState.STOPPING:
                     adopted.stop()
                 self._own(run.run_id, self._watch(run.run_id, adopted))
@@ -393,8 +373,9 @@ class Executor:
     # -- running -----------------------------------------------------------------------------
 
     def accept_created(self, created: list[RunRecord]) -> None:
-        """Take charge of runs a trigger fire just committed: launch the STARTING ones (their
-        slots were reserved for them) and promote WAITING ones as slots allow."""
+        """Take charge of runs a trigger fire just committed: launch the RUNNING ones (their
+        slots were reserved for them, their launch recorded with the fire) and promote WAITING
+        ones as slots allow."""
         if not created:
             return
         # One line per run only at DEBUG: a burst creates thousands at once, and a log line
@@ -409,7 +390,7 @@ class Executor:
                         "run created by a trigger",
                         extra={"trigger": run.record.get("TriggerName"), "state": run.state.value},
                     )
-            if run.state is JobRunState.STARTING:
+            if run.state is JobRunState.RUNNING:
                 self.launch(run)
         by_state = {state.lower(): count for state, count in states.items()}
         log.info("runs created by trigger fires", extra={"runs": len(created), **by_state})
@@ -417,26 +398,30 @@ class Executor:
             self.note_waiting()
 
     def launch(self, run: RunRecord) -> None:
-        """Start a STARTING run's process in the background (its slot is already held).
+        """Start a run's process in the background (its slot is already held).
 
         The run must be owned by this replica (admitted, promoted or claimed by it).
         """
         self._own(run.run_id, self._execute(run))
 
     async def promote(self) -> None:
-        """Move WAITING runs to STARTING while slots are free, oldest first."""
+        """Promote WAITING runs while slots are free, oldest first, and launch them."""
         if self._caretaker:
             return
         async with self._promote_lock:
-            free = self._max_processes - self._slots_used
+            free = self._slots.take_free(self._slots.capacity)
             if free <= 0:
                 return
-            promoted = await self._store.promote_waiting(free)
-            self._slots_used += len(promoted)
+            try:
+                promoted = await self._store.promote_waiting(free)
+            except BaseException:
+                self._slots.release(free, notify=False)  # housekeeping tries again
+                raise
             for run in promoted:
                 self.launch(run)
             if len(promoted) < free:
-                self._maybe_waiting = False
+                self._slots.none_waiting()
+                self._slots.release(free - len(promoted), notify=False)
 
     async def stop(self, run_id: str) -> None:
         """Signal a run's process to stop; one being launched is signalled once it runs."""
@@ -462,30 +447,53 @@ class Executor:
                     )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
-                    await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
+                    await self._settle_state(
+                        run.run_id, JobRunState.ERROR, str(exc), slot_held=True
+                    )
                     return
-                except Exception:  # a bug planning this one run must not leave it STARTING
+                except Exception:  # a bug planning this one run must not leave it in flight
                     log.exception("run could not be planned")
                     await self._settle_state(
                         run.run_id,
                         JobRunState.ERROR,
                         "The run could not be prepared (an internal error; the scheduler log "
                         "has the details).",
+                        slot_held=True,
                     )
                     return
                 if not await self._executors_fit(run):
                     return
-                recorded = await self._store.record_launch(
-                    run.run_id, run.deadline or time.time() + run.timeout_minutes * 60
-                )
-                if recorded is None:
-                    return
-                if not recorded.launch:
+                if run.run_id in self._stops:
                     await self._settle_state(
-                        run.run_id, JobRunState.STOPPED, "Stopped before its process started."
+                        run.run_id,
+                        JobRunState.STOPPED,
+                        "Stopped before its process started.",
+                        slot_held=True,
                     )
                     return
-                deadline = recorded.run.deadline
+                stopping = False
+                if run.site is None or run.deadline is None:
+                    # Taken over without its launch recorded (a run admitted before launches
+                    # were recorded with admissions): record it now, before the supervisor.
+                    recorded = await self._store.record_launch(
+                        run.run_id, run.deadline or time.time() + run.timeout_minutes * 60
+                    )
+                    if recorded is None:
+                        return
+                    if not recorded.launch:
+                        await self._settle_state(
+                            run.run_id,
+                            JobRunState.STOPPED,
+                            "Stopped before its process started.",
+                            slot_held=True,
+                        )
+                        return
+                    run = recorded.run
+                    stopping = run.state is JobRunState.STOPPING
+                # Recorded by the admission, fire or promotion that gave the run its slot (or
+                # just above): the site is written before any supervisor starts (§7, §8).
+                deadline = run.deadline
+                assert deadline is not None
                 if run.command.get("Name") == "glueetl":
                     await self._hand_bookmark_over(run, run_dir / BOOKMARK_IN)
                 try:
@@ -500,13 +508,15 @@ class Executor:
                     )
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
-                    await self._settle_state(run.run_id, JobRunState.ERROR, str(exc))
+                    await self._settle_state(
+                        run.run_id, JobRunState.ERROR, str(exc), slot_held=True
+                    )
                     return
                 log.info("run started", extra={"job": run.job_name})
-                if recorded.run.state is JobRunState.STOPPING or run.run_id in self._stops:
+                if stopping or run.run_id in self._stops:
                     process.stop()
                 outcome = await process.wait()
-                await self._settle(run.run_id, outcome)
+                await self._settle(run.run_id, outcome, slot_held=True)
             except NotOwnerError as exc:
                 log.warning(
                     "another replica owns this run now; dropping it", extra={"owner": exc.owner}
@@ -518,7 +528,7 @@ class Executor:
                 # takes it over.
                 log.exception("run supervision failed; a reaper takes the run over")
             finally:
-                self.release_slot()
+                self._slots.release()
 
     async def _executors_fit(self, run: RunRecord) -> bool:
         """For a glueetl run bound for a standalone cluster whose UI is known: whether some
@@ -535,7 +545,7 @@ class Executor:
             await preflight(settings.spark_master_ui, capacity(run.record), settings.spark_master)
         except ExecutorsDoNotFit as exc:
             log.info("run's executors fit no worker", extra={"reason": str(exc)})
-            await self._settle_state(run.run_id, JobRunState.FAILED, str(exc))
+            await self._settle_state(run.run_id, JobRunState.FAILED, str(exc), slot_held=True)
             return False
         return True
 
@@ -549,15 +559,15 @@ class Executor:
         with run_context(run_id):
             try:
                 outcome = await process.wait()
-                await self._settle(run_id, outcome)
+                await self._settle(run_id, outcome, slot_held=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("run supervision failed; a reaper takes the run over")
             finally:
-                self.release_slot()
+                self._slots.release()
 
-    async def _settle(self, run_id: str, outcome: Outcome) -> None:
+    async def _settle(self, run_id: str, outcome: Outcome, *, slot_held: bool = False) -> None:
         state = _OUTCOME_STATE[outcome.kind]
         # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
         message = outcome.message or None
@@ -577,6 +587,7 @@ class Executor:
             started_at=outcome.started_at,
             ended_at=outcome.ended_at,
             bookmark=bookmark,
+            slot_held=slot_held,
         )
 
     async def _settle_state(
@@ -589,10 +600,16 @@ class Executor:
         ended_at: float | None = None,
         retry: bool = True,
         bookmark: str | None = None,
+        slot_held: bool = False,
     ) -> None:
+        """Record a run's end (``run_end``). A run that held a process slot (``slot_held``;
+        the caller gives the slot back afterwards) offers it to the oldest waiting run, which
+        is promoted in the same transaction and launched here in a slot of its own."""
+        # Only while runs may wait: otherwise the slot goes back to new admissions.
+        offered = 1 if slot_held and not self._caretaker and self._slots.maybe_waiting else 0
         while True:
             try:
-                created = await self._store.finish(
+                ended = await self._run_end.finish(
                     run_id,
                     state,
                     message,
@@ -600,6 +617,7 @@ class Executor:
                     ended_at=ended_at,
                     retry=retry,
                     bookmark=bookmark,
+                    free_slots=offered,
                 )
                 break
             except NotOwnerError as exc:
@@ -615,13 +633,20 @@ class Executor:
             except Exception:
                 log.exception("recording the run's outcome failed; retrying")
                 await asyncio.sleep(SETTLE_RETRY_SECONDS)
-        log.info("run ended", extra={"state": state.value})
-        for run in created:
+        if ended.run is not None:
+            log.info("run ended", extra={"state": state.value})
+        for run in ended.created:
             log.info(
                 "run created by this run's end",
                 extra={"new_run_id": run.run_id, "job": run.job_name, "attempt": run.attempt},
             )
-        if created:
+        for run in ended.promoted:
+            # Its own slot: the ended run's is given back by its caller, as always.
+            self._slots.hold()
+            self.launch(run)
+        if offered and not ended.promoted and ended.run is not None and not ended.created:
+            self._slots.none_waiting()
+        if ended.created:
             self.note_waiting()
 
 

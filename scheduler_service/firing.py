@@ -7,9 +7,10 @@ that commit. A second attempt at the same fire (another replica, a retried call,
 a crash) fails on the ledger key and starts nothing.
 
 What a fire does with each action:
-- the job exists and has room under MaxConcurrentRuns: a run (STARTING when a process slot is
-  free, else WAITING) with TriggerName set, the action's Arguments over the job's defaults and
-  its Timeout, SecurityConfiguration and NotificationProperty over the job's;
+- the job exists and has room under MaxConcurrentRuns: a run (RUNNING, launched by this
+  replica once the fire commits, when a process slot is free, else WAITING) with TriggerName
+  set, the action's Arguments over the job's defaults and its Timeout, SecurityConfiguration
+  and NotificationProperty over the job's;
 - the job is at MaxConcurrentRuns: a FAILED run carrying ConcurrentRunsExceededException's
   message (a direct StartJobRun would be refused instead; docs/glue-semantics.md §6);
 - the job does not exist (deleted since the trigger was made): an ERROR run naming it.
@@ -74,6 +75,7 @@ from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.run_record import NewRun, RunDraft, RunRecord
 from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
+from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
 from servicekit import log_groups
 from servicekit.cron import parse_schedule
@@ -215,8 +217,7 @@ class Firing:
         store: RunStore,
         *,
         misfire_grace_seconds: float,
-        reserve_slots: Callable[[int], int],
-        release_slots: Callable[[int], None],
+        slots: ProcessSlots,
         batch_size: int = DUE_BATCH,
         metrics: SchedulerMetrics | None = None,
     ) -> None:
@@ -226,8 +227,8 @@ class Firing:
         self.batch_size = batch_size
         self._store = store
         self._grace = misfire_grace_seconds
-        self._reserve = reserve_slots
-        self._release = release_slots
+        # The replica's process slots: a fire's runs start at once while some are free.
+        self._slots = slots
         # Fires drafted ahead by ``prepare``, by trigger name; taken by the tick that claims
         # the trigger.
         self._prepared: dict[str, _ScheduledFire] = {}
@@ -322,7 +323,9 @@ class Firing:
         slots.active[name] += 1
         if decision.verdict is concurrency.Verdict.START:
             free_slots[0] -= 1
-            return draft.settle(JobRunState.STARTING, now)
+            # This replica launches it once the fire commits: the launch is recorded with it.
+            new = draft.settle(JobRunState.RUNNING, now)
+            return NewRun(self._store.launched_here(new.run, now), new.record_json, new.payload)
         return draft.settle(JobRunState.WAITING, now)
 
     def _plan_runs(
@@ -422,7 +425,7 @@ class Firing:
 
         Several may run at once on PostgreSQL (each claims other triggers): everything up to
         the job locks overlaps the other batch's work, and the job locks order the rest.
-        Returns how many triggers were handled and the runs created (STARTING ones hold a
+        Returns how many triggers were handled and the runs created (RUNNING ones hold a
         process slot and must be launched by the caller).
         """
         reserved = 0
@@ -448,7 +451,7 @@ class Firing:
                     conn, {a["JobName"] for f in fired for a in _job_actions(f.trigger)}
                 )
                 # Process slots for the runs about to start (the rest will wait in WAITING).
-                reserved = self._reserve(sum(len(f.run_ids) for f in fired))
+                reserved = self._slots.reserve(sum(len(f.run_ids) for f in fired))
                 free[0] = reserved
                 # The batch's runs are created now, in this transaction: one instant for all.
                 created_at = time.time()
@@ -461,11 +464,11 @@ class Firing:
                 # Last: the outbox's counter row stays locked until commit.
                 await self._store.insert_many(conn, created)
         except BaseException as exc:
-            self._release(reserved)
+            self._slots.release(reserved)
             if isinstance(exc, Exception):
                 self._metrics.fired("SCHEDULED", "failed")
             raise
-        self._release(free[0])
+        self._slots.release(free[0])
         self._metrics.scheduled_fires(
             [
                 (f.step.fire_at, f.step.missed, (f.trigger.name, f.step.fire_key) in new)
@@ -778,9 +781,9 @@ class Firing:
                     )
                 ).one()
         except BaseException:
-            self._release(reserved)
+            self._slots.release(reserved)
             raise
-        self._release(free[0])
+        self._slots.release(free[0])
         return fire_to_proto(row), created
 
     async def list_fires(self, name: str, limit: int) -> list[glue_pb2.TriggerFire]:

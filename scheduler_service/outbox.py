@@ -17,9 +17,9 @@ staying RUNNING. Quarantined rows age out with the rest of the outbox (``retenti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # another replica, or a notification lost to a race).
 POLL_INTERVAL = 1.0
 BATCH = 500
+# Events this process committed, kept for its own streams (``EventFeed.publish``): most events
+# a stream sends were written here moments before, and reading them back costs a query.
+RECENT_EVENTS = 4096
 # An event's run record above this cannot reach the catalog in one gRPC message (the rest of
 # the RunEvent and the framing take far less than the margin).
 MAX_EVENT_PAYLOAD = MAX_MESSAGE_BYTES - 64 * 1024
@@ -107,11 +110,49 @@ class EventFeed:
         self._appended = asyncio.Event()
         self.quarantined = 0
         """Events this process quarantined (see the module docstring)."""
+        # The last RECENT_EVENTS events this process committed: sequence -> (payload,
+        # incarnation).
+        self._recent: dict[int, tuple[bytes, str]] = {}
+        self._recent_order: deque[int] = deque()
+        self._published = 0
 
     def notify(self) -> None:
         """Wake every waiting stream (call after a commit that appended events)."""
         self._appended.set()
         self._appended = asyncio.Event()
+
+    def publish(self, committed: Sequence[tuple[int, str, bytes, str]]) -> None:
+        """Keep the events a local transaction just committed - (sequence, run id, payload,
+        incarnation) - for this process's streams, then wake them. Call after the commit.
+
+        Only a hand-off: a stream takes from here only the events that directly follow what
+        it sent, and reads the table for anything else (another replica's events, events
+        committed here out of order, evicted ones, and every event that cannot be streamed,
+        which the table read quarantines).
+        """
+        for seq, _run_id, payload, incarnation in committed:
+            self._published = max(self._published, seq)
+            self._recent[seq] = (payload, incarnation)
+            self._recent_order.append(seq)
+        while len(self._recent_order) > RECENT_EVENTS:
+            self._recent.pop(self._recent_order.popleft(), None)
+        self.notify()
+
+    def _recent_after(self, after: int) -> list[scheduler_pb2.RunEvent]:
+        """The events this process committed that directly follow ``after``, while they can be
+        streamed as they are (up to BATCH)."""
+        events: list[scheduler_pb2.RunEvent] = []
+        seq = after + 1
+        while len(events) < BATCH and (kept := self._recent.get(seq)) is not None:
+            payload, incarnation = kept
+            run, problem = _decode(payload)
+            if problem is not None:
+                break  # the table read quarantines it
+            events.append(
+                scheduler_pb2.RunEvent(sequence=seq, run=run, job_incarnation=incarnation)
+            )
+            seq += 1
+        return events
 
     async def read_after(self, after: int, limit: int = BATCH) -> list[scheduler_pb2.RunEvent]:
         """Up to ``limit`` events with sequence > ``after``, in order; an event that cannot
@@ -203,22 +244,43 @@ class EventFeed:
         return run
 
     async def stream(self, after: int) -> AsyncIterator[scheduler_pb2.RunEvent]:
-        """Every event after ``after``, then each new one as it is committed; never ends."""
+        """Every event after ``after``, then each new one as it is committed; never ends.
+
+        The table is read at first, after every poll interval and whenever the events that
+        follow are not all this process's (``publish``); a local commit's events are handed
+        over from memory.
+        """
         cursor = after
+        from_table = True
         while True:
             waiter = self._appended
-            events = await self.read_after(cursor)
-            # A short batch read everything committed, so its last event is the head then.
-            head = (
-                await self.head() if len(events) == BATCH else events[-1].sequence if events else 0
-            )
+            events: list[scheduler_pb2.RunEvent] = []
+            if not from_table:
+                events = self._recent_after(cursor)
+                from_table = not events
+            if from_table:
+                events = await self.read_after(cursor)
+                # A short batch read everything committed, so its last event is the head then.
+                head = (
+                    await self.head()
+                    if len(events) == BATCH
+                    else events[-1].sequence
+                    if events
+                    else 0
+                )
+            else:
+                head = max(self._published, events[-1].sequence)
             for event in events:
                 event.head_sequence = head
                 yield event
                 cursor = event.sequence
-            if len(events) < BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.wait(), POLL_INTERVAL)
+            if len(events) == BATCH or (not from_table and self._published > cursor):
+                continue  # more is committed already
+            try:
+                await asyncio.wait_for(waiter.wait(), POLL_INTERVAL)
+                from_table = False  # a local commit: its events are in memory
+            except TimeoutError:
+                from_table = True  # the poll: events of other replicas
 
     async def head(self) -> int:
         """The newest committed event's sequence (0 if none)."""

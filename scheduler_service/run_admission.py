@@ -145,16 +145,14 @@ def _decide(
     active[name] = running + 1
     # A manual retry (StartJobRun with JobRunId) is a new run with its own retry budget:
     # Attempt 0 (``new_run``'s), PreviousRunId set.
-    return store.new_run(
-        run_id=admission.run_id,
-        job=job,
-        request=request,
-        state=(
-            JobRunState.STARTING
-            if decision.verdict is concurrency.Verdict.START
-            else JobRunState.WAITING
-        ),
+    run = store.new_run(
+        run_id=admission.run_id, job=job, request=request, state=JobRunState.WAITING
     )
+    if decision.verdict is concurrency.Verdict.START:
+        # Its slot is held and this replica launches it as soon as the batch commits: the
+        # launch is recorded here, not in a transaction of its own (``launched_here``).
+        return store.launched_here(run, run.created_at)
+    return run
 
 
 async def _load_many(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, RunRecord]:

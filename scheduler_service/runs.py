@@ -11,12 +11,17 @@ The run path is split by responsibility:
 - ``concurrency``: the MaxConcurrentRuns decision and the one count of active runs;
 - ``run_admission``: StartRun admission in batches (``RunStore.admit_many`` hands over);
 - ``run_leases``: claims, renewals and releases of in-flight runs (``RunStore.leases``);
+- ``run_end``: a run's end with what follows from it (``RunStore.end``, ``retry``,
+  ``promote`` are its steps);
 - here: new runs, the state changes (launch, end, retry, stop, promotion) and reads.
 
 Run ownership between replicas (see ``leases``): a run that takes a process slot is owned by
-the replica that admitted, promoted or claimed it, under a lease on the database's clock; the
-executor's state writes (``record_launch``, ``finish``) are fenced: they raise
-``NotOwnerError`` rather than write over another replica's run.
+the replica that admitted, promoted or claimed it, under a lease on the database's clock. A run
+given a slot by an admission, a fire or a promotion is recorded RUNNING on this replica's site
+in that same transaction (``launched_here``), since this replica launches it at once; only a
+run taken over without a recorded launch needs ``record_launch``. The executor's state writes
+(``record_launch``, ``end``) are fenced: they raise ``NotOwnerError`` rather than write over
+another replica's run.
 
 Longer than the ~400 lines the team aims for: the transitions share this store's private
 load/save/emit steps and their lock order (job rows, then the run, then the outbox counter),
@@ -27,13 +32,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Double, Integer, Text, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
@@ -87,9 +93,6 @@ _FROM_JOB = ("JobMode", "GlueVersion", "MaintenanceWindow", "ProfileName")
 _FROM_REQUEST = ("ExecutionRoleSessionPolicy",)
 
 
-TerminalHook = Callable[[AsyncConnection, "RunRecord"], Awaitable[Sequence["RunRecord"]]]
-
-
 class NotOwnerError(Exception):
     """A fenced write found the run owned by another replica (this one lost it to a reaper).
 
@@ -121,6 +124,21 @@ _LOAD_LOCKED = _LOAD.with_for_update()
 _INSERT = runs.insert()
 # The SET clause is the columns given at execution (a bound name may not be a column's).
 _SAVE = update(runs).where(runs.c.run_id == bindparam("saved_run_id"))
+
+
+# The events a ``RunStore.write`` transaction appended, published once it commits.
+_APPENDED: ContextVar[list[tuple[int, str, bytes, str]]] = ContextVar("appended_events")
+
+# The head of the queue: keys only (``RunStore.promote``).
+_WAITING = (
+    select(runs.c.run_id, runs.c.job_name)
+    .where(runs.c.state == JobRunState.WAITING.value)
+    .where(or_(runs.c.not_before.is_(None), runs.c.not_before <= bindparam("now", type_=Double)))
+    .order_by(runs.c.created_at, runs.c.run_id)
+    .limit(bindparam("limit", type_=Integer))
+)
+# On PostgreSQL rows another replica is promoting are skipped, not waited for.
+_WAITING_LOCKED = _WAITING.with_for_update(skip_locked=True)
 
 
 def merge_arguments(job: GlueDict, overrides: dict[str, str]) -> dict[str, str]:
@@ -158,30 +176,74 @@ class RunStore:
         # Claims, renewals and releases of in-flight runs (the reaper's and heartbeat's side).
         self.leases = RunLeases(db, replica)
         self._retry_backoff = retry_backoff or RetryBackoff()
-        # Called inside the transaction that ends a run (conditional triggers hook in here);
-        # returns the runs it created.
-        self.on_terminal: TerminalHook | None = None
         # A run inserted with its lease taken now (built once, like the statements below).
         self._insert_leased = runs.insert().values(lease_until=self.leases.lease_expr())
+        # Waiting runs promoted and launched by this replica (``promote``, ``launched_here``),
+        # read back whole.
+        self._promote_statement = (
+            update(runs)
+            .where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
+            .where(runs.c.state == JobRunState.WAITING.value)
+            .values(
+                state=JobRunState.RUNNING.value,
+                updated_at=bindparam("now", type_=Double),
+                owner=bindparam("owner", type_=Text),
+                site=bindparam("site", type_=Text),
+                deadline=bindparam("now", type_=Double) + runs.c.timeout_minutes * 60,
+                lease_until=self.leases.lease_expr(),
+            )
+            .returning(*runs.c)
+        )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; streams are woken after it commits."""
-        async with self._db.transaction() as conn:
-            yield conn
-        self._feed.notify()
+        """A write transaction; the events it appended are handed to local streams after it
+        commits (``EventFeed.publish``), which also wakes them."""
+        committed: list[tuple[int, str, bytes, str]] = []
+        token = _APPENDED.set(committed)
+        try:
+            async with self._db.transaction() as conn:
+                yield conn
+        finally:
+            _APPENDED.reset(token)
+        self._feed.publish(committed)
+
+    async def _append(
+        self, conn: AsyncConnection, items: Sequence[tuple[str, bytes, str]]
+    ) -> list[int]:
+        """``outbox.append_many``, noting the events for ``write`` to publish."""
+        seqs = await outbox.append_many(conn, items)
+        appended = _APPENDED.get(None)
+        if appended is not None:
+            appended.extend(
+                (seq, run_id, payload, incarnation)
+                for seq, (run_id, payload, incarnation) in zip(seqs, items, strict=True)
+            )
+        return seqs
 
     async def _emit(self, conn: AsyncConnection, run: RunRecord) -> scheduler_pb2.RunEvent:
         proto = run.to_proto()
         self._metrics.run_changed(run.state)
-        seq = await outbox.append(conn, proto, run.job_incarnation)
+        (seq,) = await self._append(
+            conn, [(run.run_id, proto.SerializeToString(), run.job_incarnation)]
+        )
         return scheduler_pb2.RunEvent(sequence=seq, run=proto, job_incarnation=run.job_incarnation)
+
+    async def emit_many(self, conn: AsyncConnection, changed: Sequence[RunRecord]) -> list[int]:
+        """Append the new records of ``changed`` runs as consecutive events (one statement);
+        returns their sequence numbers. Last in a transaction: see ``outbox.append``."""
+        items = []
+        for run in changed:
+            self._metrics.run_changed(run.state)
+            items.append((run.run_id, run.to_proto().SerializeToString(), run.job_incarnation))
+        return await self._append(conn, items)
 
     async def insert_many(self, conn: AsyncConnection, new_runs: Sequence[NewRun]) -> list[int]:
         """Insert new runs and their first events, in a few statements (trigger bursts, batches
         of admissions); returns the events' sequence numbers, in order.
 
-        Runs inserted STARTING are owned by this replica, which must launch them.
+        Runs inserted holding a process slot (RUNNING, ``launched_here``) are owned by this
+        replica, which must launch them.
         """
         if not new_runs:
             return []
@@ -200,17 +262,36 @@ class RunStore:
                 _INSERT, [run_record.row_values(new.run, new.record_json) for new in others]
             )
         self._metrics.runs_created(new.run.state for new in new_runs)
-        return await outbox.append_many(
+        for _ in owned:
+            self._metrics.run_changed(JobRunState.RUNNING)  # launched with their creation
+        return await self._append(
             conn, [(new.run.run_id, new.payload, new.run.job_incarnation) for new in new_runs]
         )
 
     # -- ownership ---------------------------------------------------------------------------
 
     def _owned(self, run: RunRecord, record_json: str | None = None) -> dict[str, Any]:
-        """Row values (without lease_until) for ``run`` owned by this replica (not launched:
-        its site is written by ``record_launch``)."""
-        owned = replace(run, owner=self.replica.replica_id, site=None)
+        """Row values (without lease_until) for ``run`` owned by this replica."""
+        owned = replace(run, owner=self.replica.replica_id)
         return run_record.row_values(owned, record_json)
+
+    def launched_here(self, run: RunRecord, now: float) -> RunRecord:
+        """``run`` as a transaction that starts it records it when this replica launches it at
+        once: RUNNING, owned by this replica, on its site, with its deadline.
+
+        Writing the launch with the admission, fire or promotion saves a transaction and an
+        event per run; the site is still written before the supervisor starts, which is what
+        lets a process of this site (a restart, a caretaker) launch it again if this one dies
+        first: the run directory's claim keeps it to one supervisor (docs/invariants.md §7, §8).
+        """
+        return replace(
+            run,
+            state=JobRunState.RUNNING,
+            updated_at=now,
+            owner=self.replica.replica_id,
+            site=self.replica.site,
+            deadline=now + run.timeout_minutes * 60,
+        )
 
     def _fence(self, run: RunRecord) -> None:
         """Raise NotOwnerError unless this replica owns ``run`` (locked by the caller)."""
@@ -331,7 +412,9 @@ class RunStore:
     # -- transitions -------------------------------------------------------------------------
 
     async def record_launch(self, run_id: str, deadline: float) -> LaunchRecord | None:
-        """Record that this replica launches the run, before its supervisor is started.
+        """Record that this replica launches a run taken over without a recorded launch,
+        before its supervisor is started (runs this replica admits, fires or promotes have it
+        recorded with that: ``launched_here``).
 
         STARTING moves to RUNNING with this replica's site and the run's deadline (one event);
         a run already launched on this site (taken over from a dead process of the site) keeps
@@ -376,74 +459,49 @@ class RunStore:
             await self._emit(conn, run)
             return LaunchRecord(run=run, launch=True)
 
-    async def finish(
+    async def end(
         self,
+        conn: AsyncConnection,
         run_id: str,
         state: JobRunState,
         message: str | None,
         *,
         started_at: float | None = None,
         ended_at: float | None = None,
-        retry: bool = True,
-        bookmark: str | None = None,
-    ) -> list[RunRecord]:
-        """Settle a run in a terminal state, with what follows from it in the same transaction.
-
-        A FAILED run with retries left gets its retry (unless not ``retry``: its job may still
-        be running somewhere); conditional triggers watching the job may fire
-        (``on_terminal``). The process's real outcome wins over the recorded state (a run
-        STOPPING whose process exited 0 first ends SUCCEEDED). A ``bookmark`` the run's script
-        committed (JSON text) becomes the job's bookmark. Returns the runs created.
+    ) -> RunRecord | None:
+        """Write a run's terminal state in ``conn`` (no event yet); None if the run is gone or
+        already ended. The process's real outcome wins over the recorded state (a run STOPPING
+        whose process exited 0 first ends SUCCEEDED). What follows from the end (retries,
+        conditional triggers, promotion, the events) is ``run_end.RunEnd``'s, in the same
+        transaction.
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
         """
         assert state in TERMINAL
-        async with self.write() as conn:
-            run = await self._load(conn, run_id)
-            if run is None:
-                return []
-            self._fence(run)
-            if run.state in TERMINAL:
-                return []
-            now = time.time()
-            ended = ended_at or now
-            began = started_at or (
-                run.deadline - run.timeout_minutes * 60 if run.deadline else None
-            )
-            run = replace(
-                run,
-                state=state,
-                updated_at=now,
-                completed_at=ended,
-                error_message=message,
-                execution_time=max(0, round(ended - began)) if began else 0,
-            )
-            if began:
-                self._metrics.run_ended(state, ended - began)
-            await self._save(conn, run)
-            created = list(await self.on_terminal(conn, run)) if self.on_terminal else []
-            retry_run = await self._retry(conn, run, now) if retry else None
-            if bookmark is not None:
-                # After the job rows the hooks lock, before the outbox counter (bookmarks).
-                await bookmarks.commit(
-                    conn,
-                    job_name=run.job_name,
-                    run_id=run.run_id,
-                    previous_run_id=run.record.get("PreviousRunId"),
-                    attempt=run.attempt,
-                    state=bookmark,
-                    now=now,
-                )
-            # The outbox counter is every writer's last lock: a fire this run causes locks its
-            # jobs' rows first, as StartRun and scheduled fires do. Taking the counter before
-            # them deadlocked against a StartRun of an action's job on PostgreSQL.
-            await self._emit(conn, run)
-            if retry_run is not None:
-                await self._emit(conn, retry_run)
-            return [*created, *([retry_run] if retry_run else [])]
+        run = await self._load(conn, run_id)
+        if run is None:
+            return None
+        self._fence(run)
+        if run.state in TERMINAL:
+            return None
+        now = time.time()
+        ended = ended_at or now
+        began = started_at or (run.deadline - run.timeout_minutes * 60 if run.deadline else None)
+        run = replace(
+            run,
+            state=state,
+            updated_at=now,
+            completed_at=ended,
+            error_message=message,
+            execution_time=max(0, round(ended - began)) if began else 0,
+        )
+        if began:
+            self._metrics.run_ended(state, ended - began)
+        await self._save(conn, run)
+        return run
 
-    async def _retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
+    async def retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
         """The automatic retry of a FAILED run with retries left, WAITING out its backoff.
 
         Inserted in the transaction that ends ``run``, with its not-before time: a restart
@@ -525,64 +583,73 @@ class RunStore:
             return await self._emit(conn, run), signal
 
     async def promote_waiting(self, free_slots: int) -> list[RunRecord]:
-        """Start up to ``free_slots`` WAITING runs, oldest first, whose job has room.
+        """Start up to ``free_slots`` WAITING runs, oldest first, whose job has room, in a
+        transaction of their own (``promote``)."""
+        if free_slots <= 0:
+            return []
+        async with self.write() as conn:
+            promoted = await self.promote(conn, free_slots)
+            await self.emit_many(conn, promoted)
+        return promoted
 
-        The promoted runs are owned by this replica, which must launch them.
+    async def promote(self, conn: AsyncConnection, free_slots: int) -> list[RunRecord]:
+        """In ``conn``: move up to ``free_slots`` WAITING runs, oldest first, whose job has
+        room, to RUNNING as launched by this replica (``launched_here``); returns them. The
+        caller appends their events (last: the outbox counter) and launches them.
+
+        Only the queue's keys are read (no records decoded for runs left waiting), the jobs of
+        the candidates are row-locked in name order and their runs holding a process slot
+        counted once, and the chosen runs are updated and read back in one statement.
         """
         if free_slots <= 0:
             return []
-        promoted: list[RunRecord] = []
-        async with self.write() as conn:
-            query = (
-                select(runs)
-                .where(runs.c.state == JobRunState.WAITING.value)
-                # Retries still in their backoff wait (``retries``); the housekeeping loop
-                # promotes them once due.
-                .where(or_(runs.c.not_before.is_(None), runs.c.not_before <= time.time()))
-                .order_by(runs.c.created_at, runs.c.run_id)
-                .limit(free_slots * 4 + 16)
+        query = _WAITING_LOCKED if conn.dialect.name == "postgresql" else _WAITING
+        # Retries still in their backoff wait (``retries``); the housekeeping loop promotes
+        # them once due. More than the slots: the head of the queue may be runs of jobs at
+        # MaxConcurrentRuns (queuing), which must not keep the runs behind them from a slot.
+        waiting = (
+            await conn.execute(query, {"now": time.time(), "limit": free_slots * 4 + 16})
+        ).all()
+        if not waiting:
+            return []
+        # The jobs' row locks, in name order (as fires and admissions take them): replicas
+        # promoting runs of one job at once count its running runs one after the other, so
+        # queued runs (JobRunQueuingEnabled) cannot overshoot MaxConcurrentRuns between them.
+        names = sorted({row.job_name for row in waiting})
+        try:
+            found = await registry.get_jobs(conn, names, lock=True)
+        except UnreadableRowError as exc:  # pragma: no cover - get_jobs tallies bad rows
+            TALLY.note(exc)
+            return []
+        running_by_job = await concurrency.count_active(conn, names, HOLDS_PROCESS_SLOT)
+        chosen: list[str] = []
+        for row in waiting:
+            if len(chosen) >= free_slots:
+                break
+            job = found.get(row.job_name)
+            definition = job.definition if job is not None and not job.deleted else None
+            if not concurrency.has_room(definition, running_by_job[row.job_name]):
+                continue
+            running_by_job[row.job_name] += 1
+            chosen.append(row.run_id)
+        if not chosen:
+            return []
+        now = time.time()
+        rows = (
+            await conn.execute(
+                self._promote_statement,
+                {
+                    "run_ids": chosen,
+                    "now": now,
+                    "owner": self.replica.replica_id,
+                    "site": self.replica.site,
+                },
             )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            waiting = await run_record.readable_runs(conn, (await conn.execute(query)).all())
-            # The jobs' row locks, in name order (as fires take them): replicas promoting runs
-            # of one job at once count its running runs one after the other, so queued runs
-            # (JobRunQueuingEnabled) cannot overshoot MaxConcurrentRuns between them.
-            found: dict[str, registry.RegisteredJob] = {}
-            for name in sorted({run.job_name for run in waiting}):
-                try:
-                    job = await registry.get_job(conn, name, lock=True)
-                except UnreadableRowError as exc:
-                    TALLY.note(exc)  # its runs wait: the catalog's reconciler replaces it
-                    continue
-                if job is not None:
-                    found[name] = job
-            running_by_job = await concurrency.count_active(
-                conn, [run.job_name for run in waiting], HOLDS_PROCESS_SLOT
-            )
-            for run in waiting:
-                if len(promoted) >= free_slots:
-                    break
-                job = found.get(run.job_name)
-                definition = job.definition if job is not None and not job.deleted else None
-                if not concurrency.has_room(definition, running_by_job[run.job_name]):
-                    continue
-                running_by_job[run.job_name] += 1
-                run = replace(
-                    run,
-                    state=JobRunState.STARTING,
-                    updated_at=time.time(),
-                    owner=self.replica.replica_id,
-                )
-                await self._save(conn, run)
-                await conn.execute(
-                    update(runs)
-                    .where(runs.c.run_id == run.run_id)
-                    .values(owner=run.owner, lease_until=self.leases.lease_expr())
-                )
-                await self._emit(conn, run)
-                promoted.append(run)
-        return promoted
+        ).all()
+        promoted = await run_record.readable_runs(conn, rows)
+        # Oldest first, as chosen (RETURNING promises no order).
+        order = {run_id: i for i, run_id in enumerate(chosen)}
+        return sorted(promoted, key=lambda run: order[run.run_id])
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from scheduler_service.outbox import EventFeed
 from scheduler_service.run_record import RunDraft
 from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
+from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox, runs, trigger_fires, triggers
 from servicekit.db import Database
 from servicekit.glue_shapes import from_glue
@@ -42,7 +43,7 @@ class Scheduler:
 
     db: Database
     firing: Firing
-    slots: list[int]
+    slots: ProcessSlots
 
 
 @pytest.fixture
@@ -50,22 +51,14 @@ async def scheduler(database_urls: tuple[str, str], tmp_path: Path) -> AsyncIter
     db = Database(database_urls[1])
     await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
     store = RunStore(db, EventFeed(db), tmp_path / "runs", replica=Replica(replica_id="test"))
-    slots = [2]
-
-    def reserve(wanted: int) -> int:
-        granted = min(wanted, slots[0])
-        slots[0] -= granted
-        return granted
-
-    def release(count: int) -> None:
-        slots[0] += count
+    slots = ProcessSlots(2)
+    slots.none_waiting()
 
     firing = Firing(
         db,
         store,
         misfire_grace_seconds=60,
-        reserve_slots=reserve,
-        release_slots=release,
+        slots=slots,
         batch_size=10,
     )
     try:
@@ -159,7 +152,7 @@ async def test_a_burst_fires_each_due_trigger_once_over_several_batches(
     }
     # Two process slots: two runs start, the rest wait.
     states = sorted(state for _, state, _, _ in created.values())
-    assert states == ["STARTING"] * 2 + ["WAITING"] * 23
+    assert states == ["RUNNING"] * 2 + ["WAITING"] * 23
     async with db.read() as conn:
         events = (await conn.execute(select(outbox.c.run_id, outbox.c.payload))).all()
         advanced = (
@@ -213,7 +206,7 @@ async def test_fires_another_replica_recorded_create_no_runs(scheduler: Schedule
             (run_id,) = run_ids
             assert created[run_id][3]["TriggerName"] == name
     assert len(created) == len(names) - len(taken)
-    assert scheduler.slots == [0]  # both slots went to runs that exist
+    assert scheduler.slots.used == 2  # both slots went to runs that exist
     async with db.read() as conn:
         still_due = (
             await conn.execute(select(func.count()).where(triggers.c.next_fire_at == due))

@@ -36,7 +36,7 @@ from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
-from scheduler_service.run_admission import Admission
+from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.runs import RunStore
 from scheduler_service.tables import runs
 from servicekit.db import Database
@@ -235,8 +235,9 @@ async def test_supervisors_report_through_the_caretaker_when_the_scheduler_proce
 async def test_an_unlaunched_run_runs_once_elsewhere_and_a_lost_launch_is_not_retried(
     machines: Cluster,
 ) -> None:
-    """Replica X (this test process, on a third "machine") admits two runs and dies: one before
-    launching it, one after recording its launch but before any supervisor started."""
+    """Replica X (this test process, on a third "machine") admits two runs and dies: one that
+    waits for a process slot (never launched, owned by no one), one after recording its launch
+    (as an admission into a free slot records it) but before any supervisor started."""
     cluster = machines
     out = await cluster.recording_jobs("orphans")
     await cluster.recording_jobs("orphans-retried", max_retries=2)
@@ -255,15 +256,21 @@ async def test_an_unlaunched_run_runs_once_elsewhere_and_a_lost_launch_is_not_re
                     registration=scheduler_pb2.JobRegistration(),
                     run_id=run_id,
                     request={"JobName": job},
-                    process_slot_reserved=True,
+                    process_slot_reserved=slot,
                 )
-                for run_id, job in ((never, "orphans"), (lost, "orphans-retried"))
+                for run_id, job, slot in (
+                    (never, "orphans", False),
+                    (lost, "orphans-retried", True),
+                )
             ]
         )
         assert all(not isinstance(a, Exception) for a in admitted), admitted
-        recorded = await x.record_launch(lost, time.time() + 600)
-        assert recorded is not None and recorded.launch
         launched_at = time.time()
+        # Admitted into its slot, its launch is recorded on X's site with the admission.
+        states = {
+            a.run.run_id: (a.run.state, a.run.site) for a in admitted if isinstance(a, Admitted)
+        }
+        assert states == {never: ("WAITING", None), lost: ("RUNNING", "machine-x")}, states
     finally:
         await db.dispose()
     rows = await cluster.wait_rows([never], "terminal", LEASE + 15)

@@ -1,0 +1,196 @@
+"""A run's end and what follows in its transaction (``run_end``); launches recorded with the
+transaction that gives a run its slot (``RunStore.launched_here``). On a real database, with
+two replicas' stores on it; no process is started."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from glue.scheduler.v1 import scheduler_pb2
+from glue.v1 import glue_pb2
+from scheduler_service import registry
+from scheduler_service.app import MIGRATIONS
+from scheduler_service.firing import Firing
+from scheduler_service.leases import Replica
+from scheduler_service.outbox import EventFeed
+from scheduler_service.run_admission import Admission, Admitted
+from scheduler_service.run_end import RunEnd
+from scheduler_service.run_states import JobRunState
+from scheduler_service.runs import NotOwnerError, RunStore
+from scheduler_service.slots import ProcessSlots
+from scheduler_service.tables import outbox
+from servicekit.db import Database
+from servicekit.migrations import upgrade_to_head
+
+
+@dataclass
+class Replicas:
+    db: Database
+    mine: RunStore
+    mine_end: RunEnd
+    other: RunStore
+    other_end: RunEnd
+
+
+@pytest.fixture
+async def replicas(database_urls: tuple[str, str], tmp_path: Path) -> AsyncIterator[Replicas]:
+    db = Database(database_urls[1])
+    await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
+
+    def replica(name: str) -> tuple[RunStore, RunEnd]:
+        store = RunStore(
+            db,
+            EventFeed(db),
+            tmp_path / name,
+            replica=Replica(replica_id=name, site=f"site-{name}"),
+        )
+        firing = Firing(db, store, misfire_grace_seconds=60, slots=ProcessSlots(1))
+        return store, RunEnd(store, firing)
+
+    mine, mine_end = replica("mine")
+    other, other_end = replica("other")
+    try:
+        yield Replicas(db, mine, mine_end, other, other_end)
+    finally:
+        await db.dispose()
+
+
+async def add_job(db: Database, name: str, max_concurrent_runs: int) -> None:
+    job = glue_pb2.Job(
+        name=name,
+        role="arn:aws:iam::123456789012:role/test",
+        command=glue_pb2.JobCommand(name="pythonshell", script_location="/bin/true"),
+        execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=max_concurrent_runs),
+        job_run_queuing_enabled=True,
+    )
+    async with db.transaction() as conn:
+        await registry.upsert_job(
+            conn, scheduler_pb2.JobRegistration(job=job, version=1, incarnation=name)
+        )
+
+
+async def admit(store: RunStore, job: str, run_id: str, *, slot: bool) -> Admitted:
+    [admitted] = await store.admit_many(
+        [
+            Admission(
+                registration=scheduler_pb2.JobRegistration(),
+                run_id=run_id,
+                request={"JobName": job},
+                process_slot_reserved=slot,
+            )
+        ]
+    )
+    assert isinstance(admitted, Admitted), admitted
+    return admitted
+
+
+async def events(db: Database) -> list[tuple[str, str]]:
+    """(run id, state) of every event, in sequence order."""
+    async with db.read() as conn:
+        rows = await conn.execute(select(outbox.c.run_id, outbox.c.payload).order_by(outbox.c.seq))
+        return [(r.run_id, glue_pb2.JobRun.FromString(r.payload).job_run_state) for r in rows]
+
+
+async def test_an_admission_into_a_slot_records_the_launch_and_one_event(
+    replicas: Replicas,
+) -> None:
+    await add_job(replicas.db, "job", 2)
+    started = await admit(replicas.mine, "job", "jr_started", slot=True)
+    waiting = await admit(replicas.mine, "job", "jr_waiting", slot=False)
+    run = started.run
+    assert run.state is JobRunState.RUNNING
+    assert (run.owner, run.site) == ("mine", "site-mine")
+    assert run.deadline == pytest.approx(run.created_at + run.timeout_minutes * 60)
+    assert started.event.run.job_run_state == "RUNNING"
+    stored = await replicas.mine.get("jr_started")
+    assert stored is not None and (stored.state, stored.site, stored.owner) == (
+        JobRunState.RUNNING,
+        "site-mine",
+        "mine",
+    )
+    assert stored.lease_until is not None
+    assert waiting.run.state is JobRunState.WAITING and waiting.run.site is None
+    assert await events(replicas.db) == [("jr_started", "RUNNING"), ("jr_waiting", "WAITING")]
+
+
+async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_runs(
+    replicas: Replicas,
+) -> None:
+    await add_job(replicas.db, "one", 1)  # one at a time: its second run queues
+    await add_job(replicas.db, "many", 5)
+    first = await admit(replicas.mine, "one", "jr_1", slot=True)
+    await admit(replicas.mine, "one", "jr_2", slot=False)
+    await admit(replicas.mine, "many", "jr_3", slot=False)
+    await admit(replicas.mine, "one", "jr_4", slot=False)
+    assert first.run.state is JobRunState.RUNNING
+
+    # The other replica has a slot: "one" is full, so the oldest run it may start is jr_3.
+    [taken] = await replicas.other.promote_waiting(1)
+    assert taken.run_id == "jr_3" and taken.owner == "other"
+    # jr_1's end frees "one" and a slot of this replica: jr_2 gets them, in the same commit.
+    ended = await replicas.mine_end.finish("jr_1", JobRunState.SUCCEEDED, None, free_slots=1)
+    assert ended.run is not None and ended.run.state is JobRunState.SUCCEEDED
+    [run] = ended.promoted
+    assert run.run_id == "jr_2"
+    assert (run.state, run.owner, run.site) == (JobRunState.RUNNING, "mine", "site-mine")
+    assert run.deadline is not None and run.lease_until is not None
+    # The end and the promotion are consecutive events of one transaction.
+    assert (await events(replicas.db))[-2:] == [("jr_1", "SUCCEEDED"), ("jr_2", "RUNNING")]
+    # jr_3's end frees a slot of the other replica, but "one" is full again: jr_4 waits.
+    other = await replicas.other_end.finish("jr_3", JobRunState.SUCCEEDED, None, free_slots=1)
+    assert other.run is not None and other.promoted == []
+    waiting = await replicas.mine.get("jr_4")
+    assert waiting is not None and waiting.state is JobRunState.WAITING
+
+    # jr_2's end frees "one": jr_4 follows it.
+    again = await replicas.mine_end.finish("jr_2", JobRunState.SUCCEEDED, None, free_slots=1)
+    assert [r.run_id for r in again.promoted] == ["jr_4"]
+    # Nothing waits any more: an end offering its slot promotes nothing.
+    last = await replicas.mine_end.finish("jr_4", JobRunState.SUCCEEDED, None, free_slots=1)
+    assert last.run is not None and last.promoted == []
+
+
+async def test_a_run_end_is_fenced_and_written_once(replicas: Replicas) -> None:
+    await add_job(replicas.db, "job", 3)
+    await admit(replicas.mine, "job", "jr_mine", slot=True)
+    with pytest.raises(NotOwnerError):
+        await replicas.other_end.finish("jr_mine", JobRunState.FAILED, "not mine", free_slots=1)
+    ended = await replicas.mine_end.finish("jr_mine", JobRunState.SUCCEEDED, None)
+    assert ended.run is not None
+    repeated = await replicas.mine_end.finish("jr_mine", JobRunState.FAILED, "again")
+    assert repeated.run is None
+    stored = await replicas.mine.get("jr_mine")
+    assert stored is not None and stored.state is JobRunState.SUCCEEDED
+    assert [state for run_id, state in await events(replicas.db) if run_id == "jr_mine"] == [
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+
+
+async def test_a_stream_gets_local_commits_from_memory_and_the_rest_in_order(
+    replicas: Replicas,
+) -> None:
+    """The feed hands this process's commits over without a read; an event another replica
+    committed in between is read from the table, so the stream stays in sequence order."""
+    await add_job(replicas.db, "job", 10)
+    feed = EventFeed(replicas.db)
+    mine = RunStore(
+        replicas.db, feed, Path("unused"), replica=Replica(replica_id="mine", site="site-mine")
+    )
+    stream = feed.stream(0)
+    await admit(mine, "job", "jr_a", slot=False)
+    assert (await anext(stream)).run.id == "jr_a"  # read from the table, then it waits
+    await admit(replicas.other, "job", "jr_b", slot=False)  # another replica's commit
+    await admit(mine, "job", "jr_c", slot=False)  # wakes the stream: jr_b is not in memory
+    seen = [(await asyncio.wait_for(anext(stream), 0.5)).run.id for _ in range(2)]
+    assert seen == ["jr_b", "jr_c"]
+    await admit(mine, "job", "jr_d", slot=False)
+    event = await asyncio.wait_for(anext(stream), 0.5)  # well within the poll interval
+    assert (event.sequence, event.run.id, event.run.job_run_state) == (4, "jr_d", "WAITING")
+    await stream.aclose()
