@@ -36,7 +36,7 @@ from tests.helpers.spark import start_session
 
 T = TypeVar("T")
 # Seconds a test that starts a JVM may take, fixtures included (pytest's default is 120).
-JVM_TEST_TIMEOUT = 300
+JVM_TEST_TIMEOUT = 600
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
 
 
@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         jvm = "spark" in uses or item.path.parent.name == "spark"
         if jvm:
             # A JVM (the session's, or a run's spark-submit) takes minutes to start on a loaded
-            # 2-core machine; the tests' own waits for runs go up to 150 s.
+            # 2-core machine; the tests' own waits for a run go up to 240 s.
             item.add_marker(pytest.mark.timeout(JVM_TEST_TIMEOUT))
         if xdist and jvm:
             item.add_marker(pytest.mark.xdist_group("spark"))
