@@ -61,9 +61,16 @@ run: $(STAMPS)/protos
 	@$(JAVA_CHECK) || echo "warning: glueetl (Spark) jobs will end in ERROR until Java is installed"
 	$(BIN)/python -m servicekit.devrun
 
+# Most tests wait (for runs, restarts, timeouts, minute boundaries) rather than compute, so the
+# suite runs on more workers than cores. --dist loadgroup keeps the users of the one Spark
+# session, and of the one browser, on one worker each (tests/conftest.py); every other test goes
+# to whichever worker is free. TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= 4
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(STAMPS)/protos $(STAMPS)/dev $(AIRFLOW_STAMP)
 	@$(JAVA_CHECK)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # glueetl runs go through spark-submit, which needs a Java 17 runtime.
 JAVA_CHECK := command -v java >/dev/null || { echo "Java 17 is needed for glueetl (Spark) jobs: \
@@ -79,7 +86,7 @@ $(AIRFLOW_STAMP):
 
 # Everything except tests marked slow.
 test-fast: $(STAMPS)/protos $(STAMPS)/dev
-	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m 'not slow' $(PYTEST_ARGS)
 
 # moto's own Glue job/run/trigger/tag tests against our gateway (dev only; tests/moto/run.sh).
 test-moto: $(STAMPS)/protos $(STAMPS)/dev

@@ -35,10 +35,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar, cast
 
 import grpc
 from google.protobuf.descriptor import Descriptor
@@ -198,6 +198,32 @@ def _check_members(descriptor: Descriptor, data: Mapping[str, Any], path: str) -
                     _check_members(nested, item, f"{where}[{index}]")
         elif isinstance(value, Mapping):
             _check_members(nested, value, where)
+
+
+class _Page(Protocol):
+    """A response of a paginated operation (GetJobs, ListTriggers...)."""
+
+    next_token: str
+
+    def HasField(self, field_name: Literal["next_token"]) -> bool: ...  # noqa: N802 - protobuf's
+
+
+P = TypeVar("P", bound=_Page)
+
+
+async def _follow_pages(
+    fetch: Callable[[str | None], Awaitable[P]], items: Callable[[P], Iterable[T]]
+) -> AsyncIterator[T]:
+    """Every item of every page: ``fetch(token)`` gets the page after ``token`` (the first for
+    None), ``items`` picks a page's items; it stops at the page without a NextToken."""
+    token: str | None = None
+    while True:
+        page = await fetch(token)
+        for item in items(page):
+            yield item
+        if not page.HasField("next_token"):
+            return
+        token = page.next_token
 
 
 class GlueClient:
@@ -399,27 +425,21 @@ class GlueClient:
 
     async def iter_jobs(self, *, page_size: int | None = None) -> AsyncIterator[glue_pb2.Job]:
         """Every job definition, following GetJobs' NextToken."""
-        token: str | None = None
-        while True:
-            page = await self.get_jobs(next_token=token, max_results=page_size)
-            for job in page.jobs:
-                yield job
-            if not page.HasField("next_token"):
-                return
-            token = page.next_token
+        async for job in _follow_pages(
+            lambda token: self.get_jobs(next_token=token, max_results=page_size),
+            lambda page: page.jobs,
+        ):
+            yield job
 
     async def iter_job_names(
         self, *, tags: Mapping[str, str] | None = None, page_size: int | None = None
     ) -> AsyncIterator[str]:
         """Every job name (having all of ``tags``), following ListJobs' NextToken."""
-        token: str | None = None
-        while True:
-            page = await self.list_jobs(tags=tags, next_token=token, max_results=page_size)
-            for name in page.job_names:
-                yield name
-            if not page.HasField("next_token"):
-                return
-            token = page.next_token
+        async for name in _follow_pages(
+            lambda token: self.list_jobs(tags=tags, next_token=token, max_results=page_size),
+            lambda page: page.job_names,
+        ):
+            yield name
 
     # -- job runs ----------------------------------------------------------------------------
 
@@ -479,14 +499,11 @@ class GlueClient:
         self, job_name: str, *, page_size: int | None = None
     ) -> AsyncIterator[glue_pb2.JobRun]:
         """Every run of a job, newest first, following GetJobRuns' NextToken."""
-        token: str | None = None
-        while True:
-            page = await self.get_job_runs(job_name, next_token=token, max_results=page_size)
-            for run in page.job_runs:
-                yield run
-            if not page.HasField("next_token"):
-                return
-            token = page.next_token
+        async for run in _follow_pages(
+            lambda token: self.get_job_runs(job_name, next_token=token, max_results=page_size),
+            lambda page: page.job_runs,
+        ):
+            yield run
 
     async def get_recent_job_runs(
         self,
@@ -531,9 +548,8 @@ class GlueClient:
         page_size: int | None = None,
     ) -> AsyncIterator[glue_pb2.JobRun]:
         """Every run ``get_recent_job_runs`` lists with these filters, following NextToken."""
-        token: str | None = None
-        while True:
-            page = await self.get_recent_job_runs(
+        async for run in _follow_pages(
+            lambda token: self.get_recent_job_runs(
                 job_name=job_name,
                 states=states,
                 trigger_name=trigger_name,
@@ -541,12 +557,10 @@ class GlueClient:
                 latest_per_job=latest_per_job,
                 max_results=page_size,
                 next_token=token,
-            )
-            for run in page.job_runs:
-                yield run
-            if not page.HasField("next_token"):
-                return
-            token = page.next_token
+            ),
+            lambda page: page.job_runs,
+        ):
+            yield run
 
     async def batch_stop_job_run(
         self, job_name: str, job_run_ids: Sequence[str]
@@ -823,16 +837,13 @@ class GlueClient:
         self, *, dependent_job_name: str | None = None, page_size: int | None = None
     ) -> AsyncIterator[glue_pb2.Trigger]:
         """Every trigger definition, following GetTriggers' NextToken."""
-        token: str | None = None
-        while True:
-            page = await self.get_triggers(
+        async for trigger in _follow_pages(
+            lambda token: self.get_triggers(
                 dependent_job_name=dependent_job_name, next_token=token, max_results=page_size
-            )
-            for trigger in page.triggers:
-                yield trigger
-            if not page.HasField("next_token"):
-                return
-            token = page.next_token
+            ),
+            lambda page: page.triggers,
+        ):
+            yield trigger
 
     async def iter_trigger_names(
         self,
@@ -842,19 +853,16 @@ class GlueClient:
         page_size: int | None = None,
     ) -> AsyncIterator[str]:
         """Every trigger name (having all of ``tags``), following ListTriggers' NextToken."""
-        token: str | None = None
-        while True:
-            page = await self.list_triggers(
+        async for name in _follow_pages(
+            lambda token: self.list_triggers(
                 dependent_job_name=dependent_job_name,
                 tags=tags,
                 next_token=token,
                 max_results=page_size,
-            )
-            for name in page.trigger_names:
-                yield name
-            if not page.HasField("next_token"):
-                return
-            token = page.next_token
+            ),
+            lambda page: page.trigger_names,
+        ):
+            yield name
 
     async def start_trigger(self, name: str) -> glue_pb2.StartTriggerResponse:
         """StartTrigger: activates a SCHEDULED or CONDITIONAL trigger; fires an ON_DEMAND one.

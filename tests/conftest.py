@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -22,10 +23,42 @@ from clients.credentials import Credentials, metadata_interceptors
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from scheduler_service.app import SchedulerApp
 from scheduler_service.settings import SchedulerSettings
-from tests.helpers.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.helpers.databases import (
+    CATALOG,
+    SCHEDULER,
+    copy_sqlite,
+    create_postgres_database,
+    drop_postgres_database,
+    migrate,
+    sqlite_url,
+)
 from tests.helpers.spark import start_session
 
+T = TypeVar("T")
+# Seconds a test that starts a JVM may take, fixtures included (pytest's default is 120).
+JVM_TEST_TIMEOUT = 600
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``), keep the tests that start JVMs on one worker
+    (``--dist loadgroup``): the users of the one Spark session (a second session per worker
+    would cost start-up time and memory for nothing) and tests/spark's glueetl runs (each a
+    spark-submit JVM; two at once on a 2-core machine slow every other worker's timing). The
+    browser tests share one chromium the same way. Every other test goes to whichever worker is
+    free."""
+    xdist = config.pluginmanager.hasplugin("xdist")
+    for item in items:
+        uses = getattr(item, "fixturenames", ())
+        jvm = "spark" in uses or item.path.parent.name == "spark"
+        if jvm:
+            # A JVM (the session's, or a run's spark-submit) takes minutes to start on a loaded
+            # 2-core machine; the tests' own waits for a run go up to 240 s.
+            item.add_marker(pytest.mark.timeout(JVM_TEST_TIMEOUT))
+        if xdist and jvm:
+            item.add_marker(pytest.mark.xdist_group("spark"))
+        elif xdist and "browser" in uses:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -34,13 +67,46 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _run_apart(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to completion on a loop of its own, in a thread: the session fixtures below
+    are first asked for from inside a test's running loop, where ``asyncio.run`` refuses."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(catalog file, scheduler file): SQLite databases each service's migrations brought to
+    head, made once per test process (tests/helpers/databases.py)."""
+    directory = tmp_path_factory.mktemp("migrated")
+    catalog, scheduler = directory / "catalog.db", directory / "scheduler.db"
+    _run_apart(migrate(sqlite_url(directory, catalog.name), CATALOG))
+    _run_apart(migrate(sqlite_url(directory, scheduler.name), SCHEDULER))
+    return catalog, scheduler
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """The URL of a PostgreSQL database both services' migrations brought to head (they may
+    share one), made once per test process and dropped at its end."""
+    url = _run_apart(create_postgres_database())
+    try:
+        _run_apart(migrate(url, CATALOG, SCHEDULER))
+        yield url
+    finally:
+        _run_apart(drop_postgres_database(url))
+
+
 @pytest.fixture
-async def database_urls(backend: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
-    """(catalog URL, scheduler URL) on fresh storage."""
+async def database_urls(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[str, str]]:
+    """(catalog URL, scheduler URL) on storage of the test's own, already migrated."""
     if backend == "sqlite":
-        yield sqlite_url(tmp_path, "catalog.db"), sqlite_url(tmp_path, "scheduler.db")
+        catalog, scheduler = request.getfixturevalue("sqlite_templates")
+        yield copy_sqlite(catalog, tmp_path), copy_sqlite(scheduler, tmp_path)
         return
-    url = await create_postgres_database()
+    url = await create_postgres_database(template=request.getfixturevalue("postgres_template"))
     try:
         yield url, url
     finally:
@@ -126,9 +192,11 @@ class Stack:
         return response.job_run
 
     async def wait_run(
-        self, job: str, run_id: str, states: set[str] | None = None, timeout: float = 20.0
+        self, job: str, run_id: str, states: set[str] | None = None, timeout: float = 60.0
     ) -> glue_pb2.JobRun:
-        """Poll GetJobRun until the run is in one of ``states`` (default: terminal)."""
+        """Poll GetJobRun until the run is in one of ``states`` (default: terminal). The
+        default bound is generous: under ``make test``'s workers a run can take seconds to
+        start on a loaded machine, and only a stuck run reaches it."""
         wanted = states or TERMINAL
         deadline = time.monotonic() + timeout
         seen: list[str] = []

@@ -146,56 +146,58 @@ def conditional(*conditions: dict[str, Any], actions: list[dict[str, Any]] | Non
 
 WATCH = {"JobName": "watched", "State": "SUCCEEDED", "LogicalOperator": "EQUALS"}
 
+
+def aws_text(
+    row: str, request: dict[str, Any], message: str, code: str = "InvalidInputException"
+) -> Any:
+    """A row of AWS_TEXTS: CreateTrigger with ``request`` fails with ``code`` and ``message``."""
+    return pytest.param(request, code, message, id=row)
+
+
 # (CreateTrigger request, code, AWS's message). Sources in docs/glue-fidelity.md.
 AWS_TEXTS = [
-    pytest.param(
+    aws_text(
+        "no-predicate",
         {"Name": "c", "Type": "CONDITIONAL", "Actions": [{"JobName": "target"}]},
-        "InvalidInputException",
         "Predicate cannot be null or empty",
-        id="no-predicate",
     ),
-    pytest.param(
+    aws_text(
+        "no-logical-operator",
         conditional({"JobName": "watched", "State": "SUCCEEDED"}),
-        "InvalidInputException",
         "Logical operator cannot be null or empty",
-        id="no-logical-operator",
     ),
-    pytest.param(
+    aws_text(
+        "bad-logical-operator",
         conditional(WATCH, {"JobName": "watched", "State": "SUCCEEDED", "LogicalOperator": "X"}),
-        "ValidationException",
         "1 validation error detected: Value 'X' at 'predicate.conditions.2.member."
         "logicalOperator' failed to satisfy constraint: Member must satisfy enum value set: "
         "[Equals]",
-        id="bad-logical-operator",
+        code="ValidationException",
     ),
-    pytest.param(
+    aws_text(
+        "no-state",
         conditional({"JobName": "watched", "LogicalOperator": "EQUALS"}),
-        "InvalidInputException",
         "State cannot be null or empty, choose from one of the following job state: "
         "[SUCCEEDED, STOPPED, FAILED, TIMEOUT]",
-        id="no-state",
     ),
-    pytest.param(
+    aws_text(
+        "no-name",
         conditional({"LogicalOperator": "EQUALS", "State": "SUCCEEDED"}),
-        "InvalidInputException",
         "JobName or CrawlerName in condition cannot be null or empty",
-        id="no-name",
     ),
-    pytest.param(
+    aws_text(
+        "job-and-crawler",
         {
             "Name": "c",
             "Type": "ON_DEMAND",
             "Actions": [{"JobName": "target", "CrawlerName": "crawler"}],
         },
-        "InvalidInputException",
         "Both JobName and CrawlerName cannot be set together in an action",
-        id="job-and-crawler",
     ),
-    pytest.param(
+    aws_text(
+        "watches-what-it-starts",
         conditional(WATCH, actions=[{"JobName": "watched"}]),
-        "InvalidInputException",
         "Job cannot be a Predicate and Action for Conditional Trigger",
-        id="watches-what-it-starts",
     ),
 ]
 

@@ -85,8 +85,9 @@ def glueetl_job(name: str, script: str, **members: Any) -> dict[str, Any]:
     }
 
 
-async def wait_state(aws: Aws, job: str, run_id: str, timeout: float = 150) -> dict[str, Any]:
-    """Poll GetJobRun through boto3 until the run ends."""
+async def wait_state(aws: Aws, job: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
+    """Poll GetJobRun through boto3 until the run ends. A glueetl run starts a JVM: on a
+    loaded 2-core machine (``make test``'s workers) one took over 150 s to end."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

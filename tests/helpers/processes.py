@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -33,16 +34,44 @@ def service_environment() -> dict[str, str]:
     return env
 
 
+def _port_block() -> range | None:
+    """The ports this test process hands out: below the kernel's ephemeral range, which every
+    ``bind(0)`` and outgoing connection on the machine draws from (one of those could take a
+    port between the hand-out and the service's bind), split into one block per pytest-xdist
+    worker, so that two workers never hand out the same port. None where the ephemeral range
+    leaves too little room below it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    first = 15000
+    size = (low - first) // workers
+    if size < 500:
+        return None
+    return range(first + worker * size, first + (worker + 1) * size)
+
+
 def free_port() -> int:
     """A port nothing listens on right now, and not handed out before by this process (the
-    kernel may offer a just-closed port again at once: two services got the same one)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+    kernel may offer a just-closed port again at once: two services got the same one), from
+    this process's block (``_port_block``); random within it, so that another checkout's
+    suite on the same machine is unlikely to want the same one."""
+    block = _port_block()
+    for _ in range(1000):
+        if block is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+        else:
+            port = random.choice(block)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
+    raise RuntimeError(f"no free port in {block}")
 
 
 async def wait_healthy(address: str, timeout: float = 30.0) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
 from scheduler_service.tables import triggers as scheduler_triggers
-from servicekit.db import Database
 from tests.conftest import Stack
+from tests.helpers.missed_fires import restart_after_missed_fires
 from tests.helpers.scripts import FAIL, SLEEP, SUCCEED, write_script
 
 VERSION = iter(range(1, 1_000_000))
@@ -375,31 +375,7 @@ async def test_missed_due_times_fire_once_or_are_skipped(
         ),
     )
     await stack.stop_scheduler()
-    # As if the scheduler had been down for the last four due times.
-    now = time.time()
-    last_due = math.floor(now / 60) * 60
-    if now - last_due > 50:  # keep the latest due time safely inside a 60 s grace
-        await asyncio.sleep(61 - (now - last_due))
-        now = time.time()
-        last_due = math.floor(now / 60) * 60
-    db = Database(stack.scheduler_url)
-    try:
-        async with db.transaction() as conn:
-            await conn.execute(
-                update(scheduler_triggers)
-                .where(scheduler_triggers.c.name == "minutely")
-                .values(next_fire_at=last_due - 180)
-            )
-    finally:
-        await db.dispose()
-    settings = stack.scheduler_settings
-    stack.scheduler_settings = type(settings)(
-        **{
-            **{f: getattr(settings, f) for f in settings.__dataclass_fields__},
-            "misfire_grace_seconds": grace,
-        }
-    )
-    await stack.start_scheduler()
+    last_due = await restart_after_missed_fires(stack, "minutely", grace=grace)
     for _ in range(100):
         ledger = await fires(scheduler_stub := scheduler, "minutely")
         if ledger:

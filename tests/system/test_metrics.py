@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import fields
 from pathlib import Path
 
 import aiohttp
@@ -20,16 +18,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
 from scheduler_service.app import SchedulerApp
 from scheduler_service.cli import parse_settings, settings_environment
 from scheduler_service.settings import SchedulerSettings
-from scheduler_service.tables import triggers as scheduler_triggers
-from servicekit.db import Database
 from tests.conftest import Stack
+from tests.helpers.missed_fires import restart_after_missed_fires
 from tests.helpers.scripts import FAIL, SLEEP, SUCCEED, write_script
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -257,25 +253,7 @@ async def test_stream_state_readiness_and_late_fires(
 
     # As if the scheduler had been down for the last four due times; a wide misfire grace
     # makes the latest one fire (late) and folds the three before it into one COALESCED row.
-    last_due = math.floor(time.time() / 60) * 60
-    db = Database(stack.scheduler_url)
-    try:
-        async with db.transaction() as conn:
-            await conn.execute(
-                update(scheduler_triggers)
-                .where(scheduler_triggers.c.name == "minutely")
-                .values(next_fire_at=last_due - 180)
-            )
-    finally:
-        await db.dispose()
-    settings = stack.scheduler_settings
-    stack.scheduler_settings = type(settings)(
-        **{
-            **{f.name: getattr(settings, f.name) for f in fields(settings)},
-            "misfire_grace_seconds": 600.0,
-        }
-    )
-    await stack.start_scheduler()
+    last_due = await restart_after_missed_fires(stack, "minutely", grace=600.0)
     assert stack.scheduler is not None
     scheduler_http = stack.scheduler.http_port
 

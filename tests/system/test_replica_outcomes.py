@@ -101,6 +101,8 @@ JOBS = 20
 TRIGGERS = 300
 
 
+# Waits 30-90 s for its minute boundary before its own 120 s wait for the outcomes.
+@pytest.mark.timeout(300)
 async def test_a_burst_survives_kill_9_of_a_replicas_process_group_with_true_outcomes(
     machines: Cluster,
 ) -> None:

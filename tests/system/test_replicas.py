@@ -68,6 +68,7 @@ TRIGGERS = 150
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(300)  # up to a minute to its boundary, then its own waits of over a minute
 async def test_burst_fires_once_and_every_run_ends_when_a_replica_dies_mid_burst(
     cluster: Cluster,
 ) -> None:
@@ -86,8 +87,10 @@ async def test_burst_fires_once_and_every_run_ends_when_a_replica_dies_mid_burst
                 start_on_creation=True,
             )
         )
-    # The first boundary at which every trigger is certainly active.
-    boundary = math.floor(time.time() / 60) * 60 + 60
+    # The first boundary at which every trigger is certainly active, at least 3 s ahead: B's
+    # held runs start 2 s before it (on a loaded machine creating the triggers may end late in
+    # a minute).
+    boundary = math.floor((time.time() + 3) / 60) * 60 + 60
     # Runs replica B certainly owns when it dies.
     await asyncio.sleep(max(0.0, boundary - 2.0 - time.time()))
     held = [await start_on(cluster.sched_b, "held-by-b", **{"--seconds": "4"}) for _ in range(4)]
