@@ -68,9 +68,9 @@ from bench.procs import (
 )
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import to_glue
 from scheduler_service import registry
 from scheduler_service.tables import runs, trigger_fires, triggers
-from servicekit.glue_shapes import to_glue
 
 if TYPE_CHECKING:
     from glue.scheduler.v1.scheduler_pb2_grpc import SchedulerAsyncStub

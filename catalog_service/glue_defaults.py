@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from servicekit.glue_shapes import GlueDict
+from glue_vocabulary.shapes import GlueDict
 
 PYTHONSHELL = "pythonshell"
 

@@ -12,7 +12,7 @@ from catalog_service.jobs import JobCatalog
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.validation import validate_request
 from glue.v1 import glue_pb2
-from servicekit.glue_shapes import GlueDict
+from glue_vocabulary.shapes import GlueDict
 
 
 class JobBookmarkCatalog:

@@ -31,9 +31,10 @@ from catalog_service.tables import job_runs, jobs
 from catalog_service.validation import glue_model, validate_request, validate_shape
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
+from glue_vocabulary.run_states import TERMINAL
+from glue_vocabulary.shapes import GlueDict, from_glue
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, GlueError, InvalidInputException
-from servicekit.glue_shapes import GlueDict, from_glue
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ DEFAULT_RECENT = 50
 MAX_RECENT = 200
 # Runs of deleted jobs are kept this long (see JobRunCatalog.prune_deleted_job_runs).
 DELETED_JOB_RUNS_KEPT_SECONDS = 30 * 86400
-TERMINAL_STATES = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "EXPIRED"})
 FINISHED_CACHE_SIZE = 50_000
 FOLLOW_SETTLE_POLLS = 100
 FOLLOW_SETTLE_INTERVAL = 0.05
@@ -91,7 +91,7 @@ class JobRunCatalog:
         self.admissions.note_added(None, waiting)
 
     def _remember(self, run: glue_pb2.JobRun) -> None:
-        if run.job_run_state in TERMINAL_STATES:
+        if run.job_run_state in TERMINAL:
             self._finished[(run.job_name, run.id)] = run.SerializeToString()
             if len(self._finished) > FINISHED_CACHE_SIZE:
                 self._finished.popitem(last=False)
@@ -322,7 +322,7 @@ class JobRunCatalog:
             # catalog has applied that event too, so a GetJobRun right after shows the end.
             for _ in range(FOLLOW_SETTLE_POLLS):
                 run = await self._load(params["JobName"], params["RunId"])
-                if run.job_run_state in TERMINAL_STATES:
+                if run.job_run_state in TERMINAL:
                     break
                 await asyncio.sleep(FOLLOW_SETTLE_INTERVAL)
 

@@ -33,6 +33,7 @@ from catalog_service.tables import counters, job_runs, jobs, triggers
 from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import GlueDict, from_glue
 from servicekit.db import Database
 from servicekit.errors import (
     AlreadyExistsException,
@@ -40,7 +41,6 @@ from servicekit.errors import (
     GlueError,
     ResourceNumberLimitExceededException,
 )
-from servicekit.glue_shapes import GlueDict, from_glue
 
 log = logging.getLogger(__name__)
 

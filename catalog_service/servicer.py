@@ -22,7 +22,7 @@ from catalog_service.limits import Limits, calls_in_flight, log_streams
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc
-from servicekit.glue_shapes import GlueDict, to_glue
+from glue_vocabulary.shapes import GlueDict, to_glue
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Operation = Callable[[GlueDict], Awaitable[Message]]

@@ -17,9 +17,9 @@ from sqlalchemy import Table, select, update
 
 from catalog_service.tables import jobs, triggers
 from catalog_service.validation import validate_request, validate_shape
+from glue_vocabulary.shapes import GlueDict
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, InvalidInputException
-from servicekit.glue_shapes import GlueDict
 
 # The most tags one resource carries (the model's TagsMap maximum, which Glue applies to the
 # resource's total too).

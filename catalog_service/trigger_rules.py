@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from servicekit.cron import InvalidScheduleError, parse_schedule
+from glue_vocabulary.cron import InvalidScheduleError, parse_schedule
+from glue_vocabulary.shapes import GlueDict
 from servicekit.errors import InvalidInputException
-from servicekit.glue_shapes import GlueDict
 
 WATCHABLE_STATES = ("SUCCEEDED", "STOPPED", "FAILED", "TIMEOUT")
 # The types that have a schedule to switch on: StartTrigger activates them, StartOnCreation

@@ -49,6 +49,7 @@ from catalog_service.trigger_rules import FIRING_TYPES, check_trigger, normalize
 from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import GlueDict, from_glue, to_glue
 from servicekit.db import Database
 from servicekit.errors import (
     AlreadyExistsException,
@@ -58,7 +59,6 @@ from servicekit.errors import (
     InvalidInputException,
     ServiceUnavailableException,
 )
-from servicekit.glue_shapes import GlueDict, from_glue, to_glue
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Request validation: botocore's Glue model compiled into cached per-shape validators.
 
 ``validate_request(operation, params)`` checks a request in Glue form (PascalCase members, present
-members only; see ``servicekit.glue_shapes``) against the input shape of a Glue operation, then
+members only; see ``glue_vocabulary.shapes``) against the input shape of a Glue operation, then
 against the operation rules Glue enforces beyond its model (docs/glue-semantics.md §2 and §3b).
 It raises one ``InvalidInputException`` for the first violation; ``find_violations`` returns
 them all.
@@ -49,7 +49,7 @@ from typing import Any, Final
 from botocore.loaders import Loader
 from botocore.model import ServiceModel
 
-from servicekit.argument_keys import key_problem, value_problem
+from glue_vocabulary.argument_keys import key_problem, value_problem
 from servicekit.errors import InvalidInputException, ValidationException
 from servicekit.internal_rules import MAX_RETRIES
 
@@ -790,7 +790,7 @@ class _CodeGenNodes(_Validator):
         self._key = key
 
     def check(self, value: object) -> Issues:
-        # servicekit.glue_shapes leaves text that is not valid JSON as a str.
+        # glue_vocabulary.shapes leaves text that is not valid JSON as a str.
         if isinstance(value, str):
             return _one(
                 "must be a JSON object whose values are objects"
@@ -1062,7 +1062,8 @@ def _as_shape(member: str, shape: str) -> Rule:
 
 def _script_arguments(member: str) -> Rule:
     """The argument map in ``member`` holds no key or value a job script would misread as the
-    job's name or run id (``servicekit.argument_keys``); every run passes them through argparse."""
+    job's name or run id (``glue_vocabulary.argument_keys``); every run passes them through
+    argparse."""
 
     def rule(params: Mapping[str, Any]) -> Iterator[Violation]:
         arguments = params.get(member)

@@ -2,7 +2,7 @@
 
 One method per Glue operation, named in snake_case (``CreateJob`` -> ``create_job``), taking and
 returning glue.v1 messages; requests may also be given in Glue's JSON form (PascalCase member
-names, as boto3 takes them), which ``servicekit.glue_shapes`` converts::
+names, as boto3 takes them), which ``glue_vocabulary.shapes`` converts::
 
     async with GlueClient("127.0.0.1:50051") as glue:
         await glue.create_job(
@@ -46,6 +46,8 @@ from google.protobuf.message import Message
 
 from clients.credentials import Credentials, metadata_interceptors
 from glue.v1 import glue_pb2, glue_pb2_grpc
+from glue_vocabulary.run_states import TERMINAL
+from glue_vocabulary.shapes import from_glue, message_members, pascal, to_glue
 from servicekit.errors import (
     GlueError,
     OperationTimeoutException,
@@ -53,7 +55,6 @@ from servicekit.errors import (
     error_reason,
     from_rpc_error,
 )
-from servicekit.glue_shapes import from_glue, message_members, pascal, to_glue
 
 if TYPE_CHECKING:
     from glue.v1.glue_pb2_grpc import GlueAsyncStub
@@ -78,9 +79,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT: Final = 30.0
 """Seconds each unary call may take before it fails with OperationTimeoutException."""
 
-TERMINAL_STATES: Final = frozenset(
-    {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
-)
+TERMINAL_STATES: Final = TERMINAL
 """JobRunState values a run never leaves."""
 
 TAGGABLE_KINDS: Final = ("job", "trigger")

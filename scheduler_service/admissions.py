@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from glue.scheduler.v1 import scheduler_pb2
+from glue_vocabulary.run_states import JobRunState
+from glue_vocabulary.shapes import GlueDict
 from scheduler_service.executor import Executor
 from scheduler_service.run_admission import Admission, Admitted
-from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
 from servicekit.errors import ServiceUnavailableException
-from servicekit.glue_shapes import GlueDict
 
 log = logging.getLogger(__name__)
 

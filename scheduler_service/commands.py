@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from glue_vocabulary.argument_keys import key_problem, value_problem
 from scheduler_service.job_env import base_environment
 from scheduler_service.run_access import (
     ROOT_UID,
@@ -45,7 +46,6 @@ from scheduler_service.run_access import (
     unreachable,
 )
 from scheduler_service.runner import LaunchError
-from servicekit.argument_keys import key_problem, value_problem
 
 SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
@@ -185,7 +185,7 @@ def glue_arguments(job_name: str, run_id: str, arguments: Mapping[str, str]) -> 
 
     Raises:
         LaunchError: an argument could be read as ``--JOB_NAME``/``--JOB_RUN_ID``/``--JOB_ID``
-            (``servicekit.argument_keys``: the catalog refuses such arguments, but a job or
+            (``glue_vocabulary.argument_keys``: the catalog refuses such arguments, but a job or
             trigger stored before that rule may still hold one), has an empty key, or holds a
             NUL character.
     """

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scheduler_service.run_states import HOLDS_JOB_SLOT, JobRunState
+from glue_vocabulary.run_states import HOLDS_JOB_SLOT, JobRunState
+from glue_vocabulary.shapes import GlueDict
 from scheduler_service.tables import runs
 from servicekit.errors import ConcurrentRunsExceededException
-from servicekit.glue_shapes import GlueDict
 
 DEFAULT_MAX_CONCURRENT_RUNS = 1
 # Job names per counting statement (bound parameters per statement stay bounded).

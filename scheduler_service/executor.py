@@ -35,6 +35,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from glue_vocabulary.run_states import TERMINAL, JobRunState
 from scheduler_service.commands import (
     BOOKMARK_IN,
     BOOKMARK_OUT,
@@ -48,7 +49,6 @@ from scheduler_service.leases import heartbeat_interval, reap_interval
 from scheduler_service.run_end import RunEnd
 from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
 from scheduler_service.run_record import RunRecord
-from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runner import (
     LaunchError,
     Outcome,

@@ -69,19 +69,19 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.v1 import glue_pb2
+from glue_vocabulary import log_groups
+from glue_vocabulary.cron import parse_schedule
+from glue_vocabulary.run_states import JobRunState
+from glue_vocabulary.shapes import GlueDict
 from scheduler_service import bulk, concurrency, registry
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.metrics import SchedulerMetrics
 from scheduler_service.run_record import NewRun, RunDraft, RunRecord
-from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
-from servicekit import log_groups
-from servicekit.cron import parse_schedule
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, InvalidInputException
-from servicekit.glue_shapes import GlueDict
 
 log = logging.getLogger(__name__)
 

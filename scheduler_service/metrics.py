@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import func, select
 
-from scheduler_service.run_states import TERMINAL, JobRunState
+from glue_vocabulary.run_states import TERMINAL, JobRunState
 from scheduler_service.tables import runs
 from servicekit.db import Database
 

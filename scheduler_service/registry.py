@@ -15,10 +15,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
+from glue_vocabulary.cron import parse_schedule
+from glue_vocabulary.shapes import GlueDict, to_glue
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.tables import jobs, trigger_fires, trigger_observations, triggers
-from servicekit.cron import parse_schedule
-from servicekit.glue_shapes import GlueDict, to_glue
 
 
 @dataclass(frozen=True, slots=True)

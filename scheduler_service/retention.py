@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import and_, delete, exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scheduler_service.run_states import TERMINAL
+from glue_vocabulary.run_states import TERMINAL
 from scheduler_service.tables import counters, outbox, runs, trigger_fires
 from servicekit.db import Database
 

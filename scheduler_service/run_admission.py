@@ -17,12 +17,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
+from glue_vocabulary.run_states import JobRunState
+from glue_vocabulary.shapes import GlueDict
 from scheduler_service import concurrency, registry
 from scheduler_service.run_record import NewRun, RunRecord
-from scheduler_service.run_states import JobRunState
 from scheduler_service.tables import runs
 from servicekit.errors import EntityNotFoundException, GlueError
-from servicekit.glue_shapes import GlueDict
 
 if TYPE_CHECKING:
     from scheduler_service.runs import RunStore

@@ -25,10 +25,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from glue_vocabulary.run_states import JobRunState
 from scheduler_service import bookmarks
 from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
-from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, true, update
 
+from glue_vocabulary.run_states import HOLDS_PROCESS_SLOT, JobRunState
 from scheduler_service.leases import Replica, db_epoch
 from scheduler_service.run_record import RunRecord, readable_runs
-from scheduler_service.run_states import HOLDS_PROCESS_SLOT, JobRunState
 from scheduler_service.tables import runs
 from servicekit.db import Database
 

@@ -21,8 +21,8 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from glue_vocabulary import log_groups
 from scheduler_service import supervisor as _sv
-from servicekit import log_groups
 
 STDOUT = log_groups.STDOUT
 STDERR = log_groups.STDERR

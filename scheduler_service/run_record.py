@@ -27,11 +27,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.v1 import glue_pb2
+from glue_vocabulary.run_states import TERMINAL, JobRunState
+from glue_vocabulary.shapes import GlueDict, from_glue, pascal
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
-from scheduler_service.run_states import TERMINAL, JobRunState
 from scheduler_service.runner import is_safe_run_id
 from scheduler_service.tables import runs
-from servicekit.glue_shapes import GlueDict, from_glue, pascal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

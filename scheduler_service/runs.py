@@ -43,6 +43,14 @@ from sqlalchemy import Double, Integer, Text, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
+from glue_vocabulary import log_groups
+from glue_vocabulary.run_states import (
+    HOLDS_PROCESS_SLOT,
+    TERMINAL,
+    JobRunState,
+    can_transition,
+)
+from glue_vocabulary.shapes import GlueDict
 from scheduler_service import (
     bookmarks,
     bulk,
@@ -59,21 +67,13 @@ from scheduler_service.retries import RetryBackoff
 from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_leases import RunLeases
 from scheduler_service.run_record import NewRun, RunRecord
-from scheduler_service.run_states import (
-    HOLDS_PROCESS_SLOT,
-    TERMINAL,
-    JobRunState,
-    can_transition,
-)
 from scheduler_service.tables import runs
-from servicekit import log_groups
 from servicekit.db import Database
 from servicekit.errors import (
     EntityNotFoundException,
     GlueError,
     InvalidInputException,
 )
-from servicekit.glue_shapes import GlueDict
 from servicekit.internal_rules import MAX_RETRIES
 
 DEFAULT_TIMEOUT_MINUTES = 2880

@@ -11,6 +11,8 @@ from typing import Any
 import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from glue_vocabulary.run_states import TERMINAL
+from glue_vocabulary.shapes import to_glue
 from scheduler_service import bookmarks, registry, retention, run_log
 from scheduler_service.admissions import Admissions
 from scheduler_service.clock import Clock
@@ -18,11 +20,9 @@ from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.outbox import EventFeed
 from scheduler_service.request_rules import check_request
-from scheduler_service.run_states import TERMINAL
 from scheduler_service.runs import RunStore
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException
-from servicekit.glue_shapes import to_glue
 
 LOG_FOLLOW_POLL = 0.25
 Context = grpc.aio.ServicerContext[Any, Any]

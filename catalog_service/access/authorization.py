@@ -36,8 +36,8 @@ from catalog_service.identity import Caller, caller
 from catalog_service.tags import resource_of
 from catalog_service.validation import validate_request
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import GlueDict
 from servicekit.errors import AccessDeniedException
-from servicekit.glue_shapes import GlueDict
 
 # One region and one account per deployment (the ones GlueClient.resource_arn uses);
 # policies usually write them as `*`.

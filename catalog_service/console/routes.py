@@ -26,13 +26,13 @@ from catalog_service.console import graph, views
 from catalog_service.console.sessions import COOKIE, Session, SessionStore
 from catalog_service.gateway.sigv4 import AccessKey
 from catalog_service.servicer import GlueOperations
+from glue_vocabulary.shapes import GlueDict, to_glue
 from servicekit.errors import (
     AccessDeniedException,
     EntityNotFoundException,
     GlueError,
     InternalServiceException,
 )
-from servicekit.glue_shapes import GlueDict, to_glue
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 
 import jinja2
 
-from servicekit.cron import InvalidScheduleError, parse_schedule
+from glue_vocabulary.cron import InvalidScheduleError, parse_schedule
+from glue_vocabulary.run_states import TERMINAL
 
 TEMPLATES = Path(__file__).parent / "templates"
-TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"})
 RUN_STATES = (
     "WAITING",
     "STARTING",
@@ -67,7 +67,7 @@ def state_class(state: str | None) -> str:
 
 def is_terminal(run: Mapping[str, Any]) -> bool:
     """Whether a run has ended."""
-    return run.get("JobRunState") in TERMINAL_STATES
+    return run.get("JobRunState") in TERMINAL
 
 
 def link(path: str, **params: object) -> str:
@@ -85,7 +85,7 @@ class NextFires:
 
 
 def next_fires(trigger: Mapping[str, Any], now: datetime, count: int = NEXT_FIRES) -> NextFires:
-    """The next ``count`` fire times of a scheduled trigger, from servicekit.cron (the
+    """The next ``count`` fire times of a scheduled trigger, from glue_vocabulary.cron (the
     arithmetic the scheduler fires by)."""
     schedule = trigger.get("Schedule")
     if trigger.get("Type") != "SCHEDULED" or not schedule:

@@ -3,7 +3,7 @@
 The gateway routes ``X-Amz-Target: Logs_20140328.<Operation>`` here (signed for the ``logs``
 service). Served: GetLogEvents, FilterLogEvents, DescribeLogStreams, DescribeLogGroups.
 
-- Groups (``servicekit.log_groups``): ``<prefix>/output`` holds each run's stdout and
+- Groups (``glue_vocabulary.log_groups``): ``<prefix>/output`` holds each run's stdout and
   ``<prefix>/error`` its stderr, where the prefix is the run's LogGroupName
   (``/aws-glue/jobs`` for Spark jobs, ``/aws-glue/python-jobs`` for Python shell jobs). All
   four groups always exist. A run from before LogGroupName held the prefix (it held a file
@@ -45,7 +45,7 @@ from catalog_service.job_runs import JobRunCatalog
 from catalog_service.validation import ModelValidator, builtin_model
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
-from servicekit import log_groups
+from glue_vocabulary import log_groups
 from servicekit.errors import EntityNotFoundException
 
 TARGET_PREFIX = "Logs_20140328."

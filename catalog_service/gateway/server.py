@@ -65,8 +65,8 @@ from catalog_service.gateway.replay import Claim, ReplayCache
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
 from catalog_service.validation import glue_model
+from glue_vocabulary.shapes import to_glue
 from servicekit.errors import GlueError, InternalServiceException
-from servicekit.glue_shapes import to_glue
 from servicekit.http_site import start_site
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from catalog_service.glue_defaults import RUN_EMPTY_LISTS
 from catalog_service.validation import glue_model
-from servicekit.glue_shapes import GlueDict
+from glue_vocabulary.shapes import GlueDict
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "AWSGlue."

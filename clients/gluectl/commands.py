@@ -61,9 +61,9 @@ from clients.gluectl.output import (
     trigger_row,
 )
 from glue.v1 import glue_pb2
-from servicekit.cron import InvalidScheduleError, parse_schedule
+from glue_vocabulary.cron import InvalidScheduleError, parse_schedule
+from glue_vocabulary.shapes import GlueDict, message_members, to_glue
 from servicekit.errors import InvalidInputException
-from servicekit.glue_shapes import GlueDict, message_members, to_glue
 
 M = TypeVar("M", bound=Message)
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from glue.v1 import glue_pb2
-from servicekit.glue_shapes import timestamp_to_datetime
+from glue_vocabulary.shapes import timestamp_to_datetime
 
 JSON: Final = "json"
 TABLE: Final = "table"

@@ -2,7 +2,7 @@
 
 Requests come from the gateway property test's generators (tests/helpers/glue_requests.py:
 valid per botocore's Glue model, names biased toward what exists, about half broken in one
-place on purpose) and go out as glue.v1 messages (``servicekit.glue_shapes.from_glue``) on a
+place on purpose) and go out as glue.v1 messages (``glue_vocabulary.shapes.from_glue``) on a
 raw channel call, so that any bytes can be sent. The catalog has ``--access-keys``; each request
 is sent as one of five callers: no credentials, wrong credentials (unknown key, wrong secret),
 a malformed ``authorization`` header (another scheme, no secret, no scheme, two headers), the
@@ -59,8 +59,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from catalog_service.validation import find_violations, to_exception
 from clients.credentials import Credentials
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import from_glue, pascal, to_glue
 from servicekit.errors import error_reason, from_rpc_error
-from servicekit.glue_shapes import from_glue, pascal, to_glue
 from tests.conftest import Stack
 from tests.helpers.access_keys import ADMIN, TEAM_A, restart_with_keys
 from tests.helpers.catalog_state import (

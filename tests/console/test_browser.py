@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from glue.v1 import glue_pb2
-from servicekit.cron import parse_schedule
+from glue_vocabulary.cron import parse_schedule
 from tests.conftest import Stack
 from tests.console.conftest import Browser, console_url
 from tests.helpers.access_keys import TEAM_A, restart_with_keys

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from glue.v1 import glue_pb2
-from servicekit.glue_shapes import to_glue
+from glue_vocabulary.shapes import to_glue
 from tests.conftest import Stack
 from tests.gateway.conftest import ACCOUNT, REGION, ROLE, Aws
 from tests.helpers.scripts import SUCCEED, write_script

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from catalog_service import tables
 from catalog_service.trigger_rules import check_trigger, normalized
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import to_glue
 from servicekit.errors import InvalidInputException
-from servicekit.glue_shapes import to_glue
 from tests.conftest import Stack
 
 REGION = "eu-west-1"

@@ -11,6 +11,7 @@ import itertools
 
 import pytest
 
+from glue_vocabulary.shapes import GlueDict
 from scheduler_service.concurrency import (
     Decision,
     Verdict,
@@ -20,7 +21,6 @@ from scheduler_service.concurrency import (
     refusal_text,
 )
 from servicekit.errors import ConcurrentRunsExceededException
-from servicekit.glue_shapes import GlueDict
 
 LIMITS: tuple[int | None, ...] = (None, 1, 2, 3)
 ACTIVE = range(5)

@@ -19,18 +19,18 @@ from sqlalchemy import func, select, update
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
+from glue_vocabulary.run_states import JobRunState
+from glue_vocabulary.shapes import from_glue
 from scheduler_service import registry
 from scheduler_service.app import MIGRATIONS
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
 from scheduler_service.run_record import RunDraft
-from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox, runs, trigger_fires, triggers
 from servicekit.db import Database
-from servicekit.glue_shapes import from_glue
 from servicekit.migrations import upgrade_to_head
 
 # Never due by its schedule: the tests set ``next_fire_at`` themselves.

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
+from glue_vocabulary.run_states import JobRunState
 from scheduler_service import registry
 from scheduler_service.app import MIGRATIONS
 from scheduler_service.firing import Firing
@@ -21,7 +22,6 @@ from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
 from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_end import RunEnd
-from scheduler_service.run_states import JobRunState
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox

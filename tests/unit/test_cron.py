@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from servicekit.cron import CronSchedule, InvalidScheduleError, parse_schedule
+from glue_vocabulary.cron import CronSchedule, InvalidScheduleError, parse_schedule
 
 # A copy of the project's shared vectors (tests/data/README.md says where from).
 VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "glue-cron-vectors.json"

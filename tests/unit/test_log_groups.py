@@ -1,8 +1,8 @@
-"""Glue's log group names per job type (servicekit.log_groups)."""
+"""Glue's log group names per job type (glue_vocabulary.log_groups)."""
 
 from __future__ import annotations
 
-from servicekit import log_groups
+from glue_vocabulary import log_groups
 
 
 def test_each_job_type_gets_the_group_prefix_aws_returns() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from glue_vocabulary.argument_keys import key_problem, value_problem
 from scheduler_service.cli import parse_settings, settings_environment
 from scheduler_service.retries import RetryBackoff, retry_backoff
-from servicekit.argument_keys import key_problem, value_problem
 from tests.helpers.processes import service_environment
 
 

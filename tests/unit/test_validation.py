@@ -21,8 +21,8 @@ from catalog_service.validation import (
     validate_shape,
 )
 from glue.v1 import glue_pb2
+from glue_vocabulary.shapes import message_members, pascal
 from servicekit.errors import InvalidInputException, ValidationException
-from servicekit.glue_shapes import message_members, pascal
 
 EMOJI = "\U0001f600"  # one code point, two UTF-16 units, four UTF-8 bytes
 NAME_ERROR = "must be a single line with no control characters"
