@@ -5,9 +5,11 @@
    turns, one at a time; target: within 10 % or 1 s.
 2. A CSV -> Parquet job over ``--rows`` rows (5 million) through DynamicFrame and ApplyMapping,
    against the same job written with plain DataFrames; rows/s of the job body (reading to the
-   written files), each in its own spark-submit; target: at least 90 % of the DataFrame job.
+   written files), each in its own spark-submit, twice each taking turns (the faster of each
+   pair compared); target: at least 90 % of the DataFrame job.
 3. Job bookmarks: a job over ``--files`` (500) small CSV files, then one more file and the job
-   again; the second run's body time against the first's; target: under 25 %.
+   again; the second run's body time against the first's; target: under 25 %. Printed with
+   each body's phases and the floor: a fresh JVM's first Spark job writing one row.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -75,15 +78,36 @@ glueContext = GlueContext(SparkContext())
 job = Job(glueContext)
 started = time.monotonic()
 job.init(args["JOB_NAME"], args)
+inited = time.monotonic()
 frame = glueContext.create_dynamic_frame.from_options(
     connection_type="s3", format="csv", format_options={"withHeader": True},
     connection_options={"paths": ["s3://bench/files/"]}, transformation_ctx="source")
+read = time.monotonic()
 glueContext.write_dynamic_frame.from_options(
     frame=frame, connection_type="s3", format="parquet",
     connection_options={"path": "s3://bench/files-out/"}, transformation_ctx="sink")
+written = time.monotonic()
 job.commit()
-print("body", time.monotonic() - started, "rows", frame.count())
+ended = time.monotonic()
+print("body", ended - started, "rows", frame.count())
+print("phases", inited - started, read - inited, written - read, ended - written)
 """
+
+# The least a bookmarked run's body can cost: a fresh JVM's first Spark job writing one row
+# to Parquet (query planning, code generation and the classes they load, the first tasks).
+FIRST_WRITE_JOB = """import os, time
+from pyspark.context import SparkContext
+from awsglue.context import GlueContext
+glueContext = GlueContext(SparkContext())
+started = time.monotonic()
+frame = glueContext.spark_session.createDataFrame([(1, 2)], "id long, value long")
+frame.write.mode("append").parquet(os.environ["AWSGLUE_S3_ROOT"] + "/bench/first-write/")
+print("body", time.monotonic() - started)
+"""
+
+
+# CPU seconds of each spark-submit run, by run id (see _spark_submit).
+_CPU_SECONDS: dict[str, float] = {}
 
 
 def _write(path: Path, text: str) -> Path:
@@ -109,24 +133,35 @@ async def _spark_submit(script: Path, work: Path, run_id: str, **arguments: str)
         CommandSettings(python=sys.executable, s3_root=work / "s3"),
     )
     started = time.monotonic()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with (run_dir / "output.log").open("ab") as log:
         process = await asyncio.create_subprocess_exec(
             *plan.argv, cwd=run_dir, stdout=log, stderr=log, env={**os.environ, **plan.env}
         )
         code = await process.wait()
     elapsed = time.monotonic() - started
+    # The CPU of the run's process tree (spark-submit's JVM and its Python driver, all reaped).
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _CPU_SECONDS[run_id] = (after.ru_utime + after.ru_stime) - (
+        children.ru_utime + children.ru_stime
+    )
     if code != 0:
         tail = (run_dir / "output.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{script.name} exited {code}: {tail}")
     return elapsed
 
 
-def _body_seconds(work: Path, run_id: str) -> float:
-    """The "body <seconds>" a job printed."""
+def _body_seconds(work: Path, run_id: str, label: str = "body") -> float:
+    """The "body <seconds>" a job printed (or the first figure of another label)."""
+    return _printed(work, run_id, label)[0]
+
+
+def _printed(work: Path, run_id: str, label: str) -> list[float]:
+    """The figures a job printed on its "<label> ..." line."""
     for line in (work / "bare" / run_id / "output.log").read_text().splitlines():
-        if line.startswith("body "):
-            return float(line.split()[1])
-    raise RuntimeError(f"run {run_id} printed no body time")
+        if line.startswith(f"{label} "):
+            return [float(word) for word in line.split()[1:] if word[:1].isdigit()]
+    raise RuntimeError(f"run {run_id} printed no {label} line")
 
 
 async def _through_services(work: Path, runs: int, script: Path) -> tuple[list[float], list[float]]:
@@ -237,15 +272,35 @@ async def measure(
         await asyncio.to_thread(_make_rows, s3 / "bench/rows/rows.csv", rows)
         dyf_script = _write(work / "dynamicframe.py", DYNAMIC_FRAME_JOB)
         df_script = _write(work / "dataframe.py", DATA_FRAME_JOB)
-        progress("glueetl: CSV -> Parquet with DataFrames")
-        await _spark_submit(df_script, work, "jr_df")
-        progress("glueetl: CSV -> Parquet with DynamicFrame and ApplyMapping")
-        await _spark_submit(dyf_script, work, "jr_dyf")
-        df_rate = rows / _body_seconds(work, "jr_df")
-        dyf_rate = rows / _body_seconds(work, "jr_dyf")
+        # Twice each, in the order DataFrame, DynamicFrame, DynamicFrame, DataFrame, so that a
+        # load that rises or falls during the section weighs on both alike; the faster of each
+        # pair of runs is compared (the one the shared machine disturbed least).
+        bodies: dict[str, list[float]] = {"df": [], "dyf": []}
+        cpu: dict[str, list[float]] = {"df": [], "dyf": []}
+        for turn, kind in enumerate(("df", "dyf", "dyf", "df")):
+            progress(
+                "glueetl: CSV -> Parquet with "
+                + ("DataFrames" if kind == "df" else "DynamicFrame and ApplyMapping")
+            )
+            run_id = f"jr_{kind}_{turn}"
+            await _spark_submit(df_script if kind == "df" else dyf_script, work, run_id)
+            bodies[kind].append(_body_seconds(work, run_id))
+            cpu[kind].append(_CPU_SECONDS[run_id])
+        df_rate, dyf_rate = rows / min(bodies["df"]), rows / min(bodies["dyf"])
         lines.append(
             f"CSV -> Parquet, {rows:,} rows: DataFrame {df_rate:,.0f} rows/s; "
             f"DynamicFrame + ApplyMapping {dyf_rate:,.0f} rows/s ({dyf_rate / df_rate:.0%})"
+        )
+        lines.append(
+            "  job bodies, s: DataFrame "
+            + ", ".join(f"{b:.1f}" for b in bodies["df"])
+            + "; DynamicFrame "
+            + ", ".join(f"{b:.1f}" for b in bodies["dyf"])
+            + "; CPU of each whole spark-submit (JVM start included), s: DataFrame "
+            + ", ".join(f"{c:.1f}" for c in cpu["df"])
+            + "; DynamicFrame "
+            + ", ".join(f"{c:.1f}" for c in cpu["dyf"])
+            + f"; load {os.getloadavg()[0]:.1f}"
         )
         targets.append(
             f"DynamicFrame job >= 90% of the DataFrame job's rows/s: {dyf_rate / df_rate:.0%}   "
@@ -262,11 +317,24 @@ async def measure(
         _write(s3 / f"bench/files/part-{files:04d}.csv", f"id,value\n{files},{files * 2}\n")
         second_wall = await _spark_submit_with_state(book_script, work, "jr_b2", state, bookmark)
         first, second = _body_seconds(work, "jr_b1"), _body_seconds(work, "jr_b2")
+        floor_script = _write(work / "first_write.py", FIRST_WRITE_JOB)
+        await _spark_submit(floor_script, work, "jr_first_write")
+        floor = _body_seconds(work, "jr_first_write")
         lines.append(
             f"bookmarks: first run over {files} files {first:.2f} s "
             f"(whole run {first_wall:.1f} s); after 1 more file, the second {second:.2f} s "
             f"(whole run {second_wall:.1f} s), "
             f"{second / first:.0%} of the first"
+        )
+        for run_id, which in (("jr_b1", "first"), ("jr_b2", "second")):
+            init, read, write, commit = _printed(work, run_id, "phases")[:4]
+            lines.append(
+                f"  {which} run's body: job.init {init:.2f} s, list + read {read:.2f} s, "
+                f"write {write:.2f} s, commit {commit:.2f} s"
+            )
+        lines.append(
+            f"  floor: a fresh JVM's first Spark job writing one row to Parquet {floor:.2f} s "
+            f"= {floor / first:.0%} of the first run's body"
         )
         targets.append(
             f"second bookmarked run < 25% of the first (job body): {second / first:.0%}   "

@@ -26,11 +26,11 @@ from pyspark.sql.types import DataType, StringType
 from awsglue import _fieldpath as fp
 from awsglue.gluetypes import cast_to, spark_type
 
-__all__ = ["classify", "resolve_choice"]
+__all__ = ["DOUBLE_RE", "LONG_RE", "classify", "resolve_choice"]
 
 # Integers that surely fit a long (19 digits may not); longer ones count as double.
-_LONG_RE = r"^\s*[+-]?\d{1,18}\s*$"
-_DOUBLE_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+LONG_RE = r"^\s*[+-]?\d{1,18}\s*$"
+DOUBLE_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 # The order make_cols/make_struct emit the types in.
 _ORDER = ["long", "double", "string"]
 
@@ -43,8 +43,8 @@ def classify(value: Column) -> Column:
     """
     return (
         F.when(value.isNull(), F.lit(None))
-        .when(value.rlike(_LONG_RE), F.lit("long"))
-        .when(value.rlike(_DOUBLE_RE), F.lit("double"))
+        .when(value.rlike(LONG_RE), F.lit("long"))
+        .when(value.rlike(DOUBLE_RE), F.lit("double"))
         .otherwise(F.lit("string"))
     )
 

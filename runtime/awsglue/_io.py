@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 
 from awsglue import _jdbc, _s3
+from awsglue._csvtypes import CsvTyping, StagedFiles
 
 if TYPE_CHECKING:
     from awsglue.context import GlueContext
 
-__all__ = ["NO_CATALOG", "read", "write"]
+__all__ = ["NO_CATALOG", "is_file_connection", "read", "read_source", "write", "write_staged"]
 
 NO_CATALOG = (
     "there is no AWS Glue Data Catalog here: {what} is not supported; use {instead} with "
@@ -25,6 +26,15 @@ def _supported() -> str:
     return ", ".join([*_FILE_TYPES, *_jdbc.JDBC_TYPES])
 
 
+def is_file_connection(connection_type: str) -> bool:
+    """Whether a connection type writes files (``s3``, ``file``).
+
+    Args:
+        connection_type: the script's connection type.
+    """
+    return (connection_type or "").lower() in _FILE_TYPES
+
+
 def read(
     glue_ctx: GlueContext,
     connection_type: str,
@@ -33,7 +43,34 @@ def read(
     format_options: dict[str, Any] | None,
     transformation_ctx: str,
 ) -> DataFrame:
-    """Read from a connection as a DataFrame.
+    """Read from a connection as a DataFrame (CSV columns typed as Glue types them).
+
+    Args:
+        glue_ctx: the GlueContext (session and bookmarks).
+        connection_type: ``s3``, ``file``, ``postgresql`` or ``mysql``.
+        connection_options: Glue's connection options for that type.
+        format: the file format (file connections).
+        format_options: Glue's format options.
+        transformation_ctx: the bookmark key ("" for none).
+
+    Raises:
+        ValueError: an unsupported connection type, or bad options.
+    """
+    source = read_source(
+        glue_ctx, connection_type, connection_options, format, format_options, transformation_ctx
+    )
+    return source.frame() if isinstance(source, CsvTyping) else source
+
+
+def read_source(
+    glue_ctx: GlueContext,
+    connection_type: str,
+    connection_options: dict[str, Any] | None,
+    format: str | None,
+    format_options: dict[str, Any] | None,
+    transformation_ctx: str,
+) -> DataFrame | CsvTyping:
+    """Read from a connection; CSV comes with its columns' types still to settle.
 
     Args:
         glue_ctx: the GlueContext (session and bookmarks).
@@ -93,3 +130,24 @@ def write(
         raise ValueError(
             f"connection_type {connection_type!r} is not supported; use {_supported()}"
         )
+
+
+def write_staged(
+    df: DataFrame,
+    connection_options: dict[str, Any] | None,
+    format: str | None,
+    format_options: dict[str, Any] | None,
+) -> StagedFiles | None:
+    """Write a DataFrame into a hidden staging folder of a file sink (``is_file_connection``).
+
+    Args:
+        df: the data.
+        connection_options: Glue's connection options (``path`` ...).
+        format: the file format.
+        format_options: Glue's format options.
+
+    Returns:
+        The staged files, or None when there was nothing to write.
+    """
+    options = dict(connection_options or {})
+    return _s3.write_files(df, options, format, dict(format_options or {}), staged=True)

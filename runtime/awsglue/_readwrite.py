@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 
 from awsglue import _io
+from awsglue._csvtypes import CsvTyping, PendingFrame, write_checked
 
 if TYPE_CHECKING:
     from awsglue.context import GlueContext
@@ -20,10 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["DynamicFrameReader", "DynamicFrameWriter"]
 
 
-def _frame(df: DataFrame, glue_context: GlueContext, name: str) -> DynamicFrame:
+def _frame(df: DataFrame | CsvTyping, glue_context: GlueContext, name: str) -> DynamicFrame:
     # Imported here: awsglue.dynamicframe imports this module.
     from awsglue.dynamicframe import DynamicFrame
 
+    if isinstance(df, CsvTyping):
+        if not df.settled:
+            # Typed when written (or when something needs the data first): _csvtypes.
+            return DynamicFrame._pending_frame(PendingFrame.of(df), glue_context, name)
+        df = df.frame()
     return DynamicFrame(df, glue_context, name)
 
 
@@ -60,7 +66,7 @@ class DynamicFrameReader:
             push_down_predicate: a SQL condition applied after reading.
             **kwargs: accepted and ignored.
         """
-        df = _io.read(
+        source = _io.read_source(
             self._glue_context,
             connection_type,
             connection_options,
@@ -69,8 +75,11 @@ class DynamicFrameReader:
             transformation_ctx,
         )
         if push_down_predicate:
-            df = df.filter(push_down_predicate)
-        return _frame(df, self._glue_context, transformation_ctx)
+            # Filtered data cannot check the source's types as it is written (the filter sees
+            # typed values, the types depend on all of them): settled first.
+            df = source.frame() if isinstance(source, CsvTyping) else source
+            source = df.filter(push_down_predicate)
+        return _frame(source, self._glue_context, transformation_ctx)
 
     def from_catalog(self, *args: Any, **kwargs: Any) -> DynamicFrame:
         """Not available: there is no Data Catalog.
@@ -145,6 +154,17 @@ class DynamicFrameWriter:
         from awsglue.dynamicframe import DynamicFrame
 
         if isinstance(frame, DynamicFrame):
+            pending = frame._pending_data()
+            if pending is not None and _io.is_file_connection(connection_type):
+                # One pass: written with the sampled types, which the write itself checks.
+                write_checked(
+                    pending,
+                    lambda df: _io.write_staged(df, connection_options, format, format_options),
+                    lambda df: _io.write(
+                        df, connection_type, connection_options, format, format_options
+                    ),
+                )
+                return frame
             _io.write(frame.toDF(), connection_type, connection_options, format, format_options)
             return frame
         # A DataFrame (classic or Spark Connect, whose class is a different one).

@@ -26,10 +26,10 @@ from typing import Any
 
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
-from pyspark.sql.types import StringType, StructType
+from pyspark.sql.types import StructType
 
 from awsglue._bookmarks import Bookmarks
-from awsglue._choice import classify
+from awsglue._csvtypes import CsvTyping, StagedFiles, staging_folder
 from awsglue._fieldpath import quote as quote_name
 from awsglue._fieldpath import top
 from awsglue._paths import local_path, s3_uri_of
@@ -136,34 +136,6 @@ def _reader(spark: SparkSession, fmt: str, options: dict[str, Any]) -> DataFrame
     return reader
 
 
-def _infer_csv_types(df: DataFrame) -> DataFrame:
-    """Type CSV columns as Glue's reader does: long or double when every value is one.
-
-    Spark's inferSchema would also guess dates and timestamps and use int; Glue keeps those
-    strings and uses long. A column with mixed values stays a string (an emulated choice).
-    """
-    strings = [f.name for f in df.schema.fields if isinstance(f.dataType, StringType)]
-    if not strings:
-        return df
-    row = df.agg(*[F.collect_set(classify(top(n))).alias(f"c{i}") for i, n in enumerate(strings)])
-    kinds = row.collect()[0]
-    casts = {}
-    for i, name in enumerate(strings):
-        found = set(kinds[f"c{i}"])
-        if found == {"long"}:
-            casts[name] = "long"
-        elif found and found <= {"long", "double"}:
-            casts[name] = "double"
-    if not casts:
-        return df
-    return df.select(
-        *[
-            (top(f.name).cast(casts[f.name]) if f.name in casts else top(f.name)).alias(f.name)
-            for f in df.schema.fields
-        ]
-    )
-
-
 def _json_path(df: DataFrame, json_path: str) -> DataFrame:
     """Apply the jsonPath subset we support: ``$``, ``$[*]``, ``$.a.b`` and ``$.a.b[*]``."""
     path = json_path.strip()
@@ -189,7 +161,7 @@ def _without_first_lines(lines: DataFrame) -> DataFrame:
 
 
 def _skip_first_csv(spark: SparkSession, paths: list[str], options: dict[str, Any]) -> DataFrame:
-    """CSV with Glue's skipFirst: each file's first line is dropped before anything else.
+    """CSV with Glue's skipFirst, columns as strings: each file's first line is dropped first.
 
     Spark's reader cannot skip a line that is not the header (and it sizes the columns by the
     first line), so the lines are read as text and parsed with ``from_csv``: records spanning
@@ -217,8 +189,7 @@ def _skip_first_csv(spark: SparkSession, paths: list[str], options: dict[str, An
         return spark.createDataFrame([], StructType([]))
     ddl = ", ".join(f"{quote_name(n)} string" for n in names)
     parse = {"sep": sep, "quote": quote, "escape": escape}
-    parsed = body.select(F.from_csv("value", ddl, parse).alias("_r")).select("_r.*")
-    return _infer_csv_types(parsed)
+    return body.select(F.from_csv("value", ddl, parse).alias("_r")).select("_r.*")
 
 
 def _load(
@@ -227,16 +198,17 @@ def _load(
     paths: list[str],
     fmt: str,
     options: dict[str, Any],
-) -> DataFrame:
+) -> DataFrame | CsvTyping:
+    # CSV comes back with its columns' types still to settle (_csvtypes).
     if fmt == "csv" and _truthy(options.get("skipFirst", False)):
-        return _skip_first_csv(spark, paths, options)
+        return CsvTyping(_skip_first_csv(spark, paths, options))
     df = reader.load(paths)
     if fmt == "csv":
         if not _truthy(options.get("withHeader", False)):
             # Glue names header-less CSV columns col0, col1, ... (Spark says _c0).
             df = df.toDF(*[f"col{i}" for i in range(len(df.columns))])
-        df = _infer_csv_types(df)
-    elif fmt == "json" and options.get("jsonPath"):
+        return CsvTyping(df)
+    if fmt == "json" and options.get("jsonPath"):
         df = _json_path(df, str(options["jsonPath"]))
     return df
 
@@ -248,8 +220,11 @@ def read_files(
     format_options: dict[str, Any],
     transformation_ctx: str,
     bookmarks: Bookmarks | None,
-) -> DataFrame:
+) -> DataFrame | CsvTyping:
     """Read files from S3 (mapped) or the local file system.
+
+    Returns:
+        The data; for CSV, its columns' Glue types still to be settled (``_csvtypes``).
 
     Args:
         spark: the session.
@@ -316,6 +291,8 @@ def read_files(
     # so that the rest of the script (mappings, writes) still works.
     if listing:
         sample = _load(spark, reader, [listing[0].path], fmt, format_options)
+        if isinstance(sample, CsvTyping):
+            sample = sample.frame()
         return sample.limit(0)
     return spark.createDataFrame([], StructType([]))
 
@@ -325,7 +302,8 @@ def write_files(
     connection_options: dict[str, Any],
     fmt: str | None,
     format_options: dict[str, Any],
-) -> None:
+    staged: bool = False,
+) -> StagedFiles | None:
     """Append a frame to an S3 (mapped) or local path, as Glue's S3 sink does.
 
     Args:
@@ -333,6 +311,11 @@ def write_files(
         connection_options: ``path``, ``partitionKeys``, ``compression``.
         fmt: csv, json, parquet (glueparquet is parquet here), orc or text.
         format_options: Glue's format options for ``fmt``.
+        staged: write into a hidden folder of the path instead, and return it (the caller
+            publishes or discards it).
+
+    Returns:
+        With ``staged``, the staged files (None when there was nothing to write).
 
     Raises:
         ValueError: no path, or an unsupported format.
@@ -346,7 +329,7 @@ def write_files(
         raise ValueError("connection_options needs 'path': the s3:// or file path to write to")
     if not df.schema.fields:
         log.info("nothing to write to %s: the frame has no fields", path)
-        return
+        return None
     # Glue's S3 sink adds files next to what is there; it never replaces a folder.
     writer = df.write.mode("append").format(fmt)
     compression = format_options.get("compression") or connection_options.get("compression")
@@ -359,4 +342,14 @@ def write_files(
     keys = connection_options.get("partitionKeys") or []
     if keys:
         writer = writer.partitionBy(*keys)
-    writer.save(local_path(path))
+    target = local_path(path)
+    if not staged:
+        writer.save(target)
+        return None
+    staging = staging_folder(target)
+    try:
+        writer.save(staging)
+    except BaseException:
+        StagedFiles(staging, target).discard()
+        raise
+    return StagedFiles(staging, target)

@@ -27,6 +27,7 @@ from pyspark.sql.types import StructType  # noqa: E402
 from awsglue import _fieldpath as fp  # noqa: E402
 from awsglue import _ops, _records  # noqa: E402
 from awsglue._choice import resolve_choice  # noqa: E402
+from awsglue._csvtypes import PendingFrame, Step  # noqa: E402
 from awsglue._io import NO_CATALOG  # noqa: E402
 from awsglue._paths import local_path  # noqa: E402
 from awsglue._readwrite import DynamicFrameReader, DynamicFrameWriter  # noqa: E402
@@ -51,9 +52,42 @@ class DynamicFrame:
             glue_ctx: the GlueContext.
             name: an optional name.
         """
-        self._df = df
+        self._data: DataFrame | None = df
+        # Set instead of _data while a CSV source's types are not settled (_csvtypes).
+        self._pending: PendingFrame | None = None
         self.glue_ctx = glue_ctx
         self.name = name
+
+    @classmethod
+    def _pending_frame(
+        cls, pending: PendingFrame, glue_ctx: GlueContext, name: str = ""
+    ) -> DynamicFrame:
+        """A frame whose CSV source's types settle when it is written or its data needed."""
+        frame = cls(pending.preview, glue_ctx, name)
+        frame._data, frame._pending = None, pending
+        return frame
+
+    @property
+    def _df(self) -> DataFrame:
+        # Every use of the data but a file write settles the source's types first.
+        if self._data is None:
+            assert self._pending is not None
+            self._data, self._pending = self._pending.settle(), None
+        return self._data
+
+    def _pending_data(self) -> PendingFrame | None:
+        """The frame's data while its source's types are guessed, else None."""
+        if self._pending is not None and self._pending.typing.settled:
+            self._data, self._pending = self._pending.settle(), None
+        return self._pending
+
+    def _derive(self, step: Step) -> DynamicFrame:
+        # Column-only transforms keep a frame pending, so that its write still checks the
+        # types in its own pass.
+        pending = self._pending_data()
+        if pending is not None:
+            return DynamicFrame._pending_frame(pending.then(step), self.glue_ctx, self.name)
+        return self._new(step(self._df))
 
     @staticmethod
     def fromDF(dataframe: DataFrame, glue_ctx: GlueContext, name: str = "") -> DynamicFrame:
@@ -109,7 +143,7 @@ class DynamicFrame:
             *args: accepted (transformation_ctx, info ... as on AWS).
             **kwargs: accepted.
         """
-        return self._new(self._df.repartition(num_partitions))
+        return self._derive(lambda df: df.repartition(num_partitions))
 
     def coalesce(self, num_partitions: int, *args: Any, **kwargs: Any) -> DynamicFrame:
         """A frame with at most ``num_partitions`` partitions, without a shuffle.
@@ -119,7 +153,7 @@ class DynamicFrame:
             *args: accepted (transformation_ctx, info ... as on AWS).
             **kwargs: accepted.
         """
-        return self._new(self._df.coalesce(num_partitions))
+        return self._derive(lambda df: df.coalesce(num_partitions))
 
     def getNumPartitions(self) -> int:
         """The number of partitions of the underlying data (classic Spark only)."""
@@ -146,7 +180,8 @@ class DynamicFrame:
             *args: transformation_ctx, info, stageThreshold, totalThreshold.
             **kwargs: the same, by name.
         """
-        return self._new(_ops.apply_mapping(self._df, mappings))
+        rules = list(mappings)
+        return self._derive(lambda df: _ops.apply_mapping(df, rules))
 
     def select_fields(self, paths: str | Sequence[str], *args: Any, **kwargs: Any) -> DynamicFrame:
         """Keep only the given fields (a nested path keeps its parents, with only that child).
@@ -156,7 +191,8 @@ class DynamicFrame:
             *args: transformation_ctx, info, stageThreshold, totalThreshold.
             **kwargs: the same, by name.
         """
-        return self._new(_ops.select_fields(self._df, _ops.as_list(paths)))
+        fields = _ops.as_list(paths)
+        return self._derive(lambda df: _ops.select_fields(df, fields))
 
     def drop_fields(self, paths: str | Sequence[str], *args: Any, **kwargs: Any) -> DynamicFrame:
         """Remove the given fields (nested paths and ``list[].field`` too).
@@ -166,7 +202,8 @@ class DynamicFrame:
             *args: transformation_ctx, info, stageThreshold, totalThreshold.
             **kwargs: the same, by name.
         """
-        return self._new(_ops.drop_fields(self._df, _ops.as_list(paths)))
+        fields = _ops.as_list(paths)
+        return self._derive(lambda df: _ops.drop_fields(df, fields))
 
     def rename_field(self, oldName: str, newName: str, *args: Any, **kwargs: Any) -> DynamicFrame:
         """Rename a field; both names are full paths (backticks around names with dots).
@@ -177,7 +214,7 @@ class DynamicFrame:
             *args: transformation_ctx, info, stageThreshold, totalThreshold.
             **kwargs: the same, by name.
         """
-        return self._new(_ops.rename_field(self._df, oldName, newName))
+        return self._derive(lambda df: _ops.rename_field(df, oldName, newName))
 
     def filter(self, f: Callable[[Record], Any], *args: Any, **kwargs: Any) -> DynamicFrame:
         """Keep the records for which ``f(record)`` is true; a record is a dict.
