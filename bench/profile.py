@@ -240,8 +240,9 @@ class Sampler:
 
 def process_kind(command_line: str) -> str:
     """Which party a process is, from the command line py-spy puts in its ``process`` frame."""
-    # Both bootstraps (runner._BOOTSTRAP, runner._ZYGOTE_BOOTSTRAP) import it; a supervisor
-    # forked by the zygote shows the zygote's command line, so the zygote counts here too.
+    # Both bootstraps (runner._BOOTSTRAP, zygote_client._ZYGOTE_BOOTSTRAP) import it; a
+    # supervisor forked by the zygote shows the zygote's command line, so the zygote counts here
+    # too.
     if "import supervisor" in command_line:
         return "supervisor"
     if "-m scheduler_service" in command_line:
@@ -444,7 +445,7 @@ async def supervisor_cost(work: Path, reaper: OrphanReaper, count: int) -> str:
     """
     import resource
 
-    from scheduler_service import runner
+    from scheduler_service import run_outcome, runner
 
     def cpu(who: int) -> float:
         usage = resource.getrusage(who)
@@ -479,7 +480,7 @@ async def supervisor_cost(work: Path, reaper: OrphanReaper, count: int) -> str:
                 )
                 outcome = await handle.wait()
                 walls.append(time.perf_counter() - t0)
-                assert outcome.kind is runner.OutcomeKind.SUCCEEDED, outcome
+                assert outcome.kind is run_outcome.OutcomeKind.SUCCEEDED, outcome
         finally:
             await processes.close()
         await asyncio.sleep(0.2)  # the reaper's last round

@@ -38,7 +38,8 @@ from bench.glue_figures import (
 )
 from bench.load import percentile
 from scheduler_service import runner as runner_module
-from scheduler_service.runner import OutcomeKind, ProcessRunner
+from scheduler_service.run_outcome import OutcomeKind
+from scheduler_service.runner import ProcessRunner
 from scheduler_service.sandbox import Sandbox, detect_cgroups
 
 JOB_PYTHON = "/usr/bin/python3"

@@ -48,14 +48,9 @@ from scheduler_service.commands import (
 from scheduler_service.leases import heartbeat_interval, reap_interval
 from scheduler_service.run_end import RunEnd
 from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
+from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
 from scheduler_service.run_record import RunRecord
-from scheduler_service.runner import (
-    LaunchError,
-    Outcome,
-    OutcomeKind,
-    ProcessRunner,
-    RunningProcess,
-)
+from scheduler_service.runner import LaunchError, ProcessRunner
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.sandbox import run_limits
 from scheduler_service.site import SiteProcesses

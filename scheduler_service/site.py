@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scheduler_service import supervisor as _sv
-from scheduler_service.runner import is_process
+from scheduler_service.run_outcome import is_process
 
 SITE_FILE = ".data-dir-id"
 PROCESSES_DIR = ".processes"

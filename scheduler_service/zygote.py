@@ -1,6 +1,6 @@
 """The supervisor zygote: an already-started interpreter that forks each run's supervisor.
 
-Usage (``scheduler_service.runner`` is the only caller; see ``ZYGOTE_BOOTSTRAP``)::
+Usage (``scheduler_service.zygote_client`` is the only caller; see ``ZYGOTE_BOOTSTRAP``)::
 
     python -I -S -c ZYGOTE_BOOTSTRAP FD
 

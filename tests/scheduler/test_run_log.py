@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from scheduler_service import run_log, supervisor
-from scheduler_service.runner import OUTPUT_LOG, OutcomeKind, ProcessRunner
+from scheduler_service.run_outcome import OUTPUT_LOG, OutcomeKind
+from scheduler_service.runner import ProcessRunner
 from scheduler_service.sandbox import Sandbox
 
 INTERLEAVED = """

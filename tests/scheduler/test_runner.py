@@ -15,14 +15,8 @@ from pathlib import Path
 import pytest
 
 from scheduler_service.commands import RUNTIME_DIR, CommandSettings, plan_launch
-from scheduler_service.runner import (
-    SUPERVISOR_SCRIPT,
-    LaunchError,
-    Outcome,
-    OutcomeKind,
-    ProcessRunner,
-    RunningProcess,
-)
+from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
+from scheduler_service.runner import SUPERVISOR_SCRIPT, LaunchError, ProcessRunner
 
 REPO = Path(__file__).resolve().parents[2]
 GRACE = 0.5

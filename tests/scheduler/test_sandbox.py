@@ -21,15 +21,14 @@ from pathlib import Path
 import pytest
 
 from scheduler_service.commands import CommandSettings
-from scheduler_service.runner import (
+from scheduler_service.run_outcome import (
     CLAIM_FILE,
     OUTPUT_LOG,
-    LaunchError,
     Outcome,
     OutcomeKind,
-    ProcessRunner,
     RunningProcess,
 )
+from scheduler_service.runner import LaunchError, ProcessRunner
 from scheduler_service.sandbox import (
     CgroupSupport,
     RunLimits,

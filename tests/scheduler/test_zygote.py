@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler_service.runner import OUTPUT_LOG, OutcomeKind, ProcessRunner, RunningProcess
+from scheduler_service.run_outcome import OUTPUT_LOG, OutcomeKind, RunningProcess
+from scheduler_service.runner import ProcessRunner
 from scheduler_service.sandbox import CgroupSupport, Sandbox
 from tests.conftest import Stack
 from tests.scheduler.test_runner import (
@@ -190,7 +191,7 @@ async def test_a_zygote_that_cannot_start_leaves_the_launcher(
     )
     python.chmod(0o755)
     runner = ProcessRunner(tmp_path / "runs", stop_grace=GRACE, supervisor_python=str(python))
-    with caplog.at_level(logging.WARNING, logger="scheduler_service.runner"):
+    with caplog.at_level(logging.WARNING, logger="scheduler_service.zygote_client"):
         assert await runner.start_zygote() is False
     assert "cannot start the supervisor zygote" in caplog.text
     try:
