@@ -1,5 +1,9 @@
 """Supervises one job run's process so that the run outlives the scheduler that started it.
 
+One file on purpose, past the ~400-line rule: every run's supervisor starts from it (imported
+by a ``python -I -S`` launcher or the zygote), and each further module would be one more import
+on every run's start path; its imports are kept few and C-level for the same reason (below).
+
 Usage (``scheduler_service.runner`` is the intended caller; ``scheduler_service.sandbox``
 builds the sandbox flags)::
 
@@ -121,14 +125,14 @@ CLAIM_FILE = "supervisor.json"
 EXIT_FILE = "exit.json"
 TAIL_FILES = ("output.log.tail-a", "output.log.tail-b")
 
-# Outcome names, shared with ``scheduler_service.runner.OutcomeKind``.
+# Outcome names, shared with ``scheduler_service.run_outcome.OutcomeKind``.
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 TIMEOUT = "TIMEOUT"
 STOPPED = "STOPPED"
 ERROR = "ERROR"
 
-# Limit names in exit.json's ``limit``, shared with ``scheduler_service.runner``.
+# Limit names in exit.json's ``limit``, shared with ``scheduler_service.run_outcome``.
 LIMIT_MEMORY = "memory"
 LIMIT_PROCESSES = "processes"
 LIMIT_FILE_SIZE = "file_size"
