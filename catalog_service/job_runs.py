@@ -28,7 +28,8 @@ from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.run_events import AppliedElsewhere, apply_admission, apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
-from catalog_service.validation import glue_model, validate_request, validate_shape
+from catalog_service.validation import validate_request, validate_shape
+from catalog_service.validation.model import glue_model
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary.run_states import TERMINAL

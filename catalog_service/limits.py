@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog_service import identity
 from catalog_service.tables import job_runs
-from catalog_service.validation import member_path
+from catalog_service.validation.violations import member_path
 from servicekit.db import Database
 from servicekit.errors import (
     GlueError,

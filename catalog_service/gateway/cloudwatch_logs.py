@@ -42,7 +42,7 @@ from botocore.model import ServiceModel
 
 from catalog_service.access import authorization
 from catalog_service.job_runs import JobRunCatalog
-from catalog_service.validation import ModelValidator, builtin_model
+from catalog_service.validation.model import ModelValidator, builtin_model
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary import log_groups

@@ -64,7 +64,7 @@ from catalog_service.gateway import cloudwatch_logs, sigv4, wire
 from catalog_service.gateway.replay import Claim, ReplayCache
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
-from catalog_service.validation import glue_model
+from catalog_service.validation.model import glue_model
 from glue_vocabulary.shapes import to_glue
 from servicekit.errors import GlueError, InternalServiceException
 from servicekit.http_site import start_site

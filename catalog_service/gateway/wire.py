@@ -16,7 +16,7 @@ from functools import cache
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from catalog_service.glue_defaults import RUN_EMPTY_LISTS
-from catalog_service.validation import glue_model
+from catalog_service.validation.model import glue_model
 from glue_vocabulary.shapes import GlueDict
 
 CONTENT_TYPE = "application/x-amz-json-1.1"

@@ -56,7 +56,8 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from catalog_service.validation import find_violations, to_exception
+from catalog_service.validation import find_violations
+from catalog_service.validation.violations import to_exception
 from clients.credentials import Credentials
 from glue.v1 import glue_pb2
 from glue_vocabulary.shapes import from_glue, pascal, to_glue

@@ -57,7 +57,8 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from catalog_service.validation import find_violations, to_exception
+from catalog_service.validation import find_violations
+from catalog_service.validation.violations import to_exception
 from tests.conftest import Stack
 from tests.helpers.catalog_state import (
     ACCOUNT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catalog_service import tags
-from catalog_service.validation import glue_model
+from catalog_service.validation.model import glue_model
 from servicekit.errors import InvalidInputException
 
 NAME_ERROR = "ResourceArn: the resource name must be a single line with no control characters"

@@ -14,12 +14,15 @@ from google.protobuf.message import Message
 
 from catalog_service import validation
 from catalog_service.validation import (
-    Violation,
+    containers,
     find_violations,
+    model,
     preload,
+    scalars,
     validate_request,
     validate_shape,
 )
+from catalog_service.validation.violations import Violation
 from glue.v1 import glue_pb2
 from glue_vocabulary.shapes import message_members, pascal
 from servicekit.errors import InvalidInputException, ValidationException
@@ -1122,7 +1125,7 @@ def _model_patterns() -> list[str]:
 
 @pytest.mark.parametrize("pattern", _model_patterns())
 def test_every_model_pattern_translates(pattern: str) -> None:
-    match = validation._compile_pattern(pattern)
+    match = scalars._compile_pattern(pattern)
     assert callable(match)
 
 
@@ -1143,7 +1146,7 @@ def test_every_model_pattern_translates(pattern: str) -> None:
     ],
 )
 def test_name_pattern_is_whole_string_and_code_point_based(text: str, ok: bool) -> None:
-    match = validation._compile_pattern(validation._NAME_PATTERN)
+    match = scalars._compile_pattern(scalars._NAME_PATTERN)
     assert (match(text) is not None) is ok
 
 
@@ -1153,7 +1156,7 @@ def test_name_pattern_is_whole_string_and_code_point_based(text: str, ok: bool) 
 )
 def test_unicode_category_pattern(text: str, ok: bool) -> None:
     # [\p{L}\p{N}\p{P}]* has no Python re spelling; it is translated to a category test.
-    match = validation._compile_pattern("[\\p{L}\\p{N}\\p{P}]*")
+    match = scalars._compile_pattern("[\\p{L}\\p{N}\\p{P}]*")
     assert (match(text) is not None) is ok
 
 
@@ -1165,15 +1168,15 @@ def test_every_operation_compiles_and_is_cached() -> None:
     create = validation._operation("CreateJob").root
     update = validation._operation("UpdateJob").root
     job_update_validator = update._members["JobUpdate"]
-    assert isinstance(job_update_validator, validation._Structure)
+    assert isinstance(job_update_validator, containers._Structure)
     for member in ("DefaultArguments", "Command", "Timeout"):
         assert create._members[member] is job_update_validator._members[member]
 
 
 def test_glue_model_is_loaded_once_and_is_botocores() -> None:
-    assert validation.glue_model() is validation.glue_model()
+    assert model.glue_model() is model.glue_model()
     # The pinned data alone, which is what a plain botocore session reads here too.
-    assert validation.glue_model()._service_description == MODEL._service_description
+    assert model.glue_model()._service_description == MODEL._service_description
 
 
 @pytest.mark.parametrize(
@@ -1195,7 +1198,7 @@ def test_validate_shape_names_the_member_that_carried_the_value(
 def test_validate_shape_passes_a_valid_value_and_shares_the_shapes_validator() -> None:
     validate_shape("NameString", "nightly\twith tab", field="ResourceArn")
     job_name = validation._operation("CreateJob").root._members["Name"]
-    assert validation._named_shape("NameString").required() is job_name
+    assert model._named_shape("NameString").required() is job_name
     with pytest.raises(InvalidInputException, match=f"^Name: {NAME_ERROR}$"):
         validate_shape("NameString", "a\x00", field="Name")
 
