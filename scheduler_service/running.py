@@ -48,11 +48,6 @@ class RunningWrites:
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_batches())
 
-    async def idle(self) -> None:
-        """Wait until every run reported so far has been written (for tests and shutdown)."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)
-
     async def close(self) -> None:
         """Stop writing; runs still pending stay STARTING until their end or next owner."""
         self._closed = True
