@@ -535,6 +535,7 @@ class Executor:
                 if stopping or run.run_id in self._stops:
                     process.stop()
                 outcome = await process.wait()
+                self._running.ended(run.run_id)
                 await self._settle(run.run_id, outcome, slot_held=True, started=True)
             except NotOwnerError as exc:
                 log.warning(
@@ -578,6 +579,7 @@ class Executor:
         with run_context(run_id):
             try:
                 outcome = await process.wait()
+                self._running.ended(run_id)
                 await self._settle(run_id, outcome, slot_held=True, started=True)
             except asyncio.CancelledError:
                 raise
