@@ -11,10 +11,12 @@ class JobRunState(StrEnum):
     WAITING = "WAITING"
     """Admitted, waiting for a process slot (or, with JobRunQueuingEnabled, for a job slot)."""
     STARTING = "STARTING"
-    """Admitted and holding a slot; not launched yet (any replica that takes it over may)."""
+    """Admitted and holding a slot; its process is not known to run yet. Its launch (the site
+    that runs it, owner, lease, deadline) is recorded with the admission, fire or promotion
+    that gave it the slot; a STARTING run without a site was never launched (any replica that
+    takes it over may launch it), one with a site may have a supervisor there."""
     RUNNING = "RUNNING"
-    """Launched: its launch is recorded with the site that runs it, and its process runs (or
-    is being started there)."""
+    """Its supervisor reported the job's process started (as in Glue: the job runs)."""
     STOPPING = "STOPPING"
     """A stop was requested; the process is being ended (TERM, grace, KILL)."""
     STOPPED = "STOPPED"
@@ -54,8 +56,9 @@ HOLDS_PROCESS_SLOT = frozenset({JobRunState.STARTING, JobRunState.RUNNING, JobRu
 _S = JobRunState
 TRANSITIONS: dict[JobRunState, frozenset[JobRunState]] = {
     _S.WAITING: frozenset({_S.STARTING, _S.STOPPED, _S.FAILED, _S.ERROR, _S.EXPIRED}),
+    # ERROR: the process could not be started after its launch was recorded. A process that
+    # ran and ended before its RUNNING write is recorded RUNNING then ended, in one commit.
     _S.STARTING: frozenset({_S.RUNNING, _S.STOPPING, _S.FAILED, _S.ERROR, _S.TIMEOUT}),
-    # ERROR: the process could not be started after its launch was recorded.
     _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.TIMEOUT, _S.STOPPING, _S.ERROR}),
     # A process may end on its own while a stop is on its way.
     _S.STOPPING: frozenset({_S.STOPPED, _S.SUCCEEDED, _S.FAILED, _S.TIMEOUT, _S.ERROR}),

@@ -159,7 +159,7 @@ class Admissions:
         if (
             isinstance(result, Admitted)
             and result.created
-            and result.run.state is JobRunState.RUNNING
+            and result.run.state is JobRunState.STARTING
         ):
             self._executor.launch(result.run)
         else:

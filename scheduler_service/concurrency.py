@@ -35,7 +35,8 @@ class Verdict(enum.Enum):
     """What a new run may do."""
 
     START = "START"
-    """It holds a job slot and a process slot: it is created STARTING."""
+    """It holds a job slot and a process slot: it is created STARTING, its launch recorded with
+    it (``RunStore.launched_here``); RUNNING follows once its process runs."""
     WAIT = "WAIT"
     """It holds a job slot but must wait (the job is full and queues, or no process slot)."""
     REFUSE = "REFUSE"

@@ -2,8 +2,11 @@
 
 A run holding one of the replica's process slots (``slots.ProcessSlots``, shared with
 admissions and fires) is STARTING, RUNNING or STOPPING; the rest wait in WAITING and are
-promoted oldest first as slots free up. Processes run under a supervisor that outlives the
-scheduler (see ``runner``), so shutting the scheduler down never kills a job.
+promoted oldest first as slots free up. As in Glue, a run is STARTING until its process runs:
+once the supervisor reports the job started, the run's RUNNING write is batched with other
+runs' (``running.RunningWrites``), or written with its end if that comes first (``run_end``).
+Processes run under a supervisor that outlives the scheduler (see ``runner``), so shutting the
+scheduler down never kills a job.
 
 With several replicas (see ``leases``) each in-flight run is owned by one of them. This
 executor watches the runs its replica owns and renews their leases (``heartbeat``); its
@@ -13,9 +16,10 @@ launch is recorded before its supervisor starts: with the admission, fire or pro
 it a slot (``RunStore.launched_here``), or by ``RunStore.record_launch`` for a run taken over
 without one. A run's end is recorded with what follows from it (``run_end``): the slot it frees
 goes, in that transaction, to the oldest waiting run, which is launched here. Taking over a run
-means: launching it if it was never launched; adopting its supervisor through the runner if it
-was launched on this site (the job goes on; its real outcome is recorded), settling what ended
-meanwhile and launching what was recorded but never started; and, for a run launched on
+means: launching it if it was never launched (no site); adopting its supervisor through the
+runner if it was launched on this site, whether STARTING or RUNNING (the run directory's claim
+decides: the job goes on and its real outcome is recorded, what ended meanwhile is settled,
+and what was recorded but never claimed is launched); and, for a run launched on
 another site that nothing there has reported on through the orphan grace, settling it FAILED
 as unknown, without a retry. Every state write is fenced (``runs.NotOwnerError``): a run lost
 to another replica is dropped, never written over. A caretaker (``caretaker``) is an executor
@@ -51,6 +55,7 @@ from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
 from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
 from scheduler_service.run_record import RunRecord
 from scheduler_service.runner import LaunchError, ProcessRunner
+from scheduler_service.running import RunningWrites
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.sandbox import run_limits
 from scheduler_service.site import SiteProcesses
@@ -97,6 +102,8 @@ class Executor:
     ) -> None:
         self._store = store
         self._run_end = run_end
+        # STARTING -> RUNNING once a run's process started, batched across runs.
+        self._running = RunningWrites(store)
         self._runner = runner
         self._slots = slots
         slots.when_freed(self._slots_freed)
@@ -235,7 +242,9 @@ class Executor:
             if run.site is None and run.state is not JobRunState.RUNNING:
                 # Never launched (the launch is recorded before a supervisor starts): launch it
                 # here, or end it if a stop came first. A RUNNING run without a site is from
-                # before launches were recorded; it ran on this data directory.
+                # before launches were recorded; it ran on this data directory. A STARTING run
+                # with a site had its launch recorded and goes on below: it may have a
+                # supervisor, and only the claim in its run directory says.
                 if run.state is JobRunState.STOPPING:
                     await self._settle_state(
                         run.run_id, JobRunState.STOPPED, "Stopped before its process started."
@@ -261,7 +270,10 @@ class Executor:
             adopted = await self._runner.adopt(run.run_id)
             if isinstance(adopted, Outcome):
                 log.info("run ended while no scheduler watched it", extra={"outcome": adopted.kind})
-                await self._settle(run.run_id, adopted)
+                # Its process ran unless it could not start (ERROR) or the supervisor vanished
+                # without saying (LOST: unknown, and STARTING -> FAILED is Glue's too).
+                started = adopted.kind not in (OutcomeKind.ERROR, OutcomeKind.LOST)
+                await self._settle(run.run_id, adopted, started=started)
             elif adopted is None:
                 # Its launch was recorded here but no supervisor ever claimed the run directory
                 # (the replica died in between): start it now. The directory's claim lets only
@@ -275,6 +287,9 @@ class Executor:
                 self._slots.hold()
                 if run.state is JobRunState.STOPPING:
                     adopted.stop()
+                elif run.state is JobRunState.STARTING:
+                    # Its supervisor claimed the run before its RUNNING write happened.
+                    self._running.started(run.run_id)
                 self._own(run.run_id, self._watch(run.run_id, adopted))
 
     async def housekeeping(self) -> None:
@@ -351,6 +366,7 @@ class Executor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._running.close()
         if not self._recovered:
             # Start-up failed before recover() (e.g. the port was taken, or the database is not
             # migrated yet): this replica owns no runs, and the tables may not exist.
@@ -368,7 +384,7 @@ class Executor:
     # -- running -----------------------------------------------------------------------------
 
     def accept_created(self, created: list[RunRecord]) -> None:
-        """Take charge of runs a trigger fire just committed: launch the RUNNING ones (their
+        """Take charge of runs a trigger fire just committed: launch the STARTING ones (their
         slots were reserved for them, their launch recorded with the fire) and promote WAITING
         ones as slots allow."""
         if not created:
@@ -385,7 +401,7 @@ class Executor:
                         "run created by a trigger",
                         extra={"trigger": run.record.get("TriggerName"), "state": run.state.value},
                     )
-            if run.state is JobRunState.RUNNING:
+            if run.state is JobRunState.STARTING:
                 self.launch(run)
         by_state = {state.lower(): count for state, count in states.items()}
         log.info("runs created by trigger fires", extra={"runs": len(created), **by_state})
@@ -508,10 +524,14 @@ class Executor:
                     )
                     return
                 log.info("run started", extra={"job": run.job_name})
+                # The supervisor reported the job's process started: now it is RUNNING (a run
+                # STOPPING meanwhile stays so; ``RunStore.mark_running`` moves STARTING only).
+                self._running.started(run.run_id)
                 if stopping or run.run_id in self._stops:
                     process.stop()
                 outcome = await process.wait()
-                await self._settle(run.run_id, outcome, slot_held=True)
+                self._running.ended(run.run_id)
+                await self._settle(run.run_id, outcome, slot_held=True, started=True)
             except NotOwnerError as exc:
                 log.warning(
                     "another replica owns this run now; dropping it", extra={"owner": exc.owner}
@@ -554,7 +574,8 @@ class Executor:
         with run_context(run_id):
             try:
                 outcome = await process.wait()
-                await self._settle(run_id, outcome, slot_held=True)
+                self._running.ended(run_id)
+                await self._settle(run_id, outcome, slot_held=True, started=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -562,7 +583,9 @@ class Executor:
             finally:
                 self._slots.release()
 
-    async def _settle(self, run_id: str, outcome: Outcome, *, slot_held: bool = False) -> None:
+    async def _settle(
+        self, run_id: str, outcome: Outcome, *, slot_held: bool = False, started: bool = False
+    ) -> None:
         state = _OUTCOME_STATE[outcome.kind]
         # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
         message = outcome.message or None
@@ -583,6 +606,7 @@ class Executor:
             ended_at=outcome.ended_at,
             bookmark=bookmark,
             slot_held=slot_held,
+            started=started,
         )
 
     async def _settle_state(
@@ -596,10 +620,12 @@ class Executor:
         retry: bool = True,
         bookmark: str | None = None,
         slot_held: bool = False,
+        started: bool = False,
     ) -> None:
         """Record a run's end (``run_end``). A run that held a process slot (``slot_held``;
         the caller gives the slot back afterwards) offers it to the oldest waiting run, which
-        is promoted in the same transaction and launched here in a slot of its own."""
+        is promoted in the same transaction and launched here in a slot of its own.
+        ``started``: the run's process ran, so a run still STARTING passes through RUNNING."""
         # Only while runs may wait: otherwise the slot goes back to new admissions.
         offered = 1 if slot_held and not self._caretaker and self._slots.maybe_waiting else 0
         while True:
@@ -613,6 +639,7 @@ class Executor:
                     retry=retry,
                     bookmark=bookmark,
                     free_slots=offered,
+                    started=started,
                 )
                 break
             except NotOwnerError as exc:

@@ -7,7 +7,7 @@ that commit. A second attempt at the same fire (another replica, a retried call,
 a crash) fails on the ledger key and starts nothing.
 
 What a fire does with each action:
-- the job exists and has room under MaxConcurrentRuns: a run (RUNNING, launched by this
+- the job exists and has room under MaxConcurrentRuns: a run (STARTING, launched by this
   replica once the fire commits, when a process slot is free, else WAITING) with TriggerName
   set, the action's Arguments over the job's defaults and its Timeout, SecurityConfiguration
   and NotificationProperty over the job's;
@@ -324,7 +324,7 @@ class Firing:
         if decision.verdict is concurrency.Verdict.START:
             free_slots[0] -= 1
             # This replica launches it once the fire commits: the launch is recorded with it.
-            new = draft.settle(JobRunState.RUNNING, now)
+            new = draft.settle(JobRunState.STARTING, now)
             return NewRun(self._store.launched_here(new.run, now), new.record_json, new.payload)
         return draft.settle(JobRunState.WAITING, now)
 
@@ -425,7 +425,7 @@ class Firing:
 
         Several may run at once on PostgreSQL (each claims other triggers): everything up to
         the job locks overlaps the other batch's work, and the job locks order the rest.
-        Returns how many triggers were handled and the runs created (RUNNING ones hold a
+        Returns how many triggers were handled and the runs created (STARTING ones hold a
         process slot and must be launched by the caller).
         """
         reserved = 0

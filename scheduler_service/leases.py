@@ -20,7 +20,8 @@ is needed, because every piece of shared work is claimed row by row:
     them through the runner; a run launched on another site only once its lease has been
     expired for a further lease period (the *orphan grace*, see Sites below), and a run of a
     dead process of its own site at once, lease or not;
-  * every write of a run's state by an executor (``record_launch``, ``finish``) checks
+  * every write of a run's state by an executor (``record_launch``, ``mark_running``,
+    ``finish``) checks
     ``owner = me`` in the same transaction (**fencing**): a replica that was paused past its
     lease and resumes finds the run taken, logs it and drops the run instead of writing over
     the new owner.
@@ -37,11 +38,16 @@ the replicas' wall clock, as before.
 **Sites.** A run's process runs under a supervisor in ``<data-dir>/runs/<run_id>/``, on the
 machine of the replica that launched it. Each data directory has a random id
 (``runs/.data-dir-id``), the *site*. **Launching is a recorded step**: before it starts the
-supervisor, the owner moves the run from STARTING to RUNNING and writes its own site into
-``scheduler_runs.site`` in one fenced transaction (``RunStore.record_launch``), and the site never
-changes after that. So the database alone tells a run that was never launched (site NULL: any
-replica that takes it over launches it, exactly once, because that write is fenced) from one
-launched on a given machine (only that machine can see its supervisor).
+supervisor, the owner writes its own site into ``scheduler_runs.site`` - in the transaction that
+gives the run its process slot and makes it STARTING (an admission, a fire, or a promotion,
+``runs.RunStore.promote_waiting`` / ``promote``: ``RunStore.launched_here``), or, for a run taken
+over without one, in one fenced transaction (``RunStore.record_launch``) - and the site never
+changes after that. The run moves from STARTING to RUNNING, fenced, only once its supervisor
+reported the job's process started (``RunStore.mark_running``, batched by ``running``). So the
+database alone tells a run that was never launched (site NULL: any replica that takes it over
+launches it, exactly once, because that write is fenced) from one launched on a given machine
+(only that machine can see its supervisor; STARTING or RUNNING, its run directory's claim says
+whether a supervisor started).
 
 Processes of one site know exactly which of them are alive: each replica (and caretaker)
 registers its pid, process start time and boot id under ``runs/.processes/`` (``SiteProcesses``),

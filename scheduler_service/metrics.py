@@ -46,7 +46,7 @@ class SchedulerMetrics:
         )
         self._runs_started = Counter(
             "glue_scheduler_runs_started",
-            "Runs launched: moved to RUNNING and their process started",
+            "Runs whose process started: moved from STARTING to RUNNING",
             registry=self.registry,
         )
         self._runs_ended = Counter(

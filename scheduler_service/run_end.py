@@ -3,11 +3,13 @@
 When a run reaches a terminal state, in the same transaction (so that a crash leaves all of it
 or none of it, and each follows exactly once):
 
-1. its terminal state is written, fenced on this replica's ownership (``RunStore.end``);
+1. its terminal state is written, fenced on this replica's ownership (``RunStore.end``); a run
+   whose process ran but that is still STARTING (its batched RUNNING write, ``running``, had
+   not happened) gets its RUNNING event first, so its history reads STARTING, RUNNING, end;
 2. conditional triggers watching its job observe it and may fire (``Firing.on_run_terminal``);
 3. a FAILED run with retries left gets its retry, WAITING out its backoff (``RunStore.retry``);
-4. the process slot it frees goes to the oldest waiting run that may start, promoted and
-   recorded as launched here (``RunStore.promote``), when the caller offers the slot and no
+4. the process slot it frees goes to the oldest waiting run that may start, promoted STARTING
+   and recorded as launched here (``RunStore.promote``), when the caller offers the slot and no
    fire took the outbox counter already;
 5. a bookmark its script committed becomes the job's (``bookmarks.commit``);
 6. the events of all of these are appended, last (the outbox counter is every writer's last
@@ -41,7 +43,7 @@ class Ended:
     created: list[RunRecord] = field(default_factory=list)
     """Runs its end created, WAITING: its retry, runs of conditional triggers it fired."""
     promoted: list[RunRecord] = field(default_factory=list)
-    """Waiting runs promoted into the slots offered, recorded as launched by this replica:
+    """Waiting runs promoted STARTING into the slots offered, launched by this replica:
     the caller launches them in those slots."""
 
 
@@ -63,23 +65,32 @@ class RunEnd:
         retry: bool = True,
         bookmark: str | None = None,
         free_slots: int = 0,
+        started: bool = False,
     ) -> Ended:
         """Settle ``run_id`` in the terminal ``state`` and what follows, in one transaction.
 
         ``retry`` False gives a FAILED run no automatic retry (its job may still run
         somewhere). ``free_slots`` are process slots the caller gives to waiting runs (the one
         this run held, usually): the runs promoted into them are returned to be launched.
+        ``started``: the run's process ran (``RunStore.end``).
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
         """
         store = self._store
         async with store.write() as conn:
-            run = await store.end(
-                conn, run_id, state, message, started_at=started_at, ended_at=ended_at
+            ending = await store.end(
+                conn,
+                run_id,
+                state,
+                message,
+                started_at=started_at,
+                ended_at=ended_at,
+                started=started,
             )
-            if run is None:
+            if ending is None:
                 return Ended(run=None)
+            run = ending.run
             now = time.time()
             fired = await self._firing.on_run_terminal(conn, run)
             created = list(fired)
@@ -105,7 +116,15 @@ class RunEnd:
                 )
             # Fired runs have their events already (``RunStore.insert_many``); the retry was
             # inserted without one.
+            # Two events for one run when its RUNNING write had not happened: RUNNING, then
+            # its end, consecutive in this commit.
             await store.emit_many(
-                conn, [run, *([retry_run] if retry_run is not None else []), *promoted]
+                conn,
+                [
+                    *([ending.running] if ending.running is not None else []),
+                    run,
+                    *([retry_run] if retry_run is not None else []),
+                    *promoted,
+                ],
             )
         return Ended(run=run, created=created, promoted=promoted)

@@ -17,11 +17,14 @@ The run path is split by responsibility:
 
 Run ownership between replicas (see ``leases``): a run that takes a process slot is owned by
 the replica that admitted, promoted or claimed it, under a lease on the database's clock. A run
-given a slot by an admission, a fire or a promotion is recorded RUNNING on this replica's site
-in that same transaction (``launched_here``), since this replica launches it at once; only a
-run taken over without a recorded launch needs ``record_launch``. The executor's state writes
-(``record_launch``, ``end``) are fenced: they raise ``NotOwnerError`` rather than write over
-another replica's run.
+given a slot by an admission, a fire or a promotion is recorded STARTING with its launch (this
+replica's site, its deadline) in that same transaction (``launched_here``), since this replica
+launches it at once; only a run taken over without a recorded launch needs ``record_launch``.
+It becomes RUNNING (Glue's "the job's process runs") once its supervisor reported the process
+started: ``mark_running``, batched by ``running.RunningWrites``, or in the transaction that
+records its end if that comes first (``end`` with ``started``). The executor's state writes
+(``record_launch``, ``mark_running``, ``end``) are fenced: they raise ``NotOwnerError`` (or, in
+a batch, skip the run) rather than write over another replica's run.
 
 Longer than the ~400 lines the team aims for: the transitions share this store's private
 load/save/emit steps and their lock order (job rows, then the run, then the outbox counter),
@@ -106,6 +109,16 @@ class NotOwnerError(Exception):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Ending:
+    """What ``RunStore.end`` wrote."""
+
+    run: RunRecord
+    """The run as it ended."""
+    running: RunRecord | None
+    """The run as it was RUNNING, when its RUNNING event is written with its end (``end``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LaunchRecord:
     """What ``RunStore.record_launch`` recorded."""
 
@@ -185,13 +198,23 @@ class RunStore:
             .where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
             .where(runs.c.state == JobRunState.WAITING.value)
             .values(
-                state=JobRunState.RUNNING.value,
+                state=JobRunState.STARTING.value,
                 updated_at=bindparam("now", type_=Double),
                 owner=bindparam("owner", type_=Text),
                 site=bindparam("site", type_=Text),
                 deadline=bindparam("now", type_=Double) + runs.c.timeout_minutes * 60,
                 lease_until=self.leases.lease_expr(),
             )
+            .returning(*runs.c)
+        )
+        # Launched runs whose supervisor reported the process started (``mark_running``):
+        # only those still STARTING and still this replica's (the fence), read back whole.
+        self._running_statement = (
+            update(runs)
+            .where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
+            .where(runs.c.state == JobRunState.STARTING.value)
+            .where(runs.c.owner == self.replica.replica_id)
+            .values(state=JobRunState.RUNNING.value, updated_at=bindparam("now", type_=Double))
             .returning(*runs.c)
         )
 
@@ -242,7 +265,7 @@ class RunStore:
         """Insert new runs and their first events, in a few statements (trigger bursts, batches
         of admissions); returns the events' sequence numbers, in order.
 
-        Runs inserted holding a process slot (RUNNING, ``launched_here``) are owned by this
+        Runs inserted holding a process slot (STARTING, ``launched_here``) are owned by this
         replica, which must launch them.
         """
         if not new_runs:
@@ -262,8 +285,6 @@ class RunStore:
                 _INSERT, [run_record.row_values(new.run, new.record_json) for new in others]
             )
         self._metrics.runs_created(new.run.state for new in new_runs)
-        for _ in owned:
-            self._metrics.run_changed(JobRunState.RUNNING)  # launched with their creation
         return await self._append(
             conn, [(new.run.run_id, new.payload, new.run.job_incarnation) for new in new_runs]
         )
@@ -277,16 +298,17 @@ class RunStore:
 
     def launched_here(self, run: RunRecord, now: float) -> RunRecord:
         """``run`` as a transaction that starts it records it when this replica launches it at
-        once: RUNNING, owned by this replica, on its site, with its deadline.
+        once: STARTING, owned by this replica, on its site, with its deadline.
 
         Writing the launch with the admission, fire or promotion saves a transaction and an
         event per run; the site is still written before the supervisor starts, which is what
         lets a process of this site (a restart, a caretaker) launch it again if this one dies
         first: the run directory's claim keeps it to one supervisor (docs/invariants.md §7, §8).
+        It stays STARTING, as in Glue, until its process runs (``mark_running``).
         """
         return replace(
             run,
-            state=JobRunState.RUNNING,
+            state=JobRunState.STARTING,
             updated_at=now,
             owner=self.replica.replica_id,
             site=self.replica.site,
@@ -416,10 +438,11 @@ class RunStore:
         before its supervisor is started (runs this replica admits, fires or promotes have it
         recorded with that: ``launched_here``).
 
-        STARTING moves to RUNNING with this replica's site and the run's deadline (one event);
-        a run already launched on this site (taken over from a dead process of the site) keeps
-        its deadline and is launched again: the run directory's claim lets at most one
-        supervisor start. A run asked to stop before it was ever launched is not launched.
+        The run gets this replica's site and its deadline; its state does not change (a
+        STARTING run becomes RUNNING once its process runs, ``mark_running``), so no event is
+        written. A run already launched on this site (taken over from a dead process of the
+        site) keeps its deadline and is launched again: the run directory's claim lets at most
+        one supervisor start. A run asked to stop before it was ever launched is not launched.
         Returns None if the run is gone or already ended.
 
         Raises:
@@ -439,25 +462,37 @@ class RunStore:
                     run = replace(run, deadline=deadline)
                     await self._save(conn, run)
                 return LaunchRecord(run=run, launch=True)
-            run = replace(
-                run,
-                state=JobRunState.RUNNING,
-                deadline=deadline,
-                updated_at=time.time(),
-                site=self.replica.site,
-            )
+            run = replace(run, deadline=deadline, updated_at=time.time(), site=self.replica.site)
             await conn.execute(
                 _SAVE,
                 {
                     "saved_run_id": run_id,
-                    "state": run.state.value,
                     "updated_at": run.updated_at,
                     "deadline": run.deadline,
                     "site": run.site,
                 },
             )
-            await self._emit(conn, run)
             return LaunchRecord(run=run, launch=True)
+
+    async def mark_running(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        """Move launched runs whose supervisor reported their process started from STARTING to
+        RUNNING, in one transaction with their events; returns the runs moved.
+
+        Fenced per run: a run another replica owns now, or that is no longer STARTING (it
+        ended, with its RUNNING event written by ``end``; or a stop moved it to STOPPING), is
+        left as it is.
+        """
+        if not run_ids:
+            return []
+        async with self.write() as conn:
+            rows = (
+                await conn.execute(
+                    self._running_statement, {"run_ids": sorted(set(run_ids)), "now": time.time()}
+                )
+            ).all()
+            moved = await run_record.readable_runs(conn, rows)
+            await self.emit_many(conn, moved)
+        return moved
 
     async def end(
         self,
@@ -468,12 +503,19 @@ class RunStore:
         *,
         started_at: float | None = None,
         ended_at: float | None = None,
-    ) -> RunRecord | None:
+        started: bool = False,
+    ) -> Ending | None:
         """Write a run's terminal state in ``conn`` (no event yet); None if the run is gone or
         already ended. The process's real outcome wins over the recorded state (a run STOPPING
         whose process exited 0 first ends SUCCEEDED). What follows from the end (retries,
         conditional triggers, promotion, the events) is ``run_end.RunEnd``'s, in the same
         transaction.
+
+        ``started``: the run's process ran (its supervisor reported it started). A run still
+        STARTING then passes through RUNNING first, its RUNNING write (``mark_running``) not
+        having happened yet: ``Ending.running`` is that record, whose event goes before the
+        end's, so the history reads STARTING, RUNNING, end. A process that could not start
+        (ERROR) goes from STARTING straight to its end.
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
@@ -486,6 +528,9 @@ class RunStore:
         if run.state in TERMINAL:
             return None
         now = time.time()
+        running = None
+        if run.state is JobRunState.STARTING and started and state is not JobRunState.ERROR:
+            running = replace(run, state=JobRunState.RUNNING, updated_at=now)
         ended = ended_at or now
         began = started_at or (run.deadline - run.timeout_minutes * 60 if run.deadline else None)
         run = replace(
@@ -499,7 +544,7 @@ class RunStore:
         if began:
             self._metrics.run_ended(state, ended - began)
         await self._save(conn, run)
-        return run
+        return Ending(run=run, running=running)
 
     async def retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
         """The automatic retry of a FAILED run with retries left, WAITING out its backoff.
@@ -594,7 +639,7 @@ class RunStore:
 
     async def promote(self, conn: AsyncConnection, free_slots: int) -> list[RunRecord]:
         """In ``conn``: move up to ``free_slots`` WAITING runs, oldest first, whose job has
-        room, to RUNNING as launched by this replica (``launched_here``); returns them. The
+        room, to STARTING as launched by this replica (``launched_here``); returns them. The
         caller appends their events (last: the outbox counter) and launches them.
 
         Only the queue's keys are read (no records decoded for runs left waiting), the jobs of

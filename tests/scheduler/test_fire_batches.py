@@ -152,7 +152,7 @@ async def test_a_burst_fires_each_due_trigger_once_over_several_batches(
     }
     # Two process slots: two runs start, the rest wait.
     states = sorted(state for _, state, _, _ in created.values())
-    assert states == ["RUNNING"] * 2 + ["WAITING"] * 23
+    assert states == ["STARTING"] * 2 + ["WAITING"] * 23
     async with db.read() as conn:
         events = (await conn.execute(select(outbox.c.run_id, outbox.c.payload))).all()
         advanced = (

@@ -1,5 +1,6 @@
 """A run's end and what follows in its transaction (``run_end``); launches recorded with the
-transaction that gives a run its slot (``RunStore.launched_here``). On a real database, with
+transaction that gives a run its slot (``RunStore.launched_here``), STARTING; RUNNING written
+once the process started (``RunStore.mark_running``) or with the end. On a real database, with
 two replicas' stores on it; no process is started."""
 
 from __future__ import annotations
@@ -104,19 +105,19 @@ async def test_an_admission_into_a_slot_records_the_launch_and_one_event(
     started = await admit(replicas.mine, "job", "jr_started", slot=True)
     waiting = await admit(replicas.mine, "job", "jr_waiting", slot=False)
     run = started.run
-    assert run.state is JobRunState.RUNNING
+    assert run.state is JobRunState.STARTING
     assert (run.owner, run.site) == ("mine", "site-mine")
     assert run.deadline == pytest.approx(run.created_at + run.timeout_minutes * 60)
-    assert started.event.run.job_run_state == "RUNNING"
+    assert started.event.run.job_run_state == "STARTING"
     stored = await replicas.mine.get("jr_started")
     assert stored is not None and (stored.state, stored.site, stored.owner) == (
-        JobRunState.RUNNING,
+        JobRunState.STARTING,
         "site-mine",
         "mine",
     )
     assert stored.lease_until is not None
     assert waiting.run.state is JobRunState.WAITING and waiting.run.site is None
-    assert await events(replicas.db) == [("jr_started", "RUNNING"), ("jr_waiting", "WAITING")]
+    assert await events(replicas.db) == [("jr_started", "STARTING"), ("jr_waiting", "WAITING")]
 
 
 async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_runs(
@@ -128,31 +129,40 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
     await admit(replicas.mine, "one", "jr_2", slot=False)
     await admit(replicas.mine, "many", "jr_3", slot=False)
     await admit(replicas.mine, "one", "jr_4", slot=False)
-    assert first.run.state is JobRunState.RUNNING
+    assert first.run.state is JobRunState.STARTING
 
     # The other replica has a slot: "one" is full, so the oldest run it may start is jr_3.
     [taken] = await replicas.other.promote_waiting(1)
     assert taken.run_id == "jr_3" and taken.owner == "other"
     # jr_1's end frees "one" and a slot of this replica: jr_2 gets them, in the same commit.
-    ended = await replicas.mine_end.finish("jr_1", JobRunState.SUCCEEDED, None, free_slots=1)
+    assert await replicas.mine.mark_running(["jr_1"]) != []
+    ended = await replicas.mine_end.finish(
+        "jr_1", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+    )
     assert ended.run is not None and ended.run.state is JobRunState.SUCCEEDED
     [run] = ended.promoted
     assert run.run_id == "jr_2"
-    assert (run.state, run.owner, run.site) == (JobRunState.RUNNING, "mine", "site-mine")
+    assert (run.state, run.owner, run.site) == (JobRunState.STARTING, "mine", "site-mine")
     assert run.deadline is not None and run.lease_until is not None
     # The end and the promotion are consecutive events of one transaction.
-    assert (await events(replicas.db))[-2:] == [("jr_1", "SUCCEEDED"), ("jr_2", "RUNNING")]
+    assert (await events(replicas.db))[-2:] == [("jr_1", "SUCCEEDED"), ("jr_2", "STARTING")]
     # jr_3's end frees a slot of the other replica, but "one" is full again: jr_4 waits.
-    other = await replicas.other_end.finish("jr_3", JobRunState.SUCCEEDED, None, free_slots=1)
+    other = await replicas.other_end.finish(
+        "jr_3", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+    )
     assert other.run is not None and other.promoted == []
     waiting = await replicas.mine.get("jr_4")
     assert waiting is not None and waiting.state is JobRunState.WAITING
 
     # jr_2's end frees "one": jr_4 follows it.
-    again = await replicas.mine_end.finish("jr_2", JobRunState.SUCCEEDED, None, free_slots=1)
+    again = await replicas.mine_end.finish(
+        "jr_2", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+    )
     assert [r.run_id for r in again.promoted] == ["jr_4"]
     # Nothing waits any more: an end offering its slot promotes nothing.
-    last = await replicas.mine_end.finish("jr_4", JobRunState.SUCCEEDED, None, free_slots=1)
+    last = await replicas.mine_end.finish(
+        "jr_4", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+    )
     assert last.run is not None and last.promoted == []
 
 
@@ -161,15 +171,76 @@ async def test_a_run_end_is_fenced_and_written_once(replicas: Replicas) -> None:
     await admit(replicas.mine, "job", "jr_mine", slot=True)
     with pytest.raises(NotOwnerError):
         await replicas.other_end.finish("jr_mine", JobRunState.FAILED, "not mine", free_slots=1)
-    ended = await replicas.mine_end.finish("jr_mine", JobRunState.SUCCEEDED, None)
+    # Nor is its RUNNING write: another replica's batch leaves it alone.
+    assert await replicas.other.mark_running(["jr_mine"]) == []
+    ended = await replicas.mine_end.finish("jr_mine", JobRunState.SUCCEEDED, None, started=True)
     assert ended.run is not None
-    repeated = await replicas.mine_end.finish("jr_mine", JobRunState.FAILED, "again")
+    repeated = await replicas.mine_end.finish("jr_mine", JobRunState.FAILED, "again", started=True)
     assert repeated.run is None
     stored = await replicas.mine.get("jr_mine")
     assert stored is not None and stored.state is JobRunState.SUCCEEDED
-    assert [state for run_id, state in await events(replicas.db) if run_id == "jr_mine"] == [
+    assert await run_events(replicas.db, "jr_mine") == ["STARTING", "RUNNING", "SUCCEEDED"]
+
+
+async def run_events(db: Database, run_id: str) -> list[str]:
+    """The states of one run's events, in sequence order."""
+    return [state for event_run_id, state in await events(db) if event_run_id == run_id]
+
+
+async def test_glue_progression_starting_running_end_whichever_writes_running(
+    replicas: Replicas,
+) -> None:
+    """Glue's STARTING -> RUNNING -> end: RUNNING written by the batch once the process
+    started, or - for a trivial run whose end comes first - by the end's own transaction,
+    just before the end; a process that could not start goes STARTING -> ERROR."""
+    await add_job(replicas.db, "job", 10)
+    for run_id in ("jr_batched", "jr_trivial", "jr_error", "jr_other"):
+        admitted = await admit(replicas.mine, "job", run_id, slot=True)
+        assert admitted.event.run.job_run_state == "STARTING"  # StartRun's answer
+    # Several runs' RUNNING writes in one transaction: consecutive events.
+    moved = await replicas.mine.mark_running(["jr_batched", "jr_other"])
+    assert sorted(run.run_id for run in moved) == ["jr_batched", "jr_other"]
+    assert {run.state for run in moved} == {JobRunState.RUNNING}
+    assert [state for _, state in (await events(replicas.db))[-2:]] == ["RUNNING", "RUNNING"]
+    assert await replicas.mine.mark_running(["jr_batched"]) == []  # written once
+    await replicas.mine_end.finish("jr_batched", JobRunState.SUCCEEDED, None, started=True)
+
+    # The trivial run ends before its RUNNING write: two events in the end's commit.
+    ended = await replicas.mine_end.finish("jr_trivial", JobRunState.SUCCEEDED, None, started=True)
+    assert ended.run is not None and ended.run.state is JobRunState.SUCCEEDED
+    assert (await events(replicas.db))[-2:] == [
+        ("jr_trivial", "RUNNING"),
+        ("jr_trivial", "SUCCEEDED"),
+    ]
+    # Its batched RUNNING write comes too late and writes nothing.
+    assert await replicas.mine.mark_running(["jr_trivial"]) == []
+
+    await replicas.mine_end.finish("jr_error", JobRunState.ERROR, "no such interpreter")
+    for run_id in ("jr_batched", "jr_trivial"):
+        assert await run_events(replicas.db, run_id) == ["STARTING", "RUNNING", "SUCCEEDED"]
+    assert await run_events(replicas.db, "jr_error") == ["STARTING", "ERROR"]
+    stored = await replicas.mine.get("jr_trivial")
+    assert stored is not None and stored.state is JobRunState.SUCCEEDED
+
+
+async def test_a_queued_run_goes_waiting_starting_running_end(replicas: Replicas) -> None:
+    await add_job(replicas.db, "job", 10)
+    await admit(replicas.mine, "job", "jr_first", slot=True)
+    await admit(replicas.mine, "job", "jr_queued", slot=False)
+    # The first run's end promotes the queued one into its slot, STARTING.
+    ended = await replicas.mine_end.finish(
+        "jr_first", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+    )
+    [promoted] = ended.promoted
+    assert promoted.run_id == "jr_queued" and promoted.state is JobRunState.STARTING
+    [running] = await replicas.mine.mark_running(["jr_queued"])
+    assert running.state is JobRunState.RUNNING
+    await replicas.mine_end.finish("jr_queued", JobRunState.FAILED, "exit 1", started=True)
+    assert await run_events(replicas.db, "jr_queued") == [
+        "WAITING",
+        "STARTING",
         "RUNNING",
-        "SUCCEEDED",
+        "FAILED",
     ]
 
 

@@ -147,8 +147,10 @@ async def test_runs_rpcs_and_fires_move_the_numbers(
     catalog_after = await scrape(http, catalog_http)
     scheduler_after = await scrape(http, scheduler_http)
     moved = delta(scheduler_before, scheduler_after)
-    # The run that starts at once is created RUNNING: its launch is recorded with it.
-    assert moved("glue_scheduler_runs_created_total", state="RUNNING") == 1
+    # The run that starts at once is created STARTING (its launch recorded with it), as in
+    # Glue; each of the three moves to RUNNING once its process runs.
+    assert moved("glue_scheduler_runs_created_total", state="STARTING") == 1
+    assert moved("glue_scheduler_runs_created_total", state="RUNNING") == 0
     assert moved("glue_scheduler_runs_created_total", state="WAITING") == 2
     assert moved("glue_scheduler_runs_started_total") == 3
     assert moved("glue_scheduler_runs_ended_total", state="SUCCEEDED") == 2
@@ -168,10 +170,10 @@ async def test_runs_rpcs_and_fires_move_the_numbers(
     assert moved(handled, method=GLUE + "StartJobRun", code="OK") == 3
     assert moved(handled, method=GLUE + "GetJobRun", code="NOT_FOUND") == 1
     assert moved("glue_rpc_server_handling_seconds_sum", method=GLUE + "CreateJob", code="OK") > 0
-    # Per run: created (RUNNING at once) and ended; the two that waited also promoted (RUNNING,
-    # in the transaction that ended the run before them).
-    assert moved("glue_catalog_events_applied_total") == 8
-    assert moved("glue_catalog_event_applied_sequence") == 8
+    # Per run: created (STARTING at once), RUNNING and ended; the two that waited also
+    # promoted (STARTING, in the transaction that ended the run before them).
+    assert moved("glue_catalog_events_applied_total") == 11
+    assert moved("glue_catalog_event_applied_sequence") == 11
     applied = value(catalog_after, "glue_catalog_event_applied_sequence")
     assert value(catalog_after, "glue_catalog_event_head_sequence") == applied
     assert value(catalog_after, "glue_catalog_event_stream_lag_events") == 0

@@ -272,7 +272,7 @@ async def test_an_unlaunched_run_runs_once_elsewhere_and_a_lost_launch_is_not_re
         states = {
             a.run.run_id: (a.run.state, a.run.site) for a in admitted if isinstance(a, Admitted)
         }
-        assert states == {never: ("WAITING", None), lost: ("RUNNING", "machine-x")}, states
+        assert states == {never: ("WAITING", None), lost: ("STARTING", "machine-x")}, states
     finally:
         await db.dispose()
     rows = await cluster.wait_rows([never], "terminal", LEASE + 15)

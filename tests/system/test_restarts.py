@@ -169,7 +169,7 @@ async def test_lost_supervisor_settles_the_run_honestly(pair: ServicePair, tmp_p
         await _create_job(glue, "lost", script, 120)
         run_id = (await glue.StartJobRun(glue_pb2.StartJobRunRequest(job_name="lost"))).job_run_id
         await _wait(glue, "lost", run_id, {"RUNNING"})
-        # RUNNING is recorded before the supervisor starts: wait until it names the job.
+        # RUNNING is recorded once the supervisor reported the job started; the claim names it.
         claim = await _job_claim(pair.data_dir / "runs" / run_id / "supervisor.json")
         await pair.scheduler.kill9()
         # Everything the run had dies too: its supervisor and the job's process group.
