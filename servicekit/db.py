@@ -9,6 +9,7 @@ so nothing above this module sees ``sqlalchemy.exc``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +29,8 @@ T = TypeVar("T")
 # How long a SQLite writer waits for the write lock before failing ("database is locked").
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+log = logging.getLogger(__name__)
 
 
 def sqlite_url(path: Path) -> str:
@@ -179,7 +182,11 @@ def _translated() -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        raise ConstraintViolation(f"the database refused a write: {exc.orig}") from exc
+        # The driver's text names tables and constraints: it goes to the log, not the client.
+        log.warning("the database refused a write: %s", exc.orig)
+        raise ConstraintViolation(
+            "The request conflicted with a concurrent change; try again."
+        ) from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
