@@ -103,19 +103,23 @@ async def test_start_job_run_sees_every_update_delete_and_re_create(
     assert (await stack.wait_run("cached", third)).job_run_state == "SUCCEEDED"
 
 
-async def test_the_consumer_skips_what_start_job_run_applied(stack: Stack, tmp_path: Path) -> None:
+async def test_each_admission_is_readable_at_once_whoever_applies_it(
+    stack: Stack, tmp_path: Path
+) -> None:
     assert stack.catalog is not None
-    consumer = stack.catalog.consumer
     script = write_script(tmp_path, "j.py", SUCCEED)
     await stack.create_job(
         "skip", script, execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=20)
     )
-    skipped_before = consumer.events_skipped
+    # StartJobRun writes its admission before answering, and the event consumer may get the
+    # same event first (the scheduler's stream hands local commits over from memory, so it
+    # usually does): whichever comes second changes nothing. Either way the run is readable
+    # as soon as StartJobRun answers, and its later events are still applied.
     run_ids = await asyncio.gather(*(stack.start_run("skip") for _ in range(10)))
-    # Each run's later events are still applied: every run ends SUCCEEDED in the catalog.
+    for run_id in run_ids:
+        assert (await stack.get_run("skip", run_id)).id == run_id
     for run_id in run_ids:
         assert (await stack.wait_run("skip", run_id)).job_run_state == "SUCCEEDED"
-    assert consumer.events_skipped > skipped_before
     # And the cursor stays consistent: a restarted catalog catches up to the same runs.
     await stack.stop_catalog()
     await stack.start_catalog()
