@@ -62,10 +62,11 @@ run: $(STAMPS)/protos
 	$(BIN)/python -m servicekit.devrun
 
 # Most tests wait (for runs, restarts, timeouts, minute boundaries) rather than compute, so the
-# suite runs on more workers than cores. --dist loadgroup keeps the users of the one Spark
+# suite runs on more workers than cores (3 on 2 cores: 4 loaded the machine enough to
+# break timing-sensitive tests now and then). --dist loadgroup keeps the users of the one Spark
 # session, and of the one browser, on one worker each (tests/conftest.py); every other test goes
 # to whichever worker is free. TEST_WORKERS=0 runs it in this process alone.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 XDIST = -n $(TEST_WORKERS) --dist loadgroup
 
 test: $(STAMPS)/protos $(STAMPS)/dev $(AIRFLOW_STAMP)
