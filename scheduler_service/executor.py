@@ -424,15 +424,16 @@ class Executor:
             if free <= 0:
                 return
             try:
-                promoted = await self._store.promote_waiting(free)
+                promotion = await self._store.promote_waiting(free)
             except BaseException:
                 self._slots.release(free, notify=False)  # housekeeping tries again
                 raise
-            for run in promoted:
+            for run in promotion.runs:
                 self.launch(run)
-            if len(promoted) < free:
+            if promotion.exhausted:
                 self._slots.none_waiting()
-                self._slots.release(free - len(promoted), notify=False)
+            # Runs still waiting for their job's room get these when a run of it ends.
+            self._slots.release(free - len(promotion.runs), notify=False)
 
     async def stop(self, run_id: str) -> None:
         """Signal a run's process to stop; one being launched is signalled once it runs."""
@@ -666,7 +667,7 @@ class Executor:
             # Its own slot: the ended run's is given back by its caller, as always.
             self._slots.hold()
             self.launch(run)
-        if offered and not ended.promoted and ended.run is not None and not ended.created:
+        if offered and ended.queue_exhausted and not ended.created:
             self._slots.none_waiting()
         if ended.created:
             self.note_waiting()

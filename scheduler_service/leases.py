@@ -8,8 +8,8 @@ is needed, because every piece of shared work is claimed row by row:
   lost race fail instead of firing twice (``firing``). A replica that dies mid-fire has its
   transaction rolled back, and any other replica's clock, which re-reads the due-time index at
   least every second, fires the still-due triggers.
-- *Queued runs*: WAITING runs are promoted with ``SKIP LOCKED`` by whichever replica has a free
-  process slot (``runs.RunStore.promote_waiting``).
+- *Queued runs*: WAITING runs are promoted under their jobs' row locks by whichever replica
+  has a free process slot (``runs.RunStore.promote``).
 - *In-flight runs* (STARTING, RUNNING, STOPPING) each have one **owner**, the replica that
   started, promoted or adopted them, held by a **lease** (``scheduler_runs.owner`` and
   ``lease_until``):

@@ -16,8 +16,9 @@ or none of it, and each follows exactly once):
    lock, see ``outbox``).
 
 The lock order is the one every writer keeps: the run's row, then job rows (a fire locks its
-actions' jobs; promotion locks the promoted runs' jobs, each set in name order; waiting rows are
-taken with SKIP LOCKED, never waited for), then the bookmark row, then the outbox counter.
+actions' jobs; promotion locks the jobs of the runs at the queue's head; each set in name
+order), then the bookmark row, then the outbox counter. Promotion skips a chosen waiting row
+another transaction holds rather than wait for it.
 Built by the app (and by a caretaker, which offers no slots: it starts no new runs) from the
 store and the firing it calls.
 """
@@ -31,7 +32,7 @@ from glue_vocabulary.run_states import JobRunState
 from scheduler_service import bookmarks
 from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
-from scheduler_service.runs import RunStore
+from scheduler_service.runs import Promotion, RunStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class Ended:
     promoted: list[RunRecord] = field(default_factory=list)
     """Waiting runs promoted STARTING into the slots offered, launched by this replica:
     the caller launches them in those slots."""
+    queue_exhausted: bool = False
+    """Slots were offered and no other waiting run may start now (``Promotion.exhausted``)."""
 
 
 class RunEnd:
@@ -100,9 +103,10 @@ class RunEnd:
             # A fire appended its runs' events, so this transaction holds the outbox counter:
             # no job row may be locked after it. Its runs wait and are promoted after the
             # commit (rare: only runs a trigger started fire conditional triggers).
-            promoted: list[RunRecord] = []
+            promotion = Promotion([], exhausted=False)
             if not fired:
-                promoted = await store.promote(conn, free_slots)
+                promotion = await store.promote(conn, free_slots)
+            promoted = promotion.runs
             if bookmark is not None:
                 # After the job rows fires and promotion lock, before the outbox counter.
                 await bookmarks.commit(
@@ -127,4 +131,6 @@ class RunEnd:
                     *promoted,
                 ],
             )
-        return Ended(run=run, created=created, promoted=promoted)
+        return Ended(
+            run=run, created=created, promoted=promoted, queue_exhausted=promotion.exhausted
+        )

@@ -150,8 +150,18 @@ _WAITING = (
     .order_by(runs.c.created_at, runs.c.run_id)
     .limit(bindparam("limit", type_=Integer))
 )
-# On PostgreSQL rows another replica is promoting are skipped, not waited for.
-_WAITING_LOCKED = _WAITING.with_for_update(skip_locked=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """What ``RunStore.promote`` did."""
+
+    runs: list[RunRecord]
+    """The runs promoted STARTING, oldest first."""
+    exhausted: bool
+    """Every due WAITING run was looked at and none other may start now (its job is at
+    MaxConcurrentRuns): a slot left free may go to a new admission. False when the read
+    stopped at its limit or at the slots, or a run it chose was taken meanwhile."""
 
 
 def merge_arguments(job: GlueDict, overrides: dict[str, str]) -> dict[str, str]:
@@ -206,6 +216,14 @@ class RunStore:
                 lease_until=self.leases.lease_expr(),
             )
             .returning(*runs.c)
+        )
+        # PostgreSQL: a chosen row another transaction holds is left, not waited for.
+        self._promote_statement_pg = self._promote_statement.where(
+            runs.c.run_id.in_(
+                select(runs.c.run_id)
+                .where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
+                .with_for_update(skip_locked=True)
+            )
         )
         # Launched runs whose supervisor reported the process started (``mark_running``):
         # only those still STARTING and still this replica's (the fence), read back whole.
@@ -627,36 +645,42 @@ class RunStore:
             await self._save(conn, run)
             return await self._emit(conn, run), signal
 
-    async def promote_waiting(self, free_slots: int) -> list[RunRecord]:
+    async def promote_waiting(self, free_slots: int) -> Promotion:
         """Start up to ``free_slots`` WAITING runs, oldest first, whose job has room, in a
         transaction of their own (``promote``)."""
         if free_slots <= 0:
-            return []
+            return Promotion([], exhausted=False)
         async with self.write() as conn:
-            promoted = await self.promote(conn, free_slots)
-            await self.emit_many(conn, promoted)
-        return promoted
+            promotion = await self.promote(conn, free_slots)
+            await self.emit_many(conn, promotion.runs)
+        return promotion
 
-    async def promote(self, conn: AsyncConnection, free_slots: int) -> list[RunRecord]:
+    async def promote(self, conn: AsyncConnection, free_slots: int) -> Promotion:
         """In ``conn``: move up to ``free_slots`` WAITING runs, oldest first, whose job has
-        room, to STARTING as launched by this replica (``launched_here``); returns them. The
-        caller appends their events (last: the outbox counter) and launches them.
+        room, to STARTING as launched by this replica (``launched_here``). The caller appends
+        their events (last: the outbox counter) and launches them.
 
         Only the queue's keys are read (no records decoded for runs left waiting), the jobs of
         the candidates are row-locked in name order and their runs holding a process slot
         counted once, and the chosen runs are updated and read back in one statement.
+
+        On PostgreSQL, promotions of the same jobs (other run ends, other replicas) queue on
+        those jobs' row locks, and the queue is read again once they are held: a promotion
+        then sees the runs the one before it took. Runs are not read ``FOR UPDATE SKIP
+        LOCKED``: a read that skips what a concurrent promotion locked sees a queue that looks
+        empty while runs wait, and the slot would stay idle until the next sweep. The update
+        does skip a chosen run whose row another transaction holds (a stop: a run's end locks
+        its own row before job rows, so waiting for it could deadlock).
         """
         if free_slots <= 0:
-            return []
-        query = _WAITING_LOCKED if conn.dialect.name == "postgresql" else _WAITING
+            return Promotion([], exhausted=False)
         # Retries still in their backoff wait (``retries``); the housekeeping loop promotes
         # them once due. More than the slots: the head of the queue may be runs of jobs at
         # MaxConcurrentRuns (queuing), which must not keep the runs behind them from a slot.
-        waiting = (
-            await conn.execute(query, {"now": time.time(), "limit": free_slots * 4 + 16})
-        ).all()
+        limit = free_slots * 4 + 16
+        waiting = (await conn.execute(_WAITING, {"now": time.time(), "limit": limit})).all()
         if not waiting:
-            return []
+            return Promotion([], exhausted=True)
         # The jobs' row locks, in name order (as fires and admissions take them): replicas
         # promoting runs of one job at once count its running runs one after the other, so
         # queued runs (JobRunQueuingEnabled) cannot overshoot MaxConcurrentRuns between them.
@@ -665,12 +689,21 @@ class RunStore:
             found = await registry.get_jobs(conn, names, lock=True)
         except UnreadableRowError as exc:  # pragma: no cover - get_jobs tallies bad rows
             TALLY.note(exc)
-            return []
+            return Promotion([], exhausted=False)
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            # (On SQLite this transaction holds the database's one write lock from its start.)
+            waiting = (await conn.execute(_WAITING, {"now": time.time(), "limit": limit})).all()
         running_by_job = await concurrency.count_active(conn, names, HOLDS_PROCESS_SLOT)
         chosen: list[str] = []
+        exhausted = len(waiting) < limit
         for row in waiting:
             if len(chosen) >= free_slots:
+                exhausted = False
                 break
+            if row.job_name not in running_by_job:  # a job queued since the first read
+                exhausted = False
+                continue
             job = found.get(row.job_name)
             definition = job.definition if job is not None and not job.deleted else None
             if not concurrency.has_room(definition, running_by_job[row.job_name]):
@@ -678,11 +711,11 @@ class RunStore:
             running_by_job[row.job_name] += 1
             chosen.append(row.run_id)
         if not chosen:
-            return []
+            return Promotion([], exhausted=exhausted)
         now = time.time()
         rows = (
             await conn.execute(
-                self._promote_statement,
+                self._promote_statement_pg if postgres else self._promote_statement,
                 {
                     "run_ids": chosen,
                     "now": now,
@@ -694,7 +727,8 @@ class RunStore:
         promoted = await run_record.readable_runs(conn, rows)
         # Oldest first, as chosen (RETURNING promises no order).
         order = {run_id: i for i, run_id in enumerate(chosen)}
-        return sorted(promoted, key=lambda run: order[run.run_id])
+        promoted.sort(key=lambda run: order[run.run_id])
+        return Promotion(promoted, exhausted=exhausted and len(rows) == len(chosen))
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -132,7 +132,7 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
     assert first.run.state is JobRunState.STARTING
 
     # The other replica has a slot: "one" is full, so the oldest run it may start is jr_3.
-    [taken] = await replicas.other.promote_waiting(1)
+    [taken] = (await replicas.other.promote_waiting(1)).runs
     assert taken.run_id == "jr_3" and taken.owner == "other"
     # jr_1's end frees "one" and a slot of this replica: jr_2 gets them, in the same commit.
     assert await replicas.mine.mark_running(["jr_1"]) != []
@@ -265,3 +265,40 @@ async def test_a_stream_gets_local_commits_from_memory_and_the_rest_in_order(
     event = await asyncio.wait_for(anext(stream), 0.5)  # well within the poll interval
     assert (event.sequence, event.run.id, event.run.job_run_state) == (4, "jr_d", "WAITING")
     await stream.aclose()
+
+
+async def test_a_promotion_racing_another_takes_the_next_run_not_an_empty_queue(
+    replicas: Replicas,
+) -> None:
+    """Two promotions at once (two runs ending on two replicas): the second must not see the
+    queue as empty because the first holds its head - a slot would then sit idle while runs
+    wait. It waits for the first's commit and promotes the next run."""
+    await add_job(replicas.db, "job", 100)
+    for k in range(5):
+        await admit(replicas.mine, "job", f"jr_{k}", slot=False)
+    async with replicas.mine.write() as conn:
+        first = await replicas.mine.promote(conn, 1)
+        await replicas.mine.emit_many(conn, first.runs)
+        racing = asyncio.create_task(replicas.other.promote_waiting(1))
+        await asyncio.sleep(0.3)  # its read of the queue happens while this one is open
+    second = await racing
+    assert [r.run_id for r in first.runs] == ["jr_0"]
+    assert [r.run_id for r in second.runs] == ["jr_1"]
+    assert second.runs[0].owner == "other"
+    # Each stopped at its one slot with runs still waiting: neither says the queue is empty.
+    assert not first.exhausted and not second.exhausted
+    rest = await replicas.mine.promote_waiting(10)
+    assert [r.run_id for r in rest.runs] == ["jr_2", "jr_3", "jr_4"]
+    assert rest.exhausted
+    assert (await replicas.mine.promote_waiting(1)).exhausted
+
+
+async def test_a_promotion_stopped_by_max_concurrent_runs_says_whether_the_queue_is_exhausted(
+    replicas: Replicas,
+) -> None:
+    await add_job(replicas.db, "one", 1)
+    await admit(replicas.mine, "one", "jr_1", slot=True)
+    await admit(replicas.mine, "one", "jr_2", slot=False)
+    # jr_2's job is full: nothing may start, and that is the whole queue.
+    blocked = await replicas.mine.promote_waiting(1)
+    assert blocked.runs == [] and blocked.exhausted
