@@ -26,7 +26,7 @@ from scheduler_service.commands import (
     script_error,
     sizes_executors_itself,
 )
-from scheduler_service.run_end import RunEnd
+from scheduler_service.run_end import EndReport, RunEnd
 from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
 from scheduler_service.run_record import RunRecord
 from scheduler_service.runner import LaunchError, ProcessRunner
@@ -94,16 +94,18 @@ class RunProcesses:
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
                     await self._settle_state(
-                        run.run_id, JobRunState.ERROR, str(exc), slot_held=True
+                        run.run_id, EndReport(JobRunState.ERROR, str(exc)), slot_held=True
                     )
                     return
                 except Exception:  # a bug planning this one run must not leave it in flight
                     log.exception("run could not be planned")
                     await self._settle_state(
                         run.run_id,
-                        JobRunState.ERROR,
-                        "The run could not be prepared (an internal error; the scheduler log "
-                        "has the details).",
+                        EndReport(
+                            JobRunState.ERROR,
+                            "The run could not be prepared (an internal error; the scheduler "
+                            "log has the details).",
+                        ),
                         slot_held=True,
                     )
                     return
@@ -112,8 +114,7 @@ class RunProcesses:
                 if run.run_id in self._stops:
                     await self._settle_state(
                         run.run_id,
-                        JobRunState.STOPPED,
-                        "Stopped before its process started.",
+                        EndReport(JobRunState.STOPPED, "Stopped before its process started."),
                         slot_held=True,
                     )
                     return
@@ -129,8 +130,7 @@ class RunProcesses:
                     if not recorded.launch:
                         await self._settle_state(
                             run.run_id,
-                            JobRunState.STOPPED,
-                            "Stopped before its process started.",
+                            EndReport(JobRunState.STOPPED, "Stopped before its process started."),
                             slot_held=True,
                         )
                         return
@@ -155,7 +155,7 @@ class RunProcesses:
                 except LaunchError as exc:
                     log.info("run could not start", extra={"reason": str(exc)})
                     await self._settle_state(
-                        run.run_id, JobRunState.ERROR, str(exc), slot_held=True
+                        run.run_id, EndReport(JobRunState.ERROR, str(exc)), slot_held=True
                     )
                     return
                 log.info("run started", extra={"job": run.job_name})
@@ -195,7 +195,9 @@ class RunProcesses:
             await preflight(settings.spark_master_ui, capacity(run.record), settings.spark_master)
         except ExecutorsDoNotFit as exc:
             log.info("run's executors fit no worker", extra={"reason": str(exc)})
-            await self._settle_state(run.run_id, JobRunState.FAILED, str(exc), slot_held=True)
+            await self._settle_state(
+                run.run_id, EndReport(JobRunState.FAILED, str(exc)), slot_held=True
+            )
             return False
         return True
 
@@ -233,56 +235,34 @@ class RunProcesses:
         bookmark = await asyncio.to_thread(_read_if_exists, run_dir / BOOKMARK_OUT)
         if state in (JobRunState.SUCCEEDED, JobRunState.STOPPED):
             message = None
-        await self._settle_state(
-            run_id,
+        report = EndReport(
             state,
             message,
             started_at=outcome.started_at,
             ended_at=outcome.ended_at,
-            bookmark=bookmark,
-            slot_held=slot_held,
             started=started,
+            bookmark=bookmark,
         )
+        await self._settle_state(run_id, report, slot_held=slot_held)
 
     async def _settle_state(
-        self,
-        run_id: str,
-        state: JobRunState,
-        message: str | None,
-        *,
-        started_at: float | None = None,
-        ended_at: float | None = None,
-        retry: bool = True,
-        bookmark: str | None = None,
-        slot_held: bool = False,
-        started: bool = False,
+        self, run_id: str, report: EndReport, *, slot_held: bool = False
     ) -> None:
         """Record a run's end (``run_end``). A run that held a process slot (``slot_held``;
         the caller gives the slot back afterwards) offers it to the oldest waiting run, which
-        is promoted in the same transaction and launched here in a slot of its own.
-        ``started``: the run's process ran, so a run still STARTING passes through RUNNING."""
+        is promoted in the same transaction and launched here in a slot of its own."""
         # Only while runs may wait: otherwise the slot goes back to new admissions.
         offered = 1 if slot_held and not self._caretaker and self._slots.maybe_waiting else 0
         while True:
             try:
-                ended = await self._run_end.finish(
-                    run_id,
-                    state,
-                    message,
-                    started_at=started_at,
-                    ended_at=ended_at,
-                    retry=retry,
-                    bookmark=bookmark,
-                    free_slots=offered,
-                    started=started,
-                )
+                ended = await self._run_end.finish(run_id, report, free_slots=offered)
                 break
             except NotOwnerError as exc:
                 # Fenced: this replica lost the run (paused past its lease); the new owner
                 # records the outcome.
                 log.warning(
                     "another replica owns this run now; not recording its outcome",
-                    extra={"owner": exc.owner, "state": state.value},
+                    extra={"owner": exc.owner, "state": report.state.value},
                 )
                 return
             except asyncio.CancelledError:
@@ -291,7 +271,7 @@ class RunProcesses:
                 log.exception("recording the run's outcome failed; retrying")
                 await asyncio.sleep(SETTLE_RETRY_SECONDS)
         if ended.run is not None:
-            log.info("run ended", extra={"state": state.value})
+            log.info("run ended", extra={"state": report.state.value})
         for run in ended.created:
             log.info(
                 "run created by this run's end",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from glue_vocabulary.run_states import TERMINAL, JobRunState
 from scheduler_service.leases import heartbeat_interval, reap_interval
+from scheduler_service.run_end import EndReport
 from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
 from scheduler_service.run_outcome import Outcome, OutcomeKind
 from scheduler_service.run_process import RunProcesses
@@ -122,7 +123,8 @@ class RunTakeOver(RunProcesses):
                 # supervisor, and only the claim in its run directory says.
                 if run.state is JobRunState.STOPPING:
                     await self._settle_state(
-                        run.run_id, JobRunState.STOPPED, "Stopped before its process started."
+                        run.run_id,
+                        EndReport(JobRunState.STOPPED, "Stopped before its process started."),
                     )
                 else:
                     log.info("launching a run its replica admitted but never launched")
@@ -132,14 +134,17 @@ class RunTakeOver(RunProcesses):
             if run.site not in (None, self._site):
                 await self._settle_state(
                     run.run_id,
-                    JobRunState.FAILED,
-                    f"The run's process was launched by scheduler replica {previous} on another "
-                    f"machine (data directory {run.site}), and nothing there has renewed the "
-                    "run's lease since: that machine is gone or cut off from the database, so "
-                    "the run's outcome is unknown. It is not retried automatically, because its "
-                    "job may still be running there (if that machine comes back, its scheduler "
-                    "stops it); StartJobRun with JobRunId set to this run's id retries it.",
-                    retry=False,
+                    EndReport(
+                        JobRunState.FAILED,
+                        f"The run's process was launched by scheduler replica {previous} on "
+                        f"another machine (data directory {run.site}), and nothing there has "
+                        "renewed the run's lease since: that machine is gone or cut off from the "
+                        "database, so the run's outcome is unknown. It is not retried "
+                        "automatically, because its job may still be running there (if that "
+                        "machine comes back, its scheduler stops it); StartJobRun with JobRunId "
+                        "set to this run's id retries it.",
+                        retry=False,
+                    ),
                 )
                 return
             adopted = await self._runner.adopt(run.run_id)
