@@ -38,9 +38,10 @@ from bench.glue_figures import (
 )
 from bench.load import percentile
 from scheduler_service import runner as runner_module
+from scheduler_service.cgroups import detect_cgroups
 from scheduler_service.run_outcome import OutcomeKind
 from scheduler_service.runner import ProcessRunner
-from scheduler_service.sandbox import Sandbox, detect_cgroups
+from scheduler_service.sandbox import Sandbox
 
 JOB_PYTHON = "/usr/bin/python3"
 RUN_UIDS = "61000-61999"

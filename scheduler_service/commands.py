@@ -11,11 +11,8 @@
 Both get the Glue arguments as Glue passes them, and an environment built from nothing
 (``job_env``): an allow-list, the operator's ``--job-env``, and the variables the awsglue
 library reads (docs/awsglue.md): ``AWSGLUE_JOB_TYPE``, ``AWSGLUE_S3_ROOT`` and the bookmark
-files. S3 paths (``s3://bucket/key``) in ScriptLocation, ``--extra-py-files`` and
-``--extra-jars`` are files under the scheduler's ``--s3-root`` directory
-(``<s3-root>/bucket/key``). Each such file must be a regular file the run's identity can read,
-inside ``--script-roots`` when set, and none of the scheduler's own files (``run_access``); the
-process gets its resolved path.
+files. The script and ``--extra-*`` files are local paths (S3 paths map to files under
+``--s3-root``), held to the rules in ``script_files``.
 """
 
 from __future__ import annotations
@@ -24,28 +21,18 @@ import functools
 import importlib.util
 import json
 import os
-import stat
 import sys
 import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from glue_vocabulary.argument_keys import key_problem, value_problem
 from scheduler_service.job_env import base_environment
-from scheduler_service.run_access import (
-    ROOT_UID,
-    Identity,
-    R,
-    X,
-    java_path,
-    outside_roots,
-    reach_problem,
-    unreachable,
-)
+from scheduler_service.run_access import ROOT_UID, Identity, R, X, java_path, unreachable
 from scheduler_service.runner import LaunchError
+from scheduler_service.script_files import checked_file
 
 SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
@@ -203,98 +190,6 @@ def glue_arguments(job_name: str, run_id: str, arguments: Mapping[str, str]) -> 
             )
         argv += [option, value]
     return argv
-
-
-def local_file(location: object, what: str, s3_root: Path | None) -> Path:
-    """The local file a ScriptLocation (or an ``--extra-*`` entry) names.
-
-    Absolute paths and ``file://`` URIs are used as they are; ``s3://bucket/key`` (also
-    ``s3a``, ``s3n``) is ``<s3_root>/bucket/key``.
-
-    Raises:
-        LaunchError: empty, another scheme, S3 without an S3 root, a key leaving its bucket,
-            or no such file.
-    """
-    path = location_path(location, what, s3_root)
-    if not path.is_file():
-        raise LaunchError(f"{what} {location}: no such file")
-    return path
-
-
-def checked_file(location: object, what: str, settings: CommandSettings) -> Path:
-    """The resolved local file a ScriptLocation (or an ``--extra-*`` entry) names, once it
-    passes the rules a run's files are held to.
-
-    Checked in this order, so that nothing about a file outside the script roots (not even
-    whether it exists) reaches the run's ErrorMessage: inside ``--script-roots`` (after
-    resolving symlinks and ``..``), not one of the scheduler's own files, a regular file, and
-    readable by the run's identity along its whole path. Messages name the path, never the
-    file's contents: the scheduler reads only its metadata.
-
-    Raises:
-        LaunchError: see ``location_path``, and any rule above.
-    """
-    path = location_path(location, what, settings.s3_root)
-    if "\0" in str(path):
-        # No file has a NUL in its name (the system calls below would raise ValueError).
-        raise LaunchError(f"{what} {location!r}: a path cannot hold a NUL character")
-    resolved = Path(os.path.realpath(path))
-    if outside_roots(resolved, settings.script_roots):
-        roots = ", ".join(str(root) for root in settings.script_roots)
-        raise LaunchError(f"{what} {location} is outside the script roots ({roots})")
-    if _is_private(resolved, settings):
-        raise LaunchError(f"{what} {location} is one of the scheduler's own files")
-    try:
-        mode = resolved.stat().st_mode
-    except FileNotFoundError:
-        raise LaunchError(f"{what} {location}: no such file") from None
-    except OSError as exc:
-        raise LaunchError(f"{what} {location}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise LaunchError(f"{what} {location} is not a regular file")
-    problem = reach_problem(resolved, settings.identity, R)
-    if problem is not None:
-        raise LaunchError(f"{what} {location} cannot be read by the run: {problem}")
-    return resolved
-
-
-def _is_private(resolved: Path, settings: CommandSettings) -> bool:
-    if settings.s3_root is not None and resolved.is_relative_to(settings.s3_root):
-        return False
-    return any(resolved.is_relative_to(private) for private in settings.private_paths)
-
-
-def location_path(location: object, what: str, s3_root: Path | None) -> Path:
-    """The absolute path a ScriptLocation (or an ``--extra-*`` entry) names; not checked.
-
-    Raises:
-        LaunchError: empty, another scheme, S3 without an S3 root, or a key leaving its
-            bucket.
-    """
-    if not isinstance(location, str) or not location.strip():
-        raise LaunchError(f"{what} is missing or empty")
-    parts = urlsplit(location)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        path = Path(unquote(parts.path))
-    elif parts.scheme in ("s3", "s3a", "s3n"):
-        if s3_root is None:
-            raise LaunchError(
-                f"{what} {location} is on S3, and this scheduler has no --s3-root to map it to"
-            )
-        key = Path(parts.path.lstrip("/"))
-        if not parts.netloc or ".." in key.parts or parts.netloc == "..":
-            raise LaunchError(f"{what} {location} does not name an object in a bucket")
-        path = s3_root / parts.netloc / key
-    elif parts.scheme == "" and location.startswith("/"):
-        path = Path(location)
-    else:
-        raise LaunchError(
-            f"{what} {location} is not a local path, a file:// URI or an s3:// path; "
-            "this scheduler runs local scripts only"
-        )
-    if not path.is_absolute():
-        raise LaunchError(f"{what} {location} is not an absolute path")
-    return path
 
 
 @functools.cache

@@ -26,13 +26,34 @@ store and the firing it calls.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from glue_vocabulary.run_states import JobRunState
 from scheduler_service import bookmarks
 from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
 from scheduler_service.runs import Promotion, RunStore
+
+
+@dataclass(frozen=True, slots=True)
+class EndReport:
+    """How a run ended, as its executor reports it to ``RunEnd.finish``."""
+
+    state: JobRunState
+    """The terminal state to record."""
+    message: str | None
+    """Its ErrorMessage (None: none)."""
+    _: KW_ONLY
+    started_at: float | None = None
+    """When its process started (None: worked out from its deadline, ``RunStore.end``)."""
+    ended_at: float | None = None
+    """When it ended (None: now)."""
+    started: bool = False
+    """The run's process ran, so a run still STARTING passes through RUNNING (``RunStore.end``)."""
+    retry: bool = True
+    """False: a FAILED run gets no automatic retry (its job may still run somewhere)."""
+    bookmark: str | None = None
+    """The bookmark its script committed, to become the job's (``bookmarks.commit``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,25 +78,11 @@ class RunEnd:
         self._store = store
         self._firing = firing
 
-    async def finish(
-        self,
-        run_id: str,
-        state: JobRunState,
-        message: str | None,
-        *,
-        started_at: float | None = None,
-        ended_at: float | None = None,
-        retry: bool = True,
-        bookmark: str | None = None,
-        free_slots: int = 0,
-        started: bool = False,
-    ) -> Ended:
-        """Settle ``run_id`` in the terminal ``state`` and what follows, in one transaction.
+    async def finish(self, run_id: str, report: EndReport, *, free_slots: int = 0) -> Ended:
+        """Settle ``run_id`` as ``report`` says it ended and what follows, in one transaction.
 
-        ``retry`` False gives a FAILED run no automatic retry (its job may still run
-        somewhere). ``free_slots`` are process slots the caller gives to waiting runs (the one
-        this run held, usually): the runs promoted into them are returned to be launched.
-        ``started``: the run's process ran (``RunStore.end``).
+        ``free_slots`` are process slots the caller gives to waiting runs (the one this run
+        held, usually): the runs promoted into them are returned to be launched.
 
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
@@ -85,11 +92,11 @@ class RunEnd:
             ending = await store.end(
                 conn,
                 run_id,
-                state,
-                message,
-                started_at=started_at,
-                ended_at=ended_at,
-                started=started,
+                report.state,
+                report.message,
+                started_at=report.started_at,
+                ended_at=report.ended_at,
+                started=report.started,
             )
             if ending is None:
                 return Ended(run=None)
@@ -97,7 +104,7 @@ class RunEnd:
             now = time.time()
             fired = await self._firing.on_run_terminal(conn, run)
             created = list(fired)
-            retry_run = await store.retry(conn, run, now) if retry else None
+            retry_run = await store.retry(conn, run, now) if report.retry else None
             if retry_run is not None:
                 created.append(retry_run)
             # A fire appended its runs' events, so this transaction holds the outbox counter:
@@ -107,7 +114,7 @@ class RunEnd:
             if not fired:
                 promotion = await store.promote(conn, free_slots)
             promoted = promotion.runs
-            if bookmark is not None:
+            if report.bookmark is not None:
                 # After the job rows fires and promotion lock, before the outbox counter.
                 await bookmarks.commit(
                     conn,
@@ -115,7 +122,7 @@ class RunEnd:
                     run_id=run.run_id,
                     previous_run_id=run.record.get("PreviousRunId"),
                     attempt=run.attempt,
-                    state=bookmark,
+                    state=report.bookmark,
                     now=now,
                 )
             # Fired runs have their events already (``RunStore.insert_many``); the retry was

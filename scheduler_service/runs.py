@@ -8,12 +8,13 @@ The run path is split by responsibility:
 
 - ``run_record``: the run record, its row codec (built from one column list), its JobRun
   proto and drafts;
+- ``new_runs``: a new run's record, built from the job and the request (``RunStore.new_run``);
 - ``concurrency``: the MaxConcurrentRuns decision and the one count of active runs;
 - ``run_admission``: StartRun admission in batches (``RunStore.admit_many`` hands over);
 - ``run_leases``: claims, renewals and releases of in-flight runs (``RunStore.leases``);
 - ``run_end``: a run's end with what follows from it (``RunStore.end``, ``retry``,
   ``promote`` are its steps);
-- here: new runs, the state changes (launch, end, retry, stop, promotion) and reads.
+- here: inserting new runs, the state changes (launch, end, retry, stop, promotion) and reads.
 
 Run ownership between replicas (see ``leases``): a run that takes a process slot is owned by
 the replica that admitted, promoted or claimed it, under a lease on the database's clock. A run
@@ -46,13 +47,7 @@ from sqlalchemy import Double, Integer, Text, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from glue.scheduler.v1 import scheduler_pb2
-from glue_vocabulary import log_groups
-from glue_vocabulary.run_states import (
-    HOLDS_PROCESS_SLOT,
-    TERMINAL,
-    JobRunState,
-    can_transition,
-)
+from glue_vocabulary.run_states import HOLDS_PROCESS_SLOT, TERMINAL, JobRunState, can_transition
 from glue_vocabulary.shapes import GlueDict
 from scheduler_service import (
     bookmarks,
@@ -66,34 +61,15 @@ from scheduler_service import (
 from scheduler_service.bad_rows import TALLY, UnreadableRowError
 from scheduler_service.leases import Replica
 from scheduler_service.metrics import SchedulerMetrics
+from scheduler_service.new_runs import NewRuns, retry_run_id
 from scheduler_service.retries import RetryBackoff
 from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_leases import RunLeases
 from scheduler_service.run_record import NewRun, RunRecord
 from scheduler_service.tables import runs
 from servicekit.db import Database
-from servicekit.errors import (
-    EntityNotFoundException,
-    GlueError,
-    InvalidInputException,
-)
+from servicekit.errors import EntityNotFoundException, GlueError, InvalidInputException
 from servicekit.internal_rules import MAX_RETRIES
-
-DEFAULT_TIMEOUT_MINUTES = 2880
-
-# Run members copied from the job unless the StartJobRun request sets them.
-_FROM_JOB_OR_REQUEST = (
-    "AllocatedCapacity",
-    "MaxCapacity",
-    "WorkerType",
-    "NumberOfWorkers",
-    "SecurityConfiguration",
-    "NotificationProperty",
-    "ExecutionClass",
-    "JobRunQueuingEnabled",
-)
-_FROM_JOB = ("JobMode", "GlueVersion", "MaintenanceWindow", "ProfileName")
-_FROM_REQUEST = ("ExecutionRoleSessionPolicy",)
 
 
 class NotOwnerError(Exception):
@@ -164,21 +140,7 @@ class Promotion:
     stopped at its limit or at the slots, or a run it chose was taken meanwhile."""
 
 
-def merge_arguments(job: GlueDict, overrides: dict[str, str]) -> dict[str, str]:
-    """Glue's precedence: DefaultArguments, then the run's, then NonOverridableArguments."""
-    return {
-        **job.get("DefaultArguments", {}),
-        **overrides,
-        **job.get("NonOverridableArguments", {}),
-    }
-
-
-def retry_run_id(run_id: str, attempt: int) -> str:
-    """Glue's form for automatic retries: ``<first run id>_attempt_<n>``."""
-    return f"{run_id.split('_attempt_', 1)[0]}_attempt_{attempt}"
-
-
-class RunStore:
+class RunStore(NewRuns):
     """Reads and changes runs; each change is one transaction with its outbox event."""
 
     def __init__(
@@ -338,17 +300,6 @@ class RunStore:
         if run.owner != self.replica.replica_id:
             raise NotOwnerError(run.run_id, run.owner)
 
-    def new_run(
-        self,
-        *,
-        run_id: str,
-        job: registry.RegisteredJob,
-        request: GlueDict,
-        state: JobRunState,
-    ) -> RunRecord:
-        """A new run of ``job`` as a StartJobRun-shaped ``request`` describes it (not stored)."""
-        return self._new_run(run_id=run_id, job=job, request=request, attempt=0, state=state)
-
     def log_path(self, run_id: str) -> str:
         """Where a run's output goes."""
         # os.path, not pathlib: a trigger burst asks this thousands of times at once.
@@ -379,64 +330,6 @@ class RunStore:
             await conn.execute(self._insert_leased, self._owned(run))
         else:
             await conn.execute(_INSERT, run_record.row_values(run))
-
-    def _new_run(
-        self,
-        *,
-        run_id: str,
-        job: registry.RegisteredJob,
-        request: GlueDict,
-        attempt: int,
-        state: JobRunState,
-    ) -> RunRecord:
-        definition = job.definition
-        now = time.time()
-        timeout = int(
-            request.get("Timeout") or definition.get("Timeout") or DEFAULT_TIMEOUT_MINUTES
-        )
-        record: GlueDict = {
-            "Id": run_id,
-            "JobName": job.name,
-            "Arguments": merge_arguments(definition, request.get("Arguments", {})),
-            "Timeout": timeout,
-            # Glue's group prefix for the job type, as AWS answers it; the log itself is
-            # output.log in the run's directory (log_path).
-            "LogGroupName": log_groups.group_prefix(definition.get("Command", {}).get("Name")),
-            # What the process runs, fixed at admission: a later UpdateJob does not change a
-            # run already admitted. Private members (leading "_") never leave the scheduler.
-            "_Command": definition.get("Command", {}),
-        }
-        if request.get("JobRunId"):
-            record["PreviousRunId"] = request["JobRunId"]
-        for key in ("TriggerName", "PredecessorRuns"):
-            if request.get(key):
-                record[key] = request[key]
-        for key in _FROM_JOB_OR_REQUEST:
-            value = request.get(key, definition.get(key))
-            if value is not None:
-                record[key] = value
-        for key in _FROM_JOB:
-            if definition.get(key) is not None:
-                record[key] = definition[key]
-        for key in _FROM_REQUEST:
-            if request.get(key) is not None:
-                record[key] = request[key]
-        return RunRecord(
-            run_id=run_id,
-            job_name=job.name,
-            job_incarnation=job.incarnation,
-            state=state,
-            attempt=attempt,
-            max_retries=int(definition.get("MaxRetries") or 0),
-            timeout_minutes=timeout,
-            created_at=now,
-            updated_at=now,
-            completed_at=None,
-            deadline=None,
-            error_message=None,
-            execution_time=None,
-            record=record,
-        )
 
     # -- admission ---------------------------------------------------------------------------
 

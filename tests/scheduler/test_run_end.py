@@ -22,7 +22,7 @@ from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
 from scheduler_service.run_admission import Admission, Admitted
-from scheduler_service.run_end import RunEnd
+from scheduler_service.run_end import EndReport, RunEnd
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox
@@ -137,7 +137,7 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
     # jr_1's end frees "one" and a slot of this replica: jr_2 gets them, in the same commit.
     assert await replicas.mine.mark_running(["jr_1"]) != []
     ended = await replicas.mine_end.finish(
-        "jr_1", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+        "jr_1", EndReport(JobRunState.SUCCEEDED, None, started=True), free_slots=1
     )
     assert ended.run is not None and ended.run.state is JobRunState.SUCCEEDED
     [run] = ended.promoted
@@ -148,7 +148,7 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
     assert (await events(replicas.db))[-2:] == [("jr_1", "SUCCEEDED"), ("jr_2", "STARTING")]
     # jr_3's end frees a slot of the other replica, but "one" is full again: jr_4 waits.
     other = await replicas.other_end.finish(
-        "jr_3", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+        "jr_3", EndReport(JobRunState.SUCCEEDED, None, started=True), free_slots=1
     )
     assert other.run is not None and other.promoted == []
     waiting = await replicas.mine.get("jr_4")
@@ -156,12 +156,12 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
 
     # jr_2's end frees "one": jr_4 follows it.
     again = await replicas.mine_end.finish(
-        "jr_2", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+        "jr_2", EndReport(JobRunState.SUCCEEDED, None, started=True), free_slots=1
     )
     assert [r.run_id for r in again.promoted] == ["jr_4"]
     # Nothing waits any more: an end offering its slot promotes nothing.
     last = await replicas.mine_end.finish(
-        "jr_4", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+        "jr_4", EndReport(JobRunState.SUCCEEDED, None, started=True), free_slots=1
     )
     assert last.run is not None and last.promoted == []
 
@@ -170,12 +170,18 @@ async def test_a_run_end_is_fenced_and_written_once(replicas: Replicas) -> None:
     await add_job(replicas.db, "job", 3)
     await admit(replicas.mine, "job", "jr_mine", slot=True)
     with pytest.raises(NotOwnerError):
-        await replicas.other_end.finish("jr_mine", JobRunState.FAILED, "not mine", free_slots=1)
+        await replicas.other_end.finish(
+            "jr_mine", EndReport(JobRunState.FAILED, "not mine"), free_slots=1
+        )
     # Nor is its RUNNING write: another replica's batch leaves it alone.
     assert await replicas.other.mark_running(["jr_mine"]) == []
-    ended = await replicas.mine_end.finish("jr_mine", JobRunState.SUCCEEDED, None, started=True)
+    ended = await replicas.mine_end.finish(
+        "jr_mine", EndReport(JobRunState.SUCCEEDED, None, started=True)
+    )
     assert ended.run is not None
-    repeated = await replicas.mine_end.finish("jr_mine", JobRunState.FAILED, "again", started=True)
+    repeated = await replicas.mine_end.finish(
+        "jr_mine", EndReport(JobRunState.FAILED, "again", started=True)
+    )
     assert repeated.run is None
     stored = await replicas.mine.get("jr_mine")
     assert stored is not None and stored.state is JobRunState.SUCCEEDED
@@ -203,10 +209,14 @@ async def test_glue_progression_starting_running_end_whichever_writes_running(
     assert {run.state for run in moved} == {JobRunState.RUNNING}
     assert [state for _, state in (await events(replicas.db))[-2:]] == ["RUNNING", "RUNNING"]
     assert await replicas.mine.mark_running(["jr_batched"]) == []  # written once
-    await replicas.mine_end.finish("jr_batched", JobRunState.SUCCEEDED, None, started=True)
+    await replicas.mine_end.finish(
+        "jr_batched", EndReport(JobRunState.SUCCEEDED, None, started=True)
+    )
 
     # The trivial run ends before its RUNNING write: two events in the end's commit.
-    ended = await replicas.mine_end.finish("jr_trivial", JobRunState.SUCCEEDED, None, started=True)
+    ended = await replicas.mine_end.finish(
+        "jr_trivial", EndReport(JobRunState.SUCCEEDED, None, started=True)
+    )
     assert ended.run is not None and ended.run.state is JobRunState.SUCCEEDED
     assert (await events(replicas.db))[-2:] == [
         ("jr_trivial", "RUNNING"),
@@ -215,7 +225,7 @@ async def test_glue_progression_starting_running_end_whichever_writes_running(
     # Its batched RUNNING write comes too late and writes nothing.
     assert await replicas.mine.mark_running(["jr_trivial"]) == []
 
-    await replicas.mine_end.finish("jr_error", JobRunState.ERROR, "no such interpreter")
+    await replicas.mine_end.finish("jr_error", EndReport(JobRunState.ERROR, "no such interpreter"))
     for run_id in ("jr_batched", "jr_trivial"):
         assert await run_events(replicas.db, run_id) == ["STARTING", "RUNNING", "SUCCEEDED"]
     assert await run_events(replicas.db, "jr_error") == ["STARTING", "ERROR"]
@@ -229,13 +239,15 @@ async def test_a_queued_run_goes_waiting_starting_running_end(replicas: Replicas
     await admit(replicas.mine, "job", "jr_queued", slot=False)
     # The first run's end promotes the queued one into its slot, STARTING.
     ended = await replicas.mine_end.finish(
-        "jr_first", JobRunState.SUCCEEDED, None, free_slots=1, started=True
+        "jr_first", EndReport(JobRunState.SUCCEEDED, None, started=True), free_slots=1
     )
     [promoted] = ended.promoted
     assert promoted.run_id == "jr_queued" and promoted.state is JobRunState.STARTING
     [running] = await replicas.mine.mark_running(["jr_queued"])
     assert running.state is JobRunState.RUNNING
-    await replicas.mine_end.finish("jr_queued", JobRunState.FAILED, "exit 1", started=True)
+    await replicas.mine_end.finish(
+        "jr_queued", EndReport(JobRunState.FAILED, "exit 1", started=True)
+    )
     assert await run_events(replicas.db, "jr_queued") == [
         "WAITING",
         "STARTING",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from scheduler_service.cgroups import CgroupSupport, detect_cgroups
 from scheduler_service.commands import CommandSettings
 from scheduler_service.run_outcome import (
     CLAIM_FILE,
@@ -29,14 +30,7 @@ from scheduler_service.run_outcome import (
     RunningProcess,
 )
 from scheduler_service.runner import LaunchError, ProcessRunner
-from scheduler_service.sandbox import (
-    CgroupSupport,
-    RunLimits,
-    Sandbox,
-    detect_cgroups,
-    protect_data_dir,
-    run_limits,
-)
+from scheduler_service.sandbox import RunLimits, Sandbox, protect_data_dir, run_limits
 
 GRACE = 0.5
 # Jobs that run as another uid need an interpreter that uid can reach (not one under /root).

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from scheduler_service.cgroups import CgroupSupport
 from scheduler_service.run_outcome import OUTPUT_LOG, OutcomeKind, RunningProcess
 from scheduler_service.runner import ProcessRunner
-from scheduler_service.sandbox import CgroupSupport, Sandbox
+from scheduler_service.sandbox import Sandbox
 from tests.conftest import Stack
 from tests.scheduler.test_runner import (
     GRACE,

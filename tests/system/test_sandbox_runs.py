@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clients.glue_client import GlueClient
-from scheduler_service.sandbox import detect_cgroups
+from scheduler_service.cgroups import detect_cgroups
 from tests.conftest import Stack
 
 SYSTEM_PYTHON = "/usr/bin/python3"

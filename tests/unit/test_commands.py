@@ -15,11 +15,11 @@ from scheduler_service.commands import (
     RUNTIME_DIR,
     CommandSettings,
     capacity,
-    local_file,
     plan_launch,
     spark_submit,
 )
 from scheduler_service.runner import LaunchError
+from scheduler_service.script_files import local_file
 from scheduler_service.spark_cluster import ExecutorsDoNotFit, check_fits
 
 
