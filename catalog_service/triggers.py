@@ -40,9 +40,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog_service import identity, limits
-from catalog_service.jobs import JobCatalog, next_version, version_after
+from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits
 from catalog_service.pagination import decode_token, encode_token, page_size
+from catalog_service.registration_versions import next_version, version_after
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import jobs, triggers
 from catalog_service.trigger_rules import FIRING_TYPES, check_trigger, normalized
