@@ -17,9 +17,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from sqlalchemy import delete, select
 
 from catalog_service import identity, limits
+from catalog_service.identity_quotas import WAITING_STATES, RunAdmissions
 from catalog_service.job_run_listing import _LISTED, _NewestFirst, _recent_filters, _run
 from catalog_service.jobs import JobCatalog
-from catalog_service.limits import Limits, RunAdmissions
+from catalog_service.limits import Limits
 from catalog_service.run_events import AppliedElsewhere, apply_admission, apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
@@ -81,7 +82,7 @@ class JobRunCatalog:
     def consumer_applied(self, events: Sequence[scheduler_pb2.RunEvent]) -> None:
         """The event consumer applied these events. A run it wrote in a waiting state may be
         a new run with no identity (a trigger's, a retry): anonymous's quota counts it."""
-        waiting = sum(1 for e in events if e.run.job_run_state in limits.WAITING_STATES)
+        waiting = sum(1 for e in events if e.run.job_run_state in WAITING_STATES)
         self.admissions.note_added(None, waiting)
 
     def _remember(self, run: glue_pb2.JobRun) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import glue_defaults, identity, limits
+from catalog_service import glue_defaults, identity, identity_quotas, limits
 from catalog_service.job_reads import JobReads, registration
 from catalog_service.job_registration_pushes import JobRegistrationPushes
 from catalog_service.limits import Limits
@@ -98,7 +98,9 @@ class JobCatalog(JobReads, JobRegistrationPushes):
         self._registrations: dict[str, scheduler_pb2.JobRegistration] = {}
         self._writes: dict[str, int] = {}
         # --max-jobs-per-identity, counted in memory while far from it.
-        self.quota = limits.JobQuota(db, self.caps.max_jobs_per_identity, jobs, jobs.c.created_by)
+        self.quota = identity_quotas.JobQuota(
+            db, self.caps.max_jobs_per_identity, jobs, jobs.c.created_by
+        )
 
     # -- writes ------------------------------------------------------------------------------
 

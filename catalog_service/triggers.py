@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import identity, limits
+from catalog_service import identity, identity_quotas, limits
 from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits
 from catalog_service.registration_versions import next_version
@@ -202,7 +202,7 @@ class TriggerCatalog(TriggerReconciliation):
                     raise AlreadyExistsException(f"Trigger {name} already exists.")
                 await self._require_jobs(conn, _job_names(trigger))
                 await self._check_runs_fit(conn, trigger, "")
-                await limits.check_quota(
+                await identity_quotas.check_quota(
                     conn,
                     triggers.c.created_by,
                     self.caps.max_triggers_per_identity,
