@@ -24,7 +24,7 @@ from aiohttp import web
 from catalog_service import identity
 from catalog_service.console import graph, views
 from catalog_service.console.sessions import COOKIE, Session, SessionStore
-from catalog_service.gateway.sigv4 import AccessKey
+from catalog_service.gateway.access_keys import AccessKey
 from catalog_service.servicer import GlueOperations
 from glue_vocabulary.shapes import GlueDict, to_glue
 from servicekit.errors import (

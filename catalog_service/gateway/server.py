@@ -60,7 +60,8 @@ from typing import Any
 from aiohttp import web
 
 from catalog_service import identity
-from catalog_service.gateway import cloudwatch_logs, sigv4, wire
+from catalog_service.gateway import canonical_request, cloudwatch_logs, sigv4, wire
+from catalog_service.gateway.access_keys import AccessKey, load_access_keys
 from catalog_service.gateway.replay import Claim, ReplayCache
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
@@ -130,7 +131,7 @@ class HttpGateway:
         operations: GlueOperations,
         listen: str,
         *,
-        access_keys: Mapping[str, sigv4.AccessKey] | None,
+        access_keys: Mapping[str, AccessKey] | None,
         ssl_context: ssl.SSLContext | None = None,
         insecure: bool = False,
         replay_cache_entries: int = REPLAY_CACHE_ENTRIES,
@@ -253,7 +254,7 @@ class HttpGateway:
             payload = wire.encode_error(exc.reason, exc.message)
         except _ClientError as exc:
             status, payload = exc.status, wire.encode_error(exc.code, exc.message)
-        except sigv4.AuthError as exc:
+        except canonical_request.AuthError as exc:
             status = 403 if exc.code == "MissingAuthenticationTokenException" else 400
             payload = wire.encode_error(exc.code, exc.message)
         except wire.SerializationError as exc:
@@ -346,7 +347,7 @@ class HttpGateway:
         return json.dumps(output, separators=(",", ":")).encode()
 
     async def _authenticate(
-        self, request: web.Request, operation: str, *, service: str = sigv4.SERVICE
+        self, request: web.Request, operation: str, *, service: str = canonical_request.SERVICE
     ) -> _Caller:
         """Judge the headers, then read the body and verify the signature over it.
 
@@ -363,7 +364,7 @@ class HttpGateway:
         verified = signed.verify(body)
         if (
             self._replays is not None
-            and service == sigv4.SERVICE
+            and service == canonical_request.SERVICE
             and not operation.startswith(_READ_ONLY_PREFIXES)
         ):
             # Claimed before the operation runs: a failing operation uses its signature up too.
@@ -430,6 +431,6 @@ class _Caller:
     body: bytes
 
 
-def load_keys(path: Path | None) -> dict[str, sigv4.AccessKey] | None:
+def load_keys(path: Path | None) -> dict[str, AccessKey] | None:
     """The access keys of a keys file; None (no verification) without one."""
-    return None if path is None else sigv4.load_access_keys(path)
+    return None if path is None else load_access_keys(path)
