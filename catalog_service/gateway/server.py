@@ -60,7 +60,13 @@ from typing import Any
 from aiohttp import web
 
 from catalog_service import identity
-from catalog_service.gateway import canonical_request, cloudwatch_logs, sigv4, wire
+from catalog_service.gateway import (
+    canonical_request,
+    cloudwatch_logs,
+    cloudwatch_logs_shapes,
+    sigv4,
+    wire,
+)
 from catalog_service.gateway.access_keys import AccessKey, load_access_keys
 from catalog_service.gateway.replay import Claim, ReplayCache
 from catalog_service.job_runs import JobRunCatalog
@@ -247,7 +253,7 @@ class HttpGateway:
                 params = wire.decode_request(operation, caller.body)
                 output = await self._call(operation, params, caller.identity)
                 status, payload = 200, wire.encode_output(operation, output)
-        except cloudwatch_logs.LogsError as exc:
+        except cloudwatch_logs_shapes.LogsError as exc:
             status, payload = 400, wire.encode_error(exc.code, exc.message)
         except GlueError as exc:
             status = 500 if isinstance(exc, InternalServiceException) else 400
