@@ -1,5 +1,8 @@
 """HttpGateway: Glue's AWS JSON 1.1 protocol over HTTP, served by the catalog's own servicer.
 
+(One file a little over 400 lines: the request pipeline whose six steps are listed below is
+one job, and a tenth of the file is this docstring.)
+
 Every request is ``POST`` with ``X-Amz-Target: AWSGlue.<Operation>``, or
 ``Logs_20140328.<Operation>`` for the CloudWatch Logs operations over the runs' output
 (``cloudwatch_logs.py``; signed for the ``logs`` service, verified the same way). The gateway
