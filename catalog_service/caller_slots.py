@@ -12,11 +12,7 @@ from typing import Any, TypeVar
 
 from catalog_service import identity
 from catalog_service.limits import ANONYMOUS, Limits
-from servicekit.errors import (
-    GlueError,
-    ResourceNumberLimitExceededException,
-    ThrottlingException,
-)
+from servicekit.errors import GlueError, ResourceNumberLimitExceededException, ThrottlingException
 
 T = TypeVar("T")
 

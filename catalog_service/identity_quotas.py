@@ -17,10 +17,7 @@ from catalog_service import identity
 from catalog_service.limits import ANONYMOUS
 from catalog_service.tables import job_runs
 from servicekit.db import Database
-from servicekit.errors import (
-    GlueError,
-    ResourceNumberLimitExceededException,
-)
+from servicekit.errors import GlueError, ResourceNumberLimitExceededException
 
 # States of a run that is accepted but not yet running (the "waiting runs" quota).
 WAITING_STATES: Final = ("WAITING", "STARTING")

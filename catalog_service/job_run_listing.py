@@ -26,7 +26,6 @@ from servicekit.errors import InvalidInputException
 # GetRecentJobRuns' largest MaxResults.
 MAX_RECENT = 200
 
-
 # What a run listing reads of each run.
 _LISTED = (
     job_runs.c.started_on,

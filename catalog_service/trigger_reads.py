@@ -18,9 +18,7 @@ from catalog_service.validation import validate_request
 from glue.v1 import glue_pb2
 from glue_vocabulary.shapes import GlueDict
 from servicekit.db import Database
-from servicekit.errors import (
-    EntityNotFoundException,
-)
+from servicekit.errors import EntityNotFoundException
 
 DEFAULT_PAGE = 100
 BATCH = 500

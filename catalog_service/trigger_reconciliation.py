@@ -15,10 +15,7 @@ from catalog_service.tables import triggers
 from catalog_service.trigger_reads import TriggerReads
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
-from servicekit.errors import (
-    GlueError,
-    ServiceUnavailableException,
-)
+from servicekit.errors import GlueError, ServiceUnavailableException
 
 log = logging.getLogger(__name__)
 

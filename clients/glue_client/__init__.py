@@ -28,6 +28,10 @@ Errors are raised as the ``servicekit.errors.GlueError`` subclass the service na
 that change nothing (the Get/List/BatchGet operations, GetJobBookmark, GetTags, GetTriggerFires
 and the log stream), so a retried call can never start a second run, fire a trigger twice or
 apply an update twice.
+
+The operations are grouped by aggregate (``jobs``, ``job_runs``, ``job_bookmarks``,
+``triggers``, ``tags``) over ``channel`` (the channel, retries, error translation) and
+``requests`` (building requests, following pages); this package re-exports the public names.
 """
 
 from __future__ import annotations

@@ -31,11 +31,9 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT: Final = 30.0
 """Seconds each unary call may take before it fails with OperationTimeoutException."""
 
-
 # Two retries spanning under a second: enough to ride out a reconnect or a service restart that
 # is already under way, short enough that a command line learns quickly that nothing listens.
 _RETRY_DELAYS: Final = (0.2, 0.6)
-
 
 _CHANNEL_OPTIONS: Final = [
     # gRPC's default reconnect backoff starts at a second and grows to two minutes, during which

@@ -20,7 +20,6 @@ from glue_vocabulary.run_states import TERMINAL
 TERMINAL_STATES: Final = TERMINAL
 """JobRunState values a run never leaves."""
 
-
 # GetJobRuns' largest page (Glue's model): where find_retry looks for a run's retry.
 _NEWEST_RUNS: Final = 200
 # How long a FAILED run's retry may take to become visible in the catalog (its event may come
