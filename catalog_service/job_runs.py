@@ -8,28 +8,23 @@ returned (the same event arriving later through the stream changes nothing).
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import json
 import logging
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Table, delete, select
+from sqlalchemy import delete, select
 
 from catalog_service import identity, limits
+from catalog_service.identity_quotas import WAITING_STATES, RunAdmissions
+from catalog_service.job_run_listing import _LISTED, _NewestFirst, _recent_filters, _run
 from catalog_service.jobs import JobCatalog
-from catalog_service.limits import Limits, RunAdmissions
-from catalog_service.pagination import decode_token, encode_token, page_size
+from catalog_service.limits import Limits
 from catalog_service.run_events import AppliedElsewhere, apply_admission, apply_events
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
-from catalog_service.validation import validate_request, validate_shape
-from catalog_service.validation.model import glue_model
+from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary.run_states import TERMINAL
@@ -40,9 +35,8 @@ from servicekit.errors import EntityNotFoundException, GlueError, InvalidInputEx
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE = 100
-# GetRecentJobRuns' page: the default and the largest MaxResults.
+# GetRecentJobRuns' default page (its largest: job_run_listing.MAX_RECENT).
 DEFAULT_RECENT = 50
-MAX_RECENT = 200
 # Runs of deleted jobs are kept this long (see JobRunCatalog.prune_deleted_job_runs).
 DELETED_JOB_RUNS_KEPT_SECONDS = 30 * 86400
 FINISHED_CACHE_SIZE = 50_000
@@ -88,7 +82,7 @@ class JobRunCatalog:
     def consumer_applied(self, events: Sequence[scheduler_pb2.RunEvent]) -> None:
         """The event consumer applied these events. A run it wrote in a waiting state may be
         a new run with no identity (a trigger's, a retry): anonymous's quota counts it."""
-        waiting = sum(1 for e in events if e.run.job_run_state in limits.WAITING_STATES)
+        waiting = sum(1 for e in events if e.run.job_run_state in WAITING_STATES)
         self.admissions.note_added(None, waiting)
 
     def _remember(self, run: glue_pb2.JobRun) -> None:
@@ -415,126 +409,3 @@ class JobRunCatalog:
                 yield message
         except EntityNotFoundException:
             raise self._log_gone(run_id) from None
-
-
-# What a run listing reads of each run.
-_LISTED = (
-    job_runs.c.started_on,
-    job_runs.c.run_id,
-    job_runs.c.snapshot,
-    job_runs.c.started_by,
-    job_runs.c.job_deleted,
-)
-
-
-class _NewestFirst:
-    """One page of runs newest first, keyset-paged on (StartedOn, run id): a run started
-    between two pages never shifts or repeats an item."""
-
-    def __init__(self, params: GlueDict, listing: str, default: int, caps: Limits) -> None:
-        """
-        Raises:
-            InvalidInputException: a NextToken issued for another listing.
-        """
-        self._listing = listing
-        self._after = decode_token(params.get("NextToken"), listing, (float, str))
-        self._limit = page_size(params.get("MaxResults"), default)
-        self._caps = caps
-
-    def query(self, query: Select[Any]) -> Select[Any]:
-        """``query`` (selecting ``_LISTED``) ordered, resumed after the token's run, and
-        limited to one more than a page."""
-        if self._after is not None:
-            started, run_id = float(self._after[0]), str(self._after[1])
-            query = query.where(
-                (job_runs.c.started_on < started)
-                | ((job_runs.c.started_on == started) & (job_runs.c.run_id < run_id))
-            )
-        return query.order_by(job_runs.c.started_on.desc(), job_runs.c.run_id.desc()).limit(
-            self._limit + 1
-        )
-
-    def runs(self, rows: Sequence[Row[Any]]) -> tuple[list[glue_pb2.JobRun], str | None]:
-        """The page's runs (without PredecessorRuns) and the token of the next page."""
-        page = rows[: self._limit]
-        page = page[: limits.fit_page([len(r.snapshot) for r in page], self._caps)]
-        token = None
-        if len(rows) > len(page):
-            token = encode_token(self._listing, [page[-1].started_on, page[-1].run_id])
-        result = []
-        for row in page:
-            run = _run(row.snapshot, row.started_by)
-            run.ClearField("predecessor_runs")
-            if row.job_deleted:
-                run.job_deleted = True
-            result.append(run)
-        return result, token
-
-
-@dataclass(frozen=True)
-class _RecentFilters:
-    """GetRecentJobRuns' filters as SQL conditions, and as the key its tokens are bound to."""
-
-    conditions: list[ColumnElement[bool]]
-    key: str
-
-
-def _recent_filters(params: GlueDict, table: Any = job_runs) -> _RecentFilters:
-    """The filters of a GetRecentJobRuns request on ``table`` (the run history or an alias).
-
-    Raises:
-        InvalidInputException: a filter or MaxResults breaks a rule.
-    """
-    rows: Table = table
-    conditions: list[ColumnElement[bool]] = []
-    job_name = params.get("JobName")
-    if job_name:
-        # Not a Glue operation: our words, naming this request's member (validation's docstring).
-        validate_shape("NameString", job_name, field="JobName")
-        conditions.append(rows.c.job_name == job_name)
-    states = list(params.get("JobRunStates") or [])
-    for index, state in enumerate(states):
-        if state not in _job_run_states():
-            raise InvalidInputException(
-                f"JobRunStates[{index}]: {str(state)[:40]!r} is not a job run state; use one "
-                f"of {', '.join(_job_run_states())}",
-                field=f"JobRunStates[{index}]",
-            )
-    if states:
-        conditions.append(rows.c.state.in_(states))
-    trigger_name = params.get("TriggerName")
-    if trigger_name:
-        validate_shape("NameString", trigger_name, field="TriggerName")
-        conditions.append(rows.c.trigger_name == trigger_name)
-    started_after = params.get("StartedAfter")
-    since = None
-    if started_after is not None:
-        since = started_after.timestamp()
-        conditions.append(rows.c.started_on >= since)
-    limit = params.get("MaxResults")
-    if limit is not None and not 1 <= limit <= MAX_RECENT:
-        raise InvalidInputException(
-            f"MaxResults: must be between 1 and {MAX_RECENT} (got {limit})", field="MaxResults"
-        )
-    key = json.dumps(
-        [job_name, sorted(states), trigger_name, since, bool(params.get("LatestPerJob"))]
-    )
-    return _RecentFilters(conditions, hashlib.sha256(key.encode()).hexdigest()[:16])
-
-
-@functools.cache
-def _job_run_states() -> list[str]:
-    """Glue's JobRunState values, from the model."""
-    return list(glue_model().shape_for("JobRunState").enum)
-
-
-def _run(snapshot: bytes, started_by: str | None) -> glue_pb2.JobRun:
-    """A stored run as the API shows it: its latest snapshot, and who started it (kept beside
-    the snapshot, which the scheduler's events replace)."""
-    run = glue_pb2.JobRun.FromString(snapshot)
-    if started_by is not None:
-        run.started_by = started_by
-    if not run.HasField("execution_time"):
-        # AWS counts ExecutionTime from the start: 0 until the run has used any.
-        run.execution_time = 0
-    return run

@@ -7,6 +7,9 @@ while a push is in flight go together in the next AddJobs call, one scheduler tr
 all of them: a failed push is repaired by the reconciler, and StartJobRun carries the
 registration itself, so no call waits on it (a trigger fire waits for its jobs' pushes:
 ``wait_pushed``).
+
+JobCatalog's reads are in ``job_reads``, its pushes in ``job_registration_pushes``, and the
+registration version counter it shares with triggers in ``registration_versions``.
 """
 
 from __future__ import annotations
@@ -16,20 +19,22 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import glue_defaults, identity, limits
+from catalog_service import glue_defaults, identity, identity_quotas, limits
+from catalog_service.job_reads import JobReads, registration
+from catalog_service.job_registration_pushes import JobRegistrationPushes
 from catalog_service.limits import Limits
-from catalog_service.pagination import decode_token, encode_token, page_size
+from catalog_service.registration_versions import next_version
 from catalog_service.scheduler_link import SchedulerLink
-from catalog_service.tables import counters, job_runs, jobs, triggers
+from catalog_service.tables import job_runs, jobs, triggers
 from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
@@ -38,63 +43,13 @@ from servicekit.db import Database
 from servicekit.errors import (
     AlreadyExistsException,
     EntityNotFoundException,
-    GlueError,
     ResourceNumberLimitExceededException,
 )
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE = 100
-BATCH = 500
-# Registrations StartJobRun reads, kept in memory (each is a job's definition: a few KB).
-REGISTRATION_CACHE_SIZE = 10_000
-# The serialized registrations one AddJobs call carries at most (a CodeGenConfigurationNodes
-# job can be megabytes; the internal API's messages are capped at 16 MiB).
-PUSH_BATCH_BYTES = 4 * 1024 * 1024
-
 # Glue's defaults for the members a job leaves out, filled in when it is stored.
 with_defaults = glue_defaults.job_defaults
-
-
-async def next_version(conn: AsyncConnection) -> int:
-    """The next registration version (monotonic across creates, updates and deletes)."""
-    if conn.dialect.name == "postgresql":
-        value = (
-            await conn.execute(text("SELECT nextval('catalog_registration_version')"))
-        ).scalar_one()
-        return int(value)
-    value = (
-        await conn.execute(
-            update(counters)
-            .where(counters.c.name == "registration")
-            .values(value=counters.c.value + 1)
-            .returning(counters.c.value)
-        )
-    ).scalar_one()
-    return int(value)
-
-
-async def version_after(conn: AsyncConnection, held: int) -> int:
-    """A registration version greater than ``held`` (and than every one handed out so far):
-    the counter jumps past a version the scheduler holds but the catalog never gave out."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text(
-                "SELECT setval('catalog_registration_version', GREATEST(:held, "
-                "(SELECT last_value FROM catalog_registration_version)))"
-            ),
-            {"held": held},
-        )
-        return await next_version(conn)
-    value = (
-        await conn.execute(
-            update(counters)
-            .where(counters.c.name == "registration")
-            .values(value=func.max(counters.c.value, held) + 1)
-            .returning(counters.c.value)
-        )
-    ).scalar_one()
-    return int(value)
 
 
 class _NameTaken(Exception):
@@ -119,14 +74,7 @@ _INSERT_JOB = {
 }
 
 
-def registration(
-    job: glue_pb2.Job, version: int, incarnation: str
-) -> scheduler_pb2.JobRegistration:
-    """The scheduler's registration of a job."""
-    return scheduler_pb2.JobRegistration(job=job, version=version, incarnation=incarnation)
-
-
-class JobCatalog:
+class JobCatalog(JobReads, JobRegistrationPushes):
     """The job operations."""
 
     def __init__(self, db: Database, link: SchedulerLink, *, caps: Limits | None = None) -> None:
@@ -150,117 +98,9 @@ class JobCatalog:
         self._registrations: dict[str, scheduler_pb2.JobRegistration] = {}
         self._writes: dict[str, int] = {}
         # --max-jobs-per-identity, counted in memory while far from it.
-        self.quota = limits.JobQuota(db, self.caps.max_jobs_per_identity, jobs, jobs.c.created_by)
-
-    async def close(self) -> None:
-        """Let registration pushes in flight finish (briefly); the reconciler covers the rest."""
-        tasks = set(self._pushes)
-        if self._pusher is not None:
-            tasks.add(self._pusher)
-        if tasks:
-            await asyncio.wait(tasks, timeout=2)
-        for task in tasks:
-            task.cancel()
-
-    def _written(self, name: str, current: scheduler_pb2.JobRegistration | None) -> None:
-        """After a write of job ``name`` committed: its registration now (None: deleted)."""
-        self._writes[name] = self._writes.get(name, 0) + 1
-        self._registrations.pop(name, None)
-        if current is not None:
-            self._remember(current)
-
-    def _remember(self, current: scheduler_pb2.JobRegistration) -> None:
-        if len(self._registrations) >= REGISTRATION_CACHE_SIZE:
-            # Oldest first (dicts keep insertion order).
-            del self._registrations[next(iter(self._registrations))]
-        self._registrations[current.job.name] = current
-
-    def _push_registration(self, current: scheduler_pb2.JobRegistration) -> None:
-        """Queue a job's registration for the next AddJobs call (the newest version wins)."""
-        name = current.job.name
-        queued = self._queued.get(name)
-        if queued is None or current.version > queued.version:
-            self._queued[name] = current
-        done = self._queued_done.get(name)
-        if done is None:
-            done = self._queued_done[name] = asyncio.get_running_loop().create_future()
-            self._track(name, done)
-        if self._pusher is None:
-            self._pusher = asyncio.get_running_loop().create_task(self._push_queued())
-
-    async def _push_queued(self) -> None:
-        """Send what is queued, one AddJobs call at a time, until nothing is."""
-        try:
-            while self._queued:
-                batch: list[scheduler_pb2.JobRegistration] = []
-                size = 0
-                for name in list(self._queued):
-                    item = self._queued[name]
-                    size += item.ByteSize()
-                    if batch and size > PUSH_BATCH_BYTES:
-                        break
-                    batch.append(self._queued.pop(name))
-                done = [self._queued_done.pop(r.job.name) for r in batch]
-                try:
-                    self.push_calls += 1
-                    await self._link.add_jobs(batch)
-                except GlueError as exc:
-                    log.warning(
-                        "could not update the scheduler; the reconciler will",
-                        extra={"change": f"AddJobs ({len(batch)} jobs)", "error": exc.message},
-                    )
-                except Exception:
-                    # Not a reason to stop pushing the jobs queued after these.
-                    log.exception("AddJobs failed; the reconciler will push these jobs")
-                finally:
-                    for future in done:
-                        if not future.done():
-                            future.set_result(None)
-        finally:
-            self._pusher = None
-            for future in self._queued_done.values():
-                # Cancelled (closing): whoever waits is not held up; the reconciler pushes.
-                if not future.done():
-                    future.set_result(None)
-            self._queued.clear()
-            self._queued_done.clear()
-
-    def _track(self, name: str, push: asyncio.Future[None]) -> None:
-        """``push`` is job ``name``'s latest push (what ``wait_pushed`` waits for)."""
-        self._latest_push[name] = push
-
-        def forget(done: asyncio.Future[None]) -> None:
-            if self._latest_push.get(name) is done:
-                del self._latest_push[name]
-
-        push.add_done_callback(forget)
-
-    async def wait_pushed(self, names: Iterable[str], timeout: float = 5.0) -> None:
-        """Wait (briefly) for in-flight registration pushes of these jobs to finish.
-
-        A trigger fired right after CreateJob must find the job in the scheduler; a push that
-        fails is the reconciler's to repair, and the fire then records an ERROR run.
-        """
-        pending = [
-            task for name in names if (task := self._latest_push.get(name)) and not task.done()
-        ]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
-
-    def _push(self, what: str, call: Coroutine[Any, Any, bool], name: str) -> None:
-        async def push() -> None:
-            try:
-                await call
-            except GlueError as exc:
-                log.warning(
-                    "could not update the scheduler; the reconciler will",
-                    extra={"change": what, "error": exc.message},
-                )
-
-        task = asyncio.get_running_loop().create_task(push())
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
-        self._track(name, task)
+        self.quota = identity_quotas.JobQuota(
+            db, self.caps.max_jobs_per_identity, jobs, jobs.c.created_by
+        )
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -421,8 +261,6 @@ class JobCatalog:
                         started_by=f"trigger {row.name} (Actions[{index}])",
                     )
 
-    # -- reads -------------------------------------------------------------------------------
-
     def _select_for_update(self, name: str) -> Any:
         query = select(jobs).where(jobs.c.name == name)
         return query.with_for_update() if not self._db.is_sqlite else query
@@ -431,153 +269,6 @@ class JobCatalog:
         return (
             await conn.execute(select(jobs.c.name).where(jobs.c.name == name))
         ).first() is not None
-
-    async def get(self, params: GlueDict) -> glue_pb2.Job:
-        """GetJob.
-
-        Raises:
-            EntityNotFoundException: no such job.
-        """
-        validate_request("GetJob", params)
-        name: str = params["JobName"]
-        async with self._db.read() as conn:
-            row = (await conn.execute(select(jobs.c.definition).where(jobs.c.name == name))).first()
-        if row is None:
-            raise EntityNotFoundException.job(name)
-        return glue_pb2.Job.FromString(row.definition)
-
-    async def get_registration(self, name: str) -> scheduler_pb2.JobRegistration:
-        """The job's current registration (for StartJobRun).
-
-        Raises:
-            EntityNotFoundException: no such job.
-        """
-        cached = self._registrations.get(name)
-        if cached is not None:
-            return cached
-        writes = self._writes.get(name, 0)
-        async with self._db.read() as conn:
-            row = (await conn.execute(select(jobs).where(jobs.c.name == name))).first()
-        if row is None:
-            raise EntityNotFoundException.job(name)
-        current = registration(
-            glue_pb2.Job.FromString(row.definition), row.version, row.incarnation
-        )
-        if self._writes.get(name, 0) == writes:
-            self._remember(current)
-        return current
-
-    async def incarnation(self, name: str) -> str:
-        """The job's incarnation: what the scheduler keeps its per-job state under.
-
-        Raises:
-            EntityNotFoundException: no such job.
-        """
-        async with self._db.read() as conn:
-            value = (
-                await conn.execute(select(jobs.c.incarnation).where(jobs.c.name == name))
-            ).scalar_one_or_none()
-        if value is None:
-            raise EntityNotFoundException.job(name)
-        return str(value)
-
-    async def renew_version(
-        self, stale: scheduler_pb2.JobRegistration, past: int
-    ) -> scheduler_pb2.JobRegistration | None:
-        """Give a job a version beyond ``past`` unless it changed since ``stale`` was read;
-        its registration under the new version (None: it changed, and that change pushes)."""
-        async with self._db.transaction() as conn:
-            version = await version_after(conn, past)
-            result = await conn.execute(
-                update(jobs)
-                .where(jobs.c.name == stale.job.name)
-                .where(jobs.c.version == stale.version)
-                .values(version=version)
-            )
-        if not result.rowcount:
-            return None
-        renewed = registration(stale.job, version, stale.incarnation)
-        self._written(stale.job.name, renewed)
-        return renewed
-
-    async def all_registrations(self) -> list[scheduler_pb2.JobRegistration]:
-        """Every job's registration (for the reconciler)."""
-        async with self._db.read() as conn:
-            rows = (await conn.execute(select(jobs))).all()
-        return [
-            registration(glue_pb2.Job.FromString(r.definition), r.version, r.incarnation)
-            for r in rows
-        ]
-
-    async def get_jobs(self, params: GlueDict) -> tuple[list[glue_pb2.Job], str | None]:
-        """GetJobs: one page of jobs in name order."""
-        validate_request("GetJobs", params)
-        after = decode_token(params.get("NextToken"), "jobs", (str,))
-        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
-        query = select(jobs.c.name, jobs.c.definition).order_by(jobs.c.name).limit(limit + 1)
-        if after is not None:
-            query = query.where(jobs.c.name > str(after[0]))
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        page = rows[:limit]
-        page = page[: limits.fit_page([len(r.definition) for r in page], self.caps)]
-        token = encode_token("jobs", [page[-1].name]) if len(rows) > len(page) else None
-        return [glue_pb2.Job.FromString(r.definition) for r in page], token
-
-    async def list_jobs(self, params: GlueDict) -> tuple[list[str], str | None]:
-        """ListJobs: one page of names in name order, filtered by Tags before paging.
-
-        A job matches the Tags filter when it has every given key with the given value.
-        """
-        validate_request("ListJobs", params)
-        after = decode_token(params.get("NextToken"), "jobs", (str,))
-        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
-        wanted: dict[str, str] = params.get("Tags") or {}
-        cursor = str(after[0]) if after is not None else None
-        names: list[str] = []
-        more = False
-        async with self._db.read() as conn:
-            while True:
-                query = select(jobs.c.name, jobs.c.tags).order_by(jobs.c.name).limit(BATCH)
-                if cursor is not None:
-                    query = query.where(jobs.c.name > cursor)
-                rows = (await conn.execute(query)).all()
-                for row in rows:
-                    if wanted:
-                        tags = json.loads(row.tags)
-                        if any(tags.get(k) != v for k, v in wanted.items()):
-                            continue
-                    if len(names) == limit:
-                        more = True
-                        break
-                    names.append(row.name)
-                if more or len(rows) < BATCH:
-                    break
-                cursor = rows[-1].name
-        return names, encode_token("jobs", [names[-1]]) if more else None
-
-    async def batch_get(self, params: GlueDict) -> tuple[list[glue_pb2.Job], list[str]]:
-        """BatchGetJobs: the jobs found, and the names not found, in the order asked."""
-        validate_request("BatchGetJobs", params)
-        limits.check_batch(params["JobNames"], "JobNames", self.caps)
-        names = list(dict.fromkeys(params["JobNames"]))
-        found: dict[str, bytes] = {}
-        async with self._db.read() as conn:
-            for start in range(0, len(names), BATCH):
-                chunk = names[start : start + BATCH]
-                rows = await conn.execute(
-                    select(jobs.c.name, jobs.c.definition).where(jobs.c.name.in_(chunk))
-                )
-                found.update({r.name: r.definition for r in rows})
-        return (
-            [glue_pb2.Job.FromString(found[n]) for n in names if n in found],
-            [n for n in names if n not in found],
-        )
-
-    async def count(self) -> int:
-        """How many jobs exist."""
-        async with self._db.read() as conn:
-            return int((await conn.execute(select(func.count()).select_from(jobs))).scalar_one())
 
 
 def epoch_now() -> float:

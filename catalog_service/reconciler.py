@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 
-from catalog_service.jobs import JobCatalog, next_version
+from catalog_service.jobs import JobCatalog
+from catalog_service.registration_versions import next_version
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.triggers import TriggerCatalog
 from servicekit.db import Database

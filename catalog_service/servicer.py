@@ -15,10 +15,11 @@ import grpc
 from google.protobuf.message import Message
 
 from catalog_service.access import authorization
+from catalog_service.caller_slots import calls_in_flight, log_streams
 from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog
-from catalog_service.limits import Limits, calls_in_flight, log_streams
+from catalog_service.limits import Limits
 from catalog_service.tags import TagCatalog
 from catalog_service.triggers import TriggerCatalog
 from glue.v1 import glue_pb2, glue_pb2_grpc

@@ -24,6 +24,9 @@ Decisions where Glue leaves room (docs/glue-semantics.md §3c; the definition ru
 - FireTrigger (our extension) fires any trigger but an EVENT one, whatever its state.
 - Trigger.Id is the trigger's name (names are unique and immutable). WorkflowName is stored
   and echoed, but there are no workflows here: it has no effect.
+
+TriggerCatalog's reads are in ``trigger_reads``, its reconciliation with the scheduler in
+``trigger_reconciliation``.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog_service import identity, limits
-from catalog_service.jobs import JobCatalog, next_version, version_after
+from catalog_service import identity, identity_quotas, limits
+from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits
-from catalog_service.pagination import decode_token, encode_token, page_size
+from catalog_service.registration_versions import next_version
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import jobs, triggers
+from catalog_service.trigger_reads import _job_names
+from catalog_service.trigger_reconciliation import TriggerReconciliation, _registration
 from catalog_service.trigger_rules import FIRING_TYPES, check_trigger, normalized
 from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
@@ -57,7 +62,6 @@ from servicekit.errors import (
     EntityNotFoundException,
     GlueError,
     InvalidInputException,
-    ServiceUnavailableException,
 )
 
 log = logging.getLogger(__name__)
@@ -65,28 +69,8 @@ log = logging.getLogger(__name__)
 # A change to a stored trigger, made inside the transaction that records it.
 Mutation = Callable[[AsyncConnection, glue_pb2.Trigger], Awaitable[None]]
 
-DEFAULT_PAGE = 100
-BATCH = 500
 DEFAULT_FIRES = 20
 MAX_FIRES = 200
-
-
-def _shown(row: Any) -> glue_pb2.Trigger:
-    """The trigger as GetTrigger shows it: the pending transitional state, if any."""
-    trigger = glue_pb2.Trigger.FromString(row.definition)
-    if row.pending:
-        trigger.state = row.pending
-    return trigger
-
-
-def _registration(row_definition: bytes, version: int) -> scheduler_pb2.TriggerRegistration:
-    return scheduler_pb2.TriggerRegistration(
-        trigger=glue_pb2.Trigger.FromString(row_definition), version=version
-    )
-
-
-def _job_names(trigger: glue_pb2.Trigger) -> set[str]:
-    return {a.job_name for a in trigger.actions if a.job_name}
 
 
 def _refuse_while_deleting(row: Any) -> None:
@@ -101,7 +85,7 @@ def _refuse_while_deleting(row: Any) -> None:
         )
 
 
-class TriggerCatalog:
+class TriggerCatalog(TriggerReconciliation):
     """The trigger operations."""
 
     def __init__(
@@ -153,29 +137,6 @@ class TriggerCatalog:
                     f"{prefix}Actions[{index}].Arguments",
                     self.caps,
                 )
-
-    async def _row(self, conn: AsyncConnection, name: str, *, lock: bool = False) -> Any:
-        query = select(triggers).where(triggers.c.name == name)
-        if lock and not self._db.is_sqlite:
-            query = query.with_for_update()
-        return (await conn.execute(query)).first()
-
-    async def _load(self, name: str) -> Any:
-        async with self._db.read() as conn:
-            row = await self._row(conn, name)
-        if row is None:
-            raise EntityNotFoundException.trigger(name)
-        return row
-
-    async def _settle(self, name: str, version: int) -> None:
-        """Clear the pending state once the scheduler holds ``version``."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(triggers)
-                .where(triggers.c.name == name)
-                .where(triggers.c.version == version)
-                .values(pending=None)
-            )
 
     async def _change(self, name: str, pending: str, mutate: Mutation) -> glue_pb2.Trigger:
         """Apply ``mutate`` to the stored trigger, mark it pending, push it, settle it.
@@ -241,7 +202,7 @@ class TriggerCatalog:
                     raise AlreadyExistsException(f"Trigger {name} already exists.")
                 await self._require_jobs(conn, _job_names(trigger))
                 await self._check_runs_fit(conn, trigger, "")
-                await limits.check_quota(
+                await identity_quotas.check_quota(
                     conn,
                     triggers.c.created_by,
                     self.caps.max_triggers_per_identity,
@@ -430,174 +391,3 @@ class TriggerCatalog:
             )
         await self._load(name)
         return await self._link.list_trigger_fires(name, limit or DEFAULT_FIRES)
-
-    # -- reads -------------------------------------------------------------------------------
-
-    async def get(self, params: GlueDict) -> glue_pb2.Trigger:
-        """GetTrigger."""
-        validate_request("GetTrigger", params)
-        return _shown(await self._load(params["Name"]))
-
-    async def _scan(
-        self, after: str | None, limit: int, dependent: str | None, tags: dict[str, str]
-    ) -> tuple[list[Any], bool]:
-        """Rows in name order after ``after`` that pass the filters; and whether more exist."""
-        picked: list[Any] = []
-        cursor = after
-        async with self._db.read() as conn:
-            if dependent is not None:
-                # AWS documents that with no trigger able to start the job, all are returned.
-                every = await conn.execute(select(triggers.c.definition))
-                if not any(
-                    dependent in _job_names(glue_pb2.Trigger.FromString(r.definition))
-                    for r in every
-                ):
-                    dependent = None
-            while True:
-                query = select(triggers).order_by(triggers.c.name).limit(BATCH)
-                if cursor is not None:
-                    query = query.where(triggers.c.name > cursor)
-                rows = (await conn.execute(query)).all()
-                for row in rows:
-                    if dependent is not None and dependent not in _job_names(
-                        glue_pb2.Trigger.FromString(row.definition)
-                    ):
-                        continue
-                    if tags:
-                        held = json.loads(row.tags)
-                        if any(held.get(k) != v for k, v in tags.items()):
-                            continue
-                    if len(picked) == limit:
-                        return picked, True
-                    picked.append(row)
-                if len(rows) < BATCH:
-                    return picked, False
-                cursor = rows[-1].name
-
-    async def get_triggers(self, params: GlueDict) -> tuple[list[glue_pb2.Trigger], str | None]:
-        """GetTriggers: a page of triggers in name order (DependentJobName: see module doc)."""
-        validate_request("GetTriggers", params)
-        after = decode_token(params.get("NextToken"), "triggers", (str,))
-        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
-        rows, more = await self._scan(
-            str(after[0]) if after else None, limit, params.get("DependentJobName"), {}
-        )
-        fitting = limits.fit_page([len(r.definition) for r in rows], self.caps)
-        rows, more = rows[:fitting], more or fitting < len(rows)
-        token = encode_token("triggers", [rows[-1].name]) if more else None
-        return [_shown(r) for r in rows], token
-
-    async def list_triggers(self, params: GlueDict) -> tuple[list[str], str | None]:
-        """ListTriggers: names; Tags must all match (applied before paging)."""
-        validate_request("ListTriggers", params)
-        after = decode_token(params.get("NextToken"), "triggers", (str,))
-        limit = page_size(params.get("MaxResults"), DEFAULT_PAGE)
-        rows, more = await self._scan(
-            str(after[0]) if after else None,
-            limit,
-            params.get("DependentJobName"),
-            params.get("Tags") or {},
-        )
-        token = encode_token("triggers", [rows[-1].name]) if more else None
-        return [r.name for r in rows], token
-
-    async def batch_get(self, params: GlueDict) -> tuple[list[glue_pb2.Trigger], list[str]]:
-        """BatchGetTriggers: found triggers and the names not found, in the order asked."""
-        validate_request("BatchGetTriggers", params)
-        limits.check_batch(params["TriggerNames"], "TriggerNames", self.caps)
-        names = list(dict.fromkeys(params["TriggerNames"]))
-        found: dict[str, Any] = {}
-        async with self._db.read() as conn:
-            for start in range(0, len(names), BATCH):
-                chunk = names[start : start + BATCH]
-                for row in await conn.execute(select(triggers).where(triggers.c.name.in_(chunk))):
-                    found[row.name] = row
-        return [_shown(found[n]) for n in names if n in found], [n for n in names if n not in found]
-
-    # -- reconciliation ----------------------------------------------------------------------
-
-    async def reconcile(self, held: list[scheduler_pb2.RegistrationVersion]) -> int:
-        """Make the scheduler's trigger registrations equal the catalog's; returns the pushes.
-
-        ``held`` is what ListRegistrations answered *before* this reads the catalog, so every
-        registration in it belongs to a row committed before that read. Per row: finish a
-        DELETING row (unschedule, then remove it); push a registration the scheduler lacks or
-        holds an older version of; then clear the row's pending state. Registrations of
-        triggers the catalog does not have are unscheduled and deleted.
-
-        One row the scheduler refuses does not stop the others (it is logged and retried next
-        pass); an unreachable scheduler ends the pass.
-
-        Raises:
-            ServiceUnavailableException: the scheduler went away during the pass.
-        """
-        held_by_name = {r.name: r for r in held}
-        async with self._db.read() as conn:
-            rows = (await conn.execute(select(triggers))).all()
-        pushed = 0
-        for row in rows:
-            try:
-                pushed += await self._reconcile_row(row, held_by_name.get(row.name))
-            except ServiceUnavailableException:
-                raise
-            except GlueError as exc:
-                log.warning(
-                    "could not reconcile a trigger; will retry",
-                    extra={"trigger": row.name, "error": exc.message},
-                )
-        names = {r.name for r in rows}
-        for extra in held:
-            if extra.deleted or extra.name in names:
-                continue
-            async with self._db.transaction() as conn:
-                # Created since the read above: its own push (or the next pass) covers it.
-                if await self._row(conn, extra.name) is not None:
-                    continue
-                version = await next_version(conn)
-            await self._link.unschedule(extra.name, version, delete=True)
-            pushed += 1
-        return pushed
-
-    async def _reconcile_row(
-        self, row: Any, current: scheduler_pb2.RegistrationVersion | None
-    ) -> int:
-        """Bring one trigger's registration up to date; returns 1 if something was pushed."""
-        if row.pending == "DELETING":
-            await self._link.unschedule(row.name, row.version, delete=True)
-            async with self._db.transaction() as conn:
-                await conn.execute(
-                    delete(triggers)
-                    .where(triggers.c.name == row.name)
-                    .where(triggers.c.version == row.version)
-                )
-            return 1
-        version = row.version
-        pushed = 0
-        if current is not None and current.version > version:
-            # The scheduler holds a newer version than the catalog ever gave this row: the
-            # clean-up of an "extra" raced a CreateTrigger of the same name (on PostgreSQL a
-            # sequence value is taken before the row commits), or the catalog's database was
-            # restored from a backup. Re-version the row so that its push wins.
-            renewed = await self._renew_version(row, current.version)
-            if renewed is None:
-                return 0  # changed meanwhile; that change pushes itself
-            version = renewed
-        if current is None or current.version < version or current.deleted:
-            await self._link.add_trigger(_registration(row.definition, version))
-            pushed = 1
-        if row.pending:
-            await self._settle(row.name, version)
-        return pushed
-
-    async def _renew_version(self, row: Any, past: int) -> int | None:
-        """Give ``row`` a version beyond ``past`` (what the scheduler holds) unless it changed
-        since it was read."""
-        async with self._db.transaction() as conn:
-            version = await version_after(conn, past)
-            result = await conn.execute(
-                update(triggers)
-                .where(triggers.c.name == row.name)
-                .where(triggers.c.version == row.version)
-                .values(version=version)
-            )
-        return version if result.rowcount else None

@@ -14,11 +14,8 @@ from typing import Any
 
 import grpc
 
-from catalog_service.gateway.sigv4 import (
-    INVALID_TOKEN_MESSAGE,
-    MISSING_TOKEN_MESSAGE,
-    AccessKey,
-)
+from catalog_service.gateway.access_keys import AccessKey
+from catalog_service.gateway.canonical_request import INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE
 from catalog_service.identity import caller
 from servicekit.errors import MissingAuthenticationTokenException, UnrecognizedClientException
 

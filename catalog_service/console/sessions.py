@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from catalog_service.gateway.sigv4 import AccessKey
+from catalog_service.gateway.access_keys import AccessKey
 from catalog_service.identity import Caller
 
 COOKIE = "glue_console_session"

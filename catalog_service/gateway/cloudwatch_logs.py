@@ -23,26 +23,36 @@ answered UnknownOperationException naming what is served. FilterLogEvents' filte
 takes plain terms and "quoted phrases" (all must occur); CloudWatch's JSON and
 space-delimited patterns are refused. Streams of several runs are searched one run after
 another (by run id), not interleaved by time.
+
+Request checks, errors, tokens and the shapes of the answers are in ``cloudwatch_logs_shapes``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import json
 import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from botocore.model import ServiceModel
-
 from catalog_service.access import authorization
+from catalog_service.gateway.cloudwatch_logs_shapes import (
+    BAD_TOKEN,
+    EVENT_OVERHEAD_BYTES,
+    LogsError,
+    _decode,
+    _encode,
+    _filter,
+    _Group,
+    _invalid,
+    _ms,
+    _page_bytes,
+    _run_prefix,
+    _stream_entry,
+    logs_model,
+    validate,
+)
 from catalog_service.job_runs import JobRunCatalog
-from catalog_service.validation.model import ModelValidator, builtin_model
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary import log_groups
@@ -55,7 +65,6 @@ OPERATIONS = ("GetLogEvents", "FilterLogEvents", "DescribeLogStreams", "Describe
 # AWS's page limits: events per page (the model's limit max) and bytes per page.
 MAX_EVENTS = 10_000
 MAX_PAGE_BYTES = 1_048_576
-EVENT_OVERHEAD_BYTES = 26
 # DescribeLogStreams / DescribeLogGroups: the model's limit max, also the default.
 MAX_DESCRIBE = 50
 # Runs looked at per database page when a search spans a whole group.
@@ -63,82 +72,8 @@ RUN_PAGE = 100
 
 GROUP_NOT_FOUND = "The specified log group does not exist."
 STREAM_NOT_FOUND = "The specified log stream does not exist."
-BAD_TOKEN = "The specified nextToken is invalid."
 _TOKEN = re.compile(r"([fb])/(\d{1,20})/s")
 _LOG_GROUP_ARN = re.compile(r"arn:[^:]+:logs:[^:]*:[^:]*:log-group:([^:]+)(?::\*)?")
-
-
-class LogsError(Exception):
-    """An error CloudWatch Logs would answer: its code and message (HTTP 400)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        """Code is AWS's exception name, e.g. ResourceNotFoundException."""
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _invalid(message: str) -> LogsError:
-    return LogsError("InvalidParameterException", message)
-
-
-@functools.cache
-def logs_model() -> ServiceModel:
-    """botocore's CloudWatch Logs model, from the pinned botocore's own data only."""
-    return builtin_model("logs")
-
-
-@functools.cache
-def _validator() -> ModelValidator:
-    # Glue's validator, given the logs model: the same checks and messages.
-    return ModelValidator(logs_model())
-
-
-def validate(operation: str, params: Mapping[str, Any]) -> None:
-    """Check a request against the logs model (types, lengths, patterns, ranges, enums).
-
-    Raises:
-        LogsError: InvalidParameterException naming the first member at fault.
-    """
-    found = _validator().check(operation, params)
-    if found:
-        first = found[0]
-        raise _invalid(f"{'.'.join(str(p) for p in first.path) or operation}: {first.text}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    """A log group: its name, the group prefix (a LogGroupName), and the run stream it holds."""
-
-    name: str
-    prefix: str
-    stream: str
-
-    @property
-    def arn(self) -> str:
-        """The group as policies and DescribeLogGroups' ``arn`` name it."""
-        return authorization.log_group_arn(self.name) + ":*"
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _run_prefix(run: glue_pb2.JobRun) -> str:
-    # Runs from before LogGroupName held the prefix hold a file path: Spark's by default.
-    name = run.log_group_name
-    return name if name in log_groups.GROUP_PREFIXES else log_groups.SPARK_GROUP_PREFIX
-
-
-def _encode(value: object) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
-
-
-def _decode(token: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error):
-        raise _invalid(BAD_TOKEN) from None
 
 
 class CloudWatchLogs:
@@ -477,49 +412,3 @@ class CloudWatchLogs:
         if start + limit < len(groups):
             answer["nextToken"] = _encode(start + limit)
         return answer
-
-
-def _stream_entry(group: _Group, run: glue_pb2.JobRun) -> dict[str, Any]:
-    started = run.started_on.ToMilliseconds()
-    last = (
-        run.completed_on.ToMilliseconds()
-        if run.HasField("completed_on")
-        else run.last_modified_on.ToMilliseconds() or started
-    )
-    return {
-        "logStreamName": run.id,
-        "creationTime": started,
-        "firstEventTimestamp": started,
-        "lastEventTimestamp": last,
-        "lastIngestionTime": last,
-        "arn": authorization.log_stream_arn(group.name, run.id),
-        "storedBytes": 0,
-    }
-
-
-def _page_bytes(events: list[scheduler_pb2.RunLogEvent]) -> int:
-    return sum(len(e.message.encode()) + EVENT_OVERHEAD_BYTES for e in events)
-
-
-_TERM = re.compile(r'"([^"]*)"|(\S+)')
-
-
-def _filter(pattern: str) -> Callable[[str], bool] | None:
-    """FilterLogEvents' filterPattern for plain terms: every term must occur in the message.
-
-    Raises:
-        LogsError: a JSON (``{``), space-delimited (``[``), optional (``?``) or excluded
-            (``-``) term, which this service does not evaluate.
-    """
-    if not pattern.strip():
-        return None
-    terms = []
-    for quoted, bare in _TERM.findall(pattern):
-        term = quoted if quoted else bare
-        if not quoted and term[:1] in ("{", "[", "?", "-", "%"):
-            raise _invalid(
-                f"filterPattern {pattern!r}: only plain terms and quoted phrases are "
-                "supported here (no JSON, space-delimited, ?, - or regular-expression terms)."
-            )
-        terms.append(term)
-    return lambda message: all(term in message for term in terms)

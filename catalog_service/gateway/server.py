@@ -1,5 +1,8 @@
 """HttpGateway: Glue's AWS JSON 1.1 protocol over HTTP, served by the catalog's own servicer.
 
+(One file a little over 400 lines: the request pipeline whose six steps are listed below is
+one job, and a tenth of the file is this docstring.)
+
 Every request is ``POST`` with ``X-Amz-Target: AWSGlue.<Operation>``, or
 ``Logs_20140328.<Operation>`` for the CloudWatch Logs operations over the runs' output
 (``cloudwatch_logs.py``; signed for the ``logs`` service, verified the same way). The gateway
@@ -60,7 +63,14 @@ from typing import Any
 from aiohttp import web
 
 from catalog_service import identity
-from catalog_service.gateway import cloudwatch_logs, sigv4, wire
+from catalog_service.gateway import (
+    canonical_request,
+    cloudwatch_logs,
+    cloudwatch_logs_shapes,
+    sigv4,
+    wire,
+)
+from catalog_service.gateway.access_keys import AccessKey, load_access_keys
 from catalog_service.gateway.replay import Claim, ReplayCache
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.servicer import UNARY_METHODS, GlueOperations, Operation
@@ -130,7 +140,7 @@ class HttpGateway:
         operations: GlueOperations,
         listen: str,
         *,
-        access_keys: Mapping[str, sigv4.AccessKey] | None,
+        access_keys: Mapping[str, AccessKey] | None,
         ssl_context: ssl.SSLContext | None = None,
         insecure: bool = False,
         replay_cache_entries: int = REPLAY_CACHE_ENTRIES,
@@ -246,14 +256,14 @@ class HttpGateway:
                 params = wire.decode_request(operation, caller.body)
                 output = await self._call(operation, params, caller.identity)
                 status, payload = 200, wire.encode_output(operation, output)
-        except cloudwatch_logs.LogsError as exc:
+        except cloudwatch_logs_shapes.LogsError as exc:
             status, payload = 400, wire.encode_error(exc.code, exc.message)
         except GlueError as exc:
             status = 500 if isinstance(exc, InternalServiceException) else 400
             payload = wire.encode_error(exc.reason, exc.message)
         except _ClientError as exc:
             status, payload = exc.status, wire.encode_error(exc.code, exc.message)
-        except sigv4.AuthError as exc:
+        except canonical_request.AuthError as exc:
             status = 403 if exc.code == "MissingAuthenticationTokenException" else 400
             payload = wire.encode_error(exc.code, exc.message)
         except wire.SerializationError as exc:
@@ -346,7 +356,7 @@ class HttpGateway:
         return json.dumps(output, separators=(",", ":")).encode()
 
     async def _authenticate(
-        self, request: web.Request, operation: str, *, service: str = sigv4.SERVICE
+        self, request: web.Request, operation: str, *, service: str = canonical_request.SERVICE
     ) -> _Caller:
         """Judge the headers, then read the body and verify the signature over it.
 
@@ -363,7 +373,7 @@ class HttpGateway:
         verified = signed.verify(body)
         if (
             self._replays is not None
-            and service == sigv4.SERVICE
+            and service == canonical_request.SERVICE
             and not operation.startswith(_READ_ONLY_PREFIXES)
         ):
             # Claimed before the operation runs: a failing operation uses its signature up too.
@@ -430,6 +440,6 @@ class _Caller:
     body: bytes
 
 
-def load_keys(path: Path | None) -> dict[str, sigv4.AccessKey] | None:
+def load_keys(path: Path | None) -> dict[str, AccessKey] | None:
     """The access keys of a keys file; None (no verification) without one."""
-    return None if path is None else sigv4.load_access_keys(path)
+    return None if path is None else load_access_keys(path)

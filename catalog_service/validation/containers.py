@@ -11,14 +11,22 @@ from catalog_service.validation.violations import (
     _NONE,
     Issues,
     Violation,
-    _broken,
     _count,
     _key_segment,
     _kind,
+    _length_issues,
     _member_segment,
     _one,
     _wrong_type,
 )
+
+
+def _items(bound: str, n: int) -> str:
+    return f"must contain {bound} {_count(n, 'item')}"
+
+
+def _entries(bound: str, n: int) -> str:
+    return f"must contain {bound} {_count(n, 'entry', 'entries')}"
 
 
 class _List(_Validator):
@@ -36,19 +44,9 @@ class _List(_Validator):
     def check(self, value: object) -> Issues:
         if not isinstance(value, list | tuple):
             return _wrong_type("a list", value)
-        size = len(value)
-        if size < self._min:
-            return _broken(
-                f"must contain at least {_count(self._min, 'item')} (got {size})",
-                f"Member must have length greater than or equal to {self._min}",
-                value,
-            )
-        if self._max is not None and size > self._max:
-            return _broken(
-                f"must contain at most {_count(self._max, 'item')} (got {size})",
-                f"Member must have length less than or equal to {self._max}",
-                value,
-            )
+        issues = _length_issues(len(value), self._min, self._max, value, _items)
+        if issues is not None:
+            return issues
         check = self._member.check
         found: list[Violation] = []
         for index, item in enumerate(value):
@@ -76,19 +74,9 @@ class _Map(_Validator):
     def check(self, value: object) -> Issues:
         if not isinstance(value, dict):
             return _wrong_type("an object", value)
-        size = len(value)
-        if size < self._min:
-            return _broken(
-                f"must contain at least {_count(self._min, 'entry', 'entries')} (got {size})",
-                f"Member must have length greater than or equal to {self._min}",
-                value,
-            )
-        if self._max is not None and size > self._max:
-            return _broken(
-                f"must contain at most {_count(self._max, 'entry', 'entries')} (got {size})",
-                f"Member must have length less than or equal to {self._max}",
-                value,
-            )
+        issues = _length_issues(len(value), self._min, self._max, value, _entries)
+        if issues is not None:
+            return issues
         check_key = self._key.check
         check_value = self._value.check
         found: list[Violation] = []

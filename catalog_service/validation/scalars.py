@@ -22,6 +22,7 @@ from catalog_service.validation.violations import (
     _count,
     _echo,
     _java_double,
+    _length_issues,
     _number,
     _one,
     _wrong_type,
@@ -118,23 +119,14 @@ class _String(_Validator):
         # len() counts code points, which is what the model's lengths count
         # (docs/glue-semantics.md §2).
         length = len(value)
-        if length < self._min:
-            if length == 0 and self._non_empty and self._model_min == 0:
-                # Required by the model but with no minimum length: not a framework constraint.
-                return _one("must not be empty")
-            return _broken(
-                f"must be at least {_count(self._min, 'character')} long (got {length})",
-                f"Member must have length greater than or equal to {self._min}",
-                value,
-                sensitive=self._sensitive,
-            )
-        if self._max is not None and length > self._max:
-            return _broken(
-                f"must be at most {_count(self._max, 'character')} long (got {length})",
-                f"Member must have length less than or equal to {self._max}",
-                value,
-                sensitive=self._sensitive,
-            )
+        if length == 0 and self._non_empty and self._model_min == 0:
+            # Required by the model but with no minimum length: not a framework constraint.
+            return _one("must not be empty")
+        issues = _length_issues(
+            length, self._min, self._max, value, _characters, sensitive=self._sensitive
+        )
+        if issues is not None:
+            return issues
         if self._enum_set is not None and value not in self._enum_set:
             shown = "the value" if self._sensitive else _echo(value)
             return _broken(
@@ -248,6 +240,10 @@ class _Document(_Validator):
 
     def check(self, value: object) -> Issues:
         return _NONE
+
+
+def _characters(bound: str, n: int) -> str:
+    return f"must be {bound} {_count(n, 'character')} long"
 
 
 def _compile_pattern(java: str) -> Callable[[str], object]:

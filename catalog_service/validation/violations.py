@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -206,6 +206,37 @@ def _one(text: str) -> Issues:
 def _broken(text: str, constraint: str, value: object, *, sensitive: bool = False) -> Issues:
     """A model constraint broken: our text for the record, AWS's words for the message."""
     return (Violation((), text, constraint=constraint, value=value, sensitive=sensitive),)
+
+
+def _length_issues(
+    size: int,
+    low: int,
+    high: int | None,
+    value: object,
+    must: Callable[[str, int], str],
+    *,
+    sensitive: bool = False,
+) -> Issues | None:
+    """The broken length constraint when ``size`` is outside ``low``..``high``, else None.
+
+    Strings, lists and maps share AWS's words; ``must("at least", n)`` phrases our text for
+    what is counted ("must contain at least 2 items").
+    """
+    if size < low:
+        return _broken(
+            f"{must('at least', low)} (got {size})",
+            f"Member must have length greater than or equal to {low}",
+            value,
+            sensitive=sensitive,
+        )
+    if high is not None and size > high:
+        return _broken(
+            f"{must('at most', high)} (got {size})",
+            f"Member must have length less than or equal to {high}",
+            value,
+            sensitive=sensitive,
+        )
+    return None
 
 
 def _java_text(value: object) -> str:

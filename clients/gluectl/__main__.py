@@ -64,13 +64,8 @@ from collections.abc import Sequence
 import argcomplete
 
 from clients.glue_client import WaitTimeoutError
-from clients.gluectl.commands import (
-    DEFAULT_ENDPOINT,
-    ExitCode,
-    UsageError,
-    build_parser,
-    run,
-)
+from clients.gluectl.command_kit import ExitCode, UsageError
+from clients.gluectl.commands import DEFAULT_ENDPOINT, build_parser, run
 from clients.gluectl.output import Output
 from servicekit.errors import GlueError, ServiceUnavailableException
 

@@ -12,7 +12,8 @@ import grpc
 import pytest
 
 from catalog_service import identity
-from catalog_service.limits import CallerSlots, Limits, log_streams
+from catalog_service.caller_slots import CallerSlots, log_streams
+from catalog_service.limits import Limits
 from glue.v1 import glue_pb2
 from servicekit.errors import ResourceNumberLimitExceededException, ThrottlingException
 from tests.conftest import Stack

@@ -12,7 +12,7 @@ from catalog_service.console.sessions import (
     SessionStore,
 )
 from catalog_service.console.views import next_fires
-from catalog_service.gateway.sigv4 import AccessKey
+from catalog_service.gateway.access_keys import AccessKey
 
 
 def _conditional(name: str, watched: list[str], started: str) -> dict[str, object]:

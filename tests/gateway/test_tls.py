@@ -16,8 +16,8 @@ import trustme
 from botocore.config import Config
 from botocore.exceptions import SSLError
 
+from catalog_service.gateway.access_keys import AccessKey
 from catalog_service.gateway.server import HttpGateway
-from catalog_service.gateway.sigv4 import AccessKey
 from catalog_service.job_bookmarks import JobBookmarkCatalog
 from catalog_service.job_runs import JobRunCatalog
 from catalog_service.jobs import JobCatalog

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from clients.gluectl import commands
+from clients.gluectl import commands, triggers
 from clients.gluectl.__main__ import main
 
 NOWHERE = "127.0.0.1:1"
@@ -93,7 +93,7 @@ def test_fire_times(
 def test_default_start_is_now(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(commands, "_now", lambda: datetime(2026, 2, 27, 23, 59, 30, tzinfo=UTC))
+    monkeypatch.setattr(triggers, "_now", lambda: datetime(2026, 2, 27, 23, 59, 30, tzinfo=UTC))
     code, out, _ = gluectl(capsys, "triggers", "next", "cron(0 0 1 * ? *)", "-n", "3")
     assert code == 0
     assert rows(out) == [

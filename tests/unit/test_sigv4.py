@@ -18,14 +18,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
 
-from catalog_service.gateway.sigv4 import (
-    SIGNATURE_MISMATCH_MESSAGE,
-    AccessKey,
-    AuthError,
-    load_access_keys,
-    parse_key_id,
-    verify,
-)
+from catalog_service.gateway.access_keys import AccessKey, load_access_keys
+from catalog_service.gateway.authorization_header import parse_key_id
+from catalog_service.gateway.canonical_request import SIGNATURE_MISMATCH_MESSAGE, AuthError
+from catalog_service.gateway.sigv4 import verify
 
 ENDPOINT = "http://localhost:8080"
 # botocore's clock returns naive UTC; the verifier's `now` is aware.
