@@ -75,7 +75,7 @@ async def echo_figure(
         )
     figure.note = f"{concurrency} in flight over {channels} channel(s), 64-byte payload"
     if insert:
-        figure.note += "; AsyncSession per call, pool 10+10 like the services"
+        figure.note += "; AsyncSession per call, pool 30 (no overflow) like the services"
     return figure
 
 

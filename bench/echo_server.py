@@ -5,7 +5,7 @@ service (``/bench.Echo/Echo``) is registered with a generic handler and no seria
 requests and responses are raw bytes and no proto files are involved. With ``--database-url``
 (``postgresql+asyncpg://...``) each call opens an ``AsyncSession``, adds one row of a tiny
 declarative model and commits - the cost the benchmark's "echo + ORM insert" baseline names
-(README, Benchmark). The engine's pool matches the services' (``pool_size=10, max_overflow=10``).
+(README, Benchmark). The engine's pool matches the services' (``pool_size=30, max_overflow=0``).
 
 The standard health service reports SERVING once the table exists; SIGTERM stops the server.
 """
@@ -46,7 +46,7 @@ async def serve(listen: str, database_url: str | None) -> None:
     """Serve until SIGTERM or SIGINT."""
     engine: AsyncEngine | None = None
     if database_url:
-        engine = create_async_engine(database_url, pool_size=10, max_overflow=10)
+        engine = create_async_engine(database_url, pool_size=30, max_overflow=0)
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -55,7 +55,7 @@ async def uncancellable(awaitable: Awaitable[T]) -> T:
 class Database:
     """One engine and the transaction discipline every query goes through."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 30) -> None:
         parsed = make_url(url)
         self.url = url
         self.dialect = parsed.get_backend_name()
@@ -81,7 +81,10 @@ class Database:
             self._sqlite_writer = None
             # No pre-ping: it costs a round trip per checkout; a dropped connection fails
             # one call (the pool then replaces it) and clients retry UNAVAILABLE.
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+            # No overflow: an overflow connection is closed when it is given back, so bursts
+            # (a batch of admissions answered at once) opened and closed ~40 connections a
+            # second, each a new server process; callers past the pool wait for a connection.
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
         else:
             raise ValueError(
                 f"unsupported database URL {parsed.render_as_string(hide_password=True)}: "
