@@ -23,6 +23,7 @@ from clients.credentials import Credentials, metadata_interceptors
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from scheduler_service.app import SchedulerApp
 from scheduler_service.settings import SchedulerSettings
+from servicekit.db import Database
 from tests.helpers.databases import (
     CATALOG,
     SCHEDULER,
@@ -111,6 +112,17 @@ async def database_urls(
         yield url, url
     finally:
         await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def scheduler_db(database_urls: tuple[str, str]) -> AsyncIterator[Database]:
+    """The test's own scheduler database (already migrated), for tests that drive the
+    scheduler's stores directly (tests/helpers/scheduler_store.py); disposed at the end."""
+    db = Database(database_urls[1])
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 @dataclass

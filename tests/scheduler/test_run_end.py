@@ -6,28 +6,23 @@ two replicas' stores on it; no process is started."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary.run_states import JobRunState
-from scheduler_service import registry
-from scheduler_service.app import MIGRATIONS
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
-from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_end import RunEnd
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox
 from servicekit.db import Database
-from servicekit.migrations import upgrade_to_head
+from tests.helpers.scheduler_store import add_job, admit, run_store
 
 
 @dataclass
@@ -40,55 +35,20 @@ class Replicas:
 
 
 @pytest.fixture
-async def replicas(database_urls: tuple[str, str], tmp_path: Path) -> AsyncIterator[Replicas]:
-    db = Database(database_urls[1])
-    await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
-
+async def replicas(scheduler_db: Database, tmp_path: Path) -> Replicas:
     def replica(name: str) -> tuple[RunStore, RunEnd]:
-        store = RunStore(
-            db,
-            EventFeed(db),
-            tmp_path / name,
-            replica=Replica(replica_id=name, site=f"site-{name}"),
-        )
-        firing = Firing(db, store, misfire_grace_seconds=60, slots=ProcessSlots(1))
+        store = run_store(scheduler_db, tmp_path / name, name, site=f"site-{name}")
+        firing = Firing(scheduler_db, store, misfire_grace_seconds=60, slots=ProcessSlots(1))
         return store, RunEnd(store, firing)
 
     mine, mine_end = replica("mine")
     other, other_end = replica("other")
-    try:
-        yield Replicas(db, mine, mine_end, other, other_end)
-    finally:
-        await db.dispose()
+    return Replicas(scheduler_db, mine, mine_end, other, other_end)
 
 
-async def add_job(db: Database, name: str, max_concurrent_runs: int) -> None:
-    job = glue_pb2.Job(
-        name=name,
-        role="arn:aws:iam::123456789012:role/test",
-        command=glue_pb2.JobCommand(name="pythonshell", script_location="/bin/true"),
-        execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=max_concurrent_runs),
-        job_run_queuing_enabled=True,
-    )
-    async with db.transaction() as conn:
-        await registry.upsert_job(
-            conn, scheduler_pb2.JobRegistration(job=job, version=1, incarnation=name)
-        )
-
-
-async def admit(store: RunStore, job: str, run_id: str, *, slot: bool) -> Admitted:
-    [admitted] = await store.admit_many(
-        [
-            Admission(
-                registration=scheduler_pb2.JobRegistration(),
-                run_id=run_id,
-                request={"JobName": job},
-                process_slot_reserved=slot,
-            )
-        ]
-    )
-    assert isinstance(admitted, Admitted), admitted
-    return admitted
+async def add_queuing_job(db: Database, name: str, max_concurrent_runs: int) -> None:
+    """A job whose runs beyond ``max_concurrent_runs`` wait (JobRunQueuingEnabled)."""
+    await add_job(db, name, max_concurrent_runs=max_concurrent_runs, job_run_queuing_enabled=True)
 
 
 async def events(db: Database) -> list[tuple[str, str]]:
@@ -101,7 +61,7 @@ async def events(db: Database) -> list[tuple[str, str]]:
 async def test_an_admission_into_a_slot_records_the_launch_and_one_event(
     replicas: Replicas,
 ) -> None:
-    await add_job(replicas.db, "job", 2)
+    await add_queuing_job(replicas.db, "job", 2)
     started = await admit(replicas.mine, "job", "jr_started", slot=True)
     waiting = await admit(replicas.mine, "job", "jr_waiting", slot=False)
     run = started.run
@@ -123,8 +83,8 @@ async def test_an_admission_into_a_slot_records_the_launch_and_one_event(
 async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_runs(
     replicas: Replicas,
 ) -> None:
-    await add_job(replicas.db, "one", 1)  # one at a time: its second run queues
-    await add_job(replicas.db, "many", 5)
+    await add_queuing_job(replicas.db, "one", 1)  # one at a time: its second run queues
+    await add_queuing_job(replicas.db, "many", 5)
     first = await admit(replicas.mine, "one", "jr_1", slot=True)
     await admit(replicas.mine, "one", "jr_2", slot=False)
     await admit(replicas.mine, "many", "jr_3", slot=False)
@@ -167,7 +127,7 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
 
 
 async def test_a_run_end_is_fenced_and_written_once(replicas: Replicas) -> None:
-    await add_job(replicas.db, "job", 3)
+    await add_queuing_job(replicas.db, "job", 3)
     await admit(replicas.mine, "job", "jr_mine", slot=True)
     with pytest.raises(NotOwnerError):
         await replicas.other_end.finish("jr_mine", JobRunState.FAILED, "not mine", free_slots=1)
@@ -193,7 +153,7 @@ async def test_glue_progression_starting_running_end_whichever_writes_running(
     """Glue's STARTING -> RUNNING -> end: RUNNING written by the batch once the process
     started, or - for a trivial run whose end comes first - by the end's own transaction,
     just before the end; a process that could not start goes STARTING -> ERROR."""
-    await add_job(replicas.db, "job", 10)
+    await add_queuing_job(replicas.db, "job", 10)
     for run_id in ("jr_batched", "jr_trivial", "jr_error", "jr_other"):
         admitted = await admit(replicas.mine, "job", run_id, slot=True)
         assert admitted.event.run.job_run_state == "STARTING"  # StartRun's answer
@@ -224,7 +184,7 @@ async def test_glue_progression_starting_running_end_whichever_writes_running(
 
 
 async def test_a_queued_run_goes_waiting_starting_running_end(replicas: Replicas) -> None:
-    await add_job(replicas.db, "job", 10)
+    await add_queuing_job(replicas.db, "job", 10)
     await admit(replicas.mine, "job", "jr_first", slot=True)
     await admit(replicas.mine, "job", "jr_queued", slot=False)
     # The first run's end promotes the queued one into its slot, STARTING.
@@ -249,7 +209,7 @@ async def test_a_stream_gets_local_commits_from_memory_and_the_rest_in_order(
 ) -> None:
     """The feed hands this process's commits over without a read; an event another replica
     committed in between is read from the table, so the stream stays in sequence order."""
-    await add_job(replicas.db, "job", 10)
+    await add_queuing_job(replicas.db, "job", 10)
     feed = EventFeed(replicas.db)
     mine = RunStore(
         replicas.db, feed, Path("unused"), replica=Replica(replica_id="mine", site="site-mine")

@@ -11,14 +11,15 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from scheduler_service.commands import RUNTIME_DIR, CommandSettings, plan_launch
 from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
 from scheduler_service.runner import SUPERVISOR_SCRIPT, LaunchError, ProcessRunner
+from tests.helpers.stand_in_scheduler import launch_then_end_scheduler
 
-REPO = Path(__file__).resolve().parents[2]
 GRACE = 0.5
 
 
@@ -545,44 +546,19 @@ async def test_adopt_unknown_run_is_none(runner: ProcessRunner) -> None:
     assert await runner.adopt("jr_unknown") is None
 
 
-# A stand-in for the scheduler: launches one run, prints the supervisor's pid, then either
-# returns from asyncio.run (a graceful exit) or hangs until killed.
-SCHEDULER = """
-import asyncio, sys
-from scheduler_service.runner import ProcessRunner
-
-async def main() -> None:
-    runs_dir, run_id, mode, *argv = sys.argv[1:]
-    handle = await ProcessRunner(runs_dir).launch(run_id, argv, None)
-    print(handle.supervisor_pid, flush=True)
-    if mode == "hang":
-        await asyncio.sleep(60)
-
-asyncio.run(main())
-"""
-
-
 @pytest.mark.parametrize("how", ["exit", "kill-9"])
 async def test_scheduler_exit_or_kill_does_not_end_the_run(
-    runs_dir: Path, tmp_path: Path, job_env: dict[str, str], how: str
+    runs_dir: Path, tmp_path: Path, job_env: dict[str, str], how: Literal["exit", "kill-9"]
 ) -> None:
     script = write_script(tmp_path, WAIT_FOR_RELEASE)
     argv = build_argv(pythonshell(script), "job-1", "jr_survive", {}, sys.executable)
-    scheduler = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SCHEDULER, str(runs_dir), "jr_survive",
-        "exit" if how == "exit" else "hang", *argv,
-        stdout=asyncio.subprocess.PIPE, env=job_env, cwd=REPO, start_new_session=True,
-    )  # fmt: skip
-    assert scheduler.stdout is not None
-    supervisor_pid = int(await scheduler.stdout.readline())
-    await wait_for_file(tmp_path / "ready")
-    if how == "kill-9":
-        os.killpg(scheduler.pid, signal.SIGKILL)  # the scheduler and its whole process group
-    assert await scheduler.wait() == (0 if how == "exit" else -signal.SIGKILL)
+    ended = await launch_then_end_scheduler(
+        runs_dir, "jr_survive", argv, how, ready=tmp_path / "ready", env=job_env
+    )
 
     adopted = await ProcessRunner(runs_dir).adopt("jr_survive")
     assert isinstance(adopted, RunningProcess)
-    assert adopted.supervisor_pid == supervisor_pid
+    assert adopted.supervisor_pid == ended.supervisor_pid
     (tmp_path / "release").touch()
     assert (await adopted.wait()).kind is OutcomeKind.SUCCEEDED
 
