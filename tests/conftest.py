@@ -7,6 +7,7 @@ database each (both services share it, as a production deployment may).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -282,7 +283,27 @@ async def stack(
     try:
         yield s
     finally:
-        await s.close()
+        await _close_watched(s)
+
+
+# A stack stops in a second or two; pytest's timeout (120 s) ends a test whose teardown hangs
+# with the stack of the loop's thread only, which does not say which task is stuck.
+STACK_CLOSE_REPORT_SECONDS = 30.0
+
+
+async def _close_watched(s: Stack) -> None:
+    """``s.close()``; if it is still running after STACK_CLOSE_REPORT_SECONDS, print where
+    every task waits (to the test's captured stderr) and go on waiting."""
+    closing = asyncio.ensure_future(s.close())
+    done, _ = await asyncio.wait({closing}, timeout=STACK_CLOSE_REPORT_SECONDS)
+    if not done:
+        print(
+            f"the stack is still stopping after {STACK_CLOSE_REPORT_SECONDS:g} s; its tasks:",
+            file=sys.stderr,
+        )
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+    await closing
 
 
 def _fields(settings: SchedulerSettings) -> dict[str, object]:
