@@ -22,7 +22,8 @@ from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox
 from servicekit.db import Database
-from tests.helpers.scheduler_store import add_job, admit, run_store
+from tests.helpers.scheduler_store import add_job as register_job
+from tests.helpers.scheduler_store import admit, run_store
 
 
 @dataclass
@@ -46,9 +47,11 @@ async def replicas(scheduler_db: Database, tmp_path: Path) -> Replicas:
     return Replicas(scheduler_db, mine, mine_end, other, other_end)
 
 
-async def add_queuing_job(db: Database, name: str, max_concurrent_runs: int) -> None:
+async def add_job(db: Database, name: str, max_concurrent_runs: int) -> None:
     """A job whose runs beyond ``max_concurrent_runs`` wait (JobRunQueuingEnabled)."""
-    await add_job(db, name, max_concurrent_runs=max_concurrent_runs, job_run_queuing_enabled=True)
+    await register_job(
+        db, name, max_concurrent_runs=max_concurrent_runs, job_run_queuing_enabled=True
+    )
 
 
 async def events(db: Database) -> list[tuple[str, str]]:
@@ -61,7 +64,7 @@ async def events(db: Database) -> list[tuple[str, str]]:
 async def test_an_admission_into_a_slot_records_the_launch_and_one_event(
     replicas: Replicas,
 ) -> None:
-    await add_queuing_job(replicas.db, "job", 2)
+    await add_job(replicas.db, "job", 2)
     started = await admit(replicas.mine, "job", "jr_started", slot=True)
     waiting = await admit(replicas.mine, "job", "jr_waiting", slot=False)
     run = started.run
@@ -83,8 +86,8 @@ async def test_an_admission_into_a_slot_records_the_launch_and_one_event(
 async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_runs(
     replicas: Replicas,
 ) -> None:
-    await add_queuing_job(replicas.db, "one", 1)  # one at a time: its second run queues
-    await add_queuing_job(replicas.db, "many", 5)
+    await add_job(replicas.db, "one", 1)  # one at a time: its second run queues
+    await add_job(replicas.db, "many", 5)
     first = await admit(replicas.mine, "one", "jr_1", slot=True)
     await admit(replicas.mine, "one", "jr_2", slot=False)
     await admit(replicas.mine, "many", "jr_3", slot=False)
@@ -127,7 +130,7 @@ async def test_a_run_end_promotes_into_the_slot_it_frees_within_max_concurrent_r
 
 
 async def test_a_run_end_is_fenced_and_written_once(replicas: Replicas) -> None:
-    await add_queuing_job(replicas.db, "job", 3)
+    await add_job(replicas.db, "job", 3)
     await admit(replicas.mine, "job", "jr_mine", slot=True)
     with pytest.raises(NotOwnerError):
         await replicas.other_end.finish("jr_mine", JobRunState.FAILED, "not mine", free_slots=1)
@@ -153,7 +156,7 @@ async def test_glue_progression_starting_running_end_whichever_writes_running(
     """Glue's STARTING -> RUNNING -> end: RUNNING written by the batch once the process
     started, or - for a trivial run whose end comes first - by the end's own transaction,
     just before the end; a process that could not start goes STARTING -> ERROR."""
-    await add_queuing_job(replicas.db, "job", 10)
+    await add_job(replicas.db, "job", 10)
     for run_id in ("jr_batched", "jr_trivial", "jr_error", "jr_other"):
         admitted = await admit(replicas.mine, "job", run_id, slot=True)
         assert admitted.event.run.job_run_state == "STARTING"  # StartRun's answer
@@ -184,7 +187,7 @@ async def test_glue_progression_starting_running_end_whichever_writes_running(
 
 
 async def test_a_queued_run_goes_waiting_starting_running_end(replicas: Replicas) -> None:
-    await add_queuing_job(replicas.db, "job", 10)
+    await add_job(replicas.db, "job", 10)
     await admit(replicas.mine, "job", "jr_first", slot=True)
     await admit(replicas.mine, "job", "jr_queued", slot=False)
     # The first run's end promotes the queued one into its slot, STARTING.
@@ -209,7 +212,7 @@ async def test_a_stream_gets_local_commits_from_memory_and_the_rest_in_order(
 ) -> None:
     """The feed hands this process's commits over without a read; an event another replica
     committed in between is read from the table, so the stream stays in sequence order."""
-    await add_queuing_job(replicas.db, "job", 10)
+    await add_job(replicas.db, "job", 10)
     feed = EventFeed(replicas.db)
     mine = RunStore(
         replicas.db, feed, Path("unused"), replica=Replica(replica_id="mine", site="site-mine")
