@@ -7,6 +7,7 @@ database each (both services share it, as a production deployment may).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from clients.credentials import Credentials, metadata_interceptors
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from scheduler_service.app import SchedulerApp
 from scheduler_service.settings import SchedulerSettings
+from servicekit.db import Database
 from tests.helpers.databases import (
     CATALOG,
     SCHEDULER,
@@ -111,6 +113,17 @@ async def database_urls(
         yield url, url
     finally:
         await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def scheduler_db(database_urls: tuple[str, str]) -> AsyncIterator[Database]:
+    """The test's own scheduler database (already migrated), for tests that drive the
+    scheduler's stores directly (tests/helpers/scheduler_store.py); disposed at the end."""
+    db = Database(database_urls[1])
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 @dataclass
@@ -270,7 +283,33 @@ async def stack(
     try:
         yield s
     finally:
-        await s.close()
+        await _close_watched(s)
+
+
+# A stack stops in a second or two; pytest's timeout (120 s) ends a test whose teardown hangs
+# with the stack of the loop's thread only, which does not say which task is stuck.
+STACK_CLOSE_REPORT_SECONDS = 30.0
+
+
+async def _close_watched(s: Stack) -> None:
+    """``s.close()``; if it is still running after STACK_CLOSE_REPORT_SECONDS, print where
+    every task waits (to the test's captured stderr) and go on waiting."""
+    closing = asyncio.ensure_future(s.close())
+    done, _ = await asyncio.wait({closing}, timeout=STACK_CLOSE_REPORT_SECONDS)
+    if not done:
+        print(
+            f"the stack is still stopping after {STACK_CLOSE_REPORT_SECONDS:g} s; its tasks:",
+            file=sys.stderr,
+        )
+        for task in asyncio.all_tasks():
+            if "_request_registered_call" in repr(task):
+                continue  # a grpc server's idle wait for the next call, one per method
+            # Not Task.print_stack: it fails on frames of Cython coroutines (grpc's).
+            print(f"- {task!r}", file=sys.stderr)
+            for frame in task.get_stack():
+                code = frame.f_code
+                print(f"    {code.co_filename}:{frame.f_lineno} {code.co_name}", file=sys.stderr)
+    await closing
 
 
 def _fields(settings: SchedulerSettings) -> dict[str, object]:

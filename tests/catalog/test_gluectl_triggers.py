@@ -440,8 +440,12 @@ async def test_unknown_triggers_fail_with_one_line(
         ("-o", "json", "triggers", "get", "nope"),
     ]:
         result = await gluectl(*argv)
-        assert (result.code, result.out) == (1, ""), argv
-        assert result.err == "gluectl: EntityNotFoundException: Trigger nope not found.\n", argv
+        # One comparison of all three, so a failure shows what was printed instead.
+        assert (result.code, result.out, result.err) == (
+            1,
+            "",
+            "gluectl: EntityNotFoundException: Trigger nope not found.\n",
+        ), argv
     assert (await gluectl("triggers", "delete", "nope")).code == 0
 
 

@@ -47,9 +47,14 @@ print("finished", flush=True)
 
 
 def scheduler_process(
-    replica_id: str, port: int, data_dir: Path, database_url: str, *extra: str
+    replica_id: str,
+    port: int,
+    data_dir: Path,
+    database_url: str,
+    *extra: str,
+    lease: float = LEASE,
 ) -> ServiceProcess:
-    """A scheduler replica as a subprocess (not started)."""
+    """A scheduler replica as a subprocess (not started), with leases of ``lease`` seconds."""
     data_dir.mkdir(parents=True, exist_ok=True)
     return ServiceProcess(
         "scheduler_service",
@@ -63,7 +68,7 @@ def scheduler_process(
             "--replica-id",
             replica_id,
             "--lease-seconds",
-            str(LEASE),
+            str(lease),
             "--stop-grace",
             "1",
             *extra,
@@ -81,6 +86,8 @@ class Cluster:
     tmp_path: Path
     url: str
     separate_sites: bool = False
+    lease: float = LEASE
+    """Every replica's lease (and so the orphan grace of runs launched on another site)."""
     data_dir: Path = field(init=False)
     a_port: int = field(default_factory=free_port)
     b_port: int = field(default_factory=free_port)
@@ -93,8 +100,8 @@ class Cluster:
             self.a_dir, self.b_dir = self.tmp_path / "machine-a", self.tmp_path / "machine-b"
         else:
             self.a_dir = self.b_dir = self.data_dir
-        self.a = scheduler_process("replica-a", self.a_port, self.a_dir, self.url)
-        self.b = scheduler_process("replica-b", self.b_port, self.b_dir, self.url)
+        self.a = scheduler_process("replica-a", self.a_port, self.a_dir, self.url, lease=self.lease)
+        self.b = scheduler_process("replica-b", self.b_port, self.b_dir, self.url, lease=self.lease)
         self.catalog = ServiceProcess(
             "catalog_service",
             [
@@ -273,10 +280,12 @@ def executions(out: Path) -> list[tuple[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(tmp_path: Path, *, separate_sites: bool) -> AsyncIterator[Cluster]:
+async def running_cluster(
+    tmp_path: Path, *, separate_sites: bool, lease: float = LEASE
+) -> AsyncIterator[Cluster]:
     """Two replicas and a catalog on a fresh PostgreSQL database, all killed at the end."""
     url = await create_postgres_database()
-    c = Cluster(tmp_path, url, separate_sites=separate_sites)
+    c = Cluster(tmp_path, url, separate_sites=separate_sites, lease=lease)
     try:
         await c.start()
         yield c

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,16 +21,12 @@ from glue.v1 import glue_pb2
 from glue_vocabulary.run_states import JobRunState
 from glue_vocabulary.shapes import from_glue
 from scheduler_service import registry
-from scheduler_service.app import MIGRATIONS
 from scheduler_service.firing import Firing
-from scheduler_service.leases import Replica
-from scheduler_service.outbox import EventFeed
 from scheduler_service.run_record import RunDraft
-from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox, runs, trigger_fires, triggers
 from servicekit.db import Database
-from servicekit.migrations import upgrade_to_head
+from tests.helpers.scheduler_store import add_job, run_store
 
 # Never due by its schedule: the tests set ``next_fire_at`` themselves.
 FAR_SCHEDULE = "cron(0 0 1 1 ? 2199)"
@@ -47,38 +42,12 @@ class Scheduler:
 
 
 @pytest.fixture
-async def scheduler(database_urls: tuple[str, str], tmp_path: Path) -> AsyncIterator[Scheduler]:
-    db = Database(database_urls[1])
-    await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
-    store = RunStore(db, EventFeed(db), tmp_path / "runs", replica=Replica(replica_id="test"))
+def scheduler(scheduler_db: Database, tmp_path: Path) -> Scheduler:
+    store = run_store(scheduler_db, tmp_path / "runs", "test")
     slots = ProcessSlots(2)
     slots.none_waiting()
-
-    firing = Firing(
-        db,
-        store,
-        misfire_grace_seconds=60,
-        slots=slots,
-        batch_size=10,
-    )
-    try:
-        yield Scheduler(db, firing, slots)
-    finally:
-        await db.dispose()
-
-
-async def add_job(db: Database, name: str, version: int = 1, **fields: object) -> None:
-    job = glue_pb2.Job(
-        name=name,
-        role="arn:aws:iam::123456789012:role/test",
-        command=glue_pb2.JobCommand(name="pythonshell", script_location="/bin/true"),
-        execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=100),
-        **fields,  # type: ignore[arg-type]
-    )
-    async with db.transaction() as conn:
-        await registry.upsert_job(
-            conn, scheduler_pb2.JobRegistration(job=job, version=version, incarnation=name)
-        )
+    firing = Firing(scheduler_db, store, misfire_grace_seconds=60, slots=slots, batch_size=10)
+    return Scheduler(scheduler_db, firing, slots)
 
 
 async def add_triggers(db: Database, names: list[str], job: str, due: float) -> None:
@@ -276,7 +245,7 @@ def test_a_settled_draft_has_the_event_of_its_run(
     tmp_path: Path, state: JobRunState, error: str | None
 ) -> None:
     db = Database("sqlite+aiosqlite:///:memory:")  # never connected to
-    store = RunStore(db, EventFeed(db), tmp_path, replica=Replica(replica_id="test"))
+    store = run_store(db, tmp_path, "test")
     job = registry.RegisteredJob(
         name="job",
         version=3,

@@ -336,6 +336,7 @@ async def test_a_schedule_fires_at_the_minute_boundary(
     """Real cron timing: waits for one minute boundary."""
     await stack.create_job("every-minute", write_script(tmp_path, "ok.py", SUCCEED))
     await jobs_registered(scheduler, "every-minute")
+    registering = time.time()
     await register(
         stack,
         trigger(
@@ -346,14 +347,20 @@ async def test_a_schedule_fires_at_the_minute_boundary(
             schedule="cron(* * * * ? *)",
         ),
     )
-    boundary = math.floor(time.time() / 60) * 60 + 60
-    (run,) = await wait_runs(stack, "every-minute", 1, timeout=75)
-    started = run.started_on.ToMicroseconds() / 1e6
-    assert boundary <= started < boundary + 1.0, started - boundary
+    registered = time.time()
+    (run,) = await wait_runs(stack, "every-minute", 1, timeout=75 + registered - registering)
     assert run.trigger_name == "minutely"
-    ledger = await fires(scheduler, "minutely")
-    assert ledger[-1].outcome == "FIRED"
-    assert ledger[-1].scheduled_at.ToMicroseconds() / 1e6 == boundary
+    fired = (await fires(scheduler, "minutely"))[-1]
+    assert fired.outcome == "FIRED" and list(fired.run_ids) == [run.id]
+    # Due at the first minute boundary after the trigger was registered; if one passed while
+    # it was being registered (a loaded machine can take seconds), that one or the next.
+    boundary = fired.scheduled_at.ToMicroseconds() / 1e6
+    first = math.floor(registering / 60) * 60 + 60
+    assert boundary in ((first, first + 60) if first <= registered else (first,)), boundary
+    # Created at the due time, never before it; the bound after it is for a loaded machine
+    # (the clock itself wakes within a second: it sleeps at most that long).
+    started = run.started_on.ToMicroseconds() / 1e6
+    assert boundary <= started < boundary + 5.0, started - boundary
 
 
 @pytest.mark.parametrize(

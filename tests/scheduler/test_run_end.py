@@ -6,28 +6,24 @@ two replicas' stores on it; no process is started."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary.run_states import JobRunState
-from scheduler_service import registry
-from scheduler_service.app import MIGRATIONS
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
-from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.run_end import EndReport, RunEnd
 from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox
 from servicekit.db import Database
-from servicekit.migrations import upgrade_to_head
+from tests.helpers.scheduler_store import add_job as register_job
+from tests.helpers.scheduler_store import admit, run_store
 
 
 @dataclass
@@ -40,55 +36,22 @@ class Replicas:
 
 
 @pytest.fixture
-async def replicas(database_urls: tuple[str, str], tmp_path: Path) -> AsyncIterator[Replicas]:
-    db = Database(database_urls[1])
-    await upgrade_to_head(db, MIGRATIONS, "scheduler_alembic_version")
-
+async def replicas(scheduler_db: Database, tmp_path: Path) -> Replicas:
     def replica(name: str) -> tuple[RunStore, RunEnd]:
-        store = RunStore(
-            db,
-            EventFeed(db),
-            tmp_path / name,
-            replica=Replica(replica_id=name, site=f"site-{name}"),
-        )
-        firing = Firing(db, store, misfire_grace_seconds=60, slots=ProcessSlots(1))
+        store = run_store(scheduler_db, tmp_path / name, name, site=f"site-{name}")
+        firing = Firing(scheduler_db, store, misfire_grace_seconds=60, slots=ProcessSlots(1))
         return store, RunEnd(store, firing)
 
     mine, mine_end = replica("mine")
     other, other_end = replica("other")
-    try:
-        yield Replicas(db, mine, mine_end, other, other_end)
-    finally:
-        await db.dispose()
+    return Replicas(scheduler_db, mine, mine_end, other, other_end)
 
 
 async def add_job(db: Database, name: str, max_concurrent_runs: int) -> None:
-    job = glue_pb2.Job(
-        name=name,
-        role="arn:aws:iam::123456789012:role/test",
-        command=glue_pb2.JobCommand(name="pythonshell", script_location="/bin/true"),
-        execution_property=glue_pb2.ExecutionProperty(max_concurrent_runs=max_concurrent_runs),
-        job_run_queuing_enabled=True,
+    """A job whose runs beyond ``max_concurrent_runs`` wait (JobRunQueuingEnabled)."""
+    await register_job(
+        db, name, max_concurrent_runs=max_concurrent_runs, job_run_queuing_enabled=True
     )
-    async with db.transaction() as conn:
-        await registry.upsert_job(
-            conn, scheduler_pb2.JobRegistration(job=job, version=1, incarnation=name)
-        )
-
-
-async def admit(store: RunStore, job: str, run_id: str, *, slot: bool) -> Admitted:
-    [admitted] = await store.admit_many(
-        [
-            Admission(
-                registration=scheduler_pb2.JobRegistration(),
-                run_id=run_id,
-                request={"JobName": job},
-                process_slot_reserved=slot,
-            )
-        ]
-    )
-    assert isinstance(admitted, Admitted), admitted
-    return admitted
 
 
 async def events(db: Database) -> list[tuple[str, str]]:

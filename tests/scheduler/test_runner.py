@@ -11,14 +11,15 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from scheduler_service.commands import RUNTIME_DIR, CommandSettings, plan_launch
 from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
 from scheduler_service.runner import SUPERVISOR_SCRIPT, LaunchError, ProcessRunner
+from tests.helpers.stand_in_scheduler import launch_then_end_scheduler
 
-REPO = Path(__file__).resolve().parents[2]
 GRACE = 0.5
 
 
@@ -135,11 +136,12 @@ WAIT_FOR_RELEASE = """
     print("released")
 """
 
-# A job that ignores SIGTERM (after noting it), so only SIGKILL ends it.
+# A job that ignores SIGTERM (after noting it, and when it came), so only SIGKILL ends it.
 IGNORES_SIGTERM = """
     import pathlib, signal, sys, time
     here = pathlib.Path(sys.argv[0]).parent
     def on_term(signum, frame):
+        (here / "term_at").write_text(repr(time.time()))
         with open(here / "signals", "a") as f:
             f.write("TERM\\n")
     signal.signal(signal.SIGTERM, on_term)
@@ -283,16 +285,21 @@ async def test_timeout_sends_term_then_kill(
     runner: ProcessRunner, tmp_path: Path, job_env: dict[str, str]
 ) -> None:
     script = write_script(tmp_path, IGNORES_SIGTERM)
-    started = time.monotonic()
-    handle = await launch_script(runner, "jr_slow", script, job_env, deadline=time.time() + 1)
+    deadline = time.time() + 1
+    handle = await launch_script(runner, "jr_slow", script, job_env, deadline=deadline)
     outcome = await handle.wait()
-    elapsed = time.monotonic() - started
 
     assert outcome.kind is OutcomeKind.TIMEOUT
     assert outcome.signal == signal.SIGKILL
     assert "SIGKILL" in outcome.message
     assert (tmp_path / "signals").read_text() == "TERM\n"  # TERM came first, and once
-    assert 1 + GRACE - 0.1 < elapsed < 1 + GRACE + 1.5
+    # Timed against the deadline, not the launch (which a loaded machine makes slow): TERM not
+    # before it, KILL not before the grace after it, and the KILL's end long before the job's
+    # own 30 s sleep could have ended it (the upper margin is for a loaded machine; 0.1 s below
+    # is for the supervisor's conversion of the deadline to its monotonic clock).
+    assert float((tmp_path / "term_at").read_text()) >= deadline - 0.1
+    assert outcome.ended_at is not None
+    assert deadline + GRACE - 0.1 < outcome.ended_at < deadline + GRACE + 10
 
 
 async def test_stop_ends_the_whole_process_group(
@@ -545,44 +552,19 @@ async def test_adopt_unknown_run_is_none(runner: ProcessRunner) -> None:
     assert await runner.adopt("jr_unknown") is None
 
 
-# A stand-in for the scheduler: launches one run, prints the supervisor's pid, then either
-# returns from asyncio.run (a graceful exit) or hangs until killed.
-SCHEDULER = """
-import asyncio, sys
-from scheduler_service.runner import ProcessRunner
-
-async def main() -> None:
-    runs_dir, run_id, mode, *argv = sys.argv[1:]
-    handle = await ProcessRunner(runs_dir).launch(run_id, argv, None)
-    print(handle.supervisor_pid, flush=True)
-    if mode == "hang":
-        await asyncio.sleep(60)
-
-asyncio.run(main())
-"""
-
-
 @pytest.mark.parametrize("how", ["exit", "kill-9"])
 async def test_scheduler_exit_or_kill_does_not_end_the_run(
-    runs_dir: Path, tmp_path: Path, job_env: dict[str, str], how: str
+    runs_dir: Path, tmp_path: Path, job_env: dict[str, str], how: Literal["exit", "kill-9"]
 ) -> None:
     script = write_script(tmp_path, WAIT_FOR_RELEASE)
     argv = build_argv(pythonshell(script), "job-1", "jr_survive", {}, sys.executable)
-    scheduler = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SCHEDULER, str(runs_dir), "jr_survive",
-        "exit" if how == "exit" else "hang", *argv,
-        stdout=asyncio.subprocess.PIPE, env=job_env, cwd=REPO, start_new_session=True,
-    )  # fmt: skip
-    assert scheduler.stdout is not None
-    supervisor_pid = int(await scheduler.stdout.readline())
-    await wait_for_file(tmp_path / "ready")
-    if how == "kill-9":
-        os.killpg(scheduler.pid, signal.SIGKILL)  # the scheduler and its whole process group
-    assert await scheduler.wait() == (0 if how == "exit" else -signal.SIGKILL)
+    ended = await launch_then_end_scheduler(
+        runs_dir, "jr_survive", argv, how, ready=tmp_path / "ready", env=job_env
+    )
 
     adopted = await ProcessRunner(runs_dir).adopt("jr_survive")
     assert isinstance(adopted, RunningProcess)
-    assert adopted.supervisor_pid == supervisor_pid
+    assert adopted.supervisor_pid == ended.supervisor_pid
     (tmp_path / "release").touch()
     assert (await adopted.wait()).kind is OutcomeKind.SUCCEEDED
 

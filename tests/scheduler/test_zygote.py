@@ -16,6 +16,7 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -24,9 +25,9 @@ from scheduler_service.run_outcome import OUTPUT_LOG, OutcomeKind, RunningProces
 from scheduler_service.runner import ProcessRunner
 from scheduler_service.sandbox import Sandbox
 from tests.conftest import Stack
+from tests.helpers.stand_in_scheduler import launch_then_end_scheduler
 from tests.scheduler.test_runner import (
     GRACE,
-    REPO,
     WAIT_FOR_RELEASE,
     build_argv,
     has_exited,
@@ -221,49 +222,22 @@ async def test_closing_the_runner_ends_the_zygote_not_the_runs(
     assert (await handle.wait()).kind is OutcomeKind.SUCCEEDED
 
 
-# A stand-in for the scheduler: launches one run through its zygote, prints the supervisor's
-# and the zygote's pids, then returns from asyncio.run without closing the runner (a crash's
-# way out) or hangs until killed.
-SCHEDULER = """
-import asyncio, sys
-from scheduler_service.runner import ProcessRunner
-
-async def main() -> None:
-    runs_dir, run_id, mode, *argv = sys.argv[1:]
-    runner = ProcessRunner(runs_dir)
-    assert await runner.start_zygote()
-    handle = await runner.launch(run_id, argv, None)
-    print(handle.supervisor_pid, runner.zygote_pid, flush=True)
-    if mode == "hang":
-        await asyncio.sleep(60)
-
-asyncio.run(main())
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["exit", "kill-9"])
 async def test_scheduler_exit_or_kill_ends_its_zygote_not_the_run(
-    runs_dir: Path, tmp_path: Path, how: str
+    runs_dir: Path, tmp_path: Path, how: Literal["exit", "kill-9"]
 ) -> None:
     script = write_script(tmp_path, WAIT_FOR_RELEASE)
     argv = build_argv(pythonshell(script), "job-1", "jr_survive", {}, sys.executable)
-    scheduler = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SCHEDULER, str(runs_dir), "jr_survive",
-        "exit" if how == "exit" else "hang", *argv,
-        stdout=asyncio.subprocess.PIPE, cwd=REPO, start_new_session=True,
-    )  # fmt: skip
-    assert scheduler.stdout is not None
-    supervisor_pid, zygote_pid = map(int, (await scheduler.stdout.readline()).split())
-    await wait_for_file(tmp_path / "ready")
-    if how == "kill-9":
-        os.killpg(scheduler.pid, signal.SIGKILL)  # the scheduler and its whole process group
-    assert await scheduler.wait() == (0 if how == "exit" else -signal.SIGKILL)
+    ended = await launch_then_end_scheduler(
+        runs_dir, "jr_survive", argv, how, ready=tmp_path / "ready", through="zygote"
+    )
 
-    await wait_exited(zygote_pid)  # the socket's EOF ended it
+    assert ended.zygote_pid is not None
+    await wait_exited(ended.zygote_pid)  # the socket's EOF ended it
     adopted = await ProcessRunner(runs_dir).adopt("jr_survive")
     assert isinstance(adopted, RunningProcess)
-    assert adopted.supervisor_pid == supervisor_pid
+    assert adopted.supervisor_pid == ended.supervisor_pid
     (tmp_path / "release").touch()
     assert (await adopted.wait()).kind is OutcomeKind.SUCCEEDED
 

@@ -41,7 +41,6 @@ from scheduler_service.runs import RunStore
 from scheduler_service.tables import runs
 from servicekit.db import Database
 from tests.helpers.cluster import (
-    LEASE,
     TERMINAL,
     Cluster,
     catalog_shows,
@@ -66,11 +65,33 @@ print("boom: the input file is missing", file=sys.stderr)
 sys.exit(3)
 """
 
+# Runs until the file --release names exists (at most 300 s), then appends "<run id> -" to
+# --out: a run that is still going for as long as a test needs, however slow the machine.
+HELD_JOB = """
+import os, sys, time
+argv = sys.argv[1:]
+opts = dict(zip(argv[::2], argv[1::2]))
+for _ in range(3000):
+    if os.path.exists(opts["--release"]):
+        break
+    time.sleep(0.1)
+with open(opts["--out"], "a") as out:
+    out.write(opts["--JOB_RUN_ID"] + " -\\n")
+"""
+
+# The replicas' (and so the caretakers') lease. Longer than the 3 s the other replica tests use:
+# a run launched on A's machine may be settled from B once its lease has been expired for a
+# further lease period, and A's caretaker - a new interpreter the watcher starts when A dies -
+# must have taken the run before that even on a loaded machine, where it can take seconds to
+# start. How soon a caretaker starts is not what these tests check; that B does not settle
+# what A's machine can report is.
+SITE_LEASE = 8.0
+
 
 @pytest.fixture
 async def machines(tmp_path: Path) -> AsyncIterator[Cluster]:
     """Replicas A and B on separate data directories, and a catalog given both."""
-    async with running_cluster(tmp_path, separate_sites=True) as c:
+    async with running_cluster(tmp_path, separate_sites=True, lease=SITE_LEASE) as c:
         yield c
 
 
@@ -196,9 +217,13 @@ async def test_supervisors_report_through_the_caretaker_when_the_scheduler_proce
     out = await cluster.recording_jobs("work")
     failing = write_script(cluster.tmp_path, "fail.py", FAILING_JOB)
     await cluster.create_job("broken", failing, 2, max_retries=1, **{"--out": str(out)})
-    await cluster.jobs_registered("broken")
+    # The long run goes on until released: it must outlast the caretaker's part, however long.
+    held = write_script(cluster.tmp_path, "held.py", HELD_JOB)
+    release = cluster.tmp_path / "release-long"
+    await cluster.create_job("held", held, 1, **{"--out": str(out), "--release": str(release)})
+    await cluster.jobs_registered("broken", "held")
     short = await start_on(cluster.sched_a, "work", **{"--seconds": "2"})
-    long = await start_on(cluster.sched_a, "work", **{"--seconds": "15"})
+    long = await start_on(cluster.sched_a, "held")
     broken = await start_on(cluster.sched_a, "broken", **{"--seconds": "2"})
     await cluster.wait_rows([short, long, broken], "match", 20, state="RUNNING", owner="replica-a")
     await cluster.a.kill9()  # the scheduler process alone: its watcher and supervisors live on
@@ -213,16 +238,20 @@ async def test_supervisors_report_through_the_caretaker_when_the_scheduler_proce
     retry = f"{broken}_attempt_1"
     rows = await cluster.wait_rows([retry], "terminal", 20)
     assert rows[retry]["state"] == "FAILED" and rows[retry]["owner"] == "replica-b"
-    # The long run is still going under the caretaker when A comes back: A takes it over.
+    # The long run is still going under the caretaker when A comes back: A takes it over, and
+    # records its end once it is released.
     rows = await cluster.run_rows([long])
     assert rows[long]["state"] == "RUNNING" and rows[long]["owner"] == "replica-a/caretaker"
     await cluster.a.start()
     await wait_healthy(f"127.0.0.1:{cluster.a_port}")
-    rows = await cluster.wait_rows([long], "terminal", 20)
-    assert rows[long]["state"] == "SUCCEEDED" and rows[long]["owner"] == "replica-a", rows
+    await cluster.wait_rows([long], "match", 20, state="RUNNING", owner="replica-a")
     caretaker_log = await caretaker_left(cluster.a_dir / "runs")
     assert "handing the runs over to a live replica" in caretaker_log
-    await catalog_shows(cluster.glue, "work", [short, long], {"SUCCEEDED"}, 10)
+    release.touch()
+    rows = await cluster.wait_rows([long], "terminal", 20)
+    assert rows[long]["state"] == "SUCCEEDED" and rows[long]["owner"] == "replica-a", rows
+    await catalog_shows(cluster.glue, "work", [short], {"SUCCEEDED"}, 10)
+    await catalog_shows(cluster.glue, "held", [long], {"SUCCEEDED"}, 10)
     ran = Counter(run_id for run_id, _ in executions(out))
     assert ran == {short: 1, long: 1, broken: 1, retry: 1}
     print(
@@ -249,7 +278,7 @@ async def test_an_unlaunched_run_runs_once_elsewhere_and_a_lost_launch_is_not_re
             db,
             EventFeed(db),
             cluster.tmp_path / "machine-x" / "runs",
-            replica=Replica(replica_id="replica-x", lease_seconds=LEASE, site="machine-x"),
+            replica=Replica(replica_id="replica-x", lease_seconds=cluster.lease, site="machine-x"),
         )
         never, lost = "jr_" + secrets.token_hex(32), "jr_" + secrets.token_hex(32)
         admitted = await x.admit_many(
@@ -275,17 +304,17 @@ async def test_an_unlaunched_run_runs_once_elsewhere_and_a_lost_launch_is_not_re
         assert states == {never: ("WAITING", None), lost: ("STARTING", "machine-x")}, states
     finally:
         await db.dispose()
-    rows = await cluster.wait_rows([never], "terminal", LEASE + 15)
+    rows = await cluster.wait_rows([never], "terminal", cluster.lease + 15)
     assert rows[never]["state"] == "SUCCEEDED", cluster.logs()
     assert rows[never]["owner"] in ("replica-a", "replica-b")
-    rows = await cluster.wait_rows([lost], "terminal", 2 * LEASE + 15)
+    rows = await cluster.wait_rows([lost], "terminal", 2 * cluster.lease + 15)
     assert rows[lost]["state"] == "FAILED"
     message = str(rows[lost]["error_message"])
     assert "replica-x" in message and "machine-x" in message and "unknown" in message, message
     assert "not retried automatically" in message
-    # Its lease ran out LEASE after the launch, then the orphan grace: LEASE more.
-    assert float(rows[lost]["updated_at"]) - launched_at >= 2 * LEASE - 0.5  # type: ignore[arg-type]
-    await asyncio.sleep(LEASE)  # a retry would have been admitted with the settlement
+    # Its lease ran out a lease after the launch, then the orphan grace: a lease more.
+    assert float(rows[lost]["updated_at"]) - launched_at >= 2 * cluster.lease - 0.5  # type: ignore[arg-type]
+    await asyncio.sleep(cluster.lease)  # a retry would have been admitted with the settlement
     everything = await attempts(cluster)
     assert {r: row[1] for r, row in everything.items()} == {never: 0, lost: 0}, everything
     assert executions(out) == [(never, "-")]
