@@ -130,7 +130,10 @@ async def _spark_submit(script: Path, work: Path, run_id: str, **arguments: str)
         run_id,
         arguments,
         run_dir,
-        CommandSettings(python=sys.executable, s3_root=work / "s3"),
+        # As the scheduler's: its data directory keeps the drivers' class-data archive.
+        CommandSettings(
+            python=sys.executable, s3_root=work / "s3", class_archives=work / "class-archives"
+        ),
     )
     started = time.monotonic()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
