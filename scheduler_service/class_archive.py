@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["CLAIM_TTL_S", "MAGIC", "archive_key", "driver_java_options"]
@@ -90,7 +91,12 @@ def _claim(claim: Path) -> bool:
 
 
 def driver_java_options(
-    directory: Path, run_id: str, java: Path | None, spark_jars: Path, may_write: bool
+    directory: Path,
+    run_id: str,
+    java: Path | None,
+    spark_jars: Path,
+    may_write: bool,
+    readable: Callable[[Path], bool] = os.path.isfile,
 ) -> list[str]:
     """The driver JVM's options for the shared archive: map it, write it, or nothing.
 
@@ -100,6 +106,8 @@ def driver_java_options(
         java: the ``java`` the driver runs with (None: unknown, no archive).
         spark_jars: the directory of Spark's jars.
         may_write: whether this run may write the archive (it runs as the scheduler's user).
+        readable: whether the run can read an archive. A JVM told to map a file it cannot
+            open also stops mapping the JDK's own archive, so such a file is not named.
     """
     key = archive_key(java, spark_jars) if java is not None else None
     if key is None:
@@ -112,7 +120,7 @@ def driver_java_options(
     if not archive.is_file():
         _promote_finished(directory, key, archive)
     if archive.is_file():
-        return [f"-XX:SharedArchiveFile={archive}", _QUIET]
+        return [f"-XX:SharedArchiveFile={archive}", _QUIET] if readable(archive) else []
     if may_write and _claim(directory / f"{key}.claim"):
         return [f"-XX:ArchiveClassesAtExit={directory / f'{key}.{run_id}.tmp'}", _QUIET]
     return []

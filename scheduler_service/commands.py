@@ -175,6 +175,7 @@ def plan_launch(
             java_path(env),
             spark_submit().parent.parent / "jars",
             may_write=settings.run_identity is None,
+            readable=lambda archive: reach_problem(archive, settings.identity, R) is None,
         )
     options = _spark_options(run, arguments, run_dir, settings, driver_java)
     argv = [str(spark_submit()), *options, str(DRIVER), str(script), *glue_args]

@@ -124,3 +124,8 @@ def test_runs_as_other_users_only_map_an_archive(tmp_path: Path) -> None:
     assert driver_java_options(archives, "jr_2", _java(), JARS, may_write=False)[0] == (
         f"-XX:SharedArchiveFile={_archive(archives)}"
     )
+    # One the run cannot read is not named: the JVM would then map no archive at all.
+    unreadable = driver_java_options(
+        archives, "jr_3", _java(), JARS, may_write=False, readable=lambda path: False
+    )
+    assert unreadable == []
