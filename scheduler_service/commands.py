@@ -174,7 +174,8 @@ def plan_launch(
             run_id,
             java_path(env),
             spark_submit().parent.parent / "jars",
-            may_write=settings.run_identity is None,
+            # Runs as the scheduler's own user (its default, or --run-as that same user).
+            may_write=settings.identity.uid == os.geteuid(),
             readable=lambda archive: reach_problem(archive, settings.identity, R) is None,
         )
     options = _spark_options(run, arguments, run_dir, settings, driver_java)
