@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from glue_vocabulary.argument_keys import key_problem, value_problem
+from scheduler_service.class_archive import driver_java_options
 from scheduler_service.job_env import base_environment
 from scheduler_service.run_access import ROOT_UID, Identity, R, X, java_path, unreachable
 from scheduler_service.runner import LaunchError
@@ -88,6 +89,9 @@ class CommandSettings:
     whoever the run runs as (the S3 root, even inside the data directory, is not private)."""
     run_identity: Identity | None = None
     """Who runs execute as; None: the scheduler's own user."""
+    class_archives: Path | None = None
+    """Where glueetl drivers share their JVM's class-data archive (``class_archive``); None:
+    no archive."""
 
     @property
     def identity(self) -> Identity:
@@ -150,7 +154,18 @@ def plan_launch(
     if settings.spark_master == LOCAL_MASTER:
         # Nothing of a local run listens beyond this machine.
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
-    options = _spark_options(run, arguments, run_dir, settings)
+    driver_java: list[str] = []
+    if settings.class_archives is not None:
+        driver_java = driver_java_options(
+            settings.class_archives,
+            run_id,
+            java_path(env),
+            spark_submit().parent.parent / "jars",
+            # Runs as the scheduler's own user (its default, or --run-as that same user).
+            may_write=settings.identity.uid == os.geteuid(),
+            readable=lambda archive: reach_problem(archive, settings.identity, R) is None,
+        )
+    options = _spark_options(run, arguments, run_dir, settings, driver_java)
     argv = [str(spark_submit()), *options, str(DRIVER), str(script), *glue_args]
     return LaunchPlan(argv=argv, env=env)
 
@@ -298,9 +313,14 @@ def _machine_memory_gib() -> float:
 
 
 def _spark_options(
-    run: Mapping[str, Any], arguments: Mapping[str, str], run_dir: Path, settings: CommandSettings
+    run: Mapping[str, Any],
+    arguments: Mapping[str, str],
+    run_dir: Path,
+    settings: CommandSettings,
+    driver_java: list[str],
 ) -> list[str]:
-    """spark-submit's options: master, resources, Glue's special parameters, user --conf."""
+    """spark-submit's options: master, resources, Glue's special parameters, user --conf, and
+    ``driver_java`` (options of the driver's JVM) before the user's own."""
     size = capacity(run)
     conf: dict[str, str] = {
         "spark.ui.showConsoleProgress": "false",
@@ -335,6 +355,9 @@ def _spark_options(
         conf |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri()}
     # The user's --conf wins over what is derived here.
     conf |= _user_conf(arguments.get("--conf", ""))
+    if driver_java:
+        java_options = [*driver_java, conf.get("spark.driver.extraJavaOptions", "")]
+        conf["spark.driver.extraJavaOptions"] = " ".join(java_options).strip()
     options = ["--master", master, "--name", str(run.get("JobName", "glue-job"))]
     for key, value in conf.items():
         options += ["--conf", f"{key}={value}"]

@@ -182,6 +182,7 @@ class SchedulerSettings:
             run_identity=run_identity(
                 self.run_as, self.run_uids, self.run_uids_group, euid=os.geteuid()
             ),
+            class_archives=self.data_dir.resolve() / "class-archives",
         )
 
     @property

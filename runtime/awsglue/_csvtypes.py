@@ -173,11 +173,13 @@ def typed(raw: DataFrame, kinds: Mapping[str, str]) -> DataFrame:
 class CsvTyping:
     """The types of a CSV source's string columns: guessed from a sample, then settled."""
 
-    def __init__(self, raw: DataFrame) -> None:
+    def __init__(self, raw: DataFrame, known: Mapping[str, str] | None = None) -> None:
         """Sample the source (one small Spark job) and guess each string column's type.
 
         Args:
             raw: the source as read, CSV columns as strings.
+            known: each string column's exact type when already found without Spark
+                (``_csvlocal``); then nothing is sampled.
         """
         self.raw = raw
         self.columns = [f.name for f in raw.schema.fields if isinstance(f.dataType, StringType)]
@@ -188,6 +190,10 @@ class CsvTyping:
         self.kinds: dict[str, str] | None = None
         if not self.columns:
             self.kinds = {}
+            return
+        if known is not None:
+            self.guess = {name: known[name] for name in self.columns}
+            self.kinds = dict(self.guess)
             return
         classes = [classify(top(n)).alias(f"c{i}") for i, n in enumerate(self.columns)]
         # limit() last, so that Spark takes the rows partition by partition and stops early.

@@ -43,18 +43,10 @@ def read(
     format_options: dict[str, Any] | None,
     transformation_ctx: str,
 ) -> DataFrame:
-    """Read from a connection as a DataFrame (CSV columns typed as Glue types them).
+    """``read_source`` with a CSV source's column types settled: a plain DataFrame, as
+    ``create_data_frame`` returns it.
 
-    Args:
-        glue_ctx: the GlueContext (session and bookmarks).
-        connection_type: ``s3``, ``file``, ``postgresql`` or ``mysql``.
-        connection_options: Glue's connection options for that type.
-        format: the file format (file connections).
-        format_options: Glue's format options.
-        transformation_ctx: the bookmark key ("" for none).
-
-    Raises:
-        ValueError: an unsupported connection type, or bad options.
+    Args and raises: as ``read_source``.
     """
     source = read_source(
         glue_ctx, connection_type, connection_options, format, format_options, transformation_ctx
@@ -70,7 +62,9 @@ def read_source(
     format_options: dict[str, Any] | None,
     transformation_ctx: str,
 ) -> DataFrame | CsvTyping:
-    """Read from a connection; CSV comes with its columns' types still to settle.
+    """Read from a connection. A CSV source comes back as a ``CsvTyping``, its columns' Glue
+    types still to settle, so that a DynamicFrame written to files can check them in the pass
+    that writes it (``_csvtypes``); other sources as a DataFrame.
 
     Args:
         glue_ctx: the GlueContext (session and bookmarks).

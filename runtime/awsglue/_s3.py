@@ -26,9 +26,11 @@ from typing import Any
 
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StringType, StructField, StructType
 
+from awsglue import _csvtypes
 from awsglue._bookmarks import Bookmarks
+from awsglue._csvlocal import read_plain_csv
 from awsglue._csvtypes import CsvTyping, StagedFiles, staging_folder
 from awsglue._fieldpath import quote as quote_name
 from awsglue._fieldpath import top
@@ -198,10 +200,20 @@ def _load(
     paths: list[str],
     fmt: str,
     options: dict[str, Any],
+    sizes: list[int] | None = None,
 ) -> DataFrame | CsvTyping:
-    # CSV comes back with its columns' types still to settle (_csvtypes).
+    # CSV comes back with its columns' types still to settle (_csvtypes). ``sizes``: the
+    # files' sizes when ``paths`` are listed files (then small plain CSV is typed here).
     if fmt == "csv" and _truthy(options.get("skipFirst", False)):
         return CsvTyping(_skip_first_csv(spark, paths, options))
+    if fmt == "csv" and sizes is not None:
+        sep, quote, escape = _csv_options(options)
+        header = _truthy(options.get("withHeader", False))
+        local = read_plain_csv(paths, sizes, sep, quote, escape, header, _csvtypes.SAMPLE_ROWS)
+        if local is not None:
+            # The names Spark's header job would find, so it has none to run.
+            schema = StructType([StructField(name, StringType()) for name in local.names])
+            return CsvTyping(reader.schema(schema).load(paths), known=local.kinds)
     df = reader.load(paths)
     if fmt == "csv":
         if not _truthy(options.get("withHeader", False)):
@@ -286,7 +298,8 @@ def read_files(
         # Reading listed files loses partition discovery unless Spark knows the base.
         reader = reader.option("basePath", local_path(paths[0]))
     if new:
-        return _load(spark, reader, [f.path for f in new], fmt, format_options)
+        paths = [f.path for f in new]
+        return _load(spark, reader, paths, fmt, format_options, [f.size for f in new])
     # Nothing new: an empty frame, with the schema of a file already seen when there is one
     # so that the rest of the script (mappings, writes) still works.
     if listing:
