@@ -31,7 +31,15 @@ from typing import Any
 from glue_vocabulary.argument_keys import key_problem, value_problem
 from scheduler_service.class_archive import driver_java_options
 from scheduler_service.job_env import base_environment
-from scheduler_service.run_access import ROOT_UID, Identity, R, X, java_path, unreachable
+from scheduler_service.run_access import (
+    ROOT_UID,
+    Identity,
+    R,
+    X,
+    java_path,
+    reach_problem,
+    unreachable,
+)
 from scheduler_service.runner import LaunchError
 from scheduler_service.script_files import checked_file
 
