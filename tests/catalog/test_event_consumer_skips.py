@@ -11,7 +11,6 @@ the skip path is pinned here. Both backends, real databases, no services.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +22,14 @@ from sqlalchemy import select
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.run_events import AppliedElsewhere, apply_admission
 from catalog_service.scheduler_link import SchedulerLink
-from catalog_service.tables import job_runs, jobs
+from catalog_service.tables import job_runs
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from scheduler_service.outbox import EventFeed
 from scheduler_service.runs import RunStore
 from servicekit.db import Database
 from tests.catalog.conftest import UNREACHABLE
+from tests.helpers.catalog_rows import add_catalog_job
 from tests.helpers.scheduler_store import add_job, admit, run_store
 
 
@@ -64,17 +64,7 @@ async def scheduler(scheduler_db: Database, tmp_path: Path) -> Scheduler:
 async def catalog(database_urls: tuple[str, str]) -> AsyncIterator[Catalog]:
     db = Database(database_urls[0])
     # The job the events belong to (its incarnation is the scheduler's: add_job's is the name).
-    async with db.transaction() as conn:
-        await conn.execute(
-            jobs.insert().values(
-                name="job",
-                incarnation="job",
-                version=1,
-                definition=glue_pb2.Job(name="job").SerializeToString(),
-                tags="{}",
-                created_on=time.time(),
-            )
-        )
+    await add_catalog_job(db, "job", "job")
     # Never called: the consumer's apply step does not use the stream's link.
     link = SchedulerLink(UNREACHABLE)
     elsewhere = AppliedElsewhere()

@@ -7,29 +7,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from catalog_service.run_events import apply_events
-from catalog_service.tables import job_runs, jobs
+from catalog_service.tables import job_runs
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from servicekit.db import Database
+from tests.helpers.catalog_rows import add_catalog_job
 
 
 @pytest.fixture
 async def db(database_urls: tuple[str, str]) -> AsyncIterator[Database]:
     database = Database(database_urls[0])
-    async with database.transaction() as conn:
-        await conn.execute(
-            insert(jobs).values(
-                name="job",
-                incarnation="inc-1",
-                version=1,
-                definition=glue_pb2.Job(name="job").SerializeToString(),
-                tags="{}",
-                created_on=0.0,
-            )
-        )
+    await add_catalog_job(database, "job", "inc-1")
     try:
         yield database
     finally:
