@@ -5,9 +5,11 @@ A run given a process slot is written STARTING with its launch (``RunStore.launc
 Glue's RUNNING means its process runs, so the run moves to RUNNING only once its supervisor
 reported the job started. That is a write per run; here the runs reported while a write is
 under way wait and go together in the next one (one transaction, one outbox counter bump), as
-admissions do (``admissions``). A writer lingers ``LINGER_SECONDS`` before each write: more
-runs join it, and a run that ends meanwhile (most trivial runs) leaves it (``ended``) and has
-its RUNNING event written with its end (``run_end``), so it costs no transaction of its own.
+admissions do (``admissions``). A run is written only once its process has run for
+``LINGER_SECONDS``: a run that ends sooner (most trivial runs) leaves the queue (``ended``) and
+has its RUNNING event written with its end (``run_end``), so it costs no transaction of its own
+- nor, while it runs, the CPU of a write and of the catalog applying it. Writes are at least
+half that apart, so runs that start close together still share one.
 
 Each write is fenced on the run's owner and only moves runs still STARTING
 (``RunStore.mark_running``). Nothing is lost if a write never happens (this replica stops or
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 
 from scheduler_service.runs import RunStore
 
@@ -27,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Runs per transaction at most: bounds how long one holds their row locks.
 MAX_BATCH = 256
-# How long a writer waits for more runs before it writes: short beside Glue's own STARTING
+# How long a run's process runs before its RUNNING write: short beside Glue's own STARTING
 # (seconds), long enough for a trivial job to end first.
 LINGER_SECONDS = 0.05
 # How long a write that failed (the database is away) waits before it is tried again.
@@ -43,8 +47,8 @@ class RunningWrites:
         self._store = store
         self._max_batch = max_batch
         self._linger = linger
-        # Run ids in the order their process started; a dict keeps order and drops repeats.
-        self._pending: dict[str, None] = {}
+        # Run id -> when its process was reported started (monotonic), in that order.
+        self._pending: dict[str, float] = {}
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -52,7 +56,7 @@ class RunningWrites:
         """The supervisor of ``run_id`` (owned by this replica) reported its process started."""
         if self._closed:
             return  # the run's end, or its next owner, writes RUNNING
-        self._pending[run_id] = None
+        self._pending.setdefault(run_id, time.monotonic())
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_batches())
 
@@ -69,12 +73,19 @@ class RunningWrites:
             await asyncio.gather(writer, return_exceptions=True)
 
     async def _write_batches(self) -> None:
+        last_write = -math.inf
         try:
             while self._pending:
-                await asyncio.sleep(self._linger)
-                if not self._pending:
-                    break  # every run waiting ended first
-                batch = list(self._pending)[: self._max_batch]
+                oldest = next(iter(self._pending.values()))
+                wake = max(oldest + self._linger, last_write + self._linger / 2)
+                await asyncio.sleep(max(0.0, wake - time.monotonic()))
+                due_before = time.monotonic() - self._linger
+                batch = [
+                    run_id for run_id, started in self._pending.items() if started <= due_before
+                ][: self._max_batch]
+                if not batch:
+                    continue  # the runs that were due ended first
+                last_write = time.monotonic()
                 try:
                     await self._store.mark_running(batch)
                 except asyncio.CancelledError:
