@@ -166,7 +166,14 @@ class RunProcesses:
                     process.stop()
                 outcome = await process.wait()
                 self._running.ended(run.run_id)
-                await self._settle(run.run_id, outcome, slot_held=True, started=True)
+                await self._settle(
+                    run.run_id,
+                    outcome,
+                    slot_held=True,
+                    started=True,
+                    # Only a glueetl script has awsglue's Job, which commits bookmarks.
+                    bookmarked=run.command.get("Name") == "glueetl",
+                )
             except NotOwnerError as exc:
                 log.warning(
                     "another replica owns this run now; dropping it", extra={"owner": exc.owner}
@@ -221,7 +228,13 @@ class RunProcesses:
                 self._slots.release()
 
     async def _settle(
-        self, run_id: str, outcome: Outcome, *, slot_held: bool = False, started: bool = False
+        self,
+        run_id: str,
+        outcome: Outcome,
+        *,
+        slot_held: bool = False,
+        started: bool = False,
+        bookmarked: bool = True,
     ) -> None:
         state = _OUTCOME_STATE[outcome.kind]
         # Glue carries an ErrorMessage on FAILED, ERROR and TIMEOUT runs only.
@@ -231,8 +244,11 @@ class RunProcesses:
             # A glueetl script's exception, rather than the tail of Spark's shutdown log (but
             # a limit's message says more than the exception it caused).
             message = script_error(run_dir) or message
-        # What the script's job.commit() left, whatever the end (commit took effect then).
-        bookmark = await asyncio.to_thread(_read_if_exists, run_dir / BOOKMARK_OUT)
+        # What the script's job.commit() left, whatever the end (commit took effect then);
+        # ``bookmarked`` False: the run cannot have committed one (no thread hop to look).
+        bookmark = (
+            await asyncio.to_thread(_read_if_exists, run_dir / BOOKMARK_OUT) if bookmarked else None
+        )
         if state in (JobRunState.SUCCEEDED, JobRunState.STOPPED):
             message = None
         report = EndReport(
