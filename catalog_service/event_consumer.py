@@ -32,6 +32,10 @@ ACK_INTERVAL = 30.0
 # While every event is one the catalog already applied elsewhere (StartJobRun), the cursor is
 # still written at least once per this many events, so a restart replays few of them.
 CURSOR_LAG = 1000
+# How long the consumer waits for a StartJobRun still writing the admission of a run it got an
+# event of (``AppliedElsewhere.settled``): the write is one statement, so it is over long before
+# unless its database call hangs, and then the consumer writes the run itself.
+ADMISSION_WRITE_WAIT = 1.0
 
 
 class EventConsumer:
@@ -180,6 +184,7 @@ class EventConsumer:
         fresh = [e for e in batch if e.sequence > self.applied_through]
         if not fresh:
             return
+        await self._elsewhere.settled(fresh, ADMISSION_WRITE_WAIT)
         todo = [e for e in fresh if not self._elsewhere.take(e)]
         through = fresh[-1].sequence
         cursor = (

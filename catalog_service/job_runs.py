@@ -125,17 +125,21 @@ class JobRunCatalog:
             run_id=run_id,
             request=from_glue(params, glue_pb2.StartJobRunRequest),
         )
-        async with self.admissions.admit():
-            event = await self._link.start_run(request)
-            # Written before answering, so a GetJobRun right after finds the run; the
-            # consumer then drops the same event without a transaction. No transaction here
-            # either: the snapshot's upsert is complete by itself (and so is the started_by
-            # update that follows it only when the consumer wrote the run first).
-            async with self._db.statement() as conn:
-                written = await apply_admission(conn, event, identity.caller_name())
-            if written:
-                # (Not written: the consumer got there first, and has it.)
-                self.applied_elsewhere.note([event])
+        # The consumer waits for this write rather than write the run too
+        # (``AppliedElsewhere``).
+        with self.applied_elsewhere.admitting(run_id):
+            async with self.admissions.admit():
+                event = await self._link.start_run(request)
+                # Written before answering, so a GetJobRun right after finds the run; the
+                # consumer, which waits for this write, then drops the same event without a
+                # transaction. No transaction here either: the snapshot's upsert is complete by
+                # itself (and so is the started_by update that follows it only when the
+                # consumer wrote the run first: it waited for this write past its patience).
+                async with self._db.statement() as conn:
+                    written = await apply_admission(conn, event, identity.caller_name())
+                if written:
+                    # (Not written: the consumer got there first, and has it.)
+                    self.applied_elsewhere.note([event])
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:

@@ -11,8 +11,10 @@ transaction (see ``event_consumer``).
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -108,14 +110,41 @@ class AppliedElsewhere:
 
     Only events beyond the consumer's position are noted, and each is forgotten once the
     consumer reaches it, so this holds about the events in flight between the two paths.
+
+    The scheduler sends StartRun's answer and the stream's copy of the same event together, and
+    the stream's usually arrives first. So that the run is not written twice (the consumer's
+    transaction, then StartJobRun's upsert finding it done), StartJobRun marks its run
+    ``admitting`` until its write is over, and the consumer waits for that (``settled``)
+    before deciding what it must apply.
     """
 
     def __init__(self, size: int = 100_000) -> None:
         self._size = size
         # Run id -> (the newest event sequence applied, the run's job).
         self._runs: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        # Run id -> done when StartJobRun's admission write for it is over (noted or not).
+        self._admitting: dict[str, asyncio.Future[None]] = {}
         self.through = 0
         """The consumer's applied position (it sets it)."""
+
+    @contextmanager
+    def admitting(self, run_id: str) -> Iterator[None]:
+        """While StartJobRun admits ``run_id`` and writes its admission (``note`` inside)."""
+        done = asyncio.get_running_loop().create_future()
+        self._admitting[run_id] = done
+        try:
+            yield
+        finally:
+            del self._admitting[run_id]
+            done.set_result(None)
+
+    async def settled(self, events: Sequence[scheduler_pb2.RunEvent], timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until no StartJobRun is still writing the
+        admission of a run of ``events``. After the timeout the consumer applies the event
+        itself: a second write of it changes nothing."""
+        writing = [self._admitting[e.run.id] for e in events if e.run.id in self._admitting]
+        if writing:
+            await asyncio.wait(writing, timeout=timeout)
 
     def note(self, events: Sequence[scheduler_pb2.RunEvent]) -> None:
         """These events' effects are committed."""

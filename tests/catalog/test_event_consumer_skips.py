@@ -5,12 +5,14 @@ Deterministic: the events are real ones (admitted on a scheduler database and re
 outbox as WatchRunEvents reads them), and the catalog's two paths are driven in a fixed order -
 StartJobRun's write as ``JobRunCatalog.start`` does it, and the consumer's apply step
 (``EventConsumer._apply``, one call per batch the stream would deliver). End to end, the
-scheduler's stream usually delivers the event first (tests/catalog/test_catalog_path.py), so
-the skip path is pinned here. Both backends, real databases, no services.
+scheduler's stream usually delivers the event before StartRun's answer, and the consumer waits
+for StartJobRun's write (``AppliedElsewhere.admitting``); each order is pinned here. Both
+backends, real databases, no services.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from catalog_service import event_consumer
 from catalog_service.event_consumer import EventConsumer
 from catalog_service.run_events import AppliedElsewhere, apply_admission
 from catalog_service.scheduler_link import SchedulerLink
@@ -160,3 +163,43 @@ async def test_start_job_run_changes_only_its_caller_when_the_consumer_came_firs
     assert await stored(catalog.db, "jr_started") == {**applied, "started_by": "alice"}
     assert catalog.elsewhere.take(admission) is False
     assert (catalog.consumer.events_skipped, catalog.batches_applied) == (0, [["jr_started"]])
+
+
+async def test_the_consumer_waits_for_start_job_run_still_writing_the_admission(
+    catalog: Catalog, scheduler: Scheduler
+) -> None:
+    # The stream's copy of the event usually arrives before StartRun's answer: the consumer
+    # waits for StartJobRun's write instead of writing the run too.
+    started = await admit(scheduler.store, "job", "jr_started", slot=True)
+    [admission] = await scheduler.events()
+    with catalog.elsewhere.admitting("jr_started"):
+        applying = asyncio.create_task(catalog.consumer._apply([admission]))
+        await asyncio.sleep(0.2)
+        assert not applying.done()
+        assert await start_job_runs_write(catalog, started.event)
+    await applying
+    consumer = catalog.consumer
+    assert (consumer.events_skipped, consumer.applied_through) == (1, 1)
+    assert catalog.batches_applied == []
+    row = await stored(catalog.db, "jr_started")
+    assert (row["event_seq"], row["started_by"]) == (1, "alice")
+
+
+async def test_the_consumer_applies_the_admission_itself_when_start_job_run_fails_or_hangs(
+    catalog: Catalog, scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await admit(scheduler.store, "job", "jr_failed", slot=True)
+    await admit(scheduler.store, "job", "jr_hung", slot=True)
+    failed, hung = await scheduler.events()
+    # StartJobRun's write failed (its call ended without a note): the consumer writes the run.
+    with catalog.elsewhere.admitting("jr_failed"):
+        applying = asyncio.create_task(catalog.consumer._apply([failed]))
+        await asyncio.sleep(0.05)
+    await applying
+    assert catalog.batches_applied == [["jr_failed"]]
+    # A write that never ends holds the consumer only so long.
+    monkeypatch.setattr(event_consumer, "ADMISSION_WRITE_WAIT", 0.2)
+    with catalog.elsewhere.admitting("jr_hung"):
+        await asyncio.wait_for(catalog.consumer._apply([hung]), timeout=5)
+    assert catalog.batches_applied == [["jr_failed"], ["jr_hung"]]
+    assert (await stored(catalog.db, "jr_hung"))["state"] == "STARTING"
