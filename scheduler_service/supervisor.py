@@ -34,7 +34,8 @@ What it does, in order:
 1. Forks and lets the parent exit, so that the supervisor is nobody's child: the scheduler
    never holds a handle whose clean-up could kill it (asyncio kills a subprocess whose
    transport is closed while it runs), and every supervisor is watched the same way
-   (a pidfd), whether this scheduler process started it or a previous one did. It then
+   (a pidfd), whether this scheduler process started it or a previous one did. (A zygote's
+   child skips this fork: ``run_forked_and_exit``.) It then
    becomes a child subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``): whatever the job starts,
    however it detaches (``setsid``, double fork), is re-parented to the supervisor, not init.
 2. Claims the run directory: writes ``supervisor.json`` (pid, process start time, boot id)
@@ -87,6 +88,7 @@ from _json import encode_basestring_ascii
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
 # The C module behind ``signal``; typeshed has no stubs for it, hence the untyped import.
 _signal = __import__("_signal")
@@ -1540,26 +1542,42 @@ class Supervisor:
             self._report(f"error {message}")
 
 
-def main(args: list[str] | None = None) -> int:
-    """Run the supervisor; see the module docstring for the protocol."""
+def main(args: list[str] | None = None, *, orphan: bool = True) -> int:
+    """Run the supervisor; see the module docstring for the protocol.
+
+    ``orphan`` False: the caller is already nobody's handle (a zygote's child), so step 1's
+    fork is skipped.
+    """
     try:
         opts = parse_args(sys.argv[1:] if args is None else args)
     except UsageError as exc:
         report(f"error usage: {exc}")
         return 2
-    try:
-        if os.fork() != 0:
-            # The parent's only job was to make the supervisor an orphan (see step 1).
-            os._exit(0)
-    except OSError as exc:
-        report(f"error cannot fork the supervisor: {exc}")
-        return 1
+    if orphan:
+        try:
+            if os.fork() != 0:
+                # The parent's only job was to make the supervisor an orphan (see step 1).
+                os._exit(0)
+        except OSError as exc:
+            report(f"error cannot fork the supervisor: {exc}")
+            return 1
     return Supervisor(opts).run()
 
 
 def run_and_exit() -> None:
     """Entry point: ``main``, then exit without interpreter teardown (nothing is left open)."""
-    code = main()
+    _exit(main())
+
+
+def run_forked_and_exit() -> None:
+    """Entry point in a zygote's child (``scheduler_service.zygote``): ``main`` without the
+    orphaning fork - the zygote holds no handle on its children and never waits for them, so
+    the child can be the supervisor itself, one fork of a Python process fewer per run."""
+    _exit(main(orphan=False))
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit without interpreter teardown (nothing is left open)."""
     with ignore_os_errors:
         sys.stderr.flush()
     os._exit(code)

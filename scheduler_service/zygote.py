@@ -11,15 +11,20 @@ once, in a session of its own, with ``supervisor`` already imported, connected t
 scheduler by a ``SOCK_SEQPACKET`` socketpair (fd ``FD``). For every launch the scheduler sends
 one message - the launcher's arguments, environment, working directory and umask - with, by
 ``SCM_RIGHTS``, the write end of the pipe for the supervisor's status line and the
-``supervisor.log`` file. The zygote forks a child that becomes exactly the process the
-launcher would have been (its own session, stdin ``/dev/null``, stdout the status pipe,
+``supervisor.log`` file. The zygote forks a child that becomes the process the launcher's
+supervisor would have been (its own session, stdin ``/dev/null``, stdout the status pipe,
 stderr the log, the umask, working directory and environment asked for, the locale a fresh
-interpreter would pick, ``sys.argv``) and enters the supervisor's usual entry point, which
-forks the supervisor and exits; the zygote reaps that child at once. Everything after - the
-claim, the subreaper, the sandbox, exit.json - is the supervisor's unchanged code.
+interpreter would pick, ``sys.argv``) and runs the supervisor in it. A launcher forks once
+more so that the supervisor is no child of the scheduler's; the zygote's child needs no such
+fork - the zygote never waits for it or holds a handle on it (a SIGCHLD handler reaps it
+when it exits) - so a run costs one fork of a Python process fewer. The only difference left is
+that this supervisor leads its session (a launcher's session leader has exited); it opens no
+terminal, so it never gets a controlling one. Everything after - the claim, the subreaper,
+the sandbox, exit.json - is the supervisor's unchanged code.
 
-The zygote holds no run: supervisors are its grandchildren, re-parented like the launcher's,
-so it can die at any time (its scheduler then starts another, or falls back to the launcher).
+The zygote holds no run: its children outlive it, re-parented like the launcher's
+supervisors, so it can die at any time (its scheduler then starts another, or falls back to
+the launcher).
 It exits when the scheduler's end of the socket closes, which the kernel does however the
 scheduler ends (``kill -9`` included); the runs go on.
 
@@ -46,7 +51,7 @@ _signal = __import__("_signal")
 # on sys.path like the launcher's ``BOOTSTRAP`` (the package's ``__init__`` is not imported).
 ZYGOTE_BOOTSTRAP = (
     "import sys; sys.path.append({directory!r}); import supervisor, zygote; "
-    "supervisor.warm_up(); zygote.serve_and_exit(int(sys.argv[1]), supervisor.run_and_exit)"
+    "supervisor.warm_up(); zygote.serve_and_exit(int(sys.argv[1]), supervisor.run_forked_and_exit)"
 )
 READY = b"ready"
 # The largest request: arguments and environment (the scheduler uses the launcher for more).
@@ -87,6 +92,9 @@ def serve(fd: int, enter_supervisor: Callable[[], None]) -> int:
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
     sock = _socket.socket(fileno=fd)
     sock.setblocking(True)
+    # The zygote's children are the supervisors: it never waits for one, but reaps each as it
+    # exits (their CPU time then counts as the zygote's children's, as a launcher's would).
+    _signal.signal(_signal.SIGCHLD, _reap_children)
     # Pages untouched after the fork stay shared with every child (no copy-on-write for the
     # collector's bookkeeping).
     gc.freeze()
@@ -133,8 +141,6 @@ def _fork_launcher(
         return
     if pid == 0:
         _become_launcher(sock, data, status_fd, log_fd, enter_supervisor)
-    # The child forks the supervisor and exits at once (supervisor.main): a millisecond.
-    os.waitpid(pid, 0)
 
 
 def _become_launcher(
@@ -148,6 +154,8 @@ def _become_launcher(
     point. Never returns."""
     report_fd = status_fd
     try:
+        # The supervisor's children are its own to wait for.
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         # No supervisor may hold the scheduler's connection (its EOF ends the zygote).
         sock.close()
         fields = data.split(b"\0")
@@ -198,6 +206,17 @@ def _locale_as_at_start() -> None:
 
 # try/except rather than contextlib.suppress: every module the zygote imports is mapped into
 # every process it forks.
+
+
+def _reap_children(signum: int, frame: object) -> None:
+    """SIGCHLD: reap every child that has exited (the blocked ``recvmsg`` is then resumed)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _say(fd: int, line: str) -> None:

@@ -109,7 +109,7 @@ DESCRIBES_ITS_PROCESSES = """
             **status(supervisor),
             "fds": fds(supervisor),
             "cmd_is_python": open(f"/proc/{supervisor}/comm").read().startswith("python"),
-            "session_leader_alive": os.path.exists(f"/proc/{os.getsid(supervisor)}"),
+            "leads_session": os.getsid(supervisor) == supervisor,
         },
     }))
 """
@@ -137,6 +137,13 @@ async def test_a_zygote_supervisor_is_the_launchers_supervisor(
         zygoted = await describe(zygote_runner, tmp_path, job_env)
     finally:
         os.umask(old_umask)
+    # The one difference (zygote's docstring): a zygote's child is the supervisor itself, so it
+    # leads the session it made; a launcher's supervisor is the child of the session's leader.
+    assert isinstance(launched, dict) and isinstance(zygoted, dict)
+    assert (
+        launched["supervisor"].pop("leads_session"),
+        zygoted["supervisor"].pop("leads_session"),
+    ) == (False, True)
     assert zygoted == launched
     # What the comparison covers, spelled out: PEP 538's coercion reached the job both ways,
     # the umask is the launch's, and the supervisor holds only its own files.
