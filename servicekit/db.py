@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -211,6 +211,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get("read_only", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        # A cancelled statement still runs to its end on aiosqlite's worker thread, and the
+        # rollback sent next runs after it: the connection is still good. Taken for a
+        # disconnect, it was closed without a rollback, and while the statement's cursor was
+        # still referenced (from the CancelledError's traceback) SQLite kept the closed
+        # connection's transaction and write lock. Kept, it is rolled back and pooled again.
+        if isinstance(context.original_exception, asyncio.CancelledError):
+            context.is_disconnect = False
 
 
 class SingleProcessLock:
