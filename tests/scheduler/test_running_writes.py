@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import select
@@ -34,15 +36,25 @@ async def running_events(db: Database) -> list[tuple[str, float]]:
         ]
 
 
-async def started_runs(db: Database, store: RunStore, *run_ids: str) -> None:
+@asynccontextmanager
+async def started(
+    db: Database, tmp_path: Path, *run_ids: str
+) -> AsyncIterator[tuple[RunStore, RunningWrites]]:
+    """Runs admitted into process slots (STARTING, owned here) and a writer for them."""
+    store = run_store(db, tmp_path, "mine")
     await add_job(db, "job")
     for run_id in run_ids:
         assert (await admit(store, "job", run_id, slot=True)).run.state is JobRunState.STARTING
+    writes = RunningWrites(store, linger=LINGER)
+    try:
+        yield store, writes
+    finally:
+        await writes.close()
 
 
-async def wait_until(predicate: object, timeout: float = 10.0) -> None:
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not await predicate():  # type: ignore[operator]
+    while not await predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
 
@@ -50,10 +62,7 @@ async def wait_until(predicate: object, timeout: float = 10.0) -> None:
 async def test_a_run_that_ends_within_the_linger_gets_no_running_write(
     scheduler_db: Database, tmp_path: Path
 ) -> None:
-    store = run_store(scheduler_db, tmp_path, "mine")
-    await started_runs(scheduler_db, store, "jr_short", "jr_long")
-    writes = RunningWrites(store, linger=LINGER)
-    try:
+    async with started(scheduler_db, tmp_path, "jr_short", "jr_long") as (store, writes):
         writes.started("jr_long")
         await asyncio.sleep(LINGER / 2)
         # A writer is already waiting (for jr_long) when jr_short starts: jr_short must still
@@ -66,17 +75,12 @@ async def test_a_run_that_ends_within_the_linger_gets_no_running_write(
         assert [run_id for run_id, _ in await running_events(scheduler_db)] == ["jr_long"]
         short = await store.get("jr_short")
         assert short is not None and short.state is JobRunState.STARTING
-    finally:
-        await writes.close()
 
 
 async def test_a_run_is_written_running_once_its_linger_has_passed(
     scheduler_db: Database, tmp_path: Path
 ) -> None:
-    store = run_store(scheduler_db, tmp_path, "mine")
-    await started_runs(scheduler_db, store, "jr_1")
-    writes = RunningWrites(store, linger=LINGER)
-    try:
+    async with started(scheduler_db, tmp_path, "jr_1") as (store, writes):
         reported = time.time()
         writes.started("jr_1")
         await wait_until(lambda: _has_running(scheduler_db, "jr_1"))
@@ -84,18 +88,13 @@ async def test_a_run_is_written_running_once_its_linger_has_passed(
         assert written - reported >= LINGER * 0.95
         run = await store.get("jr_1")
         assert run is not None and run.state is JobRunState.RUNNING
-    finally:
-        await writes.close()
 
 
 async def test_runs_that_start_close_together_share_one_write(
     scheduler_db: Database, tmp_path: Path
 ) -> None:
-    store = run_store(scheduler_db, tmp_path, "mine")
     run_ids = [f"jr_{k}" for k in range(5)]
-    await started_runs(scheduler_db, store, *run_ids)
-    writes = RunningWrites(store, linger=LINGER)
-    try:
+    async with started(scheduler_db, tmp_path, *run_ids) as (_, writes):
         for run_id in run_ids:
             writes.started(run_id)
             await asyncio.sleep(LINGER / 40)
@@ -104,8 +103,6 @@ async def test_runs_that_start_close_together_share_one_write(
         # At most two transactions (a write is at least half a linger after the one before);
         # one per run would be five.
         assert len(times) <= 2, times
-    finally:
-        await writes.close()
 
 
 async def _has_running(db: Database, run_id: str) -> bool:
