@@ -61,15 +61,33 @@ async def upsert_job(conn: AsyncConnection, registration: scheduler_pb2.JobRegis
     )
 
 
-# Rows per statement of ``upsert_jobs`` (6 parameters a row, far below SQLite's 32,766).
-_UPSERT_ROWS = 500
+def _upsert_jobs_statement(dialect: Any) -> Any:
+    """``upsert_job`` for rows given at execution (executemany), returning those stored.
+
+    Built once per dialect: composing and compiling a multi-row INSERT afresh for each batch
+    (its shape changes with the row count) cost more than running it. SQLAlchemy sends an
+    executemany with RETURNING as multi-row statements of its own ("insertmanyvalues").
+    """
+    stmt = dialect.insert(jobs)
+    return stmt.on_conflict_do_update(
+        index_elements=[jobs.c.name],
+        set_={k: stmt.excluded[k] for k in _JOB_COLUMNS if k != "name"},
+        where=jobs.c.version < stmt.excluded.version,
+    ).returning(jobs.c.name, jobs.c.version)
+
+
+_JOB_COLUMNS = ("name", "version", "incarnation", "deleted", "definition", "updated_at")
+_UPSERT_JOBS = {
+    "postgresql": _upsert_jobs_statement(postgresql),
+    "sqlite": _upsert_jobs_statement(sqlite),
+}
 
 
 async def upsert_jobs(
     conn: AsyncConnection, registrations: Sequence[scheduler_pb2.JobRegistration]
 ) -> list[bool]:
-    """``upsert_job`` for each registration, in multi-row statements; for each, whether it
-    was stored.
+    """``upsert_job`` for each registration, in one executemany; for each, whether it was
+    stored.
 
     A name given twice is stored once, at its highest version. Rows are written in name
     order, the order every transaction that locks job rows takes them, so a batch cannot
@@ -80,29 +98,22 @@ async def upsert_jobs(
         held = newest.get(registration.job.name)
         if held is None or registration.version > held.version:
             newest[registration.job.name] = registration
-    stored: set[tuple[str, int]] = set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    if not newest:
+        return []
     now = time.time()
-    ordered = [newest[name] for name in sorted(newest)]
-    for start in range(0, len(ordered), _UPSERT_ROWS):
-        rows = [
-            {
-                "name": registration.job.name,
-                "version": registration.version,
-                "incarnation": registration.incarnation,
-                "deleted": False,
-                "definition": json.dumps(to_glue(registration.job), default=str),
-                "updated_at": now,
-            }
-            for registration in ordered[start : start + _UPSERT_ROWS]
-        ]
-        stmt = dialect.insert(jobs).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[jobs.c.name],
-            set_={k: stmt.excluded[k] for k in rows[0] if k != "name"},
-            where=jobs.c.version < stmt.excluded.version,
-        ).returning(jobs.c.name, jobs.c.version)
-        stored.update((row.name, row.version) for row in await conn.execute(stmt))
+    rows = [
+        {
+            "name": registration.job.name,
+            "version": registration.version,
+            "incarnation": registration.incarnation,
+            "deleted": False,
+            "definition": json.dumps(to_glue(registration.job), default=str),
+            "updated_at": now,
+        }
+        for registration in (newest[name] for name in sorted(newest))
+    ]
+    result = await conn.execute(_UPSERT_JOBS[conn.dialect.name], rows)
+    stored = {(row.name, row.version) for row in result}
     return [(r.job.name, r.version) in stored for r in registrations]
 
 
