@@ -61,6 +61,10 @@ async def upsert_job(conn: AsyncConnection, registration: scheduler_pb2.JobRegis
     )
 
 
+# A registration's row, as ``upsert_job`` writes it.
+_JOB_COLUMNS = ("name", "version", "incarnation", "deleted", "definition", "updated_at")
+
+
 def _upsert_jobs_statement(dialect: Any) -> Any:
     """``upsert_job`` for rows given at execution (executemany), returning those stored.
 
@@ -76,7 +80,6 @@ def _upsert_jobs_statement(dialect: Any) -> Any:
     ).returning(jobs.c.name, jobs.c.version)
 
 
-_JOB_COLUMNS = ("name", "version", "incarnation", "deleted", "definition", "updated_at")
 _UPSERT_JOBS = {
     "postgresql": _upsert_jobs_statement(postgresql),
     "sqlite": _upsert_jobs_statement(sqlite),
