@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from catalog_service import limits
 from catalog_service.limits import Limits
+from catalog_service.named_rows import rows_named
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.registration_versions import version_after
 from catalog_service.tables import jobs
@@ -183,16 +184,10 @@ class JobReads:
         validate_request("BatchGetJobs", params)
         limits.check_batch(params["JobNames"], "JobNames", self.caps)
         names = list(dict.fromkeys(params["JobNames"]))
-        found: dict[str, bytes] = {}
         async with self._db.read() as conn:
-            for start in range(0, len(names), BATCH):
-                chunk = names[start : start + BATCH]
-                rows = await conn.execute(
-                    select(jobs.c.name, jobs.c.definition).where(jobs.c.name.in_(chunk))
-                )
-                found.update({r.name: r.definition for r in rows})
+            found = await rows_named(conn, jobs, names, jobs.c.name, jobs.c.definition)
         return (
-            [glue_pb2.Job.FromString(found[n]) for n in names if n in found],
+            [glue_pb2.Job.FromString(found[n].definition) for n in names if n in found],
             [n for n in names if n not in found],
         )
 

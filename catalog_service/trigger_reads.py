@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog_service import limits
 from catalog_service.limits import Limits
+from catalog_service.named_rows import rows_named
 from catalog_service.pagination import decode_token, encode_token, page_size
 from catalog_service.tables import triggers
 from catalog_service.validation import validate_request
@@ -128,10 +129,6 @@ class TriggerReads:
         validate_request("BatchGetTriggers", params)
         limits.check_batch(params["TriggerNames"], "TriggerNames", self.caps)
         names = list(dict.fromkeys(params["TriggerNames"]))
-        found: dict[str, Any] = {}
         async with self._db.read() as conn:
-            for start in range(0, len(names), BATCH):
-                chunk = names[start : start + BATCH]
-                for row in await conn.execute(select(triggers).where(triggers.c.name.in_(chunk))):
-                    found[row.name] = row
+            found = await rows_named(conn, triggers, names)
         return [_shown(found[n]) for n in names if n in found], [n for n in names if n not in found]
