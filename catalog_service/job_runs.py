@@ -22,6 +22,7 @@ from catalog_service.job_run_listing import _LISTED, _NewestFirst, _recent_filte
 from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits
 from catalog_service.run_events import AppliedElsewhere, apply_admission, apply_events
+from catalog_service.run_starts import RunStarts
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
 from catalog_service.validation import validate_request
@@ -72,6 +73,8 @@ class JobRunCatalog:
         self._finished: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self.applied_elsewhere = AppliedElsewhere()
         """Events applied here that the event consumer need not apply again."""
+        self.starts = RunStarts(link)
+        """StartJobRun's admissions, sent to the scheduler in batches under load."""
         job_catalog.on_deleted.append(self._forget_job)
 
     def _forget_job(self, job_name: str) -> None:
@@ -129,7 +132,7 @@ class JobRunCatalog:
         # (``AppliedElsewhere``).
         with self.applied_elsewhere.admitting(run_id):
             async with self.admissions.admit():
-                event = await self._link.start_run(request)
+                event = await self.starts.start(request)
                 # Written before answering, so a GetJobRun right after finds the run; the
                 # consumer, which waits for this write, then drops the same event without a
                 # transaction. No transaction here either: the snapshot's upsert is complete by

@@ -17,7 +17,7 @@ import grpc
 
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
-from servicekit.errors import GlueError, ServiceUnavailableException, from_rpc_error
+from servicekit.errors import GlueError, ServiceUnavailableException, from_reason, from_rpc_error
 from servicekit.internal_auth import MutualTls, secret_metadata
 from servicekit.internal_rules import MAX_MESSAGE_BYTES
 
@@ -176,13 +176,22 @@ class SchedulerLink:
         )
         return list(response.fires)
 
-    async def start_run(self, request: scheduler_pb2.StartRunRequest) -> scheduler_pb2.RunEvent:
-        """Admit a run (idempotent by its run id)."""
+    async def start_runs(
+        self, requests: list[scheduler_pb2.StartRunRequest]
+    ) -> list[scheduler_pb2.RunEvent | GlueError]:
+        """Admit several runs in one call; each one's event, or the error StartRun would have
+        raised for it, in order."""
+        request = scheduler_pb2.StartRunsRequest(runs=requests)
         response = await self._call(
             "StartJobRun",
-            lambda: self.stub.StartRun(request, timeout=self._timeout, metadata=self._metadata),
+            lambda: self.stub.StartRuns(request, timeout=self._timeout, metadata=self._metadata),
         )
-        return response.event
+        return [
+            outcome.event
+            if outcome.HasField("event")
+            else from_reason(outcome.refusal.reason, outcome.refusal.message)
+            for outcome in response.outcomes
+        ]
 
     async def stop_run(self, job_name: str, run_id: str) -> scheduler_pb2.RunEvent:
         """Ask a run to stop."""

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue_vocabulary.run_states import JobRunState
@@ -28,20 +26,13 @@ from scheduler_service.executor import Executor
 from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
+from servicekit.batches import Batches
 from servicekit.errors import ServiceUnavailableException
 
 log = logging.getLogger(__name__)
 
 # Admissions per transaction at most: bounds how long one holds the jobs' row locks.
 MAX_BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class _Waiting:
-    """An admission and the caller waiting for its outcome."""
-
-    admission: Admission
-    outcome: asyncio.Future[scheduler_pb2.RunEvent]
 
 
 class Admissions:
@@ -56,26 +47,25 @@ class Admissions:
         writers: int = 1,
         max_batch: int = MAX_BATCH,
     ) -> None:
+        """Args:
+        writers: Batches written at once. On PostgreSQL two: most of a batch's time is round
+            trips (reads, row locks) outside the counter lock, which the other batch can use.
+            SQLite has one writer: one.
+        """
         self._store = store
         self._executor = executor
         self._slots = slots
-        # Batches written at once. On PostgreSQL two: most of a batch's time is round trips
-        # (reads, row locks) outside the counter lock, which the other batch can use. SQLite
-        # has one writer: one.
-        self._max_writers = writers
-        self._max_batch = max_batch
-        self._queue: deque[_Waiting] = deque()
-        # The tasks writing batches; each ends when it finds the queue empty.
-        self._writers: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._batches: Batches[Admission, Admitted] = Batches(
+            self._admit,
+            stopping=lambda: ServiceUnavailableException("the scheduler is stopping; retry"),
+            writers=writers,
+            max_batch=max_batch,
+            settle=self._settle,
+        )
 
     async def close(self) -> None:
         """Refuse new admissions and cancel the writers (their callers are told to retry)."""
-        self._closed = True
-        writers = list(self._writers)
-        for task in writers:
-            task.cancel()
-        await asyncio.gather(*writers, return_exceptions=True)
+        await self._batches.close()
 
     async def admit(
         self, registration: scheduler_pb2.JobRegistration, run_id: str, request: GlueDict
@@ -87,51 +77,17 @@ class Admissions:
             ConcurrentRunsExceededException: the job is at MaxConcurrentRuns (nothing recorded).
             ServiceUnavailableException: the scheduler is stopping.
         """
-        if self._closed:
+        if self._batches.closed:
             raise ServiceUnavailableException("the scheduler is stopping; retry")
-        loop = asyncio.get_running_loop()
-        waiting = _Waiting(
+        admitted = await self._batches.submit(
             Admission(
                 registration=registration,
                 run_id=run_id,
                 request=request,
                 process_slot_reserved=self._slots.reserve() == 1,
-            ),
-            loop.create_future(),
+            )
         )
-        self._queue.append(waiting)
-        if len(self._writers) < self._max_writers:
-            self._writers.add(loop.create_task(self._write_batches()))
-        return await waiting.outcome
-
-    async def _write_batches(self) -> None:
-        me = asyncio.current_task()
-        assert me is not None
-        batch: list[_Waiting] = []
-        try:
-            while self._queue:
-                batch = [
-                    self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))
-                ]
-                results = await self._admit([w.admission for w in batch])
-                for waiting, result in zip(batch, results, strict=True):
-                    self._settle(waiting, result)
-                batch = []
-        except BaseException:
-            # Cancelled (the scheduler is stopping): whoever still waits is told to retry.
-            unanswered = list(batch)
-            if len(self._writers) <= 1:  # no other writer will take the queue
-                unanswered += self._queue
-                self._queue.clear()
-            for waiting in unanswered:
-                self._settle(
-                    waiting, ServiceUnavailableException("the scheduler is stopping; retry")
-                )
-            raise
-        finally:
-            # At once, not in a done callback: a call queued after the loop above found the
-            # queue empty must see that this writer is gone and start another.
-            self._writers.discard(me)
+        return admitted.event
 
     async def _admit(self, admissions: Sequence[Admission]) -> list[Admitted | BaseException]:
         try:
@@ -153,27 +109,21 @@ class Admissions:
             results.extend(await self._admit([admission]))
         return results
 
-    def _settle(self, waiting: _Waiting, result: Admitted | BaseException) -> None:
-        """Hand a new run to the executor (or give back its slot), then answer the caller."""
-        admission = waiting.admission
+    def _settle(self, admission: Admission, result: Admitted | BaseException) -> None:
+        """Hand a new run to the executor, or give back its slot (before its caller is
+        answered, and whether or not the caller still waits)."""
         if (
             isinstance(result, Admitted)
             and result.created
             and result.run.state is JobRunState.STARTING
         ):
             self._executor.launch(result.run)
-        else:
-            if admission.process_slot_reserved:
-                self._slots.release()
-            if (
-                isinstance(result, Admitted)
-                and result.created
-                and result.run.state is JobRunState.WAITING
-            ):
-                self._executor.note_waiting()
-        if waiting.outcome.done():  # the caller gave up
             return
-        if isinstance(result, Admitted):
-            waiting.outcome.set_result(result.event)
-        else:
-            waiting.outcome.set_exception(result)
+        if admission.process_slot_reserved:
+            self._slots.release()
+        if (
+            isinstance(result, Admitted)
+            and result.created
+            and result.run.state is JobRunState.WAITING
+        ):
+            self._executor.note_waiting()

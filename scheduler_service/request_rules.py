@@ -27,6 +27,8 @@ from servicekit.internal_rules import (
 )
 
 MAX_LIST_RESULTS = 1000
+# StartRuns: runs per call at most (the catalog sends far fewer: run_starts.MAX_BATCH).
+MAX_STARTS_PER_CALL = 1000
 
 
 def _job(job: glue_pb2.Job, field: str) -> None:
@@ -88,6 +90,14 @@ def _list_trigger_fires(request: scheduler_pb2.ListTriggerFiresRequest) -> None:
     _max_results(request.max_results)
 
 
+def _start_runs(request: scheduler_pb2.StartRunsRequest) -> None:
+    # Each run is checked on its own (a bad one is refused alone); only the count here.
+    if len(request.runs) > MAX_STARTS_PER_CALL:
+        raise InvalidInputException(
+            f"runs holds {len(request.runs)} runs; at most {MAX_STARTS_PER_CALL}", field="runs"
+        )
+
+
 def _start_run(request: scheduler_pb2.StartRunRequest) -> None:
     check_new_run_id(request.run_id, "run_id")
     if request.registration.version:
@@ -147,6 +157,7 @@ _CHECKS: dict[type[Message], Callable[[Any], None]] = {
     scheduler_pb2.ListTriggerFiresRequest: _list_trigger_fires,
     scheduler_pb2.ListRegistrationsRequest: lambda _request: None,
     scheduler_pb2.StartRunRequest: _start_run,
+    scheduler_pb2.StartRunsRequest: _start_runs,
     scheduler_pb2.StopRunRequest: _stop_run,
     scheduler_pb2.WatchRunEventsRequest: _sequence,
     scheduler_pb2.AcknowledgeRunEventsRequest: _sequence,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +23,9 @@ from scheduler_service.outbox import EventFeed
 from scheduler_service.request_rules import check_request
 from scheduler_service.runs import RunStore
 from servicekit.db import Database
-from servicekit.errors import EntityNotFoundException
+from servicekit.errors import EntityNotFoundException, GlueError, InternalServiceException
+
+log = logging.getLogger(__name__)
 
 LOG_FOLLOW_POLL = 0.25
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -136,6 +139,36 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             request.registration, request.run_id, to_glue(request.request)
         )
         return scheduler_pb2.StartRunResponse(event=event)
+
+    async def StartRuns(  # type: ignore[override]
+        self, request: scheduler_pb2.StartRunsRequest, context: Context
+    ) -> scheduler_pb2.StartRunsResponse:
+        check_request(request)
+        # At once, so the admissions share one transaction (``Admissions``).
+        results = await asyncio.gather(
+            *(self._start_one(one) for one in request.runs), return_exceptions=True
+        )
+        response = scheduler_pb2.StartRunsResponse()
+        for result in results:
+            outcome = response.outcomes.add()
+            if isinstance(result, scheduler_pb2.RunEvent):
+                outcome.event.CopyFrom(result)
+                continue
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if not isinstance(result, GlueError):
+                log.error("admitting a run failed", exc_info=result)
+                result = InternalServiceException("the scheduler could not admit the run")
+            outcome.refusal.reason = result.reason
+            outcome.refusal.message = result.message
+        return response
+
+    async def _start_one(self, request: scheduler_pb2.StartRunRequest) -> scheduler_pb2.RunEvent:
+        """One of StartRuns' runs, checked and admitted on its own."""
+        check_request(request)
+        return await self._admissions.admit(
+            request.registration, request.run_id, to_glue(request.request)
+        )
 
     async def StopRun(  # type: ignore[override]
         self, request: scheduler_pb2.StopRunRequest, context: Context

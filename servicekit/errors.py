@@ -223,6 +223,12 @@ def error_reason(error: grpc.RpcError) -> str | None:
     return None
 
 
+def from_reason(reason: str, message: str) -> GlueError:
+    """The error a Glue exception name and message stand for (InternalServiceException for a
+    name this side does not know)."""
+    return _BY_REASON.get(reason, InternalServiceException)(message)
+
+
 def from_rpc_error(error: grpc.RpcError) -> GlueError:
     """Map an RPC error back to the GlueError class its ErrorInfo names.
 
