@@ -86,7 +86,7 @@ class CatalogApp(ServiceApp):
         jobs = JobCatalog(db, link, caps=settings.limits)
         stack.push_async_callback(jobs.close)
         runs = JobRunCatalog(db, link, jobs, caps=settings.limits)
-        stack.push_async_callback(runs.starts.close)
+        stack.push_async_callback(runs.close)
         trigger_catalog = TriggerCatalog(db, link, jobs, caps=settings.limits)
         registry = new_registry()
         self.registry = registry

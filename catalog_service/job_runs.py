@@ -21,8 +21,8 @@ from catalog_service.identity_quotas import WAITING_STATES, RunAdmissions
 from catalog_service.job_run_listing import _LISTED, _NewestFirst, _recent_filters, _run
 from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits
-from catalog_service.run_events import AppliedElsewhere, apply_admission, apply_events
-from catalog_service.run_starts import RunStarts
+from catalog_service.run_events import AppliedElsewhere, apply_admissions, apply_events
+from catalog_service.run_starts import RunStarts, catalog_stopping
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
 from catalog_service.validation import validate_request
@@ -30,6 +30,7 @@ from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary.run_states import TERMINAL
 from glue_vocabulary.shapes import GlueDict, from_glue
+from servicekit.batches import Batches
 from servicekit.db import Database
 from servicekit.errors import EntityNotFoundException, GlueError, InvalidInputException
 
@@ -75,7 +76,23 @@ class JobRunCatalog:
         """Events applied here that the event consumer need not apply again."""
         self.starts = RunStarts(link)
         """StartJobRun's admissions, sent to the scheduler in batches under load."""
+        self._admission_writes: Batches[tuple[scheduler_pb2.RunEvent, str | None], None] = Batches(
+            self._write_admissions, stopping=catalog_stopping, writers=2, max_batch=256
+        )
         job_catalog.on_deleted.append(self._forget_job)
+
+    async def close(self) -> None:
+        """Refuse new runs; let those being admitted finish (briefly)."""
+        await self.starts.close()
+        await self._admission_writes.close(grace=2.0)
+
+    async def _write_admissions(
+        self, admissions: list[tuple[scheduler_pb2.RunEvent, str | None]]
+    ) -> list[None]:
+        # One statement, executed for each: atomic by itself (``Database.statement``).
+        async with self._db.statement() as conn:
+            await apply_admissions(conn, admissions)
+        return [None] * len(admissions)
 
     def _forget_job(self, job_name: str) -> None:
         for key in [k for k in self._finished if k[0] == job_name]:
@@ -135,14 +152,11 @@ class JobRunCatalog:
                 event = await self.starts.start(request)
                 # Written before answering, so a GetJobRun right after finds the run; the
                 # consumer, which waits for this write, then drops the same event without a
-                # transaction. No transaction here either: the snapshot's upsert is complete by
-                # itself (and so is the started_by update that follows it only when the
-                # consumer wrote the run first: it waited for this write past its patience).
-                async with self._db.statement() as conn:
-                    written = await apply_admission(conn, event, identity.caller_name())
-                if written:
-                    # (Not written: the consumer got there first, and has it.)
-                    self.applied_elsewhere.note([event])
+                # transaction. Admissions answered together are written together.
+                await self._admission_writes.submit((event, identity.caller_name()))
+                # (Had the consumer written it first, past its patience, it is past this event
+                # and the note is ignored.)
+                self.applied_elsewhere.note([event])
         return run_id
 
     async def _load(self, job_name: str, run_id: str) -> glue_pb2.JobRun:

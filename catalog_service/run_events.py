@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import Text, bindparam, exists, select, update
+from sqlalchemy import Text, bindparam, case, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,10 +26,9 @@ from catalog_service.tables import job_runs, jobs
 from glue.scheduler.v1 import scheduler_pb2
 
 
-def _upsert(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
-    """Insert a run's snapshot (``columns``), or replace the one held if it is older; marked
-    ``job_deleted`` when the job incarnation the event belongs to is gone (values bound at
-    execution)."""
+def _insert(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
+    """Insert a run's snapshot (``columns``), marked ``job_deleted`` when the job incarnation
+    the event belongs to is gone (values bound at execution)."""
     incarnation_exists = exists().where(
         jobs.c.name == bindparam("job_name", type_=Text),
         jobs.c.incarnation == bindparam("job_incarnation", type_=Text),
@@ -39,7 +38,12 @@ def _upsert(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
         *(bindparam(name, type_=job_runs.c[name].type) for name in columns),
         ~incarnation_exists,
     )
-    stmt = dialect.insert(job_runs).from_select([*columns, "job_deleted"], row)
+    return dialect.insert(job_runs).from_select([*columns, "job_deleted"], row)
+
+
+def _upsert(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
+    """``_insert``, or replace the snapshot held if it is older."""
+    stmt = _insert(dialect, columns)
     return stmt.on_conflict_do_update(
         index_elements=[job_runs.c.run_id],
         set_={
@@ -48,6 +52,26 @@ def _upsert(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
             "event_seq": stmt.excluded.event_seq,
         },
         where=job_runs.c.event_seq < stmt.excluded.event_seq,
+    )
+
+
+def _upsert_admission(dialect: ModuleType, columns: tuple[str, ...]) -> Any:
+    """``_upsert`` with who started the run (``started_by``), which is also added to a run the
+    event consumer wrote first (it waited for StartJobRun's write past its patience) without
+    touching the newer snapshot it may hold: one statement either way, so a batch of them is
+    one executemany."""
+    stmt = _insert(dialect, (*columns, "started_by"))
+    newer = job_runs.c.event_seq < stmt.excluded.event_seq
+    return stmt.on_conflict_do_update(
+        index_elements=[job_runs.c.run_id],
+        set_={
+            **{
+                name: case((newer, stmt.excluded[name]), else_=job_runs.c[name])
+                for name in ("state", "snapshot", "event_seq")
+            },
+            "started_by": func.coalesce(job_runs.c.started_by, stmt.excluded.started_by),
+        },
+        where=or_(newer, job_runs.c.started_by.is_(None)),
     )
 
 
@@ -67,9 +91,9 @@ _UPSERT = {
     "sqlite": _upsert(sqlite, _SNAPSHOT_COLUMNS),
 }
 # StartJobRun's: the same, with who started the run (kept beside the snapshot).
-_UPSERT_STARTED = {
-    "postgresql": _upsert(postgresql, (*_SNAPSHOT_COLUMNS, "started_by")),
-    "sqlite": _upsert(sqlite, (*_SNAPSHOT_COLUMNS, "started_by")),
+_UPSERT_ADMISSION = {
+    "postgresql": _upsert_admission(postgresql, _SNAPSHOT_COLUMNS),
+    "sqlite": _upsert_admission(sqlite, _SNAPSHOT_COLUMNS),
 }
 
 
@@ -87,20 +111,15 @@ def _values(event: scheduler_pb2.RunEvent) -> dict[str, Any]:
     }
 
 
-async def apply_admission(
-    conn: AsyncConnection, event: scheduler_pb2.RunEvent, started_by: str | None
-) -> bool:
-    """Apply a run's admission event with who started it, in one statement when the run is
-    new here; True if the snapshot was written. If the event consumer wrote the run first,
-    ``started_by`` is set by a second statement (the event's snapshot is already held)."""
-    values = {**_values(event), "started_by": started_by}
-    if (await conn.execute(_UPSERT_STARTED[conn.dialect.name], values)).rowcount:
-        return True
-    if started_by is not None:
-        await conn.execute(
-            update(job_runs).where(job_runs.c.run_id == event.run.id).values(started_by=started_by)
-        )
-    return False
+async def apply_admissions(
+    conn: AsyncConnection, admissions: Sequence[tuple[scheduler_pb2.RunEvent, str | None]]
+) -> None:
+    """Apply StartJobRun's admission events, each with who started its run (one statement,
+    executed for each: ``_upsert_admission``)."""
+    await conn.execute(
+        _UPSERT_ADMISSION[conn.dialect.name],
+        [{**_values(event), "started_by": started_by} for event, started_by in admissions],
+    )
 
 
 class AppliedElsewhere:

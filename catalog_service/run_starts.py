@@ -29,6 +29,11 @@ MAX_BATCH = 256
 BATCH_BYTES = 4 * 1024 * 1024
 
 
+def catalog_stopping() -> ServiceUnavailableException:
+    """What a StartJobRun caught by the catalog's shutdown is told."""
+    return ServiceUnavailableException("the catalog service is stopping; retry")
+
+
 class RunStarts:
     """Admits runs through the scheduler, batching the requests that wait."""
 
@@ -42,7 +47,7 @@ class RunStarts:
     ) -> None:
         self._calls: Batches[scheduler_pb2.StartRunRequest, scheduler_pb2.RunEvent] = Batches(
             link.start_runs,
-            stopping=lambda: ServiceUnavailableException("the catalog service is stopping; retry"),
+            stopping=catalog_stopping,
             writers=in_flight,
             max_batch=max_batch,
             size=scheduler_pb2.StartRunRequest.ByteSize,

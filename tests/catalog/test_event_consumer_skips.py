@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from catalog_service import event_consumer
 from catalog_service.event_consumer import EventConsumer
-from catalog_service.run_events import AppliedElsewhere, apply_admission
+from catalog_service.run_events import AppliedElsewhere, apply_admissions
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs
 from glue.scheduler.v1 import scheduler_pb2
@@ -84,13 +84,11 @@ async def catalog(database_urls: tuple[str, str]) -> AsyncIterator[Catalog]:
         await db.dispose()
 
 
-async def start_job_runs_write(catalog: Catalog, event: scheduler_pb2.RunEvent) -> bool:
+async def start_job_runs_write(catalog: Catalog, event: scheduler_pb2.RunEvent) -> None:
     """StartJobRun's own write of the admission event, as ``JobRunCatalog.start`` does it."""
     async with catalog.db.statement() as conn:
-        written = await apply_admission(conn, event, "alice")
-    if written:
-        catalog.elsewhere.note([event])
-    return written
+        await apply_admissions(conn, [(event, "alice")])
+    catalog.elsewhere.note([event])
 
 
 async def stored(db: Database, run_id: str) -> dict[str, Any]:
@@ -111,7 +109,7 @@ async def test_the_consumer_skips_an_admission_start_job_run_applied(
     assert admission == started.event  # what StartRun answered is what the stream delivers
 
     # StartJobRun writes the run before answering; the stream brings its event afterwards.
-    assert await start_job_runs_write(catalog, started.event)
+    await start_job_runs_write(catalog, started.event)
     written = await stored(catalog.db, "jr_started")
     assert (written["state"], written["event_seq"], written["started_by"]) == (
         "STARTING",
@@ -159,10 +157,45 @@ async def test_start_job_run_changes_only_its_caller_when_the_consumer_came_firs
 
     # StartJobRun's write comes second: the snapshot is kept, only who started it is added,
     # and nothing is noted for the consumer (it is past that event).
-    assert await start_job_runs_write(catalog, started.event) is False
+    await start_job_runs_write(catalog, started.event)
     assert await stored(catalog.db, "jr_started") == {**applied, "started_by": "alice"}
     assert catalog.elsewhere.take(admission) is False
     assert (catalog.consumer.events_skipped, catalog.batches_applied) == (0, [["jr_started"]])
+
+
+async def test_a_late_admission_write_adds_its_caller_and_keeps_a_newer_snapshot(
+    catalog: Catalog, scheduler: Scheduler
+) -> None:
+    # The consumer wrote the run and applied its next event before StartJobRun's write came.
+    started = await admit(scheduler.store, "job", "jr_started", slot=True)
+    await scheduler.store.mark_running(["jr_started"])
+    admission, running_event = await scheduler.events()
+    await catalog.consumer._apply([admission, running_event])
+    applied = await stored(catalog.db, "jr_started")
+    assert (applied["state"], applied["event_seq"], applied["started_by"]) == ("RUNNING", 2, None)
+
+    await start_job_runs_write(catalog, started.event)
+    assert await stored(catalog.db, "jr_started") == {**applied, "started_by": "alice"}
+    # A second write (a replay) changes nothing: who started it is not replaced.
+    async with catalog.db.statement() as conn:
+        await apply_admissions(conn, [(started.event, "mallory")])
+    assert await stored(catalog.db, "jr_started") == {**applied, "started_by": "alice"}
+
+
+async def test_admissions_written_together_are_each_written(
+    catalog: Catalog, scheduler: Scheduler
+) -> None:
+    for n in range(3):
+        await admit(scheduler.store, "job", f"jr_{n}", slot=False)
+    events = await scheduler.events()
+    async with catalog.db.statement() as conn:
+        await apply_admissions(conn, [(e, f"caller-{i}") for i, e in enumerate(events)])
+    rows = [await stored(catalog.db, f"jr_{n}") for n in range(3)]
+    assert [(r["state"], r["event_seq"], r["started_by"]) for r in rows] == [
+        ("WAITING", 1, "caller-0"),
+        ("WAITING", 2, "caller-1"),
+        ("WAITING", 3, "caller-2"),
+    ]
 
 
 async def test_the_consumer_waits_for_start_job_run_still_writing_the_admission(
@@ -176,7 +209,7 @@ async def test_the_consumer_waits_for_start_job_run_still_writing_the_admission(
         applying = asyncio.create_task(catalog.consumer._apply([admission]))
         await asyncio.sleep(0.2)
         assert not applying.done()
-        assert await start_job_runs_write(catalog, started.event)
+        await start_job_runs_write(catalog, started.event)
     await applying
     consumer = catalog.consumer
     assert (consumer.events_skipped, consumer.applied_through) == (1, 1)
