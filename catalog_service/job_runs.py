@@ -13,6 +13,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from functools import partial
 
 from sqlalchemy import delete, select
 
@@ -22,7 +23,7 @@ from catalog_service.job_run_listing import _LISTED, _NewestFirst, _recent_filte
 from catalog_service.jobs import JobCatalog
 from catalog_service.limits import Limits
 from catalog_service.run_events import AppliedElsewhere, apply_admissions, apply_events
-from catalog_service.run_starts import RunStarts, catalog_stopping
+from catalog_service.run_starts import RunStarts
 from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.tables import job_runs, jobs
 from catalog_service.validation import validate_request
@@ -32,7 +33,12 @@ from glue_vocabulary.run_states import TERMINAL
 from glue_vocabulary.shapes import GlueDict, from_glue
 from servicekit.batches import Batches
 from servicekit.db import Database
-from servicekit.errors import EntityNotFoundException, GlueError, InvalidInputException
+from servicekit.errors import (
+    EntityNotFoundException,
+    GlueError,
+    InvalidInputException,
+    ServiceUnavailableException,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +83,10 @@ class JobRunCatalog:
         self.starts = RunStarts(link)
         """StartJobRun's admissions, sent to the scheduler in batches under load."""
         self._admission_writes: Batches[tuple[scheduler_pb2.RunEvent, str | None], None] = Batches(
-            self._write_admissions, stopping=catalog_stopping, writers=2, max_batch=256
+            self._write_admissions,
+            stopping=partial(ServiceUnavailableException.stopping, "catalog service"),
+            writers=2,
+            max_batch=256,
         )
         job_catalog.on_deleted.append(self._forget_job)
 

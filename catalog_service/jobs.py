@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -39,11 +40,13 @@ from catalog_service.validation import validate_request
 from glue.scheduler.v1 import scheduler_pb2
 from glue.v1 import glue_pb2
 from glue_vocabulary.shapes import GlueDict, from_glue
+from servicekit.batches import Batches
 from servicekit.db import Database
 from servicekit.errors import (
     AlreadyExistsException,
     EntityNotFoundException,
     ResourceNumberLimitExceededException,
+    ServiceUnavailableException,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,11 @@ _INSERT_JOB = {
     "postgresql": _insert_job(postgresql, func.nextval("catalog_registration_version")),
     "sqlite": _insert_job(sqlite, bindparam("version", type_=jobs.c.version.type)),
 }
+# Creates made together on PostgreSQL: the same insert for many rows (SQLAlchemy's
+# insertmanyvalues), returning the name of each row it inserted with its version.
+_INSERT_JOBS_PG = _INSERT_JOB["postgresql"].returning(jobs.c.name)
+# Creates per statement at most.
+CREATE_BATCH = 256
 
 
 class JobCatalog(JobReads, JobRegistrationPushes):
@@ -92,6 +100,13 @@ class JobCatalog(JobReads, JobRegistrationPushes):
         self._pusher: asyncio.Task[None] | None = None
         self.push_calls = 0
         """AddJobs calls made (for tests: pushes are coalesced)."""
+        # PostgreSQL creates without arguments made while one is being written go together.
+        self._creates: Batches[dict[str, Any], int | None] = Batches(
+            self._insert_rows,
+            stopping=partial(ServiceUnavailableException.stopping, "catalog service"),
+            writers=2,
+            max_batch=CREATE_BATCH,
+        )
         # StartJobRun's registrations by job name. A read fills it only if no write of the job
         # committed meanwhile (``_writes``, bumped after each write's commit), so it never
         # keeps an older registration than the table's (one catalog process owns the table).
@@ -101,6 +116,11 @@ class JobCatalog(JobReads, JobRegistrationPushes):
         self.quota = identity_quotas.JobQuota(
             db, self.caps.max_jobs_per_identity, jobs, jobs.c.created_by
         )
+
+    async def close(self) -> None:
+        """Finish the creates being written (briefly), then the registration pushes."""
+        await self._creates.close(grace=2.0)
+        await super().close()
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -168,16 +188,22 @@ class JobCatalog(JobReads, JobRegistrationPushes):
             except _NameTaken:
                 return None
             return version
-        stmt = _INSERT_JOB["postgresql"]
         if not job.default_arguments and not job.non_overridable_arguments:
             # No trigger check to share a transaction with (``_check_trigger_runs``).
-            async with self._db.statement() as conn:
-                inserted = (await conn.execute(stmt, row)).first()
-        else:
-            async with self._db.transaction() as conn:
-                await self._check_trigger_runs(conn, job, "")
-                inserted = (await conn.execute(stmt, row)).first()
+            created: int | None = await self._creates.submit(row)
+            return created
+        async with self._db.transaction() as conn:
+            await self._check_trigger_runs(conn, job, "")
+            inserted = (await conn.execute(_INSERT_JOB["postgresql"], row)).first()
         return None if inserted is None else int(inserted.version)
+
+    async def _insert_rows(self, rows: list[dict[str, Any]]) -> list[int | None]:
+        """Insert new jobs' rows in one statement (PostgreSQL); each one's version, or None if
+        its name is taken - also by an earlier row of the same batch, which went first."""
+        async with self._db.statement() as conn:
+            inserted = await conn.execute(_INSERT_JOBS_PG, rows)
+            versions = {row.name: int(row.version) for row in inserted}
+        return [versions.pop(row["name"], None) for row in rows]
 
     async def update(self, params: GlueDict) -> str:
         """UpdateJob: JobUpdate replaces the whole definition (the name is immutable).

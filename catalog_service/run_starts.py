@@ -14,6 +14,8 @@ have failed each, and the call is idempotent by run id, so ``SchedulerLink`` ret
 
 from __future__ import annotations
 
+from functools import partial
+
 from catalog_service.scheduler_link import SchedulerLink
 from glue.scheduler.v1 import scheduler_pb2
 from servicekit.batches import Batches
@@ -29,11 +31,6 @@ MAX_BATCH = 256
 BATCH_BYTES = 4 * 1024 * 1024
 
 
-def catalog_stopping() -> ServiceUnavailableException:
-    """What a StartJobRun caught by the catalog's shutdown is told."""
-    return ServiceUnavailableException("the catalog service is stopping; retry")
-
-
 class RunStarts:
     """Admits runs through the scheduler, batching the requests that wait."""
 
@@ -47,7 +44,7 @@ class RunStarts:
     ) -> None:
         self._calls: Batches[scheduler_pb2.StartRunRequest, scheduler_pb2.RunEvent] = Batches(
             link.start_runs,
-            stopping=catalog_stopping,
+            stopping=partial(ServiceUnavailableException.stopping, "catalog service"),
             writers=in_flight,
             max_batch=max_batch,
             size=scheduler_pb2.StartRunRequest.ByteSize,

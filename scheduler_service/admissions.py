@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 from glue.scheduler.v1 import scheduler_pb2
 from glue_vocabulary.run_states import JobRunState
@@ -57,7 +58,7 @@ class Admissions:
         self._slots = slots
         self._batches: Batches[Admission, Admitted] = Batches(
             self._admit,
-            stopping=lambda: ServiceUnavailableException("the scheduler is stopping; retry"),
+            stopping=partial(ServiceUnavailableException.stopping, "scheduler"),
             writers=writers,
             max_batch=max_batch,
             settle=self._settle,
@@ -78,7 +79,7 @@ class Admissions:
             ServiceUnavailableException: the scheduler is stopping.
         """
         if self._batches.closed:
-            raise ServiceUnavailableException("the scheduler is stopping; retry")
+            raise ServiceUnavailableException.stopping("scheduler")
         admitted = await self._batches.submit(
             Admission(
                 registration=registration,

@@ -180,6 +180,12 @@ class ServiceUnavailableException(InternalServiceException):
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "InternalServiceException"
 
+    @classmethod
+    def stopping(cls, service: str) -> ServiceUnavailableException:
+        """``service`` is shutting down: the call was not done and may be retried elsewhere
+        or after the restart."""
+        return cls(f"the {service} is stopping; retry")
+
 
 class ConstraintViolation(InternalServiceException):
     """A write broke one of the database's integrity rules (a unique key, most often: a

@@ -223,3 +223,51 @@ async def test_add_jobs_applies_each_newer_version_once(stack: Stack) -> None:
         await link.close()
     held = await _held_versions(stack)
     assert (held["a"], held["b"]) == (8, 5)
+
+
+async def test_creates_made_together_each_get_their_own_answer(
+    stack: Stack, tmp_path: Path
+) -> None:
+    assert stack.catalog is not None
+    script = write_script(tmp_path, "j.py", SUCCEED)
+    names = ["twice", *(f"once-{i}" for i in range(8)), "twice"]
+    results = await asyncio.gather(
+        *(stack.create_job(name, script) for name in names), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    # The name asked for twice is created once; the other create of it is AlreadyExists.
+    assert len(refused) == 1, results
+    assert refused[0].code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "Job twice already exists." in (refused[0].details() or "")
+    listed = await stack.glue.ListJobs(glue_pb2.ListJobsRequest())
+    assert sorted(listed.job_names) == sorted(set(names))
+    versions = [r.version for r in await stack.catalog.jobs.all_registrations()]
+    assert len(set(versions)) == len(versions) == 9
+
+
+async def test_a_batch_of_inserts_gives_a_taken_name_to_its_first_row(stack: Stack) -> None:
+    assert stack.catalog is not None
+    jobs = stack.catalog.jobs
+    if stack.catalog_url.startswith("sqlite"):
+        # SQLite takes one writer at a time: each create is its own transaction, no batches.
+        await stack.create_job("a", Path("/opt/none.py"))
+        assert jobs._creates.batches == 0
+        return
+
+    def row(name: str, incarnation: str) -> dict[str, object]:
+        return {
+            "name": name,
+            "incarnation": incarnation,
+            "definition": glue_pb2.Job(name=name).SerializeToString(),
+            "tags": "{}",
+            "created_on": time.time(),
+            "created_by": None,
+        }
+
+    first, other, second = await jobs._insert_rows(
+        [row("a", "first"), row("b", "other"), row("a", "second")]
+    )
+    assert first is not None and other is not None and second is None
+    assert (await jobs._insert_rows([row("a", "third")])) == [None]
+    registration = await jobs.get_registration("a")
+    assert (registration.incarnation, registration.version) == ("first", first)
