@@ -32,7 +32,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
@@ -40,6 +40,9 @@ from pyspark.sql.types import StringType
 
 from awsglue._choice import DOUBLE_RE, LONG_RE, classify
 from awsglue._fieldpath import top
+
+if TYPE_CHECKING:
+    from awsglue._csvlocal import LocalSample
 
 __all__ = [
     "SAMPLE_ROWS",
@@ -173,16 +176,25 @@ def typed(raw: DataFrame, kinds: Mapping[str, str]) -> DataFrame:
 class CsvTyping:
     """The types of a CSV source's string columns: guessed from a sample, then settled."""
 
-    def __init__(self, raw: DataFrame, known: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        raw: DataFrame,
+        known: Mapping[str, str] | None = None,
+        sample: LocalSample | None = None,
+    ) -> None:
         """Sample the source (one small Spark job) and guess each string column's type.
 
         Args:
             raw: the source as read, CSV columns as strings.
             known: each string column's exact type when already found without Spark
                 (``_csvlocal``); then nothing is sampled.
+            sample: the first records of one of the source's files, classified on the driver
+                (``_csvlocal.sample_plain_csv``, one set per column of ``raw``); then Spark
+                samples nothing either.
         """
         self.raw = raw
-        self.columns = [f.name for f in raw.schema.fields if isinstance(f.dataType, StringType)]
+        fields = raw.schema.fields
+        self.columns = [f.name for f in fields if isinstance(f.dataType, StringType)]
         self._fast = not _ansi(raw)
         self.guess: dict[str, str] = {}
         # Columns whose guess the data has yet to confirm, with the aggregate that does.
@@ -195,12 +207,16 @@ class CsvTyping:
             self.guess = {name: known[name] for name in self.columns}
             self.kinds = dict(self.guess)
             return
-        classes = [classify(top(n)).alias(f"c{i}") for i, n in enumerate(self.columns)]
-        # limit() last, so that Spark takes the rows partition by partition and stops early.
-        rows = raw.select(*classes).limit(SAMPLE_ROWS).collect()
-        complete = len(rows) < SAMPLE_ROWS
-        for i, name in enumerate(self.columns):
-            found = {row[i] for row in rows if row[i] is not None}
+        if sample is not None and len(sample.found) == len(fields) == len(self.columns):
+            founds = sample.found
+            complete = sample.complete
+        else:
+            classes = [classify(top(n)).alias(f"c{i}") for i, n in enumerate(self.columns)]
+            # limit() last, so that Spark takes the rows partition by partition and stops early.
+            rows = raw.select(*classes).limit(SAMPLE_ROWS).collect()
+            founds = [{row[i] for row in rows if row[i] is not None} for i in range(len(classes))]
+            complete = len(rows) < SAMPLE_ROWS
+        for name, found in zip(self.columns, founds, strict=True):
             self.guess[name] = kind_of(found)
             if complete or "string" in found:
                 continue  # all the data, or a value no number check can undo

@@ -155,13 +155,31 @@ def test_a_confirmed_guess_is_written_in_one_pass(
         )
 
     tasks = _tasks_per_job(spark, "csv-types-one-pass", read_and_write)
-    # The header and the sample read the first partition only; the write is the one pass.
-    assert sorted(tasks) == [1, 1, 2], tasks
+    # The header reads the first partition only, the sample is read on the driver
+    # (_csvlocal.sample_plain_csv); the write is the one pass.
+    assert sorted(tasks) == [1, 2], tasks
     out = s3_root / "bucket" / "out"
     assert not [p for p in os.listdir(out) if p.startswith(_csvtypes.STAGING_PREFIX)]
     back = spark.read.parquet(str(out))
     assert dict(back.dtypes) == {"id": "bigint", "amount": "double"}
     assert back.count() == 4 * SAMPLE
+
+
+def test_a_sample_not_plain_is_taken_by_spark(spark: Any, glue_context: Any, s3_root: Path) -> None:
+    # Quoted fields: the driver does not parse them, Spark samples (one more small job).
+    path = _csv(s3_root, [f'"{i}.25"' for i in range(3 * SAMPLE)])
+
+    def read_and_write() -> None:
+        glue_context.write_dynamic_frame.from_options(
+            frame=_read(glue_context, path),
+            connection_type="s3",
+            format="parquet",
+            connection_options={"path": "s3://bucket/out/"},
+        )
+
+    assert sorted(_tasks_per_job(spark, "csv-types-spark-sample", read_and_write)) == [1, 1, 1]
+    back = spark.read.parquet(str(s3_root / "bucket" / "out"))
+    assert dict(back.dtypes) == {"id": "bigint", "value": "double"}
 
 
 def test_a_frame_used_before_it_is_written_gets_the_exact_types(
