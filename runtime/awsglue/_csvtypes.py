@@ -6,10 +6,11 @@ see ``_choice``). That needs every value before the first record can be typed; c
 first, it is a whole pass over the input before the pass that writes it, which made a
 CSV -> Parquet job read its input twice. Instead:
 
-1. A sample (the first ``SAMPLE_ROWS`` records, classified by Spark with ``classify``) gives
-   each column's likely type. When the input has fewer records than that, the sample is the
-   whole input and the types are exact. A column the sample saw a non-number in is a string
-   whatever the rest holds.
+1. A sample (``SAMPLE_ROWS`` records: the first lines of the first file, read on the driver
+   by ``_csvlocal.sample_plain_csv`` when plain, else Spark's first records classified with
+   ``classify``) gives each column's likely type. When the input has fewer records than
+   that, the sample is the whole input and the types are exact. A column the sample saw a
+   non-number in is a string whatever the rest holds.
 2. A frame still typed from a sample and written to files (``write_checked``) is written with
    those types into a hidden staging folder, while Spark's Observation computes, in the same
    pass, whether every value fits them. When they do, the staged files move into place and the
@@ -21,6 +22,8 @@ CSV -> Parquet job read its input twice. Instead:
 Either way the types are exactly those of the rule above over every value. The check of a value
 is cheap when the value is a plain number (``_fast_long``/``_fast_double``: byte comparisons and
 Spark's own integer parser) and falls back to ``classify``'s regular expressions otherwise.
+
+(Over 400 lines: the sample, the checks and the staged write are one mechanism, kept together.)
 """
 
 from __future__ import annotations
@@ -182,7 +185,8 @@ class CsvTyping:
         known: Mapping[str, str] | None = None,
         sample: LocalSample | None = None,
     ) -> None:
-        """Sample the source (one small Spark job) and guess each string column's type.
+        """Sample the source (one small Spark job, unless sampled on the driver) and guess each
+        string column's type.
 
         Args:
             raw: the source as read, CSV columns as strings.
