@@ -16,6 +16,8 @@ CSV -> Parquet job read its input twice. Instead:
    pass, whether every value fits them. When they do, the staged files move into place and the
    types are settled; when some value does not, the staged files are deleted, the types are
    computed exactly and the frame is written again (two passes, as before, plus the wasted one).
+   Columns the written data cannot depend on (``PendingFrame.ignored``: a first ApplyMapping
+   drops them, or casts a ``double`` guess to double) are not checked.
 3. Anything else that needs the data (``toDF``, ``count``, ``show``, a JDBC sink ...) settles the
    types first with one exact aggregation, as before.
 
@@ -255,33 +257,51 @@ class CsvTyping:
         """The source typed as the sample suggests (exact once settled)."""
         return typed(self.raw, self.kinds if self.kinds is not None else self.guess)
 
-    def observed(self, observation: Observation) -> DataFrame:
+    def unchecked(self, ignored: frozenset[str] = frozenset()) -> list[str]:
+        """The columns whose guess the data has yet to confirm, but for ``ignored`` ones.
+
+        Args:
+            ignored: columns whose type the frame being written does not depend on.
+        """
+        return [name for name in self._checks if name not in ignored]
+
+    def observed(
+        self, observation: Observation, ignored: frozenset[str] = frozenset()
+    ) -> DataFrame:
         """The guessed frame, with the checks of the guess observed as the data flows.
 
         Args:
             observation: a fresh Observation; read it with ``confirm`` after the action.
+            ignored: columns not to check (``unchecked``).
         """
-        if self.kinds is not None or not self._checks:
+        names = self.unchecked(ignored)
+        if self.kinds is not None or not names:
             return self.guessed()
-        metrics = [check.alias(f"c{i}") for i, (check, _) in enumerate(self._checks.values())]
+        metrics = [self._checks[name][0].alias(f"c{i}") for i, name in enumerate(names)]
         return typed(self.raw.observe(observation, *metrics), self.guess)
 
-    def confirm(self, metrics: Mapping[str, Any] | None) -> bool:
-        """Settle the types from a written frame's observed checks; whether the guess held.
+    def confirm(
+        self, metrics: Mapping[str, Any] | None, ignored: frozenset[str] = frozenset()
+    ) -> bool:
+        """Settle the types from a written frame's observed checks; whether the guess held
+        (for every column the frame depends on).
 
         Args:
             metrics: what the observation of ``observed`` recorded, or None when it did not
                 arrive (then the types are computed with an aggregation).
+            ignored: the columns ``observed`` did not check: confirmed, the others stay
+                guessed (settled by an aggregation if something needs them).
         """
         if self.kinds is not None:
             return self.kinds == self.guess
+        names = self.unchecked(ignored)
         if metrics is not None:
-            verdicts = [
-                accepts(metrics.get(f"c{i}"))
-                for i, (_, accepts) in enumerate(self._checks.values())
-            ]
+            verdicts = [self._checks[name][1](metrics.get(f"c{i}")) for i, name in enumerate(names)]
             if all(verdicts):
-                self.kinds = dict(self.guess)
+                for name in names:
+                    del self._checks[name]
+                if not self._checks:
+                    self.kinds = dict(self.guess)
                 return True
         self.kinds = self._exact()
         return self.kinds == self.guess
@@ -328,6 +348,9 @@ class PendingFrame:
     preview: DataFrame
     """The guessed source through the steps: each step runs on it when added, so a transform's
     errors show where it is called; its data are never used."""
+    ignored: frozenset[str] = frozenset()
+    """Source columns whose type the data cannot depend on (the first step drops them, or
+    casts them the same whatever their type): a write need not check their guess."""
 
     @classmethod
     def of(cls, typing: CsvTyping) -> PendingFrame:
@@ -338,13 +361,21 @@ class PendingFrame:
         """
         return cls(typing, (), typing.guessed())
 
-    def then(self, step: Step) -> PendingFrame:
+    def then(
+        self, step: Step, ignores: Callable[[Mapping[str, str]], frozenset[str]] | None = None
+    ) -> PendingFrame:
         """This frame with one more transform.
 
         Args:
             step: a transform made of column expressions only (no filter, no action).
+            ignores: given each column's guessed type, the columns whose type the step's
+                output cannot depend on (``_ops.types_mapping_ignores``); used for the first
+                step only, whose input is the source itself.
         """
-        return PendingFrame(self.typing, (*self.steps, step), step(self.preview))
+        ignored = self.ignored
+        if not self.steps and ignores is not None:
+            ignored = ignores(self.typing.guess)
+        return PendingFrame(self.typing, (*self.steps, step), step(self.preview), ignored)
 
     def _through(self, df: DataFrame) -> DataFrame:
         for step in self.steps:
@@ -355,13 +386,21 @@ class PendingFrame:
         """The data with the source's exact types."""
         return self._through(self.typing.frame())
 
+    def guessed(self) -> DataFrame:
+        """The data with the guessed types, unchecked (final when ``unchecked`` is empty)."""
+        return self._through(self.typing.guessed())
+
+    def unchecked(self) -> list[str]:
+        """The source columns the data depend on whose guessed type is not yet confirmed."""
+        return self.typing.unchecked(self.ignored)
+
     def observed(self, observation: Observation) -> DataFrame:
         """The data with the guessed types, the guess checked as it flows.
 
         Args:
             observation: a fresh Observation.
         """
-        return self._through(self.typing.observed(observation))
+        return self._through(self.typing.observed(observation, self.ignored))
 
 
 class StagedFiles:
@@ -441,11 +480,15 @@ def write_checked(
     if pending.typing.settled:
         write(pending.settle())
         return
+    if not pending.unchecked():
+        # Every guess the data depend on is confirmed: they are final as guessed.
+        write(pending.guessed())
+        return
     observation = Observation()
     staged = write_staged(pending.observed(observation))
     if staged is None:
         return
-    if pending.typing.confirm(_metrics(observation)):
+    if pending.typing.confirm(_metrics(observation), pending.ignored):
         staged.publish()
         return
     staged.discard()
