@@ -289,8 +289,8 @@ class CsvTyping:
         Args:
             metrics: what the observation of ``observed`` recorded, or None when it did not
                 arrive (then the types are computed with an aggregation).
-            ignored: the columns ``observed`` did not check: confirmed, the others stay
-                guessed (settled by an aggregation if something needs them).
+            ignored: the columns ``observed`` did not check; their guesses stay unconfirmed
+                (settled by an aggregation if something needs them).
         """
         if self.kinds is not None:
             return self.kinds == self.guess
