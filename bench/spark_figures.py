@@ -15,7 +15,8 @@ Every spark-submit is the scheduler's plan, with its class-data archive (docs/aw
 JVM start"): the work directory stands for the scheduler's data directory, so the first bare
 trivial run writes the archive (its wall time includes that, once) and every later bare run
 maps it; the services' runs keep their own in the scheduler's data directory. Small plain CSV
-inputs of listed sources (the bookmarked runs') are typed on the driver, without Spark jobs.
+inputs of listed sources (the bookmarked runs') are typed on the driver, without Spark jobs; a
+large plain input's type sample (the CSV -> Parquet jobs') is read on the driver too.
 """
 
 from __future__ import annotations

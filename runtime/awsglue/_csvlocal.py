@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from awsglue._csvtypes import kind_of
 
-__all__ = ["MAX_BYTES", "LocalCsv", "read_plain_csv"]
+__all__ = ["MAX_BYTES", "LocalCsv", "LocalSample", "read_plain_csv", "sample_plain_csv"]
 
 # Beyond this the files are not small: Spark's sample reads only what it needs of them.
 MAX_BYTES = 1 << 20
@@ -45,6 +45,20 @@ class LocalCsv:
         """
         self.names = names
         self.kinds = kinds
+
+
+class LocalSample:
+    """The first records of a large CSV input, classified on the driver (``sample_plain_csv``)."""
+
+    def __init__(self, found: list[set[str]], complete: bool) -> None:
+        """Record the finding.
+
+        Args:
+            found: per column, in order, the classes of its non-null sampled values.
+            complete: whether the sample is the whole input (then the types are exact).
+        """
+        self.found = found
+        self.complete = complete
 
 
 def _classify(value: str) -> str:
@@ -135,3 +149,64 @@ def read_plain_csv(
     if not found:
         found = [set() for _ in names]
     return LocalCsv(names, {name: kind_of(found[i]) for i, name in enumerate(names)})
+
+
+def sample_plain_csv(
+    path: str,
+    separator: str,
+    quote: str,
+    escape: str,
+    header: bool,
+    names: Sequence[str],
+    sample_rows: int,
+    only_file: bool,
+) -> LocalSample | None:
+    """The first records of one file of a CSV input, classified, or None when they are not plain.
+
+    ``CsvTyping``'s sample is a guess that the write checks against every value, so any records
+    of the input will do, not only the ones Spark would take first; read here, they cost no
+    Spark job (a cold one in a fresh JVM). The records must be parsed as Spark parses them:
+    "plain" as in ``read_plain_csv``, and with ``header`` the file's first line must be Spark's
+    column names (``names``), so that the fields line up.
+
+    Args:
+        path: a local file Spark reads for this input.
+        separator: the field separator.
+        quote: the quote character ("" for none).
+        escape: the escape character.
+        header: whether each file's first line is a header.
+        names: the columns Spark found.
+        sample_rows: how many records to classify at most.
+        only_file: whether ``path`` is the input's only file (then reading it to its end
+            makes the sample complete).
+    """
+    if len(separator) != 1 or separator in "\r\n\"'\\" or not names:
+        return None
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    whole = len(data) <= MAX_BYTES
+    if not data.isascii() or b"\r" in data or b"\0" in data:
+        return None
+    if any(c.encode() in data for c in (quote, escape) if c):
+        return None
+    lines = data.decode("ascii").split("\n")
+    # The last piece is an unfinished line (cut by the read) or "" after the last line end.
+    last = lines.pop()
+    if whole and last:
+        lines.append(last)
+    if header:
+        if not lines or lines[0].split(separator) != list(names):
+            return None
+        lines = lines[1:]
+    records = lines[:sample_rows]
+    if not records or any(not line.strip(_JAVA_TRIM) for line in records):
+        return None  # nothing to guess from, or blank lines Spark would skip
+    found: list[set[str]] = [set() for _ in names]
+    for line in records:
+        row = line.split(separator)
+        if len(row) != len(names):
+            return None
+        for i, value in enumerate(row):
+            if value:  # an empty field is null (Spark's nullValue "")
+                found[i].add(_classify(value))
+    return LocalSample(found, only_file and whole and len(lines) < sample_rows)

@@ -6,21 +6,26 @@ see ``_choice``). That needs every value before the first record can be typed; c
 first, it is a whole pass over the input before the pass that writes it, which made a
 CSV -> Parquet job read its input twice. Instead:
 
-1. A sample (the first ``SAMPLE_ROWS`` records, classified by Spark with ``classify``) gives
-   each column's likely type. When the input has fewer records than that, the sample is the
-   whole input and the types are exact. A column the sample saw a non-number in is a string
-   whatever the rest holds.
+1. A sample (``SAMPLE_ROWS`` records: the first lines of the first file, read on the driver
+   by ``_csvlocal.sample_plain_csv`` when plain, else Spark's first records classified with
+   ``classify``) gives each column's likely type. When the input has fewer records than
+   that, the sample is the whole input and the types are exact. A column the sample saw a
+   non-number in is a string whatever the rest holds.
 2. A frame still typed from a sample and written to files (``write_checked``) is written with
    those types into a hidden staging folder, while Spark's Observation computes, in the same
    pass, whether every value fits them. When they do, the staged files move into place and the
    types are settled; when some value does not, the staged files are deleted, the types are
    computed exactly and the frame is written again (two passes, as before, plus the wasted one).
+   Columns the written data cannot depend on (``PendingFrame.ignored``: a first ApplyMapping
+   drops them, or casts a ``double`` guess to double) are not checked.
 3. Anything else that needs the data (``toDF``, ``count``, ``show``, a JDBC sink ...) settles the
    types first with one exact aggregation, as before.
 
 Either way the types are exactly those of the rule above over every value. The check of a value
 is cheap when the value is a plain number (``_fast_long``/``_fast_double``: byte comparisons and
 Spark's own integer parser) and falls back to ``classify``'s regular expressions otherwise.
+
+(Over 400 lines: the sample, the checks and the staged write are one mechanism, kept together.)
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
@@ -40,6 +45,9 @@ from pyspark.sql.types import StringType
 
 from awsglue._choice import DOUBLE_RE, LONG_RE, classify
 from awsglue._fieldpath import top
+
+if TYPE_CHECKING:
+    from awsglue._csvlocal import LocalSample
 
 __all__ = [
     "SAMPLE_ROWS",
@@ -173,16 +181,26 @@ def typed(raw: DataFrame, kinds: Mapping[str, str]) -> DataFrame:
 class CsvTyping:
     """The types of a CSV source's string columns: guessed from a sample, then settled."""
 
-    def __init__(self, raw: DataFrame, known: Mapping[str, str] | None = None) -> None:
-        """Sample the source (one small Spark job) and guess each string column's type.
+    def __init__(
+        self,
+        raw: DataFrame,
+        known: Mapping[str, str] | None = None,
+        sample: LocalSample | None = None,
+    ) -> None:
+        """Sample the source (one small Spark job, unless sampled on the driver) and guess each
+        string column's type.
 
         Args:
             raw: the source as read, CSV columns as strings.
             known: each string column's exact type when already found without Spark
                 (``_csvlocal``); then nothing is sampled.
+            sample: the first records of one of the source's files, classified on the driver
+                (``_csvlocal.sample_plain_csv``, one set per column of ``raw``); then Spark
+                samples nothing either.
         """
         self.raw = raw
-        self.columns = [f.name for f in raw.schema.fields if isinstance(f.dataType, StringType)]
+        fields = raw.schema.fields
+        self.columns = [f.name for f in fields if isinstance(f.dataType, StringType)]
         self._fast = not _ansi(raw)
         self.guess: dict[str, str] = {}
         # Columns whose guess the data has yet to confirm, with the aggregate that does.
@@ -195,12 +213,16 @@ class CsvTyping:
             self.guess = {name: known[name] for name in self.columns}
             self.kinds = dict(self.guess)
             return
-        classes = [classify(top(n)).alias(f"c{i}") for i, n in enumerate(self.columns)]
-        # limit() last, so that Spark takes the rows partition by partition and stops early.
-        rows = raw.select(*classes).limit(SAMPLE_ROWS).collect()
-        complete = len(rows) < SAMPLE_ROWS
-        for i, name in enumerate(self.columns):
-            found = {row[i] for row in rows if row[i] is not None}
+        if sample is not None and len(sample.found) == len(fields) == len(self.columns):
+            founds = sample.found
+            complete = sample.complete
+        else:
+            classes = [classify(top(n)).alias(f"c{i}") for i, n in enumerate(self.columns)]
+            # limit() last, so that Spark takes the rows partition by partition and stops early.
+            rows = raw.select(*classes).limit(SAMPLE_ROWS).collect()
+            founds = [{row[i] for row in rows if row[i] is not None} for i in range(len(classes))]
+            complete = len(rows) < SAMPLE_ROWS
+        for name, found in zip(self.columns, founds, strict=True):
             self.guess[name] = kind_of(found)
             if complete or "string" in found:
                 continue  # all the data, or a value no number check can undo
@@ -235,33 +257,51 @@ class CsvTyping:
         """The source typed as the sample suggests (exact once settled)."""
         return typed(self.raw, self.kinds if self.kinds is not None else self.guess)
 
-    def observed(self, observation: Observation) -> DataFrame:
+    def unchecked(self, ignored: frozenset[str] = frozenset()) -> list[str]:
+        """The columns whose guess the data has yet to confirm, but for ``ignored`` ones.
+
+        Args:
+            ignored: columns whose type the frame being written does not depend on.
+        """
+        return [name for name in self._checks if name not in ignored]
+
+    def observed(
+        self, observation: Observation, ignored: frozenset[str] = frozenset()
+    ) -> DataFrame:
         """The guessed frame, with the checks of the guess observed as the data flows.
 
         Args:
             observation: a fresh Observation; read it with ``confirm`` after the action.
+            ignored: columns not to check (``unchecked``).
         """
-        if self.kinds is not None or not self._checks:
+        names = self.unchecked(ignored)
+        if self.kinds is not None or not names:
             return self.guessed()
-        metrics = [check.alias(f"c{i}") for i, (check, _) in enumerate(self._checks.values())]
+        metrics = [self._checks[name][0].alias(f"c{i}") for i, name in enumerate(names)]
         return typed(self.raw.observe(observation, *metrics), self.guess)
 
-    def confirm(self, metrics: Mapping[str, Any] | None) -> bool:
-        """Settle the types from a written frame's observed checks; whether the guess held.
+    def confirm(
+        self, metrics: Mapping[str, Any] | None, ignored: frozenset[str] = frozenset()
+    ) -> bool:
+        """Settle the types from a written frame's observed checks; whether the guess held
+        (for every column the frame depends on).
 
         Args:
             metrics: what the observation of ``observed`` recorded, or None when it did not
                 arrive (then the types are computed with an aggregation).
+            ignored: the columns ``observed`` did not check; their guesses stay unconfirmed
+                (settled by an aggregation if something needs them).
         """
         if self.kinds is not None:
             return self.kinds == self.guess
+        names = self.unchecked(ignored)
         if metrics is not None:
-            verdicts = [
-                accepts(metrics.get(f"c{i}"))
-                for i, (_, accepts) in enumerate(self._checks.values())
-            ]
+            verdicts = [self._checks[name][1](metrics.get(f"c{i}")) for i, name in enumerate(names)]
             if all(verdicts):
-                self.kinds = dict(self.guess)
+                for name in names:
+                    del self._checks[name]
+                if not self._checks:
+                    self.kinds = dict(self.guess)
                 return True
         self.kinds = self._exact()
         return self.kinds == self.guess
@@ -308,6 +348,9 @@ class PendingFrame:
     preview: DataFrame
     """The guessed source through the steps: each step runs on it when added, so a transform's
     errors show where it is called; its data are never used."""
+    ignored: frozenset[str] = frozenset()
+    """Source columns whose type the data cannot depend on (the first step drops them, or
+    casts them the same whatever their type): a write need not check their guess."""
 
     @classmethod
     def of(cls, typing: CsvTyping) -> PendingFrame:
@@ -318,13 +361,21 @@ class PendingFrame:
         """
         return cls(typing, (), typing.guessed())
 
-    def then(self, step: Step) -> PendingFrame:
+    def then(
+        self, step: Step, ignores: Callable[[Mapping[str, str]], frozenset[str]] | None = None
+    ) -> PendingFrame:
         """This frame with one more transform.
 
         Args:
             step: a transform made of column expressions only (no filter, no action).
+            ignores: given each column's guessed type, the columns whose type the step's
+                output cannot depend on (``_ops.types_mapping_ignores``); used for the first
+                step only, whose input is the source itself.
         """
-        return PendingFrame(self.typing, (*self.steps, step), step(self.preview))
+        ignored = self.ignored
+        if not self.steps and ignores is not None:
+            ignored = ignores(self.typing.guess)
+        return PendingFrame(self.typing, (*self.steps, step), step(self.preview), ignored)
 
     def _through(self, df: DataFrame) -> DataFrame:
         for step in self.steps:
@@ -335,13 +386,21 @@ class PendingFrame:
         """The data with the source's exact types."""
         return self._through(self.typing.frame())
 
+    def guessed(self) -> DataFrame:
+        """The data with the guessed types, unchecked (final when ``unchecked`` is empty)."""
+        return self._through(self.typing.guessed())
+
+    def unchecked(self) -> list[str]:
+        """The source columns the data depend on whose guessed type is not yet confirmed."""
+        return self.typing.unchecked(self.ignored)
+
     def observed(self, observation: Observation) -> DataFrame:
         """The data with the guessed types, the guess checked as it flows.
 
         Args:
             observation: a fresh Observation.
         """
-        return self._through(self.typing.observed(observation))
+        return self._through(self.typing.observed(observation, self.ignored))
 
 
 class StagedFiles:
@@ -421,11 +480,15 @@ def write_checked(
     if pending.typing.settled:
         write(pending.settle())
         return
+    if not pending.unchecked():
+        # Every guess the data depend on is confirmed: they are final as guessed.
+        write(pending.guessed())
+        return
     observation = Observation()
     staged = write_staged(pending.observed(observation))
     if staged is None:
         return
-    if pending.typing.confirm(_metrics(observation)):
+    if pending.typing.confirm(_metrics(observation), pending.ignored):
         staged.publish()
         return
     staged.discard()

@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
-from pyspark.sql.types import ArrayType, DataType, StringType, StructType
+from pyspark.sql.types import ArrayType, DataType, DoubleType, StringType, StructType
 
 from awsglue import _fieldpath as fp
 from awsglue import _records
-from awsglue.gluetypes import cast_to, glue_type_name
+from awsglue.gluetypes import cast_to, glue_type_name, spark_type
 
 __all__ = [
     "apply_mapping",
@@ -32,6 +32,7 @@ __all__ = [
     "schema_text",
     "select_fields",
     "split_condition",
+    "types_mapping_ignores",
     "unbox",
 ]
 
@@ -101,6 +102,35 @@ def apply_mapping(df: DataFrame, mappings: Sequence[Sequence[str]]) -> DataFrame
         value, dtype = found
         outputs.append((fp.parse(target), cast_to(value, dtype, target_type)))
     return df.select(*fp.build(outputs))
+
+
+def types_mapping_ignores(
+    mappings: Sequence[Sequence[str]], kinds: Mapping[str, str]
+) -> frozenset[str]:
+    """The CSV columns whose Glue type ``apply_mapping``'s output cannot depend on.
+
+    A column no mapping reads is dropped; a column guessed ``double`` that every mapping reading
+    it casts to ``double`` is ``cast(text as double)`` whether it is a double (cast once more,
+    a no-op) or a string (the sample saw a non-integer number, so it cannot be a long). The
+    write need not check such a column's guessed type.
+
+    Args:
+        mappings: the mapping's 4-tuples, as given to ``apply_mapping``.
+        kinds: each CSV column's guessed type (long, double, string).
+    """
+    reads: dict[str, bool] = {}  # lower-cased name -> every read is a plain cast to double
+    for mapping in mappings:
+        if len(mapping) != 4:
+            return frozenset()  # apply_mapping raises; nothing to spare
+        tokens = fp.parse(mapping[0])
+        to_double = len(tokens) == 1 and spark_type(mapping[3]) == DoubleType()
+        head = tokens[0].lower()
+        reads[head] = reads.get(head, True) and to_double
+    return frozenset(
+        name
+        for name, kind in kinds.items()
+        if name.lower() not in reads or (kind == "double" and reads[name.lower()])
+    )
 
 
 def select_fields(df: DataFrame, paths: Sequence[str]) -> DataFrame:

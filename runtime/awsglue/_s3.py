@@ -30,7 +30,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from awsglue import _csvtypes
 from awsglue._bookmarks import Bookmarks
-from awsglue._csvlocal import read_plain_csv
+from awsglue._csvlocal import LocalSample, read_plain_csv, sample_plain_csv
 from awsglue._csvtypes import CsvTyping, StagedFiles, staging_folder
 from awsglue._fieldpath import quote as quote_name
 from awsglue._fieldpath import top
@@ -194,6 +194,25 @@ def _skip_first_csv(spark: SparkSession, paths: list[str], options: dict[str, An
     return body.select(F.from_csv("value", ddl, parse).alias("_r")).select("_r.*")
 
 
+def _local_sample(
+    paths: list[str], names: list[str], options: dict[str, Any], header: bool, recurse: bool
+) -> LocalSample | None:
+    """The type sample of a CSV input, read from its first file on the driver when plain
+    (``_csvlocal.sample_plain_csv``), so that no Spark job samples it."""
+    if any(glob.has_magic(path) for path in paths) or _truthy(options.get("multiLine")):
+        return None
+    files = [(base, path) for base in paths for path in _walk(base, recurse)]
+    if not recurse and any(os.sep in os.path.relpath(path, base) for base, path in files):
+        return None  # key=value folders: partition columns the files do not hold
+    first = next((path for _, path in files if os.path.getsize(path) > 0), None)
+    if first is None:
+        return None
+    sep, quote, escape = _csv_options(options)
+    return sample_plain_csv(
+        first, sep, quote, escape, header, names, _csvtypes.SAMPLE_ROWS, len(files) == 1
+    )
+
+
 def _load(
     spark: SparkSession,
     reader: DataFrameReader,
@@ -201,6 +220,7 @@ def _load(
     fmt: str,
     options: dict[str, Any],
     sizes: list[int] | None = None,
+    recurse: bool = False,
 ) -> DataFrame | CsvTyping:
     # CSV comes back with its columns' types still to settle (_csvtypes). ``sizes``: the
     # files' sizes when ``paths`` are listed files (then small plain CSV is typed here).
@@ -216,10 +236,12 @@ def _load(
             return CsvTyping(reader.schema(schema).load(paths), known=local.kinds)
     df = reader.load(paths)
     if fmt == "csv":
-        if not _truthy(options.get("withHeader", False)):
+        header = _truthy(options.get("withHeader", False))
+        sample = None if sizes else _local_sample(paths, df.columns, options, header, recurse)
+        if not header:
             # Glue names header-less CSV columns col0, col1, ... (Spark says _c0).
             df = df.toDF(*[f"col{i}" for i in range(len(df.columns))])
-        return CsvTyping(df)
+        return CsvTyping(df, sample=sample)
     if fmt == "json" and options.get("jsonPath"):
         df = _json_path(df, str(options["jsonPath"]))
     return df
@@ -267,7 +289,8 @@ def read_files(
     if not bookmarked and not exclusions:
         if recurse:
             reader = reader.option("recursiveFileLookup", True)
-        return _load(spark, reader, [local_path(p) for p in paths], fmt, format_options)
+        local = [local_path(p) for p in paths]
+        return _load(spark, reader, local, fmt, format_options, recurse=recurse)
 
     listing = list_files(list(paths), recurse, list(exclusions))
     done: dict[str, Any] = {}

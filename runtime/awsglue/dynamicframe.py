@@ -13,7 +13,7 @@ here, a record that fails a transform fails the job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from awsglue._guard import require_spark
@@ -81,12 +81,15 @@ class DynamicFrame:
             self._data, self._pending = self._pending.settle(), None
         return self._pending
 
-    def _derive(self, step: Step) -> DynamicFrame:
+    def _derive(
+        self, step: Step, ignores: Callable[[Mapping[str, str]], frozenset[str]] | None = None
+    ) -> DynamicFrame:
         # Column-only transforms keep a frame pending, so that its write still checks the
-        # types in its own pass.
+        # types in its own pass (only those its data depend on: ``ignores``, PendingFrame.then).
         pending = self._pending_data()
         if pending is not None:
-            return DynamicFrame._pending_frame(pending.then(step), self.glue_ctx, self.name)
+            derived = pending.then(step, ignores)
+            return DynamicFrame._pending_frame(derived, self.glue_ctx, self.name)
         return self._new(step(self._df))
 
     @staticmethod
@@ -181,7 +184,10 @@ class DynamicFrame:
             **kwargs: the same, by name.
         """
         rules = list(mappings)
-        return self._derive(lambda df: _ops.apply_mapping(df, rules))
+        return self._derive(
+            lambda df: _ops.apply_mapping(df, rules),
+            lambda kinds: _ops.types_mapping_ignores(rules, kinds),
+        )
 
     def select_fields(self, paths: str | Sequence[str], *args: Any, **kwargs: Any) -> DynamicFrame:
         """Keep only the given fields (a nested path keeps its parents, with only that child).

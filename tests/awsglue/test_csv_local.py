@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from awsglue import _csvtypes
-from awsglue._csvlocal import read_plain_csv
+from awsglue._csvlocal import read_plain_csv, sample_plain_csv
 
 PLAIN = {
     "header, every kind": {
@@ -118,3 +118,38 @@ def test_large_inputs_go_to_spark(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text("id\n1\n")
     assert read_plain_csv([str(path)], [2 << 20], ",", '"', '"', True, 1000) is None
+
+
+def test_a_large_input_is_sampled_from_its_first_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    # More than the driver reads: the line cut at the end of the read is not classified.
+    lines = [f"{i},{i}.5,x" for i in range(200_000)]
+    path.write_text("id,amount,name\n" + "\n".join(lines) + "\n")
+    sample = sample_plain_csv(str(path), ",", '"', '"', True, ["id", "amount", "name"], 1000, True)
+    assert sample is not None and not sample.complete
+    assert sample.found == [{"long"}, {"double"}, {"string"}]
+
+
+def test_a_small_only_file_is_a_complete_sample(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("1,,x\n2,,y")
+    sample = sample_plain_csv(str(path), ",", '"', '"', False, ["_c0", "_c1", "_c2"], 1000, True)
+    assert sample is not None and sample.complete
+    assert sample.found == [{"long"}, set(), {"string"}]
+    one_of_two = sample_plain_csv(str(path), ",", '"', '"', False, ["a", "b", "c"], 1000, False)
+    assert one_of_two is not None and not one_of_two.complete
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("id,name\n1,a\n", ["name", "id"]),  # not the header Spark took
+        ('id,name\n1,"a"\n', ["id", "name"]),  # quotes
+        ("id,name\n1\n", ["id", "name"]),  # ragged
+        ("id,name\n", ["id", "name"]),  # no record to guess from
+    ],
+)
+def test_a_sample_spark_must_take(tmp_path: Path, text: str, names: list[str]) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(text)
+    assert sample_plain_csv(str(path), ",", '"', '"', True, names, 1000, True) is None

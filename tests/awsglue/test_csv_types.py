@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awsglue import _csvtypes
+from awsglue import _csvtypes, _ops
 from awsglue._choice import DOUBLE_RE, LONG_RE
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's usual alias
 
@@ -155,13 +155,31 @@ def test_a_confirmed_guess_is_written_in_one_pass(
         )
 
     tasks = _tasks_per_job(spark, "csv-types-one-pass", read_and_write)
-    # The header and the sample read the first partition only; the write is the one pass.
-    assert sorted(tasks) == [1, 1, 2], tasks
+    # The header reads the first partition only, the sample is read on the driver
+    # (_csvlocal.sample_plain_csv); the write is the one pass.
+    assert sorted(tasks) == [1, 2], tasks
     out = s3_root / "bucket" / "out"
     assert not [p for p in os.listdir(out) if p.startswith(_csvtypes.STAGING_PREFIX)]
     back = spark.read.parquet(str(out))
     assert dict(back.dtypes) == {"id": "bigint", "amount": "double"}
     assert back.count() == 4 * SAMPLE
+
+
+def test_a_sample_not_plain_is_taken_by_spark(spark: Any, glue_context: Any, s3_root: Path) -> None:
+    # Quoted fields: the driver does not parse them, Spark samples (one more small job).
+    path = _csv(s3_root, [f'"{i}.25"' for i in range(3 * SAMPLE)])
+
+    def read_and_write() -> None:
+        glue_context.write_dynamic_frame.from_options(
+            frame=_read(glue_context, path),
+            connection_type="s3",
+            format="parquet",
+            connection_options={"path": "s3://bucket/out/"},
+        )
+
+    assert sorted(_tasks_per_job(spark, "csv-types-spark-sample", read_and_write)) == [1, 1, 1]
+    back = spark.read.parquet(str(s3_root / "bucket" / "out"))
+    assert dict(back.dtypes) == {"id": "bigint", "value": "double"}
 
 
 def test_a_frame_used_before_it_is_written_gets_the_exact_types(
@@ -172,3 +190,53 @@ def test_a_frame_used_before_it_is_written_gets_the_exact_types(
     assert dict(frame.toDF().dtypes) == {"id": "bigint", "value": "string"}
     schema = frame.select_fields(["value"]).schema()
     assert [f.dataType.simpleString() for f in schema.fields] == ["string"]
+
+
+def test_columns_a_mapping_does_not_depend_on_are_not_checked(
+    spark: Any, glue_context: Any, s3_root: Path
+) -> None:
+    # "value" looks like doubles in the sample but is a string (a later "n/a"); "id" is not
+    # mapped. Cast to double, "value" is the same either way, so the write checks nothing.
+    values = [f"{i}.5" for i in range(3 * SAMPLE)] + ["n/a"]
+    path = _csv(s3_root, values)
+    frame = _read(glue_context, path)
+    mapped = frame.apply_mapping([("value", "string", "v", "double")])
+
+    def write() -> None:
+        glue_context.write_dynamic_frame.from_options(
+            frame=mapped,
+            connection_type="s3",
+            format="parquet",
+            connection_options={"path": "s3://bucket/out/"},
+        )
+
+    # The write alone (no rewrite), straight to the target (no staging folder).
+    assert _tasks_per_job(spark, "csv-types-unchecked", write) == [1]
+    assert not [p for p in os.listdir(s3_root / "bucket" / "out") if p.startswith("_glue")]
+    back = spark.read.parquet(str(s3_root / "bucket" / "out"))
+    assert dict(back.dtypes) == {"v": "double"}
+    assert back.count() == len(values) and back.filter("v is null").count() == 1
+    # The source's own types are exact when asked for.
+    assert dict(frame.toDF().dtypes) == {"id": "bigint", "value": "string"}
+
+
+@pytest.mark.parametrize(
+    ("mappings", "ignored"),
+    [
+        ([("amount", "string", "amount", "double")], {"amount", "name", "id"}),
+        (
+            [("id", "string", "id", "long"), ("AMOUNT", "string", "a", "double")],
+            {"name", "amount"},
+        ),
+        (
+            [("amount", "string", "a", "double"), ("amount", "string", "b", "string")],
+            {"id", "name"},
+        ),
+        ([("amount.x", "string", "a", "double"), ("name", "string", "n", "double")], {"id"}),
+    ],
+)
+def test_the_types_a_mapping_ignores(
+    mappings: list[tuple[str, str, str, str]], ignored: set[str]
+) -> None:
+    kinds = {"id": "long", "name": "string", "amount": "double"}
+    assert _ops.types_mapping_ignores(mappings, kinds) == ignored
