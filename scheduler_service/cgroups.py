@@ -12,7 +12,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-# Each run's cgroup is <this process's cgroup>/CGROUP_PARENT/<run id>.
+# Each run's cgroup is <this process's cgroup>/CGROUP_PARENT/<run directory tag>-<run id>
+# (sandbox.run_cgroup_name).
 CGROUP_PARENT = "glue-runs"
 CGROUP_CONTROLLERS = ("memory", "pids", "cpu")
 

@@ -13,7 +13,8 @@ What is in force, and when:
   taken by its supervisor for the run's life, with the gid of the same number or
   ``run_uids_group``. The supervisor stays root and drops privileges for the job only.
   Without root, jobs run as the service's user and nothing here changes that.
-- Cgroups: one per run per hierarchy, under ``<this process's cgroup>/glue-runs``, where this
+- Cgroups: one per run per hierarchy, under ``<this process's cgroup>/glue-runs`` (named by
+  ``run_cgroup_name``: the run id after a tag of the run directory), where this
   process can create them (cgroup v1: the memory, pids and cpu hierarchies; cgroup v2: one
   directory, if its controllers can be enabled there). They hold the memory, process and CPU
   limits, and let the supervisor kill every process of the run.
@@ -27,6 +28,7 @@ What is in force, and when:
 from __future__ import annotations
 
 import grp
+import hashlib
 import logging
 import os
 import pwd
@@ -118,6 +120,19 @@ def protect_data_dir(data_dir: Path) -> None:
             mode = entry.stat(follow_symlinks=False).st_mode
             if mode & 0o077:
                 os.chmod(entry.path, stat.S_IMODE(mode) & 0o700)
+
+
+def run_cgroup_name(runs_dir: Path, run_id: str) -> str:
+    """A run's cgroup directory: its run id after a tag of the scheduler's run directory.
+
+    Every scheduler in one cgroup makes its runs' cgroups in the same ``glue-runs`` directory
+    (two installations on one host, the test suite's stacks). Named by run id alone, two runs
+    of the same id in two of them shared one cgroup, and the first to end killed the other's
+    job with everything else in it. Replicas of one site share the run directory, so each run
+    still has exactly one name.
+    """
+    tag = hashlib.sha256(os.fsencode(os.path.abspath(runs_dir))).hexdigest()[:8]
+    return f"{tag}-{run_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,7 +301,7 @@ class Sandbox:
         if self.changes_identity:
             args += ["--job-dir", str(work_dir)]
         for parent in self.cgroups.parents:
-            args += ["--cgroup", os.path.join(parent, run_id)]
+            args += ["--cgroup", os.path.join(parent, run_cgroup_name(runs_dir, run_id))]
         if limits is not None and limits.memory_bytes is not None:
             args += ["--memory", str(limits.memory_bytes), "--memory-note", limits.memory_note]
             if limits.address_space_fallback:

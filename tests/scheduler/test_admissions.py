@@ -133,4 +133,5 @@ async def test_a_failing_batch_fails_only_the_admission_at_fault(
     # Calls that arrived while a batch was being written went together in the next one.
     assert max(batches) > 1
     for run_id in run_ids[:-1]:
-        assert (await stack.wait_run("many", run_id)).job_run_state == "SUCCEEDED"
+        run = await stack.wait_run("many", run_id)
+        assert run.job_run_state == "SUCCEEDED", run.error_message

@@ -30,7 +30,13 @@ from scheduler_service.run_outcome import (
     RunningProcess,
 )
 from scheduler_service.runner import LaunchError, ProcessRunner
-from scheduler_service.sandbox import RunLimits, Sandbox, protect_data_dir, run_limits
+from scheduler_service.sandbox import (
+    RunLimits,
+    Sandbox,
+    protect_data_dir,
+    run_cgroup_name,
+    run_limits,
+)
 
 GRACE = 0.5
 # Jobs that run as another uid need an interpreter that uid can reach (not one under /root).
@@ -436,7 +442,7 @@ async def test_stop_still_ends_a_sandboxed_run(shared_dir: Path) -> None:
     }
     for parent in CGROUPS.parents:
         for name, value in expected.items():
-            path = Path(parent, "jr_stop", name)
+            path = Path(parent, run_cgroup_name(runner.runs_dir, "jr_stop"), name)
             if path.exists():
                 assert path.read_text().strip() == value, path
     assert handle.stop()
@@ -446,7 +452,7 @@ async def test_stop_still_ends_a_sandboxed_run(shared_dir: Path) -> None:
     assert not alive(handle.job_pid)
     # The run's cgroups are gone with it.
     for parent in CGROUPS.parents:
-        assert not Path(parent, "jr_stop").exists()
+        assert not Path(parent, run_cgroup_name(runner.runs_dir, "jr_stop")).exists()
 
 
 @needs_root
@@ -472,3 +478,33 @@ async def test_killed_supervisor_leaves_nothing_in_its_cgroups(shared_dir: Path)
             break
         await asyncio.sleep(0.01)
     assert not alive(daemon)
+
+
+@needs_cgroup("pids")
+async def test_two_schedulers_runs_of_one_id_have_cgroups_of_their_own(tmp_path: Path) -> None:
+    """Two schedulers in one cgroup (two installations on a host, the suite's stacks) each
+    running a run of the same id: the one that ends first kills nothing of the other's."""
+    sandbox = Sandbox(cgroups=CGROUPS)
+    first = make_runner(tmp_path / "first", sandbox)
+    second = make_runner(tmp_path / "second", sandbox)
+    assert run_cgroup_name(first.runs_dir, "jr_same") != run_cgroup_name(second.runs_dir, "jr_same")
+    sleeper = job_script(tmp_path, "import time\nopen('ready', 'w').write('1')\ntime.sleep(30)\n")
+    (tmp_path / "quick").mkdir()
+    quick = job_script(tmp_path / "quick", "print('done')\n")
+    long_run = await first.launch(
+        "jr_same", [python_for_jobs(), str(sleeper)], None, env={"PATH": "/usr/bin"}
+    )
+    ready = first.work_dir("jr_same") / "ready"
+    for _ in range(500):
+        if ready.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert ready.exists()
+    short_run = await second.launch(
+        "jr_same", [python_for_jobs(), str(quick)], None, env={"PATH": "/usr/bin"}
+    )
+    assert (await asyncio.wait_for(short_run.wait(), 20)).kind is OutcomeKind.SUCCEEDED
+    # The other scheduler's run of the same id is still running.
+    assert long_run.job_pid is not None and alive(long_run.job_pid)
+    assert long_run.stop()
+    assert (await asyncio.wait_for(long_run.wait(), 10)).kind is OutcomeKind.STOPPED
