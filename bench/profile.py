@@ -18,11 +18,13 @@ are exactly the ones sampled:
 
 One ``py-spy record --subprocesses --nonblocking --format speedscope`` follows this process
 and every descendant: the load generator, the catalog, the scheduler and the jobs. A run's
-supervisor double-forks out of the scheduler and would land under init, out of py-spy's
-reach, so this process makes itself a child subreaper: orphans are re-parented here, where
-py-spy finds them, and a thread reaps them with ``wait4``, whose resource usage gives the
-exact CPU of each supervisor together with its job (supervisors live ~20-40 ms, too short
-for sampling alone to count them well).
+supervisor is a child of the scheduler's zygote, which reaps it: the zygote's children's CPU
+(``cutime``/``cstime`` in its ``/proc`` stat, read before and after each load) is the exact
+CPU of the supervisors together with their jobs (they live ~20-40 ms, too short for sampling
+alone to count them well). Without the zygote (the launcher), a supervisor double-forks out of
+the scheduler and would land under init, so this process also makes itself a child
+subreaper: such orphans are re-parented here, where py-spy finds them, and a thread reaps them
+with ``wait4``, whose resource usage counts the same.
 
 For each load, ``OUT_DIR`` gets ``<backend>-<load>.speedscope.json`` (open it at
 speedscope.app), ``<backend>-<load>.collapsed.txt`` (flamegraph.pl's format, one line per
@@ -165,7 +167,10 @@ class OrphanReaper:
                     break
                 if info is None or info.si_pid in own or _same_session(info.si_pid):
                     break
-                got, _status, usage = os.wait4(info.si_pid, os.WNOHANG)
+                try:
+                    got, _status, usage = os.wait4(info.si_pid, os.WNOHANG)
+                except ChildProcessError:  # asyncio's watcher reaped it meanwhile
+                    break
                 if got != info.si_pid:
                     break
                 cpu = usage.ru_utime + usage.ru_stime
@@ -173,6 +178,27 @@ class OrphanReaper:
                     self.reaped.count += 1
                     self.reaped.cpu_seconds += cpu
                     self.reaped.per_process_ms.append(cpu * 1000)
+
+
+def zygote_children_cpu(parent: int) -> float:
+    """CPU seconds of the processes the scheduler's zygote (a child of ``parent``) has reaped:
+    its supervisors with their jobs, which never become orphans of ours (0 if none)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        # stat(5): ppid is field 4, cutime and cstime fields 16 and 17 (the list starts at 3).
+        if int(fields[1]) == parent and b"zygote" in command:
+            total += (int(fields[13]) + int(fields[14])) / ticks
+    return total
 
 
 def _same_session(pid: int) -> bool:
@@ -317,8 +343,9 @@ def render_top(
     """The ``top.txt`` of one load."""
     lines = [f"load {load}: {ops} operations, py-spy at {rate} samples/s (active threads only)"]
     lines.append(
-        f"orphans reaped (supervisor + its job, exact rusage): {reaped.count}, "
-        f"{reaped.cpu_seconds * 1000 / max(reaped.count, 1):.1f} ms CPU each"
+        f"supervisors with their jobs (exact rusage: reaped by the zygote, or {reaped.count} "
+        f"orphans reaped here): {reaped.cpu_seconds * 1000 / max(ops, 1):.2f} ms CPU per "
+        "operation"
     )
     for kind in KINDS:
         agg = aggs.get(kind)
@@ -407,6 +434,7 @@ async def profile_load(
     db_before = await database_counters(stack)
     meter = stack.meter()
     before = meter.snapshot()
+    zygote_before = zygote_children_cpu(stack.scheduler.pid or 0)
     t0 = time.perf_counter()
     figure = await run()
     seconds = time.perf_counter() - t0
@@ -414,6 +442,7 @@ async def profile_load(
     await asyncio.sleep(1.0)  # the statistics collector's delay
     db_after = await database_counters(stack)
     reaped = reaper.take()
+    reaped.cpu_seconds += zygote_children_cpu(stack.scheduler.pid or 0) - zygote_before
     load_avg = os.getloadavg()
     err = await sampler.stop()
     ops = figure.ok
@@ -583,7 +612,8 @@ def render_summary(args: argparse.Namespace, results: list[Result]) -> str:
         (
             "CPU ms per operation: meter = /proc accounting of the whole window (as the bench's "
             "cpu columns); sampled = py-spy's active samples; sup+job = exact rusage of the "
-            "reaped supervisors (with their jobs), per operation"
+            "supervisors (with their jobs), per operation: those the zygote reaped (its "
+            "children's CPU) and any orphan reaped here (launcher mode)"
         ),
         "",
         getattr(args, "supervisor_note", ""),
@@ -600,8 +630,7 @@ def render_summary(args: argparse.Namespace, results: list[Result]) -> str:
         sampled = " ".join(f"{k} {v:.2f}" for k, v in sorted(r.sampled_ms_per_op.items()))
         sup = (
             f"{r.reaped.cpu_seconds * 1000 / max(r.ops, 1):.2f} "
-            f"({r.reaped.count} reaped, "
-            f"{r.reaped.cpu_seconds * 1000 / max(r.reaped.count, 1):.1f} ms each)"
+            f"({r.reaped.count} orphans reaped here; the rest by the zygote)"
         )
         lines += [
             "",
