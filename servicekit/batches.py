@@ -2,8 +2,9 @@
 
 A call made while fewer than ``writers`` batches are in flight is sent at once, alone (it
 waits for nothing); calls made meanwhile queue and go together in the next batch. Each caller
-waits for its own result. The scheduler's StartRun admissions (one transaction per batch) and
-the catalog's StartJobRun calls to the scheduler (one StartRuns call per batch) both work so.
+waits for its own result. Used by the scheduler's StartRun admissions (one transaction per
+batch) and, in the catalog, by StartJobRun's calls to the scheduler (one StartRuns call per
+batch), its admission writes and PostgreSQL's CreateJob inserts (one statement per batch).
 """
 
 from __future__ import annotations
