@@ -86,7 +86,6 @@ class JobRunCatalog:
             self._write_admissions,
             stopping=partial(ServiceUnavailableException.stopping, "catalog service"),
             writers=2,
-            max_batch=256,
         )
         job_catalog.on_deleted.append(self._forget_job)
 

@@ -78,8 +78,6 @@ _INSERT_JOB = {
 # Creates made together on PostgreSQL: the same insert for many rows (SQLAlchemy's
 # insertmanyvalues), returning the name of each row it inserted with its version.
 _INSERT_JOBS_PG = _INSERT_JOB["postgresql"].returning(jobs.c.name)
-# Creates per statement at most.
-CREATE_BATCH = 256
 
 
 class JobCatalog(JobReads, JobRegistrationPushes):
@@ -105,7 +103,6 @@ class JobCatalog(JobReads, JobRegistrationPushes):
             self._insert_rows,
             stopping=partial(ServiceUnavailableException.stopping, "catalog service"),
             writers=2,
-            max_batch=CREATE_BATCH,
         )
         # StartJobRun's registrations by job name. A read fills it only if no write of the job
         # committed meanwhile (``_writes``, bumped after each write's commit), so it never

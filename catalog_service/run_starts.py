@@ -18,14 +18,12 @@ from functools import partial
 
 from catalog_service.scheduler_link import SchedulerLink
 from glue.scheduler.v1 import scheduler_pb2
-from servicekit.batches import Batches
+from servicekit.batches import MAX_BATCH, Batches
 from servicekit.errors import ServiceUnavailableException
 
 # StartRuns calls in flight at once: two, so that one call's marshalling and answer overlap
 # the other's admission transaction.
 MAX_IN_FLIGHT = 2
-# Runs per call at most (the scheduler's own batch bound, ``admissions.MAX_BATCH``).
-MAX_BATCH = 256
 # The serialized requests one call carries at most (each holds its job's registration; the
 # internal API's messages are capped at 16 MiB). A larger request still goes, alone.
 BATCH_BYTES = 4 * 1024 * 1024
@@ -39,7 +37,7 @@ class RunStarts:
         link: SchedulerLink,
         *,
         in_flight: int = MAX_IN_FLIGHT,
-        max_batch: int = MAX_BATCH,
+        max_batch: int = MAX_BATCH,  # the scheduler's admissions use the same bound
         batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self._calls: Batches[scheduler_pb2.StartRunRequest, scheduler_pb2.RunEvent] = Batches(

@@ -27,13 +27,10 @@ from scheduler_service.executor import Executor
 from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
-from servicekit.batches import Batches
+from servicekit.batches import MAX_BATCH, Batches
 from servicekit.errors import ServiceUnavailableException
 
 log = logging.getLogger(__name__)
-
-# Admissions per transaction at most: bounds how long one holds the jobs' row locks.
-MAX_BATCH = 256
 
 
 class Admissions:

@@ -27,7 +27,7 @@ from servicekit.internal_rules import (
 )
 
 MAX_LIST_RESULTS = 1000
-# StartRuns: runs per call at most (the catalog sends far fewer: run_starts.MAX_BATCH).
+# StartRuns: runs per call at most (the catalog sends far fewer: servicekit.batches.MAX_BATCH).
 MAX_STARTS_PER_CALL = 1000
 
 

@@ -16,6 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+# Items per batch at most, unless a user says otherwise: bounds how long one batch holds what it
+# locks (a transaction's rows) and how large one call grows.
+MAX_BATCH = 256
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -37,7 +41,7 @@ class Batches(Generic[T, R]):
         *,
         stopping: Callable[[], BaseException],
         writers: int = 1,
-        max_batch: int,
+        max_batch: int = MAX_BATCH,
         size: Callable[[T], int] | None = None,
         max_size: int = 0,
         settle: Callable[[T, R | BaseException], None] | None = None,
