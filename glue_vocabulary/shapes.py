@@ -9,7 +9,9 @@ work on the Glue form, and no rule is written twice. Values in the Glue form are
 
 from __future__ import annotations
 
+import enum
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,19 +33,53 @@ def pascal(field_name: str) -> str:
     return _IRREGULAR.get(field_name) or "".join(p.title() for p in field_name.split("_"))
 
 
-def _message_type(field: FieldDescriptor) -> Descriptor:
-    assert field.message_type is not None
-    return field.message_type
+class _Kind(enum.Enum):
+    """How one field's value converts, decided once per field (``_members``)."""
+
+    SCALAR = enum.auto()
+    JSON_TEXT = enum.auto()
+    MAP = enum.auto()
+    REPEATED_SCALAR = enum.auto()
+    REPEATED_MESSAGE = enum.auto()
+    MESSAGE = enum.auto()
+    TIMESTAMP = enum.auto()
 
 
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.type == FieldDescriptor.TYPE_MESSAGE and bool(
-        _message_type(field).GetOptions().map_entry
-    )
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str
+    """The field's proto name (its attribute)."""
+    key: str
+    """Its Glue member name."""
+    kind: _Kind
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.is_repeated  # type: ignore[attr-defined,no-any-return]
+def _kind(field: FieldDescriptor) -> _Kind:
+    is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+    if is_message and field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return _Kind.MAP
+    if field.is_repeated:  # type: ignore[attr-defined]
+        return _Kind.REPEATED_MESSAGE if is_message else _Kind.REPEATED_SCALAR
+    if is_message:
+        assert field.message_type is not None
+        if field.message_type.full_name == "google.protobuf.Timestamp":
+            return _Kind.TIMESTAMP
+        return _Kind.MESSAGE
+    return _Kind.JSON_TEXT if field.name in _JSON_TEXT_FIELDS else _Kind.SCALAR
+
+
+# Every message type's members, worked out on first use: the conversions run on each call of
+# both services, and the name and kind of a field never change.
+_MEMBERS: dict[Descriptor, dict[FieldDescriptor, _Member]] = {}
+
+
+def _members(descriptor: Descriptor) -> dict[FieldDescriptor, _Member]:
+    """The members of a message type, in field order, by field."""
+    members = _MEMBERS.get(descriptor)
+    if members is None:
+        members = {f: _Member(f.name, pascal(f.name), _kind(f)) for f in descriptor.fields}
+        _MEMBERS[descriptor] = members
+    return members
 
 
 def timestamp_to_datetime(ts: timestamp_pb2.Timestamp) -> datetime:
@@ -53,30 +89,33 @@ def timestamp_to_datetime(ts: timestamp_pb2.Timestamp) -> datetime:
 
 def to_glue(message: Message) -> GlueDict:
     """The Glue form of a message: present fields only, PascalCase names."""
+    members = _members(message.DESCRIPTOR)  # type: ignore[arg-type]
     out: GlueDict = {}
     for field, value in message.ListFields():
-        out[pascal(field.name)] = _value_to_glue(field, value)
+        member = members[field]
+        out[member.key] = _value_to_glue(member, value)
     return out
 
 
-def _value_to_glue(field: FieldDescriptor, value: Any) -> Any:
-    if _is_map(field):
+def _value_to_glue(member: _Member, value: Any) -> Any:
+    kind = member.kind
+    if kind is _Kind.SCALAR:
+        return value
+    if kind is _Kind.MAP:
         return dict(value)
-    if _is_repeated(field):
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
-            return [to_glue(v) for v in value]
+    if kind is _Kind.REPEATED_MESSAGE:
+        return [to_glue(v) for v in value]
+    if kind is _Kind.REPEATED_SCALAR:
         return list(value)
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        if _message_type(field).full_name == "google.protobuf.Timestamp":
-            return timestamp_to_datetime(value)
+    if kind is _Kind.TIMESTAMP:
+        return timestamp_to_datetime(value)
+    if kind is _Kind.MESSAGE:
         return to_glue(value)
-    if field.name in _JSON_TEXT_FIELDS:
-        try:
-            return json.loads(value)
-        except ValueError:
-            # Left as text; validation reports it with the field's name.
-            return value
-    return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        # Left as text; validation reports it with the field's name.
+        return value
 
 
 def from_glue(data: GlueDict, message_type: type[M]) -> M:
@@ -87,32 +126,31 @@ def from_glue(data: GlueDict, message_type: type[M]) -> M:
 
 
 def _fill(message: Message, data: GlueDict) -> None:
-    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
-    for field in descriptor.fields:
-        key = pascal(field.name)
-        if key not in data or data[key] is None:
+    for member in _members(message.DESCRIPTOR).values():  # type: ignore[arg-type]
+        value = data.get(member.key)
+        if value is None:
             continue
-        value = data[key]
-        if _is_map(field):
-            getattr(message, field.name).update({str(k): str(v) for k, v in value.items()})
-        elif _is_repeated(field):
-            target = getattr(message, field.name)
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                for item in value:
-                    _fill(target.add(), item)
-            else:
-                target.extend(value)
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            sub = getattr(message, field.name)
-            if _message_type(field).full_name == "google.protobuf.Timestamp":
-                sub.FromDatetime(value)
-            else:
-                _fill(sub, value)
-                sub.SetInParent()
-        elif field.name in _JSON_TEXT_FIELDS and not isinstance(value, str):
-            setattr(message, field.name, json.dumps(value, separators=(",", ":")))
+        kind = member.kind
+        if kind is _Kind.SCALAR:
+            setattr(message, member.name, value)
+        elif kind is _Kind.MAP:
+            getattr(message, member.name).update({str(k): str(v) for k, v in value.items()})
+        elif kind is _Kind.REPEATED_SCALAR:
+            getattr(message, member.name).extend(value)
+        elif kind is _Kind.REPEATED_MESSAGE:
+            target = getattr(message, member.name)
+            for item in value:
+                _fill(target.add(), item)
+        elif kind is _Kind.TIMESTAMP:
+            getattr(message, member.name).FromDatetime(value)
+        elif kind is _Kind.MESSAGE:
+            sub = getattr(message, member.name)
+            _fill(sub, value)
+            sub.SetInParent()
+        elif isinstance(value, str):
+            setattr(message, member.name, value)
         else:
-            setattr(message, field.name, value)
+            setattr(message, member.name, json.dumps(value, separators=(",", ":")))
 
 
 def message_members(message_type: type[Message]) -> list[str]:
