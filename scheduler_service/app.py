@@ -134,7 +134,7 @@ class SchedulerApp(ServiceApp):
         )
         # What follows a run's end (conditional triggers, retries, promotion into the freed
         # slot) is recorded with the end, in one transaction.
-        run_end = RunEnd(store, firing)
+        run_end = RunEnd(store, firing, writers=1 if db.is_sqlite else 2)
         executor = Executor(
             store,
             runner,
@@ -168,6 +168,9 @@ class SchedulerApp(ServiceApp):
         )
 
         stack.push_async_callback(executor.close)
+        # Closed before the executor: ends reported after it are written alone, and a batch in
+        # flight commits (or not) before the executor hands its runs over.
+        stack.push_async_callback(run_end.close)
         # StartRun's batch writers: closed after the server stops taking calls, before the
         # executor they hand runs to.
         admissions = Admissions(store, executor, slots, writers=1 if db.is_sqlite else 2)

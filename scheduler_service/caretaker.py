@@ -141,6 +141,7 @@ async def _care(
     # end may fire conditional triggers whose runs wait until a replica promotes them.
     slots = ProcessSlots(settings.max_processes)
     firing = Firing(db, store, misfire_grace_seconds=settings.misfire_grace_seconds, slots=slots)
+    run_end = RunEnd(store, firing)
     executor = Executor(
         store,
         ProcessRunner(
@@ -148,7 +149,7 @@ async def _care(
             stop_grace=settings.stop_grace_seconds,
             sandbox=settings.make_sandbox(),
         ),
-        run_end=RunEnd(store, firing),
+        run_end=run_end,
         slots=slots,
         commands=settings.commands,
         site_processes=site_processes,
@@ -171,6 +172,7 @@ async def _care(
             except Exception:
                 log.exception("renewing or taking runs failed; will retry")
     finally:
+        await run_end.close()
         await executor.close()
     log.info("caretaker leaving", extra={"runs_taken": taken})
     return taken

@@ -19,20 +19,42 @@ The lock order is the one every writer keeps: the run's row, then job rows (a fi
 actions' jobs; promotion locks the jobs of the runs at the queue's head; each set in name
 order), then the bookmark row, then the outbox counter. Promotion skips a chosen waiting row
 another transaction holds rather than wait for it.
+
+Ends reported while another is being written go together in the next transaction
+(``servicekit.batches``): their run rows, one promotion for all the slots they free, one append
+of their events. Under load most short runs end beside others, and one transaction per end was
+most of the scheduler's and the database's work per run. Some ends are still written alone:
+
+- a run a trigger started may fire conditional triggers, and a fire takes the outbox counter,
+  after which no job row may be locked, so two fires (or a fire and a promotion) cannot share
+  a transaction;
+- an end that commits a bookmark (glueetl runs: long, so rarely together);
+- a run whose row another transaction holds when the batch locks its rows (PostgreSQL's SKIP
+  LOCKED, ``RunStore.lock_many``): a batch never waits for a run's row, so it cannot deadlock
+  against another writer of several runs.
+
 Built by the app (and by a caretaker, which offers no slots: it starts no new runs) from the
-store and the firing it calls.
+store and the firing it calls; its owner closes it (``close``) before the executor hands its
+runs over.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
 
-from glue_vocabulary.run_states import JobRunState
+from glue_vocabulary.run_states import TERMINAL, JobRunState
 from scheduler_service import bookmarks
 from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
-from scheduler_service.runs import Promotion, RunStore
+from scheduler_service.runs import Ending, NotOwnerError, Promotion, RunStore
+from servicekit.batches import Batches
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +93,40 @@ class Ended:
     """Slots were offered and no other waiting run may start now (``Promotion.exhausted``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _EndCall:
+    """One ``RunEnd.finish`` call waiting for its batch."""
+
+    run_id: str
+    report: EndReport
+    free_slots: int
+
+
+class _BatchingStopped(Exception):
+    """The batches were closed before this end was written (it is then written alone)."""
+
+
 class RunEnd:
     """Records runs' ends with what follows from them (module docstring)."""
 
-    def __init__(self, store: RunStore, firing: Firing) -> None:
+    def __init__(self, store: RunStore, firing: Firing, *, writers: int = 1) -> None:
+        """Args:
+        writers: Batches of ends written at once (one for SQLite's single writer).
+        """
         self._store = store
         self._firing = firing
+        self._batches: Batches[_EndCall, Ended | None] = Batches(
+            self._finish_batch, stopping=_BatchingStopped, writers=writers
+        )
+
+    async def close(self, grace: float = 1.0) -> None:
+        """Stop batching: a batch in flight gets ``grace`` seconds to commit; ends reported
+        afterwards (and those of a batch cut short) are written alone."""
+        await self._batches.close(grace)
 
     async def finish(self, run_id: str, report: EndReport, *, free_slots: int = 0) -> Ended:
-        """Settle ``run_id`` as ``report`` says it ended and what follows, in one transaction.
+        """Settle ``run_id`` as ``report`` says it ended and what follows, in one transaction
+        (shared with other ends reported meanwhile, see the module docstring).
 
         ``free_slots`` are process slots the caller gives to waiting runs (the one this run
         held, usually): the runs promoted into them are returned to be launched.
@@ -87,6 +134,115 @@ class RunEnd:
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
         """
+        if report.bookmark is None and not self._batches.closed:
+            try:
+                ended = await self._batches.submit(_EndCall(run_id, report, free_slots))
+            except _BatchingStopped:
+                pass  # shutting down: written alone
+            else:
+                if ended is not None:
+                    return ended
+                # Left out of its batch (module docstring): written alone, in the caller's
+                # task, so that the others of the batch are answered at once.
+        return await self._finish_alone(run_id, report, free_slots)
+
+    async def _finish_batch(
+        self, calls: Sequence[_EndCall]
+    ) -> Sequence[Ended | BaseException | None]:
+        """The batch's ends; None for a call its caller writes alone."""
+        if len(calls) == 1:
+            call = calls[0]
+            try:
+                return [await self._finish_alone(call.run_id, call.report, call.free_slots)]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - its caller's to raise
+                return [exc]
+        try:
+            return await self._finish_together(calls)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Something unexpected (a database error) must fail only the end that caused it:
+            # each is written alone.
+            log.warning(
+                "a batch of run ends failed; writing them one by one",
+                extra={"ends": len(calls)},
+                exc_info=True,
+            )
+            return [None] * len(calls)
+
+    async def _finish_together(
+        self, calls: Sequence[_EndCall]
+    ) -> list[Ended | BaseException | None]:
+        """Write the ends of ``calls`` in one transaction; None for each call to be written
+        alone (module docstring)."""
+        store = self._store
+        results: list[Ended | BaseException | None] = [None] * len(calls)
+        async with store.write() as conn:
+            locked = {
+                run.run_id: run for run in await store.lock_many(conn, [c.run_id for c in calls])
+            }
+            endings: list[tuple[int, Ending]] = []
+            for i, call in enumerate(calls):
+                run = locked.pop(call.run_id, None)  # popped: a run asked twice goes alone
+                if run is None or run.record.get("TriggerName"):
+                    continue
+                try:
+                    store.fence(run)
+                except NotOwnerError as exc:
+                    results[i] = exc
+                    continue
+                if run.state in TERMINAL:
+                    results[i] = Ended(run=None)
+                    continue
+                report = call.report
+                ending = store.ending(
+                    run,
+                    report.state,
+                    report.message,
+                    started_at=report.started_at,
+                    ended_at=report.ended_at,
+                    started=report.started,
+                )
+                endings.append((i, ending))
+            await store.save_many(conn, [ending.run for _, ending in endings])
+            now = time.time()
+            retries: dict[int, RunRecord] = {}
+            for i, ending in endings:
+                if calls[i].report.retry:
+                    retry_run = await store.retry(conn, ending.run, now)
+                    if retry_run is not None:
+                        retries[i] = retry_run
+            promotion = await store.promote(conn, sum(calls[i].free_slots for i, _ in endings))
+            await store.emit_many(
+                conn,
+                [
+                    *(
+                        record
+                        for i, ending in endings
+                        for record in (ending.running, ending.run, retries.get(i))
+                        if record is not None
+                    ),
+                    *promotion.runs,
+                ],
+            )
+        # Each caller launches the runs promoted into the slots it offered. A retry waits:
+        # the queue is not empty after all.
+        promoted = iter(promotion.runs)
+        exhausted = promotion.exhausted and not retries
+        for i, ending in endings:
+            offered = calls[i].free_slots
+            retry_run = retries.get(i)
+            results[i] = Ended(
+                run=ending.run,
+                created=[retry_run] if retry_run is not None else [],
+                promoted=list(itertools.islice(promoted, offered)),
+                queue_exhausted=exhausted and offered > 0,
+            )
+        return results
+
+    async def _finish_alone(self, run_id: str, report: EndReport, free_slots: int) -> Ended:
         store = self._store
         async with store.write() as conn:
             ending = await store.end(

@@ -113,6 +113,27 @@ _LOAD_LOCKED = _LOAD.with_for_update()
 _INSERT = runs.insert()
 # The SET clause is the columns given at execution (a bound name may not be a column's).
 _SAVE = update(runs).where(runs.c.run_id == bindparam("saved_run_id"))
+# Several runs, in key order; on PostgreSQL a row another transaction holds is skipped
+# (``RunStore.lock_many``).
+_LOAD_MANY = (
+    select(runs)
+    .where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
+    .order_by(runs.c.run_id)
+)
+_LOAD_MANY_LOCKED = _LOAD_MANY.with_for_update(skip_locked=True)
+
+
+def _saved_values(run: RunRecord) -> dict[str, Any]:
+    """The values of ``_SAVE``: what a state change writes."""
+    return {
+        "saved_run_id": run.run_id,
+        "state": run.state.value,
+        "updated_at": run.updated_at,
+        "completed_at": run.completed_at,
+        "deadline": run.deadline,
+        "error_message": run.error_message,
+        "execution_time": run.execution_time,
+    }
 
 
 # The events a ``RunStore.write`` transaction appended, published once it commits.
@@ -295,7 +316,7 @@ class RunStore(NewRuns):
             deadline=now + run.timeout_minutes * 60,
         )
 
-    def _fence(self, run: RunRecord) -> None:
+    def fence(self, run: RunRecord) -> None:
         """Raise NotOwnerError unless this replica owns ``run`` (locked by the caller)."""
         if run.owner != self.replica.replica_id:
             raise NotOwnerError(run.run_id, run.owner)
@@ -311,18 +332,7 @@ class RunStore(NewRuns):
         return RunRecord.from_row(row) if row is not None else None
 
     async def _save(self, conn: AsyncConnection, run: RunRecord) -> None:
-        await conn.execute(
-            _SAVE,
-            {
-                "saved_run_id": run.run_id,
-                "state": run.state.value,
-                "updated_at": run.updated_at,
-                "completed_at": run.completed_at,
-                "deadline": run.deadline,
-                "error_message": run.error_message,
-                "execution_time": run.execution_time,
-            },
-        )
+        await conn.execute(_SAVE, _saved_values(run))
 
     async def _insert(self, conn: AsyncConnection, run: RunRecord) -> None:
         if run.state in HOLDS_PROCESS_SLOT:
@@ -363,7 +373,7 @@ class RunStore(NewRuns):
             run = await self._load(conn, run_id)
             if run is None or run.state in TERMINAL:
                 return None
-            self._fence(run)
+            self.fence(run)
             if run.site is None and run.state is JobRunState.STOPPING:
                 return LaunchRecord(run=run, launch=False)
             if run.site is not None:
@@ -435,9 +445,26 @@ class RunStore(NewRuns):
         run = await self._load(conn, run_id)
         if run is None:
             return None
-        self._fence(run)
+        self.fence(run)
         if run.state in TERMINAL:
             return None
+        ending = self.ending(
+            run, state, message, started_at=started_at, ended_at=ended_at, started=started
+        )
+        await self._save(conn, ending.run)
+        return ending
+
+    def ending(
+        self,
+        run: RunRecord,
+        state: JobRunState,
+        message: str | None,
+        *,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        started: bool = False,
+    ) -> Ending:
+        """``run`` (not ended) as it ends ``state``, not yet saved; see ``end``."""
         now = time.time()
         running = None
         if run.state is JobRunState.STARTING and started and state is not JobRunState.ERROR:
@@ -454,8 +481,24 @@ class RunStore(NewRuns):
         )
         if began:
             self._metrics.run_ended(state, ended - began)
-        await self._save(conn, run)
         return Ending(run=run, running=running)
+
+    async def lock_many(self, conn: AsyncConnection, run_ids: Sequence[str]) -> list[RunRecord]:
+        """Read and row-lock ``run_ids`` in ``conn``, for ends written together (``run_end``).
+
+        On PostgreSQL a run whose row another transaction holds is left out rather than waited
+        for, so that locking several runs cannot deadlock against another writer of several
+        (a batch of RUNNING writes, a lease renewal) whatever order that one locks in; the
+        caller writes such a run's end on its own. A run that is gone is left out too.
+        """
+        query = _LOAD_MANY_LOCKED if conn.dialect.name == "postgresql" else _LOAD_MANY
+        rows = (await conn.execute(query, {"run_ids": list(run_ids)})).all()
+        return [RunRecord.from_row(row) for row in rows]
+
+    async def save_many(self, conn: AsyncConnection, ended: Sequence[RunRecord]) -> None:
+        """Write the ends of runs ``lock_many`` locked (one statement)."""
+        if ended:
+            await conn.execute(_SAVE, [_saved_values(run) for run in ended])
 
     async def retry(self, conn: AsyncConnection, run: RunRecord, now: float) -> RunRecord | None:
         """The automatic retry of a FAILED run with retries left, WAITING out its backoff.
