@@ -5,6 +5,7 @@ ResourceNumberLimitExceededException before anything is written.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -66,15 +67,20 @@ async def check_quota(
 
 class IdentityQuota:
     """A quota of things one identity owns (jobs, runs waiting to start), checked without a
-    COUNT while the identity is far from it.
+    COUNT while the identity is far from it, and exactly near it.
 
-    Per identity it keeps an upper bound of what the identity owns: the exact count last read,
-    plus every thing this process added (or may have added) for it since that read began.
-    Removals are not subtracted, so the bound only drifts up; when it reaches the quota the
-    count is read again and the bound becomes exact. Things being added right now are
+    Per identity it keeps an upper bound of what the identity owns: the count last read, plus
+    every thing this process added (or may have added) for it since that read began.
+    Removals are not subtracted, so the bound only drifts up. Things being added right now are
     ``pending`` until their write is over, and taking one never awaits after the decision, so
     checks of one identity cannot interleave: within one catalog process no identity ever
     passes its quota (one catalog process owns the catalog's tables).
+
+    The bound can also count an addition twice: a read may see a write that finished while it
+    ran, which is then in the count and in what was added since the read began. So a call is
+    refused only on an exact count: when the bound leaves no room, the identity's checks take
+    turns, wait until none of its additions is in flight, and read again, until a read during
+    which nothing of the identity was added or in flight says it is full (or there is room).
     """
 
     def __init__(
@@ -96,6 +102,10 @@ class IdentityQuota:
         self._added: dict[str | None, int] = {}
         # The last count read, and ``_added`` as it was when that read began.
         self._read: dict[str | None, tuple[int, int]] = {}
+        # Checks near the quota take turns per identity; each waits for additions in flight
+        # (set when the identity's last one is over, for whoever waits).
+        self._exact_turns: dict[str | None, asyncio.Lock] = {}
+        self._settled: dict[str | None, asyncio.Event] = {}
         self.reads = 0
         """Counts read (for tests: a check far from the quota reads none)."""
 
@@ -112,6 +122,10 @@ class IdentityQuota:
         count, added_before = read
         return count + self._added.get(who, 0) - added_before
 
+    def _has_room(self, who: str | None) -> bool:
+        owned = self._bound(who)
+        return owned is not None and owned + self._pending.get(who, 0) < self._limit
+
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """Hold one addition of the current identity for the block (check, then write).
@@ -126,18 +140,10 @@ class IdentityQuota:
             yield
             return
         who = identity.caller_name()
-        owned = self._bound(who)
-        if owned is None or owned + self._pending.get(who, 0) >= self._limit:
-            added_before = self._added.get(who, 0)
-            self.reads += 1
-            self._read[who] = (await self._count(who), added_before)
-            owned = self._bound(who)
-            assert owned is not None
+        if not self._has_room(who):
+            await self._read_exactly(who)
         # No await from here to the increment: checks of one identity cannot interleave.
-        pending = self._pending.get(who, 0)
-        if owned + pending >= self._limit:
-            raise self._refuse(who, owned + pending)
-        self._pending[who] = pending + 1
+        self._pending[who] = self._pending.get(who, 0) + 1
         try:
             yield
         finally:
@@ -147,7 +153,26 @@ class IdentityQuota:
                 self._pending[who] = left
             else:
                 del self._pending[who]
+                settled = self._settled.pop(who, None)
+                if settled is not None:
+                    settled.set()
             self._added[who] = self._added.get(who, 0) + 1
+
+    async def _read_exactly(self, who: str | None) -> None:
+        """Return once ``who`` has room; raise ``refuse``'s error once an exact count says it
+        has none (class docstring)."""
+        turn = self._exact_turns.setdefault(who, asyncio.Lock())
+        async with turn:
+            while not self._has_room(who):
+                while self._pending.get(who):
+                    await self._settled.setdefault(who, asyncio.Event()).wait()
+                added_before = self._added.get(who, 0)
+                self.reads += 1
+                count = await self._count(who)
+                self._read[who] = (count, added_before)
+                exact = self._added.get(who, 0) == added_before and not self._pending.get(who)
+                if exact and count >= self._limit:
+                    raise self._refuse(who, count)
 
 
 class RunAdmissions(IdentityQuota):
