@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalog_service.run_events import AppliedElsewhere, apply_events
 from catalog_service.scheduler_link import SchedulerLink
@@ -167,10 +168,16 @@ class EventConsumer:
             if self.applied_through != acknowledged:
                 position = self.applied_through
                 try:
+                    # The batches are committed without waiting for the disk (``_apply``):
+                    # only a position on disk is acknowledged, since the scheduler may then
+                    # prune the events before it.
+                    await flush_applied(self._db)
                     await self._link.acknowledge_run_events(position)
                     acknowledged = position
                 except GlueError as exc:
                     log.debug("acknowledging run events failed", extra={"reason": str(exc)})
+                except SQLAlchemyError as exc:
+                    log.debug("flushing applied run events failed", extra={"reason": str(exc)})
             await asyncio.sleep(ACK_INTERVAL)
 
     async def _apply(self, batch: list[scheduler_pb2.RunEvent]) -> None:
@@ -194,7 +201,11 @@ class EventConsumer:
             .values(last_seq=through)
         )
         if todo:
-            async with self._db.transaction() as conn:
+            # Not durable: a batch a database crash loses goes with its cursor (later commits
+            # are lost first), so the stream sends its events again; the scheduler keeps them
+            # until acknowledged, which waits for the disk (``_acknowledge``). A run's end is
+            # visible here ~2 ms sooner.
+            async with self._db.transaction(durable=False) as conn:
                 await apply_events(conn, todo)
                 await conn.execute(cursor)
             self._cursor_written = through
@@ -221,3 +232,15 @@ class EventConsumer:
             except TimeoutError:
                 return False
         return True
+
+
+async def flush_applied(db: Database) -> None:
+    """Wait until every batch applied so far is on disk (``EventConsumer._apply`` commits them
+    without waiting): a durable commit that writes - the cursor row, rewritten unchanged -
+    flushes the write-ahead log up to it, and so every commit before it."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(event_cursor)
+            .where(event_cursor.c.id == 1)
+            .values(last_seq=event_cursor.c.last_seq)
+        )
