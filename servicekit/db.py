@@ -113,8 +113,8 @@ class Database:
         on the machines measured). A crash of the database server may then lose it, together
         with every later commit (never an earlier one, never half of it): only for writes that
         are made again from elsewhere when lost. A later durable commit that writes anything
-flushes them with it. (SQLite's
-        commits here never wait for the disk: WAL mode with ``synchronous=NORMAL``.)
+        flushes them with it. (SQLite's commits here never wait for the disk: WAL mode with
+        ``synchronous=NORMAL``.)
         """
         if self._sqlite_writer is None:
             async with self._transaction() as conn:
