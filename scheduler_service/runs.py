@@ -12,8 +12,9 @@ The run path is split by responsibility:
 - ``concurrency``: the MaxConcurrentRuns decision and the one count of active runs;
 - ``run_admission``: StartRun admission in batches (``RunStore.admit_many`` hands over);
 - ``run_leases``: claims, renewals and releases of in-flight runs (``RunStore.leases``);
-- ``run_end``: a run's end with what follows from it (``RunStore.end``, ``retry``,
-  ``promote`` are its steps);
+- ``run_end``: a run's end with what follows from it (``RunStore.end`` - or ``lock_many``,
+  ``ending`` and ``save_many`` for ends written together - ``retry`` and ``promote`` are its
+  steps);
 - here: inserting new runs, the state changes (launch, end, retry, stop, promotion) and reads.
 
 Run ownership between replicas (see ``leases``): a run that takes a process slot is owned by
