@@ -136,7 +136,7 @@ def plan_launch(
         LaunchError: unsupported command or PythonVersion, a ScriptLocation that is not a
             local or S3-mapped file, a bad argument, or (glueetl) no Spark installed.
     """
-    return _plan(run, job_name, run_id, arguments, run_dir, settings, write_archive=None)
+    return _plan(run, job_name, run_id, arguments, run_dir, settings, driver_java=None)
 
 
 def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan, Path] | None:
@@ -146,7 +146,8 @@ def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan,
 
     Planned like a run of the scheduler's own user (the same environment, so the same class
     path and JDK as the runs that will map the archive), with bookmarks enabled, in
-    ``work_dir``, which is also its S3 root's parent: it touches nothing else.
+    ``work_dir``, which also holds its S3 root and its (Java's, Spark's, Python's) temporary
+    files: it touches nothing else.
 
     Raises:
         LaunchError: Spark is not installed.
@@ -164,6 +165,8 @@ def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan,
         private_paths=(),
         run_identity=None,
     )
+    scratch = work_dir / "tmp"
+    scratch.mkdir(exist_ok=True)
     plan = _plan(
         {
             "JobName": "class-archive-warm-up",
@@ -174,9 +177,10 @@ def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan,
         {"--job-bookmark-option": "job-bookmark-enable"},
         work_dir,
         own,
-        write_archive=tmp,
+        driver_java=[*write_options(tmp), f"-Djava.io.tmpdir={scratch}"],
     )
-    return plan, tmp
+    env = plan.env | {"TMPDIR": str(scratch), "SPARK_LOCAL_DIRS": str(scratch)}
+    return dataclasses.replace(plan, env=env), tmp
 
 
 def _plan(
@@ -186,10 +190,10 @@ def _plan(
     arguments: Mapping[str, str],
     run_dir: Path,
     settings: CommandSettings,
-    write_archive: Path | None,
+    driver_java: list[str] | None,
 ) -> LaunchPlan:
-    """``plan_launch``; with ``write_archive``, the driver writes the class-data archive there
-    instead of mapping one."""
+    """``plan_launch``; with ``driver_java``, the driver JVM's options are those instead of the
+    ones that map the class-data archive."""
     command = run.get("_Command", {})
     name = command.get("Name")
     if name not in SUPPORTED_COMMANDS:
@@ -223,11 +227,8 @@ def _plan(
     if settings.spark_master == LOCAL_MASTER:
         # Nothing of a local run listens beyond this machine.
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
-    driver_java: list[str] = []
     missing = False
-    if write_archive is not None:
-        driver_java = write_options(write_archive)
-    elif settings.class_archives is not None:
+    if driver_java is None and settings.class_archives is not None:
         use = driver_java_options(
             settings.class_archives,
             java_path(env),
@@ -238,7 +239,7 @@ def _plan(
         # Only runs as the scheduler's own user (its default, or --run-as that same user) lead
         # to a warm-up: as another identity the scheduler is root, and runs no Spark as root.
         missing = use.missing and settings.identity.uid == os.geteuid()
-    options = _spark_options(run, arguments, run_dir, settings, driver_java)
+    options = _spark_options(run, arguments, run_dir, settings, driver_java or [])
     argv = [str(spark_submit()), *options, str(DRIVER), str(script), *glue_args]
     return LaunchPlan(argv=argv, env=env, archive_missing=missing)
 

@@ -7,7 +7,8 @@ warm-up, if this scheduler runs none and can claim the archive (``class_archive`
 directory, started as the scheduler's own user, at the lowest CPU priority (nice 19) in a
 session of its own; its driver JVM writes the archive when it exits, and a complete one is
 renamed into place at once. One object on the scheduler app's exit stack owns it: closing it
-kills the warm-up's whole process group, which leaves at most a partial ``.tmp`` that launches
+kills the warm-up's whole session (its process group, and PySpark's worker daemon, which makes
+a process group of its own), which leaves at most a partial ``.tmp`` that launches
 never map and remove once its claim has expired (an hour: until then runs go without the
 archive, and a killed warm-up is not retried at every start of the scheduler).
 """
@@ -64,10 +65,12 @@ class ArchiveWarmUp:
         return await asyncio.shield(self._task) if self._task is not None else False
 
     async def close(self) -> None:
-        """Kill a running warm-up (its whole process group) and wait for its task."""
+        """Kill a running warm-up (every process of its session) and wait for its task."""
         self._closed = True
         process = self._process
         if process is not None and process.returncode is None:
+            # Its members first, while the leader (unreaped) keeps the session id from reuse.
+            await asyncio.to_thread(_kill_session, process.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         if self._task is not None:
@@ -80,6 +83,9 @@ class ArchiveWarmUp:
         except (LaunchError, OSError) as exc:
             log.warning("class-data archive warm-up could not run", extra={"reason": str(exc)})
             return False
+        except Exception:  # nobody awaits this task: a bug here is logged, runs go on
+            log.exception("class-data archive warm-up failed")
+            return False
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
@@ -90,7 +96,8 @@ class ArchiveWarmUp:
         plan, tmp = planned
         log.info("class-data archive warm-up started", extra={"archive": str(tmp)})
         started = time.monotonic()
-        with (work / "output.log").open("wb") as output:
+        output = await asyncio.to_thread((work / "output.log").open, "wb")
+        with output:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-c",
@@ -133,6 +140,29 @@ def _complete(tmp: Path) -> bool:
             return handle.read(len(MAGIC)) == MAGIC
     except OSError:
         return False
+
+
+def session_members(session: int) -> list[int]:
+    """Live (not zombie) processes of a session."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # After the command name (in parentheses): state, ppid, pgrp, session.
+        fields = stat.rpartition(")")[2].split()
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_session(session: int) -> None:
+    for pid in session_members(session):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _tail(path: Path) -> str:

@@ -26,7 +26,7 @@ from scheduler_service.class_archive import (
 )
 from scheduler_service.commands import CommandSettings, LaunchPlan, plan_launch, spark_submit
 from scheduler_service.run_access import Identity, java_path
-from scheduler_service.warm_up import ArchiveWarmUp
+from scheduler_service.warm_up import ArchiveWarmUp, session_members
 from tests.conftest import Stack
 from tests.gateway.conftest import Aws
 from tests.helpers.glueetl import glueetl_job, put, wait_state
@@ -214,22 +214,6 @@ def test_a_stale_archive_is_ignored_without_a_word(tmp_path: Path) -> None:
     assert any("-XX:SharedArchiveFile=" in arg for arg in argv)
 
 
-def _processes_in_group(group: int) -> list[int]:
-    """Live (not zombie) processes of a process group."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if fields[0] != "Z" and int(fields[2]) == group:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.catalog_settings(http_listen="127.0.0.1:0")
 async def test_launches_start_at_once_one_warm_up_that_stopping_the_scheduler_kills(
@@ -251,7 +235,7 @@ async def test_launches_start_at_once_one_warm_up_that_stopping_the_scheduler_ki
     run_ids = [(await aws("start_job_run", JobName="trivial"))["JobRunId"] for _ in range(2)]
     for run_id in run_ids:
         await stack.wait_run("trivial", run_id, {"RUNNING", "SUCCEEDED"}, timeout=240)
-    group = stack.scheduler.warm_up.process_group
+    group = stack.scheduler.warm_up.process_group  # also its session
     # Both runs started while the warm-up (niced, its JVM's first seconds) still runs.
     assert group is not None
     started = [r for r in caplog.records if r.getMessage() == "class-data archive warm-up started"]
@@ -259,7 +243,7 @@ async def test_launches_start_at_once_one_warm_up_that_stopping_the_scheduler_ki
     assert [p.name.partition(".")[2] for p in archives.glob("*.claim")] == ["claim"]
 
     await stack.stop_scheduler()
-    assert _processes_in_group(group) == []
+    assert session_members(group) == []
     # What a killed warm-up leaves is never mapped: at most a partial .tmp, and no archive.
     assert not _archive(archives).exists()
     assert all(p.read_bytes()[:4] != MAGIC for p in archives.glob("*.tmp"))
