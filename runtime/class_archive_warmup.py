@@ -76,6 +76,15 @@ def main() -> None:
         ("amount", "string", "amount", "double"),
     ]
     mapped = ApplyMapping.apply(frame=plain, mappings=mappings, transformation_ctx="mapped")
+    # As Glue Studio's scripts do: what was read, mapped and written straight out.
+    write(
+        frame=mapped,
+        connection_type="s3",
+        format="glueparquet",
+        connection_options={"path": f"{source}/out-mapped/", "partitionKeys": []},
+        format_options={"compression": "snappy"},
+        transformation_ctx="out_mapped",
+    )
     both = mapped.toDF().unionByName(ApplyMapping.apply(frame=quoted, mappings=mappings).toDF())
     totals = both.groupBy("customer").agg(functions.sum("amount").alias("total"))
     totals = totals.orderBy("customer")
