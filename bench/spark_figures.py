@@ -363,7 +363,8 @@ async def measure(
             f"bookmarks: first run over {files} files {first:.2f} s "
             f"(whole run {first_wall:.1f} s); after 1 more file, the second {second:.2f} s "
             f"(whole run {second_wall:.1f} s), "
-            f"{second / first:.0%} of the first"
+            f"{second / first:.0%} of the first; CPU of each whole spark-submit "
+            f"{_CPU_SECONDS['jr_b1']:.1f} s, {_CPU_SECONDS['jr_b2']:.1f} s"
         )
         for run_id, which in (("jr_b1", "first"), ("jr_b2", "second")):
             init, read, write, commit = _printed(work, run_id, "phases")[:4]
