@@ -27,6 +27,7 @@ from scheduler_service.servicer import SchedulerServicer
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.site import Role, SiteProcesses, site_id
 from scheduler_service.slots import ProcessSlots
+from scheduler_service.warm_up import ArchiveWarmUp
 from servicekit.file_modes import private_dir
 from servicekit.internal_auth import MutualTls, check_exposure, load_secret, secret_guard
 from servicekit.lifecycle import ServiceApp
@@ -125,6 +126,11 @@ class SchedulerApp(ServiceApp):
         # The process slots, shared: admissions and fires reserve them for runs that start at
         # once, the executor holds one per run it launches or watches.
         slots = ProcessSlots(settings.max_processes)
+        # Writes the glueetl drivers' class-data archive when a launch finds none; closed (its
+        # warm-up killed) after the executor, which asks for it.
+        warm_up = ArchiveWarmUp(commands)
+        stack.push_async_callback(warm_up.close)
+        self.warm_up = warm_up
         firing = Firing(
             db,
             store,
@@ -142,6 +148,7 @@ class SchedulerApp(ServiceApp):
             slots=slots,
             commands=commands,
             site_processes=site_processes,
+            warm_up=warm_up,
         )
         metrics.watch_slots(lambda: slots.used, slots.capacity)
         clock = Clock(

@@ -6,7 +6,9 @@
   ``__main__`` and records the exception that ends it - with the awsglue library
   (``runtime/awsglue``) on the Python path, the job's capacity mapped to Spark's resources, and
   Glue's special parameters (``--extra-py-files``, ``--extra-jars``, ``--conf``,
-  ``--enable-spark-ui``) turned into spark-submit options.
+  ``--enable-spark-ui``) turned into spark-submit options, and the driver JVM mapping the shared
+  class-data archive (``class_archive``). ``plan_warm_up`` plans the glueetl run of
+  ``runtime/class_archive_warmup.py`` that writes that archive.
 
 Both get the Glue arguments as Glue passes them, and an environment built from nothing
 (``job_env``): an allow-list, the operator's ``--job-env``, and the variables the awsglue
@@ -17,6 +19,7 @@ files. The script and ``--extra-*`` files are local paths (S3 paths map to files
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from glue_vocabulary.argument_keys import key_problem, value_problem
-from scheduler_service.class_archive import driver_java_options
+from scheduler_service.class_archive import claim_writing, driver_java_options, write_options
 from scheduler_service.job_env import base_environment
 from scheduler_service.run_access import (
     ROOT_UID,
@@ -46,6 +49,7 @@ from scheduler_service.script_files import checked_file
 SUPPORTED_COMMANDS = ("pythonshell", "glueetl")
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 DRIVER = RUNTIME_DIR / "glue_driver.py"
+WARM_UP = RUNTIME_DIR / "class_archive_warmup.py"
 # Files in the run directory the awsglue library and the driver wrapper read and write.
 BOOKMARK_IN = "bookmark-in.json"
 BOOKMARK_OUT = "bookmark.json"
@@ -113,6 +117,9 @@ class LaunchPlan:
 
     argv: list[str]
     env: dict[str, str]
+    archive_missing: bool = False
+    """glueetl: no class-data archive exists yet for this Spark and JDK, and the run executes
+    as the scheduler's own user (the scheduler may then write one: ``warm_up``)."""
 
 
 def plan_launch(
@@ -129,6 +136,64 @@ def plan_launch(
         LaunchError: unsupported command or PythonVersion, a ScriptLocation that is not a
             local or S3-mapped file, a bad argument, or (glueetl) no Spark installed.
     """
+    return _plan(run, job_name, run_id, arguments, run_dir, settings, driver_java=None)
+
+
+def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan, Path] | None:
+    """The run of the warm-up script whose driver JVM writes the class-data archive, and the
+    ``.tmp`` file it writes; None without an archive directory, when the archive exists, or
+    while another warm-up holds its claim (``class_archive.claim_writing``).
+
+    Planned like a run of the scheduler's own user (the same environment, so the same class
+    path and JDK as the runs that will map the archive), with bookmarks enabled, in
+    ``work_dir``, which also holds its S3 root and its (Java's, Spark's, Python's) temporary
+    files: it touches nothing else.
+
+    Raises:
+        LaunchError: Spark is not installed.
+    """
+    if settings.class_archives is None:
+        return None
+    env = base_environment(settings.passed_env, work_dir) | dict(settings.job_env)
+    tmp = claim_writing(settings.class_archives, java_path(env), _spark_jars())
+    if tmp is None:
+        return None
+    own = dataclasses.replace(
+        settings,
+        s3_root=work_dir / "s3",
+        script_roots=(),
+        private_paths=(),
+        run_identity=None,
+    )
+    scratch = work_dir / "tmp"
+    scratch.mkdir(exist_ok=True)
+    plan = _plan(
+        {
+            "JobName": "class-archive-warm-up",
+            "_Command": {"Name": "glueetl", "ScriptLocation": str(WARM_UP)},
+        },
+        "class-archive-warm-up",
+        "warm-up",
+        {"--job-bookmark-option": "job-bookmark-enable"},
+        work_dir,
+        own,
+        driver_java=[*write_options(tmp), f"-Djava.io.tmpdir={scratch}"],
+    )
+    env = plan.env | {"TMPDIR": str(scratch), "SPARK_LOCAL_DIRS": str(scratch)}
+    return dataclasses.replace(plan, env=env), tmp
+
+
+def _plan(
+    run: Mapping[str, Any],
+    job_name: str,
+    run_id: str,
+    arguments: Mapping[str, str],
+    run_dir: Path,
+    settings: CommandSettings,
+    driver_java: list[str] | None,
+) -> LaunchPlan:
+    """``plan_launch``; with ``driver_java``, the driver JVM's options are those instead of the
+    ones that map the class-data archive."""
     command = run.get("_Command", {})
     name = command.get("Name")
     if name not in SUPPORTED_COMMANDS:
@@ -162,20 +227,21 @@ def plan_launch(
     if settings.spark_master == LOCAL_MASTER:
         # Nothing of a local run listens beyond this machine.
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
-    driver_java: list[str] = []
-    if settings.class_archives is not None:
-        driver_java = driver_java_options(
+    missing = False
+    if driver_java is None and settings.class_archives is not None:
+        use = driver_java_options(
             settings.class_archives,
-            run_id,
             java_path(env),
-            spark_submit().parent.parent / "jars",
-            # Runs as the scheduler's own user (its default, or --run-as that same user).
-            may_write=settings.identity.uid == os.geteuid(),
+            _spark_jars(),
             readable=lambda archive: reach_problem(archive, settings.identity, R) is None,
         )
-    options = _spark_options(run, arguments, run_dir, settings, driver_java)
+        driver_java = use.options
+        # Only runs as the scheduler's own user (its default, or --run-as that same user) lead
+        # to a warm-up: as another identity the scheduler is root, and runs no Spark as root.
+        missing = use.missing and settings.identity.uid == os.geteuid()
+    options = _spark_options(run, arguments, run_dir, settings, driver_java or [])
     argv = [str(spark_submit()), *options, str(DRIVER), str(script), *glue_args]
-    return LaunchPlan(argv=argv, env=env)
+    return LaunchPlan(argv=argv, env=env, archive_missing=missing)
 
 
 def script_error(run_dir: Path) -> str | None:
@@ -226,6 +292,11 @@ def spark_submit() -> Path:
     if spec is None or spec.origin is None:
         raise LaunchError("glueetl jobs need Spark, and pyspark is not installed here")
     return Path(spec.origin).parent / "bin" / "spark-submit"
+
+
+def _spark_jars() -> Path:
+    """Spark's jars: the driver's class path."""
+    return spark_submit().parent.parent / "jars"
 
 
 def _python_path(extra: str | None) -> str:

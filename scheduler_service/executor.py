@@ -50,6 +50,7 @@ from scheduler_service.running import RunningWrites
 from scheduler_service.runs import RunStore
 from scheduler_service.site import SiteProcesses
 from scheduler_service.slots import ProcessSlots
+from scheduler_service.warm_up import ArchiveWarmUp
 from servicekit.logs import run_context
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Executor(RunTakeOver):
         commands: CommandSettings,
         site_processes: SiteProcesses | None = None,
         caretaker: bool = False,
+        warm_up: ArchiveWarmUp | None = None,
     ) -> None:
         self._store = store
         self._run_end = run_end
@@ -82,6 +84,8 @@ class Executor(RunTakeOver):
         self._slots = slots
         slots.when_freed(self._slots_freed)
         self._commands = commands
+        # Writes the class-data archive a glueetl launch found missing (None: nothing does).
+        self._warm_up = warm_up
         # Which processes of this data directory are alive (None: unknown, as in tests that
         # run replicas in one process).
         self._site_processes = site_processes

@@ -35,6 +35,7 @@ from scheduler_service.runs import NotOwnerError, RunStore
 from scheduler_service.sandbox import run_limits
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.spark_cluster import ExecutorsDoNotFit, preflight
+from scheduler_service.warm_up import ArchiveWarmUp
 from servicekit.logs import run_context
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class RunProcesses:
     _runner: ProcessRunner
     _slots: ProcessSlots
     _commands: CommandSettings
+    _warm_up: ArchiveWarmUp | None
     _caretaker: bool
     _stops: set[str]
 
@@ -109,6 +111,9 @@ class RunProcesses:
                         slot_held=True,
                     )
                     return
+                if plan.archive_missing and self._warm_up is not None:
+                    # In the background: this run goes on without the archive.
+                    self._warm_up.request()
                 if not await self._executors_fit(run):
                     return
                 if run.run_id in self._stops:

@@ -101,6 +101,11 @@ class SchedulerSettings:
     """Directories every ScriptLocation and ``--extra-py-files``/``--extra-jars`` entry must
     lie in, after resolving symlinks and ``..``; () allows any file the run can read."""
 
+    class_archives: Path | None = None
+    """Where the glueetl drivers' shared class-data archive is kept (``class_archive``); None:
+    ``<data-dir>/class-archives``. Not a command-line option: the test suite's schedulers share
+    one directory, so the warm-up that writes the archive runs once per test session."""
+
     caretaker: bool = False
     """On a shared database (PostgreSQL), start a watcher that brings up a caretaker for this
     data directory's runs when this process ends (see ``leases``). Set by the command line;
@@ -182,7 +187,7 @@ class SchedulerSettings:
             run_identity=run_identity(
                 self.run_as, self.run_uids, self.run_uids_group, euid=os.geteuid()
             ),
-            class_archives=self.data_dir.resolve() / "class-archives",
+            class_archives=(self.class_archives or self.data_dir / "class-archives").resolve(),
         )
 
     @property

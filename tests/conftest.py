@@ -99,6 +99,13 @@ def postgres_template() -> Iterator[str]:
         _run_apart(drop_postgres_database(url))
 
 
+@pytest.fixture(scope="session")
+def class_archives(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The glueetl drivers' class-data archive directory every stack of the session shares: the
+    warm-up that writes the archive then runs (at most) once per session, not once per stack."""
+    return tmp_path_factory.mktemp("class-archives")
+
+
 @pytest.fixture
 async def database_urls(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -233,7 +240,10 @@ class Stack:
 
 @pytest.fixture
 async def stack(
-    database_urls: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+    database_urls: tuple[str, str],
+    tmp_path: Path,
+    class_archives: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     """Scheduler and catalog running on fresh databases, ephemeral ports.
 
@@ -251,6 +261,7 @@ async def stack(
             "database_url": scheduler_url,
             "stop_grace_seconds": 1.0,
             "shutdown_grace_seconds": 0.5,
+            "class_archives": class_archives,
             **overrides,
         }
     )
