@@ -8,9 +8,9 @@ directory, started as the scheduler's own user, at the lowest CPU priority (nice
 session of its own; its driver JVM writes the archive when it exits, and a complete one is
 renamed into place at once. One object on the scheduler app's exit stack owns it: closing it
 kills the warm-up's whole session (its process group, and PySpark's worker daemon, which makes
-a process group of its own), which leaves at most a partial ``.tmp`` that launches
-never map and remove once its claim has expired (an hour: until then runs go without the
-archive, and a killed warm-up is not retried at every start of the scheduler).
+a process group of its own), and removes its partial ``.tmp`` and its claim, so the next
+scheduler to start tries again. A warm-up that fails keeps its claim for an hour
+(``class_archive.CLAIM_TTL_S``): a failing one is not retried at every launch.
 """
 
 from __future__ import annotations
@@ -123,6 +123,8 @@ class ArchiveWarmUp:
             log.info("class-data archive written", extra={"seconds": seconds})
             return True
         if self._closed:
+            # Killed, not failed: the next scheduler to start may try again at once.
+            await asyncio.to_thread(_release_claim, tmp)
             log.info("class-data archive warm-up killed: the scheduler stops")
             return False
         tail = await asyncio.to_thread(_tail, work / "output.log")
@@ -131,6 +133,15 @@ class ArchiveWarmUp:
             extra={"exit_code": code, "seconds": seconds, "output_tail": tail},
         )
         return False
+
+
+def _release_claim(tmp: Path) -> None:
+    """Remove a killed warm-up's partial archive and its claim (``class_archive``'s names:
+    ``<key>.<...>.tmp`` and ``<key>.claim``)."""
+    key = tmp.name.partition(".")[0]
+    for path in (tmp, tmp.parent / f"{key}.claim"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _complete(tmp: Path) -> bool:

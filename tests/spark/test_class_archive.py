@@ -244,9 +244,11 @@ async def test_launches_start_at_once_one_warm_up_that_stopping_the_scheduler_ki
 
     await stack.stop_scheduler()
     assert session_members(group) == []
-    # What a killed warm-up leaves is never mapped: at most a partial .tmp, and no archive.
+    # A killed warm-up leaves nothing: no archive, no partial .tmp, and no claim that would
+    # keep the next scheduler from trying again.
     assert not _archive(archives).exists()
-    assert all(p.read_bytes()[:4] != MAGIC for p in archives.glob("*.tmp"))
+    assert list(archives.glob("*.tmp")) == []
+    assert list(archives.glob("*.claim")) == []
 
     # The runs went on meanwhile (they outlive the scheduler); let them end before the next test.
     await stack.start_scheduler()
