@@ -140,7 +140,7 @@ class SchedulerApp(ServiceApp):
         )
         # What follows a run's end (conditional triggers, retries, promotion into the freed
         # slot) is recorded with the end, in one transaction.
-        run_end = RunEnd(store, firing, writers=1 if db.is_sqlite else 2)
+        run_end = RunEnd(store, firing)
         executor = Executor(
             store,
             runner,
