@@ -129,71 +129,18 @@ def plan_launch(
     arguments: Mapping[str, str],
     run_dir: Path,
     settings: CommandSettings,
+    *,
+    driver_java: list[str] | None = None,
 ) -> LaunchPlan:
     """The command that runs ``run`` (a JobRun record in Glue form, with ``_Command``).
+
+    ``driver_java``: a glueetl driver JVM's options instead of the ones that map the shared
+    class-data archive (the warm-up's, ``plan_warm_up``).
 
     Raises:
         LaunchError: unsupported command or PythonVersion, a ScriptLocation that is not a
             local or S3-mapped file, a bad argument, or (glueetl) no Spark installed.
     """
-    return _plan(run, job_name, run_id, arguments, run_dir, settings, driver_java=None)
-
-
-def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan, Path] | None:
-    """The run of the warm-up script whose driver JVM writes the class-data archive, and the
-    ``.tmp`` file it writes; None without an archive directory, when the archive exists, or
-    while another warm-up holds its claim (``class_archive.claim_writing``).
-
-    Planned like a run of the scheduler's own user (the same environment, so the same class
-    path and JDK as the runs that will map the archive), with bookmarks enabled, in
-    ``work_dir``, which also holds its S3 root and its (Java's, Spark's, Python's) temporary
-    files: it touches nothing else.
-
-    Raises:
-        LaunchError: Spark is not installed.
-    """
-    if settings.class_archives is None:
-        return None
-    env = base_environment(settings.passed_env, work_dir) | dict(settings.job_env)
-    tmp = claim_writing(settings.class_archives, java_path(env), _spark_jars())
-    if tmp is None:
-        return None
-    own = dataclasses.replace(
-        settings,
-        s3_root=work_dir / "s3",
-        script_roots=(),
-        private_paths=(),
-        run_identity=None,
-    )
-    scratch = work_dir / "tmp"
-    scratch.mkdir(exist_ok=True)
-    plan = _plan(
-        {
-            "JobName": "class-archive-warm-up",
-            "_Command": {"Name": "glueetl", "ScriptLocation": str(WARM_UP)},
-        },
-        "class-archive-warm-up",
-        "warm-up",
-        {"--job-bookmark-option": "job-bookmark-enable"},
-        work_dir,
-        own,
-        driver_java=[*write_options(tmp), f"-Djava.io.tmpdir={scratch}"],
-    )
-    env = plan.env | {"TMPDIR": str(scratch), "SPARK_LOCAL_DIRS": str(scratch)}
-    return dataclasses.replace(plan, env=env), tmp
-
-
-def _plan(
-    run: Mapping[str, Any],
-    job_name: str,
-    run_id: str,
-    arguments: Mapping[str, str],
-    run_dir: Path,
-    settings: CommandSettings,
-    driver_java: list[str] | None,
-) -> LaunchPlan:
-    """``plan_launch``; with ``driver_java``, the driver JVM's options are those instead of the
-    ones that map the class-data archive."""
     command = run.get("_Command", {})
     name = command.get("Name")
     if name not in SUPPORTED_COMMANDS:
@@ -242,6 +189,50 @@ def _plan(
     options = _spark_options(run, arguments, run_dir, settings, driver_java or [])
     argv = [str(spark_submit()), *options, str(DRIVER), str(script), *glue_args]
     return LaunchPlan(argv=argv, env=env, archive_missing=missing)
+
+
+def plan_warm_up(settings: CommandSettings, work_dir: Path) -> tuple[LaunchPlan, Path] | None:
+    """The run of the warm-up script whose driver JVM writes the class-data archive, and the
+    ``.tmp`` file it writes; None without an archive directory, when the archive exists, or
+    while another warm-up holds its claim (``class_archive.claim_writing``).
+
+    Planned like a run of the scheduler's own user (the same environment, so the same class
+    path and JDK as the runs that will map the archive), with bookmarks enabled, in
+    ``work_dir``, which also holds its S3 root and its (Java's, Spark's, Python's) temporary
+    files: it touches nothing else.
+
+    Raises:
+        LaunchError: Spark is not installed.
+    """
+    if settings.class_archives is None:
+        return None
+    env = base_environment(settings.passed_env, work_dir) | dict(settings.job_env)
+    tmp = claim_writing(settings.class_archives, java_path(env), _spark_jars())
+    if tmp is None:
+        return None
+    own = dataclasses.replace(
+        settings,
+        s3_root=work_dir / "s3",
+        script_roots=(),
+        private_paths=(),
+        run_identity=None,
+    )
+    scratch = work_dir / "tmp"
+    scratch.mkdir(exist_ok=True)
+    plan = plan_launch(
+        {
+            "JobName": "class-archive-warm-up",
+            "_Command": {"Name": "glueetl", "ScriptLocation": str(WARM_UP)},
+        },
+        "class-archive-warm-up",
+        "warm-up",
+        {"--job-bookmark-option": "job-bookmark-enable"},
+        work_dir,
+        own,
+        driver_java=[*write_options(tmp), f"-Djava.io.tmpdir={scratch}"],
+    )
+    env = plan.env | {"TMPDIR": str(scratch), "SPARK_LOCAL_DIRS": str(scratch)}
+    return dataclasses.replace(plan, env=env), tmp
 
 
 def script_error(run_dir: Path) -> str | None:
