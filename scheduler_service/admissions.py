@@ -15,8 +15,6 @@ executor, so a caller that gives up (its deadline passed) leaves no admitted run
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from functools import partial
 
@@ -28,9 +26,7 @@ from scheduler_service.run_admission import Admission, Admitted
 from scheduler_service.runs import RunStore
 from scheduler_service.slots import ProcessSlots
 from servicekit.batches import MAX_BATCH, Batches
-from servicekit.errors import ServiceUnavailableException
-
-log = logging.getLogger(__name__)
+from servicekit.errors import GlueError, ServiceUnavailableException
 
 
 class Admissions:
@@ -59,6 +55,9 @@ class Admissions:
             writers=writers,
             max_batch=max_batch,
             settle=self._settle,
+            # Something unexpected (a database error) fails only the admission that caused it.
+            write_alone=self._admit_alone,
+            noun="admissions",
         )
 
     async def close(self) -> None:
@@ -87,25 +86,12 @@ class Admissions:
         )
         return admitted.event
 
-    async def _admit(self, admissions: Sequence[Admission]) -> list[Admitted | BaseException]:
-        try:
-            return list(await self._store.admit_many(admissions))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if len(admissions) == 1:
-                return [exc]
-            # Something unexpected (a database error) must fail only the admission that
-            # caused it: write them one by one.
-            log.warning(
-                "a batch of admissions failed; admitting them one by one",
-                extra={"admissions": len(admissions)},
-                exc_info=True,
-            )
-        results: list[Admitted | BaseException] = []
-        for admission in admissions:
-            results.extend(await self._admit([admission]))
-        return results
+    async def _admit(self, admissions: Sequence[Admission]) -> list[Admitted | GlueError]:
+        return await self._store.admit_many(admissions)
+
+    async def _admit_alone(self, admission: Admission) -> Admitted | GlueError:
+        [result] = await self._store.admit_many([admission])
+        return result
 
     def _settle(self, admission: Admission, result: Admitted | BaseException) -> None:
         """Hand a new run to the executor, or give back its slot (before its caller is

@@ -40,9 +40,7 @@ runs over.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -53,8 +51,6 @@ from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
 from scheduler_service.runs import Ending, NotOwnerError, Promotion, RunStore
 from servicekit.batches import Batches
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +111,11 @@ class RunEnd:
         # One batch at a time: ends mostly promote runs of the same jobs, whose row locks
         # would make a second batch wait anyway (two writers measured no better on PostgreSQL).
         self._batches: Batches[_EndCall, Ended | None] = Batches(
-            self._finish_batch, stopping=_BatchingStopped
+            self._finish_together,
+            stopping=_BatchingStopped,
+            # Something unexpected (a database error) fails only the end that caused it.
+            write_alone=self._finish_alone,
+            noun="run ends",
         )
 
     async def close(self, grace: float = 1.0) -> None:
@@ -133,9 +133,10 @@ class RunEnd:
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
         """
+        call = _EndCall(run_id, report, free_slots)
         if report.bookmark is None and not self._batches.closed:
             try:
-                ended = await self._batches.submit(_EndCall(run_id, report, free_slots))
+                ended = await self._batches.submit(call)
             except _BatchingStopped:
                 pass  # shutting down: written alone
             else:
@@ -143,33 +144,7 @@ class RunEnd:
                     return ended
                 # Left out of its batch (module docstring): written alone, in the caller's
                 # task, so that the others of the batch are answered at once.
-        return await self._finish_alone(run_id, report, free_slots)
-
-    async def _finish_batch(
-        self, calls: Sequence[_EndCall]
-    ) -> Sequence[Ended | BaseException | None]:
-        """The batch's ends; None for a call its caller writes alone."""
-        if len(calls) == 1:
-            call = calls[0]
-            try:
-                return [await self._finish_alone(call.run_id, call.report, call.free_slots)]
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - its caller's to raise
-                return [exc]
-        try:
-            return await self._finish_together(calls)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Something unexpected (a database error) must fail only the end that caused it:
-            # each is written alone.
-            log.warning(
-                "a batch of run ends failed; writing them one by one",
-                extra={"ends": len(calls)},
-                exc_info=True,
-            )
-            return [None] * len(calls)
+        return await self._finish_alone(call)
 
     async def _finish_together(
         self, calls: Sequence[_EndCall]
@@ -241,12 +216,13 @@ class RunEnd:
             )
         return results
 
-    async def _finish_alone(self, run_id: str, report: EndReport, free_slots: int) -> Ended:
+    async def _finish_alone(self, call: _EndCall) -> Ended:
+        report = call.report
         store = self._store
         async with store.write() as conn:
             ending = await store.end(
                 conn,
-                run_id,
+                call.run_id,
                 report.state,
                 report.message,
                 started_at=report.started_at,
@@ -267,7 +243,7 @@ class RunEnd:
             # commit (rare: only runs a trigger started fire conditional triggers).
             promotion = Promotion([], exhausted=False)
             if not fired:
-                promotion = await store.promote(conn, free_slots)
+                promotion = await store.promote(conn, call.free_slots)
             promoted = promotion.runs
             if report.bookmark is not None:
                 # After the job rows fires and promotion lock, before the outbox counter.

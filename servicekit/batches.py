@@ -2,19 +2,24 @@
 
 A call made while fewer than ``writers`` batches are in flight is sent at once, alone (it
 waits for nothing); calls made meanwhile queue and go together in the next batch. Each caller
-waits for its own result. Used by the scheduler's StartRun admissions (one transaction per
-batch) and, in the catalog, by StartJobRun's calls to the scheduler (one StartRuns call per
-batch), its admission writes and PostgreSQL's CreateJob inserts (one statement per batch).
+waits for its own result. Given ``write_alone``, a batch whose write fails is written again one
+item at a time, so that an error fails only the call that caused it. Used by the scheduler's
+StartRun admissions and run ends (one transaction per batch) and, in the catalog, by
+StartJobRun's calls to the scheduler (one StartRuns call per batch), its admission writes and
+PostgreSQL's CreateJob inserts (one statement per batch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 # Items per batch at most, unless a user says otherwise: bounds how long one batch holds what it
 # locks (a transaction's rows) and how large one call grows.
@@ -45,10 +50,13 @@ class Batches(Generic[T, R]):
         size: Callable[[T], int] | None = None,
         max_size: int = 0,
         settle: Callable[[T, R | BaseException], None] | None = None,
+        write_alone: Callable[[T], Awaitable[R | BaseException]] | None = None,
+        noun: str = "items",
     ) -> None:
         """Args:
         write: Writes a batch; one result (or the error for that item) per item, in order.
-            An error it raises fails every item of the batch (each caller its own copy).
+            An error it raises fails every item of the batch (each caller its own copy),
+            unless ``write_alone`` is given.
         stopping: The error a caller gets when the batches stop (``close``) before its own
             was written.
         writers: Batches in flight at once.
@@ -57,6 +65,11 @@ class Batches(Generic[T, R]):
         max_size: See ``size``.
         settle: Called with each item and its result before its caller is answered, also
             when the caller gave up or the batches stopped (to release what the item holds).
+        write_alone: Writes one item on its own: its result, or its error (returned or
+            raised). With it, a batch of one item is written so, and a batch whose ``write``
+            raises is written again one item at a time, each caller answered as its own is
+            written: something unexpected (a database error) fails only the item that caused it.
+        noun: What the items are, for the log line of a batch written again one by one.
         """
         self._write = write
         self._stopping = stopping
@@ -65,6 +78,8 @@ class Batches(Generic[T, R]):
         self._size = size
         self._max_size = max_size
         self._settle = settle
+        self._write_alone = write_alone
+        self._noun = noun
         self._queue: deque[_Waiting[T, R]] = deque()
         # The tasks writing batches; each ends when it finds the queue empty.
         self._writers: set[asyncio.Task[None]] = set()
@@ -106,17 +121,15 @@ class Batches(Generic[T, R]):
             while self._queue:
                 batch = self._take()
                 self.batches += 1
-                results: Sequence[R | BaseException]
-                try:
-                    results = await self._write([w.item for w in batch])
-                    if len(results) != len(batch):
-                        raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
-                except Exception as exc:  # noqa: BLE001 - raised by each caller
-                    # One exception object raised in several tasks would collect all their
-                    # tracebacks: each gets its own.
-                    results = [copy.copy(exc) for _ in batch]
-                for waiting, result in zip(batch, results, strict=True):
-                    self._answer(waiting, result)
+                results = await self._write_together([w.item for w in batch])
+                if results is None:
+                    # Each answered once written: ``batch`` keeps those still unanswered.
+                    while batch:
+                        result = await self._write_one(batch[0].item)
+                        self._answer(batch.pop(0), result)
+                else:
+                    for waiting, result in zip(batch, results, strict=True):
+                        self._answer(waiting, result)
                 batch = []
         except asyncio.CancelledError:
             # Stopping: whoever still waits is told so.
@@ -131,6 +144,35 @@ class Batches(Generic[T, R]):
             # At once, not in a done callback: a call queued after the loop above found the
             # queue empty must see that this writer is gone and start another.
             self._writers.discard(me)
+
+    async def _write_together(self, items: list[T]) -> Sequence[R | BaseException] | None:
+        """``write``'s results for a batch; None when its items are to be written alone."""
+        if self._write_alone is not None and len(items) == 1:
+            return None
+        try:
+            results = await self._write(items)
+        except Exception as exc:  # raised by each caller, or its items written alone
+            if self._write_alone is not None:
+                log.warning(
+                    "a batch of %s failed; writing them one by one",
+                    self._noun,
+                    extra={"items": len(items)},
+                    exc_info=True,
+                )
+                return None
+            return _copies(exc, len(items))
+        if len(results) != len(items):
+            return _copies(
+                RuntimeError(f"{len(results)} results for a batch of {len(items)}"), len(items)
+            )
+        return results
+
+    async def _write_one(self, item: T) -> R | BaseException:
+        assert self._write_alone is not None
+        try:
+            return await self._write_alone(item)
+        except Exception as exc:  # noqa: BLE001 - its caller's to raise
+            return exc
 
     def _take(self) -> list[_Waiting[T, R]]:
         batch = [self._queue.popleft()]
@@ -152,3 +194,9 @@ class Batches(Generic[T, R]):
             waiting.outcome.set_exception(result)
         else:
             waiting.outcome.set_result(result)
+
+
+def _copies(error: Exception, number: int) -> list[BaseException]:
+    # One exception object raised in several tasks would collect all their tracebacks: each
+    # caller gets its own.
+    return [copy.copy(error) for _ in range(number)]

@@ -221,3 +221,22 @@ async def test_ends_after_close_are_written_alone(scheduler_db: Database, tmp_pa
     results = await asyncio.gather(*(run_end.finish(f"jr_{i}", SUCCEEDED) for i in range(3)))
     assert all(r.run is not None for r in results)
     assert run_end._batches.batches == 0
+
+
+async def test_a_batch_that_fails_is_written_again_end_by_end(
+    scheduler_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, run_end = replica(scheduler_db, tmp_path, "mine")
+    await add_job(scheduler_db, "job", max_concurrent_runs=10)
+    for i in range(3):
+        await admit(store, "job", f"jr_{i}", slot=True)
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("the database refused this batch")
+
+    monkeypatch.setattr(store, "save_many", broken)
+    results = await asyncio.gather(*(run_end.finish(f"jr_{i}", SUCCEEDED) for i in range(3)))
+    assert run_end._batches.batches == 1
+    assert all(r.run is not None and r.run.state is JobRunState.SUCCEEDED for r in results)
+    for i in range(3):
+        assert await run_events(scheduler_db, f"jr_{i}") == ["STARTING", "RUNNING", "SUCCEEDED"]

@@ -103,6 +103,55 @@ async def test_an_error_of_the_whole_write_fails_each_caller_with_its_own_copy()
     assert len({id(r) for r in results}) == 3
 
 
+async def test_a_batch_whose_write_raises_is_written_again_one_item_at_a_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    written: list[list[int]] = []
+    alone: list[int] = []
+    settled: list[tuple[int, object]] = []
+
+    async def poisoned(items: list[int]) -> Sequence[int]:
+        written.append(list(items))
+        if 13 in items:
+            raise RuntimeError("the database refused something in this batch")
+        return [i * 10 for i in items]
+
+    async def write_alone(item: int) -> int | BaseException:
+        alone.append(item)
+        if item == 13:
+            raise RuntimeError("refused: 13")
+        return ValueError(f"odd {item}") if item % 2 else item * 10
+
+    calls: Batches[int, int] = Batches(
+        poisoned,
+        stopping=Stopping,
+        max_batch=10,
+        settle=lambda item, result: settled.append((item, result)),
+        write_alone=write_alone,
+        noun="numbers",
+    )
+    results = await asyncio.gather(
+        *(calls.submit(i) for i in (2, 13, 4, 7)), return_exceptions=True
+    )
+    # One batch; it failed, so each item was written alone, in order.
+    assert written == [[2, 13, 4, 7]]
+    assert alone == [2, 13, 4, 7]
+    assert results[0::2] == [20, 40]
+    assert [(type(r), str(r)) for r in results[1::2]] == [
+        (RuntimeError, "refused: 13"),
+        (ValueError, "odd 7"),
+    ]
+    assert [item for item, _ in settled] == [2, 13, 4, 7]
+    assert [r.getMessage() for r in caplog.records] == [
+        "a batch of numbers failed; writing them one by one"
+    ]
+    # A batch whose write succeeds is answered from it; a lone call is written alone.
+    assert await asyncio.gather(calls.submit(8), calls.submit(10)) == [80, 100]
+    assert await calls.submit(6) == 60
+    assert written[1:] == [[8, 10]]
+    assert alone[4:] == [6]
+
+
 async def test_a_write_that_answers_the_wrong_count_fails_its_callers() -> None:
     async def short(items: list[int]) -> Sequence[int]:
         return items[:-1]
