@@ -55,7 +55,8 @@ from servicekit.batches import Batches
 
 @dataclass(frozen=True, slots=True)
 class EndReport:
-    """How a run ended, as its executor reports it to ``RunEnd.finish``."""
+    """How a run ended, as its executor reports it to ``RunEnd.finish`` (the store writes it
+    as ``runs.EndFacts``)."""
 
     state: JobRunState
     """The terminal state to record."""
@@ -170,16 +171,7 @@ class RunEnd:
                 if run.state in TERMINAL:
                     results[i] = Ended(run=None)
                     continue
-                report = call.report
-                ending = store.ending(
-                    run,
-                    report.state,
-                    report.message,
-                    started_at=report.started_at,
-                    ended_at=report.ended_at,
-                    started=report.started,
-                )
-                endings.append((i, ending))
+                endings.append((i, store.ending(run, call.report)))
             await store.save_many(conn, [ending.run for _, ending in endings])
             now = time.time()
             retries: dict[int, RunRecord] = {}
@@ -220,15 +212,7 @@ class RunEnd:
         report = call.report
         store = self._store
         async with store.write() as conn:
-            ending = await store.end(
-                conn,
-                call.run_id,
-                report.state,
-                report.message,
-                started_at=report.started_at,
-                ended_at=report.ended_at,
-                started=report.started,
-            )
+            ending = await store.end(conn, call.run_id, report)
             if ending is None:
                 return Ended(run=None)
             run = ending.run

@@ -42,7 +42,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Double, Integer, Text, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -83,6 +83,30 @@ class NotOwnerError(Exception):
         super().__init__(f"run {run_id} is owned by replica {owner}, not by this one")
         self.run_id = run_id
         self.owner = owner
+
+
+class EndFacts(Protocol):
+    """How a run ended, as ``RunStore.end`` and ``ending`` write it (``run_end.EndReport``)."""
+
+    @property
+    def state(self) -> JobRunState:
+        """The terminal state to record."""
+
+    @property
+    def message(self) -> str | None:
+        """Its ErrorMessage (None: none)."""
+
+    @property
+    def started_at(self) -> float | None:
+        """When its process started (None: worked out from its deadline)."""
+
+    @property
+    def ended_at(self) -> float | None:
+        """When it ended (None: now)."""
+
+    @property
+    def started(self) -> bool:
+        """The run's process ran, so a run still STARTING passes through RUNNING."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -416,24 +440,14 @@ class RunStore(NewRuns):
             await self.emit_many(conn, moved)
         return moved
 
-    async def end(
-        self,
-        conn: AsyncConnection,
-        run_id: str,
-        state: JobRunState,
-        message: str | None,
-        *,
-        started_at: float | None = None,
-        ended_at: float | None = None,
-        started: bool = False,
-    ) -> Ending | None:
+    async def end(self, conn: AsyncConnection, run_id: str, facts: EndFacts) -> Ending | None:
         """Write a run's terminal state in ``conn`` (no event yet); None if the run is gone or
         already ended. The process's real outcome wins over the recorded state (a run STOPPING
         whose process exited 0 first ends SUCCEEDED). What follows from the end (retries,
         conditional triggers, promotion, the events) is ``run_end.RunEnd``'s, in the same
         transaction.
 
-        ``started``: the run's process ran (its supervisor reported it started). A run still
+        ``facts.started``: the run's process ran (its supervisor reported it started). A run still
         STARTING then passes through RUNNING first, its RUNNING write (``mark_running``) not
         having happened yet: ``Ending.running`` is that record, whose event goes before the
         end's, so the history reads STARTING, RUNNING, end. A process that could not start
@@ -442,42 +456,34 @@ class RunStore(NewRuns):
         Raises:
             NotOwnerError: another replica owns the run now (nothing written).
         """
-        assert state in TERMINAL
+        assert facts.state in TERMINAL
         run = await self._load(conn, run_id)
         if run is None:
             return None
         self.fence(run)
         if run.state in TERMINAL:
             return None
-        ending = self.ending(
-            run, state, message, started_at=started_at, ended_at=ended_at, started=started
-        )
+        ending = self.ending(run, facts)
         await self._save(conn, ending.run)
         return ending
 
-    def ending(
-        self,
-        run: RunRecord,
-        state: JobRunState,
-        message: str | None,
-        *,
-        started_at: float | None = None,
-        ended_at: float | None = None,
-        started: bool = False,
-    ) -> Ending:
-        """``run`` (not ended) as it ends ``state``, not yet saved; see ``end``."""
+    def ending(self, run: RunRecord, facts: EndFacts) -> Ending:
+        """``run`` (not ended) as it ends as ``facts`` say, not yet saved; see ``end``."""
         now = time.time()
+        state = facts.state
         running = None
-        if run.state is JobRunState.STARTING and started and state is not JobRunState.ERROR:
+        if run.state is JobRunState.STARTING and facts.started and state is not JobRunState.ERROR:
             running = replace(run, state=JobRunState.RUNNING, updated_at=now)
-        ended = ended_at or now
-        began = started_at or (run.deadline - run.timeout_minutes * 60 if run.deadline else None)
+        ended = facts.ended_at or now
+        began = facts.started_at or (
+            run.deadline - run.timeout_minutes * 60 if run.deadline else None
+        )
         run = replace(
             run,
             state=state,
             updated_at=now,
             completed_at=ended,
-            error_message=message,
+            error_message=facts.message,
             execution_time=max(0, round(ended - began)) if began else 0,
         )
         if began:
