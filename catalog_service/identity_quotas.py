@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import Column, func, select, text
@@ -65,6 +66,14 @@ async def check_quota(
         )
 
 
+@dataclass(slots=True)
+class _Turns:
+    """One identity's turns at exact reads, and how many checks hold or wait for them."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class IdentityQuota:
     """A quota of things one identity owns (jobs, runs waiting to start), checked without a
     COUNT while the identity is far from it, and exactly near it.
@@ -103,8 +112,9 @@ class IdentityQuota:
         # The last count read, and ``_added`` as it was when that read began.
         self._read: dict[str | None, tuple[int, int]] = {}
         # Checks near the quota take turns per identity; each waits for additions in flight
-        # (set when the identity's last one is over, for whoever waits).
-        self._exact_turns: dict[str | None, asyncio.Lock] = {}
+        # (set when the identity's last one is over, for whoever waits). An identity's turns
+        # are dropped when no check holds or waits for them.
+        self._exact_turns: dict[str | None, _Turns] = {}
         self._settled: dict[str | None, asyncio.Event] = {}
         self.reads = 0
         """Counts read (for tests: a check far from the quota reads none)."""
@@ -161,18 +171,27 @@ class IdentityQuota:
     async def _read_exactly(self, who: str | None) -> None:
         """Return once ``who`` has room; raise ``refuse``'s error once an exact count says it
         has none (class docstring)."""
-        turn = self._exact_turns.setdefault(who, asyncio.Lock())
-        async with turn:
-            while not self._has_room(who):
-                while self._pending.get(who):
-                    await self._settled.setdefault(who, asyncio.Event()).wait()
-                added_before = self._added.get(who, 0)
-                self.reads += 1
-                count = await self._count(who)
-                self._read[who] = (count, added_before)
-                exact = self._added.get(who, 0) == added_before and not self._pending.get(who)
-                if exact and count >= self._limit:
-                    raise self._refuse(who, count)
+        turns = self._exact_turns.get(who)
+        if turns is None:
+            turns = self._exact_turns[who] = _Turns()
+        turns.users += 1
+        try:
+            async with turns.lock:
+                while not self._has_room(who):
+                    while self._pending.get(who):
+                        await self._settled.setdefault(who, asyncio.Event()).wait()
+                    added_before = self._added.get(who, 0)
+                    self.reads += 1
+                    count = await self._count(who)
+                    self._read[who] = (count, added_before)
+                    exact = self._added.get(who, 0) == added_before and not self._pending.get(who)
+                    if exact and count >= self._limit:
+                        raise self._refuse(who, count)
+        finally:
+            # Synchronous, so a cancelled check cannot leave the identity's turns behind.
+            turns.users -= 1
+            if not turns.users:
+                del self._exact_turns[who]
 
 
 class RunAdmissions(IdentityQuota):

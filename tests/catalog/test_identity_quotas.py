@@ -116,3 +116,34 @@ async def test_a_call_near_the_quota_waits_for_one_in_flight_rather_than_be_refu
     async with asyncio.timeout(5):
         await waiting
     assert await job_count(catalog_db) == 2
+
+
+async def test_an_identitys_turns_are_dropped_once_no_call_holds_or_waits_for_them(
+    catalog_db: Database,
+) -> None:
+    quota = JobQuota(catalog_db, 1, jobs, jobs.c.created_by)
+    in_flight = asyncio.Event()
+    write = asyncio.Event()
+
+    async def create(name: str, gate: asyncio.Event | None = None) -> None:
+        async with quota.hold():
+            if gate is not None:
+                in_flight.set()
+                await gate.wait()
+            await add_job(catalog_db, name)
+
+    first = asyncio.create_task(create("first", write))
+    await in_flight.wait()
+    assert quota._exact_turns == {}  # its check is over
+    # Near the quota: these take turns behind the one in flight; one gives up waiting.
+    waiting = [asyncio.create_task(create(f"w{i}")) for i in range(3)]
+    await asyncio.sleep(0.05)
+    assert [turns.users for turns in quota._exact_turns.values()] == [3]
+    waiting[0].cancel()
+    write.set()
+    results = await asyncio.gather(first, *waiting, return_exceptions=True)
+    assert results[0] is None
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert all(isinstance(r, ResourceNumberLimitExceededException) for r in results[2:])
+    assert quota._exact_turns == {}
+    assert await job_count(catalog_db) == 1
