@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -56,6 +58,21 @@ async def drop_postgres_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def postgres_database(
+    template: str | None = None, *, pool_size: int
+) -> AsyncIterator[Database]:
+    """A ``Database`` on a new PostgreSQL database (empty, or a copy of ``template`` as in
+    ``create_postgres_database``), disposed and dropped at the end."""
+    url = await create_postgres_database(template)
+    database = Database(url, pool_size=pool_size)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await drop_postgres_database(url)
 
 
 def sqlite_url(directory: Path, name: str) -> str:

@@ -13,21 +13,16 @@ from sqlalchemy import text
 
 from catalog_service.event_consumer import flush_applied
 from servicekit.db import Database
-from tests.helpers.databases import create_postgres_database, drop_postgres_database
+from tests.helpers.databases import postgres_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def catalog_db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+async def catalog_db(postgres_template: str) -> AsyncIterator[Database]:
     """A migrated catalog database of the test's own."""
-    url = await create_postgres_database(template=request.getfixturevalue("postgres_template"))
-    database = Database(url, pool_size=2)
-    try:
+    async with postgres_database(postgres_template, pool_size=2) as database:
         yield database
-    finally:
-        await database.dispose()
-        await drop_postgres_database(url)
 
 
 async def synchronous_commit(db: Database, *, durable: bool) -> str:

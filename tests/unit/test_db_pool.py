@@ -13,20 +13,15 @@ import pytest
 from sqlalchemy import text
 
 from servicekit.db import Database
-from tests.helpers.databases import create_postgres_database, drop_postgres_database
+from tests.helpers.databases import postgres_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    url = await create_postgres_database()
-    database = Database(url, pool_size=4)
-    try:
+    async with postgres_database(pool_size=4) as database:
         yield database
-    finally:
-        await database.dispose()
-        await drop_postgres_database(url)
 
 
 async def test_bursts_larger_than_the_pool_reuse_its_connections(db: Database) -> None:
