@@ -17,6 +17,14 @@ MISSED = 4
 """Due times the rewind makes the trigger miss: the latest one and the three before it."""
 
 
+async def clear_of_a_minute_boundary(seconds: float) -> None:
+    """Return at once if ``seconds`` of the current minute are left, otherwise just after the
+    next minute boundary: a minutely trigger activated now cannot fire within ``seconds``."""
+    into = time.time() % 60
+    if into > 60 - seconds:
+        await asyncio.sleep(61 - into)
+
+
 async def restart_after_missed_fires(stack: Stack, trigger: str, *, grace: float) -> float:
     """With the stack's scheduler stopped, rewind the minutely (``cron(* * * * ? *)``) trigger
     ``trigger`` to before its last four due times, then start the scheduler with
@@ -26,9 +34,7 @@ async def restart_after_missed_fires(stack: Stack, trigger: str, *, grace: float
     is back would add a fifth due time, and the latest would fall out of a 60 s grace.
     """
     assert stack.scheduler is None, "stop the scheduler first"
-    now = time.time()
-    if now - math.floor(now / 60) * 60 > 50:
-        await asyncio.sleep(61 - (now - math.floor(now / 60) * 60))
+    await clear_of_a_minute_boundary(10)
     last_due = math.floor(time.time() / 60) * 60
     db = Database(stack.scheduler_url)
     try:

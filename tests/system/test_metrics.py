@@ -25,7 +25,7 @@ from scheduler_service.app import SchedulerApp
 from scheduler_service.cli import parse_settings, settings_environment
 from scheduler_service.settings import SchedulerSettings
 from tests.conftest import Stack
-from tests.helpers.missed_fires import restart_after_missed_fires
+from tests.helpers.missed_fires import clear_of_a_minute_boundary, restart_after_missed_fires
 from tests.helpers.scripts import FAIL, SLEEP, SUCCEED, write_script
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -229,8 +229,7 @@ async def test_stream_state_readiness_and_late_fires(
     await stack.create_job("ok", write_script(tmp_path, "ok.py", SUCCEED))
     # Far enough from a minute boundary that the schedule cannot fire before the scheduler
     # is stopped (that fire would then not be the restarted scheduler's).
-    if 60 - time.time() % 60 < 5:
-        await asyncio.sleep(6)
+    await clear_of_a_minute_boundary(20)
     await stack.glue.CreateTrigger(
         glue_pb2.CreateTriggerRequest(
             name="minutely",
