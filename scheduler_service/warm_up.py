@@ -32,9 +32,11 @@ from scheduler_service.runner import LaunchError
 
 log = logging.getLogger(__name__)
 
-# Lowers its own priority, then becomes the warm-up's spark-submit: set before the first fork,
-# the niceness is inherited by the whole tree (JVM, Python driver, Python workers).
-_NICE_EXEC = "import os, sys; os.nice(19); os.execv(sys.argv[1], sys.argv[1:])"
+# Lowers its own priority (by argv[1]), then becomes the warm-up's spark-submit: set before the
+# first fork, the niceness is inherited by the whole tree (JVM, Python driver, Python workers).
+_NICE_EXEC = "import os, sys; os.nice(int(sys.argv[1])); os.execv(sys.argv[2], sys.argv[2:])"
+# The scheduler's warm-up yields the CPU to every run.
+LOWEST_PRIORITY = 19
 # The last lines of a failed warm-up's output that go to the log.
 _TAIL_CHARS = 2000
 
@@ -42,8 +44,14 @@ _TAIL_CHARS = 2000
 class ArchiveWarmUp:
     """Starts at most one warm-up at a time, and kills it on ``close``."""
 
-    def __init__(self, commands: CommandSettings) -> None:
+    def __init__(self, commands: CommandSettings, *, niceness: int = LOWEST_PRIORITY) -> None:
+        """Args:
+        commands: How runs are planned (the warm-up is planned like one).
+        niceness: Added to the warm-up's CPU niceness; 0 when nothing else is to go first
+            (the test suite writes its archive before any run).
+        """
         self._commands = commands
+        self._niceness = niceness
         self._task: asyncio.Task[bool] | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._closed = False
@@ -102,6 +110,7 @@ class ArchiveWarmUp:
                 sys.executable,
                 "-c",
                 _NICE_EXEC,
+                str(self._niceness),
                 *plan.argv,
                 cwd=work,
                 env=plan.env,

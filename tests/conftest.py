@@ -69,7 +69,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _run_apart(work: Coroutine[Any, Any, T]) -> T:
+def run_apart(work: Coroutine[Any, Any, T]) -> T:
     """Run ``work`` to completion on a loop of its own, in a thread: the session fixtures below
     are first asked for from inside a test's running loop, where ``asyncio.run`` refuses."""
     with ThreadPoolExecutor(max_workers=1) as thread:
@@ -82,8 +82,8 @@ def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     head, made once per test process (tests/helpers/databases.py)."""
     directory = tmp_path_factory.mktemp("migrated")
     catalog, scheduler = directory / "catalog.db", directory / "scheduler.db"
-    _run_apart(migrate(sqlite_url(directory, catalog.name), CATALOG))
-    _run_apart(migrate(sqlite_url(directory, scheduler.name), SCHEDULER))
+    run_apart(migrate(sqlite_url(directory, catalog.name), CATALOG))
+    run_apart(migrate(sqlite_url(directory, scheduler.name), SCHEDULER))
     return catalog, scheduler
 
 
@@ -91,12 +91,12 @@ def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
 def postgres_template() -> Iterator[str]:
     """The URL of a PostgreSQL database both services' migrations brought to head (they may
     share one), made once per test process and dropped at its end."""
-    url = _run_apart(create_postgres_database())
+    url = run_apart(create_postgres_database())
     try:
-        _run_apart(migrate(url, CATALOG, SCHEDULER))
+        run_apart(migrate(url, CATALOG, SCHEDULER))
         yield url
     finally:
-        _run_apart(drop_postgres_database(url))
+        run_apart(drop_postgres_database(url))
 
 
 @pytest.fixture(scope="session")

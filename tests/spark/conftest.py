@@ -8,11 +8,15 @@ takes, and the suite runs that on both databases.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack
+from scheduler_service.commands import CommandSettings
+from scheduler_service.warm_up import ArchiveWarmUp
+from tests.conftest import Stack, run_apart
 from tests.gateway.conftest import Aws, glue_client
 
 
@@ -20,6 +24,26 @@ from tests.gateway.conftest import Aws, glue_client
 def backend() -> str:
     """SQLite only (see the module docstring)."""
     return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def class_archives(class_archives: Path) -> Path:
+    """The session's class-data archive directory, its archive written before the first test
+    here by the scheduler's warm-up at normal priority (a niced one would wait for every other
+    test worker): every glueetl run of these tests maps it, as a scheduler's runs do once it is
+    written, and no stack starts a warm-up of its own that its stop would kill unfinished."""
+
+    async def warm_up() -> bool:
+        commands = CommandSettings(python=sys.executable, class_archives=class_archives)
+        warm_up = ArchiveWarmUp(commands, niceness=0)
+        warm_up.request()
+        try:
+            return await warm_up.wait()
+        finally:
+            await warm_up.close()
+
+    assert run_apart(warm_up()), "the class-data archive warm-up wrote no archive"
+    return class_archives
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from scheduler_service.class_archive import (
 )
 from scheduler_service.commands import CommandSettings, LaunchPlan, plan_launch, spark_submit
 from scheduler_service.run_access import Identity, java_path
-from scheduler_service.warm_up import ArchiveWarmUp, session_members
+from scheduler_service.warm_up import session_members
 from tests.conftest import Stack
 from tests.gateway.conftest import Aws
 from tests.helpers.glueetl import glueetl_job, put, wait_state
@@ -174,19 +174,15 @@ def test_an_unfinished_archive_is_never_mapped(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_the_warm_up_writes_an_archive_later_runs_map(tmp_path: Path) -> None:
-    archives = tmp_path / "archives"
-    warm_up = ArchiveWarmUp(CommandSettings(python=sys.executable, class_archives=archives))
-    warm_up.request()
-    try:
-        assert await warm_up.wait()
-    finally:
-        await warm_up.close()
-    archive = _archive(archives)
+async def test_the_warm_up_writes_an_archive_later_runs_map(
+    tmp_path: Path, class_archives: Path
+) -> None:
+    # The session's: conftest.py's class_archives had the warm-up write it.
+    archive = _archive(class_archives)
     assert archive.read_bytes()[:4] == MAGIC
-    assert not list(archives.glob("*.tmp"))
+    assert not list(class_archives.glob("*.tmp"))
 
-    argv = await asyncio.to_thread(_run, tmp_path, "jr_1", archives, PARQUET_SCRIPT)
+    argv = await asyncio.to_thread(_run, tmp_path, "jr_1", class_archives, PARQUET_SCRIPT)
     assert any(f"-XX:SharedArchiveFile={archive}" in arg for arg in argv)
     loaded = (tmp_path / "runs" / "jr_1" / "classes.log").read_text()
     # The dynamic archive is the "top" layer, over the JDK's own.
@@ -238,6 +234,7 @@ async def test_launches_start_at_once_one_warm_up_that_stopping_the_scheduler_ki
     group = stack.scheduler.warm_up.process_group  # also its session
     # Both runs started while the warm-up (niced, its JVM's first seconds) still runs.
     assert group is not None
+    assert os.getpriority(os.PRIO_PROCESS, group) == 19  # the lowest: runs go first
     started = [r for r in caplog.records if r.getMessage() == "class-data archive warm-up started"]
     assert len(started) == 1
     assert [p.name.partition(".")[2] for p in archives.glob("*.claim")] == ["claim"]
