@@ -87,6 +87,10 @@ class BenchConfig:
     """The services' --log-level."""
 
 
+# The services' per-identity quotas in the bench (see running_stack).
+BENCH_QUOTA = 10_000_000
+
+
 @dataclass
 class Stack:
     """Both services running as subprocesses, and client stubs to the catalog."""
@@ -236,6 +240,13 @@ async def running_stack(
                 catalog_url,
                 "--scheduler",
                 scheduler_address,
+                # On a fast machine the CreateJob and admission-only figures pass the default
+                # quotas (10,000 jobs, 10,000 waiting runs per identity) and would then measure
+                # refusals; quotas this high are still counted as the defaults are.
+                "--max-jobs-per-identity",
+                str(BENCH_QUOTA),
+                "--max-waiting-runs-per-identity",
+                str(BENCH_QUOTA),
                 "--log-level",
                 config.log_level,
             ],
