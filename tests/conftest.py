@@ -42,6 +42,10 @@ JVM_TEST_TIMEOUT = 600
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"}
 
 
+# First: xdist's own hook (a worker's) turns each item's xdist_group marker into its node id's
+# "@group" suffix, by which --dist loadgroup sends a group to one worker; it is registered after
+# this conftest and so would otherwise run first and see none of the markers added here.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``make test``), keep the tests that start JVMs on one worker
     (``--dist loadgroup``): the users of the one Spark session (a second session per worker
