@@ -38,7 +38,7 @@ import grpc
 from bench import procs
 from glue.v1 import glue_pb2, glue_pb2_grpc
 from scheduler_service.commands import CommandSettings, plan_launch
-from scheduler_service.warm_up import ArchiveWarmUp
+from scheduler_service.warm_up import write_archive
 
 TRIVIAL = """from pyspark.context import SparkContext
 from awsglue.context import GlueContext
@@ -172,12 +172,11 @@ async def _warm_up(work: Path) -> float:
     Raises:
         RuntimeError: the warm-up wrote no archive (the scheduler's log would say why).
     """
-    warm_up = ArchiveWarmUp(CommandSettings(python=sys.executable, class_archives=_archives(work)))
     started = time.monotonic()
-    warm_up.request()
-    written = await warm_up.wait()
+    written = await write_archive(
+        CommandSettings(python=sys.executable, class_archives=_archives(work))
+    )
     elapsed = time.monotonic() - started
-    await warm_up.close()
     if not written:
         raise RuntimeError("the class-data archive warm-up wrote no archive")
     return elapsed

@@ -25,6 +25,7 @@ Classes of later runs that the archive lacks load as before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -40,7 +41,9 @@ __all__ = [
     "archive_key",
     "claim_writing",
     "driver_java_options",
+    "finish_writing",
     "promote_finished",
+    "release_claim",
     "write_options",
 ]
 
@@ -78,14 +81,43 @@ def promote_finished(directory: Path, key: str) -> None:
     archive = directory / f"{key}.jsa"
     for tmp in directory.glob(f"{key}.*.tmp"):
         try:
-            with tmp.open("rb") as handle:
-                complete = handle.read(len(MAGIC)) == MAGIC
-            if complete:
+            if _complete(tmp):
                 os.replace(tmp, archive)
             elif time.time() - tmp.stat().st_mtime > CLAIM_TTL_S:
                 tmp.unlink()  # its JVM died while writing it
         except OSError:
             continue  # another launch renamed or removed it meanwhile
+
+
+def finish_writing(tmp: Path) -> bool:
+    """After a warm-up's JVM exited: whether it wrote a complete archive to ``tmp`` (from
+    ``claim_writing``); a complete one is renamed into place at once."""
+    try:
+        complete = _complete(tmp)
+    except OSError:
+        return False
+    if complete:
+        promote_finished(tmp.parent, _key_of(tmp))
+    return complete
+
+
+def release_claim(tmp: Path) -> None:
+    """Give a killed warm-up's claim back: remove its partial ``tmp`` and ``<key>.claim``, so
+    the next warm-up may start at once."""
+    for path in (tmp, tmp.parent / f"{_key_of(tmp)}.claim"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _complete(tmp: Path) -> bool:
+    """Whether the JVM finished writing ``tmp`` (its header, with the magic, comes last)."""
+    with tmp.open("rb") as handle:
+        return handle.read(len(MAGIC)) == MAGIC
+
+
+def _key_of(tmp: Path) -> str:
+    """The archive key of a warm-up's ``<key>.warm-up-<random>.tmp``."""
+    return tmp.name.partition(".")[0]
 
 
 def _claim(claim: Path) -> bool:

@@ -43,36 +43,14 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 
-from glue_vocabulary.run_states import TERMINAL, JobRunState
+from glue_vocabulary.run_states import TERMINAL
 from scheduler_service import bookmarks
 from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
-from scheduler_service.runs import Ending, NotOwnerError, Promotion, RunStore
+from scheduler_service.runs import Ending, EndReport, NotOwnerError, Promotion, RunStore
 from servicekit.batches import Batches
-
-
-@dataclass(frozen=True, slots=True)
-class EndReport:
-    """How a run ended, as its executor reports it to ``RunEnd.finish`` (the store writes it
-    as ``runs.EndFacts``)."""
-
-    state: JobRunState
-    """The terminal state to record."""
-    message: str | None
-    """Its ErrorMessage (None: none)."""
-    _: KW_ONLY
-    started_at: float | None = None
-    """When its process started (None: worked out from its deadline, ``RunStore.end``)."""
-    ended_at: float | None = None
-    """When it ended (None: now)."""
-    started: bool = False
-    """The run's process ran, so a run still STARTING passes through RUNNING (``RunStore.end``)."""
-    retry: bool = True
-    """False: a FAILED run gets no automatic retry (its job may still run somewhere)."""
-    bookmark: str | None = None
-    """The bookmark its script committed, to become the job's (``bookmarks.commit``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,12 @@ from scheduler_service.commands import (
     script_error,
     sizes_executors_itself,
 )
-from scheduler_service.run_end import EndReport, RunEnd
+from scheduler_service.run_end import RunEnd
 from scheduler_service.run_outcome import Outcome, OutcomeKind, RunningProcess
 from scheduler_service.run_record import RunRecord
 from scheduler_service.runner import LaunchError, ProcessRunner
 from scheduler_service.running import RunningWrites
-from scheduler_service.runs import NotOwnerError, RunStore
+from scheduler_service.runs import EndReport, NotOwnerError, RunStore
 from scheduler_service.sandbox import run_limits
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.spark_cluster import ExecutorsDoNotFit, preflight

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from glue_vocabulary.run_states import TERMINAL, JobRunState
 from scheduler_service.leases import heartbeat_interval, reap_interval
-from scheduler_service.run_end import EndReport
 from scheduler_service.run_leases import CLAIM_BATCH, ClaimedRun
 from scheduler_service.run_outcome import Outcome, OutcomeKind
 from scheduler_service.run_process import RunProcesses
+from scheduler_service.runs import EndReport
 from scheduler_service.site import SiteProcesses
 from servicekit.logs import run_context
 

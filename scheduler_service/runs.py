@@ -40,9 +40,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Double, Integer, Text, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -85,28 +85,26 @@ class NotOwnerError(Exception):
         self.owner = owner
 
 
-class EndFacts(Protocol):
-    """How a run ended, as ``RunStore.end`` and ``ending`` write it (``run_end.EndReport``)."""
+@dataclass(frozen=True, slots=True)
+class EndReport:
+    """How a run ended, as its executor reports it to ``run_end.RunEnd.finish``, which writes
+    it with ``RunStore.end`` / ``ending``."""
 
-    @property
-    def state(self) -> JobRunState:
-        """The terminal state to record."""
-
-    @property
-    def message(self) -> str | None:
-        """Its ErrorMessage (None: none)."""
-
-    @property
-    def started_at(self) -> float | None:
-        """When its process started (None: worked out from its deadline)."""
-
-    @property
-    def ended_at(self) -> float | None:
-        """When it ended (None: now)."""
-
-    @property
-    def started(self) -> bool:
-        """The run's process ran, so a run still STARTING passes through RUNNING."""
+    state: JobRunState
+    """The terminal state to record."""
+    message: str | None
+    """Its ErrorMessage (None: none)."""
+    _: KW_ONLY
+    started_at: float | None = None
+    """When its process started (None: worked out from its deadline, ``RunStore.end``)."""
+    ended_at: float | None = None
+    """When it ended (None: now)."""
+    started: bool = False
+    """The run's process ran, so a run still STARTING passes through RUNNING (``RunStore.end``)."""
+    retry: bool = True
+    """False: a FAILED run gets no automatic retry (its job may still run somewhere)."""
+    bookmark: str | None = None
+    """The bookmark its script committed, to become the job's (``bookmarks.commit``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -440,7 +438,7 @@ class RunStore(NewRuns):
             await self.emit_many(conn, moved)
         return moved
 
-    async def end(self, conn: AsyncConnection, run_id: str, facts: EndFacts) -> Ending | None:
+    async def end(self, conn: AsyncConnection, run_id: str, facts: EndReport) -> Ending | None:
         """Write a run's terminal state in ``conn`` (no event yet); None if the run is gone or
         already ended. The process's real outcome wins over the recorded state (a run STOPPING
         whose process exited 0 first ends SUCCEEDED). What follows from the end (retries,
@@ -467,7 +465,7 @@ class RunStore(NewRuns):
         await self._save(conn, ending.run)
         return ending
 
-    def ending(self, run: RunRecord, facts: EndFacts) -> Ending:
+    def ending(self, run: RunRecord, facts: EndReport) -> Ending:
         """``run`` (not ended) as it ends as ``facts`` say, not yet saved; see ``end``."""
         now = time.time()
         state = facts.state

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scheduler_service.class_archive import MAGIC, promote_finished
+from scheduler_service.class_archive import finish_writing, release_claim
 from scheduler_service.commands import CommandSettings, plan_warm_up
 from scheduler_service.runner import LaunchError
 
@@ -124,16 +124,13 @@ class ArchiveWarmUp:
                 os.killpg(self._process.pid, signal.SIGKILL)
         code = await self._process.wait()
         seconds = round(time.monotonic() - started, 1)
-        complete = await asyncio.to_thread(_complete, tmp)
-        if complete:
-            # Into place now rather than at the next launch; the key is the name's first part.
-            await asyncio.to_thread(promote_finished, tmp.parent, tmp.name.partition(".")[0])
+        complete = await asyncio.to_thread(finish_writing, tmp)
         if code == 0 and complete:
             log.info("class-data archive written", extra={"seconds": seconds})
             return True
         if self._closed:
             # Killed, not failed: the next scheduler to start may try again at once.
-            await asyncio.to_thread(_release_claim, tmp)
+            await asyncio.to_thread(release_claim, tmp)
             log.info("class-data archive warm-up killed: the scheduler stops")
             return False
         tail = await asyncio.to_thread(_tail, work / "output.log")
@@ -144,22 +141,16 @@ class ArchiveWarmUp:
         return False
 
 
-def _release_claim(tmp: Path) -> None:
-    """Remove a killed warm-up's partial archive and its claim (``class_archive``'s names:
-    ``<key>.<...>.tmp`` and ``<key>.claim``)."""
-    key = tmp.name.partition(".")[0]
-    for path in (tmp, tmp.parent / f"{key}.claim"):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _complete(tmp: Path) -> bool:
-    """Whether the JVM finished writing the archive (its header, with the magic, comes last)."""
+async def write_archive(commands: CommandSettings, *, niceness: int = LOWEST_PRIORITY) -> bool:
+    """Run one warm-up to its end and wait for it (the scheduler's runs in the background);
+    whether it wrote the archive. For the bench and the test suite, which want the archive
+    before their first run."""
+    warm_up = ArchiveWarmUp(commands, niceness=niceness)
+    warm_up.request()
     try:
-        with tmp.open("rb") as handle:
-            return handle.read(len(MAGIC)) == MAGIC
-    except OSError:
-        return False
+        return await warm_up.wait()
+    finally:
+        await warm_up.close()
 
 
 def session_members(session: int) -> list[int]:

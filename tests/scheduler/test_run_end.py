@@ -17,8 +17,8 @@ from glue_vocabulary.run_states import JobRunState
 from scheduler_service.firing import Firing
 from scheduler_service.leases import Replica
 from scheduler_service.outbox import EventFeed
-from scheduler_service.run_end import EndReport, RunEnd
-from scheduler_service.runs import NotOwnerError, RunStore
+from scheduler_service.run_end import RunEnd
+from scheduler_service.runs import EndReport, NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import outbox
 from servicekit.db import Database

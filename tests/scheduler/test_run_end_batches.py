@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from glue_vocabulary.run_states import HOLDS_PROCESS_SLOT, JobRunState
 from scheduler_service.firing import Firing
-from scheduler_service.run_end import Ended, EndReport, RunEnd
-from scheduler_service.runs import NotOwnerError, RunStore
+from scheduler_service.run_end import Ended, RunEnd
+from scheduler_service.runs import EndReport, NotOwnerError, RunStore
 from scheduler_service.slots import ProcessSlots
 from scheduler_service.tables import runs
 from servicekit.db import Database

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scheduler_service.commands import CommandSettings
-from scheduler_service.warm_up import ArchiveWarmUp
+from scheduler_service.warm_up import write_archive
 from tests.conftest import Stack, run_apart
 from tests.gateway.conftest import Aws, glue_client
 
@@ -33,16 +33,9 @@ def class_archives(class_archives: Path) -> Path:
     test worker): every glueetl run of these tests maps it, as a scheduler's runs do once it is
     written, and no stack starts a warm-up of its own that its stop would kill unfinished."""
 
-    async def warm_up() -> bool:
-        commands = CommandSettings(python=sys.executable, class_archives=class_archives)
-        warm_up = ArchiveWarmUp(commands, niceness=0)
-        warm_up.request()
-        try:
-            return await warm_up.wait()
-        finally:
-            await warm_up.close()
-
-    assert run_apart(warm_up()), "the class-data archive warm-up wrote no archive"
+    commands = CommandSettings(python=sys.executable, class_archives=class_archives)
+    written = run_apart(write_archive(commands, niceness=0))
+    assert written, "the class-data archive warm-up wrote no archive"
     return class_archives
 
 
