@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from awsglue import _csvtypes
 from awsglue._csvlocal import read_plain_csv, sample_plain_csv
+from awsglue._s3 import PARALLEL_LISTING
 
 PLAIN = {
     "header, every kind": {
@@ -90,6 +91,26 @@ def test_a_listed_source_reads_as_spark_reads_it(
     # Plain inputs cost no Spark job to read; others take Spark's way (header, sample).
     assert (jobs == 0) == (case in PLAIN)
     assert _rows(listed) == _rows(_read(glue_context, path, header, False))
+
+
+@pytest.mark.parametrize("setting", [None, "8"])
+def test_many_listed_files_cost_no_listing_job(
+    glue_context: Any, s3_root: Path, setting: str | None
+) -> None:
+    # 40 files: past Spark's threshold (32, or the session's 8), where Spark would list them
+    # again in a job of its own; the session's setting is as it was after the read.
+    files = {f"part-{i:03d}.csv": f"id,value\n{i},{i * 2}\n" for i in range(40)}
+    path = _files(s3_root, f"many files {setting}", files)
+    spark = glue_context.spark_session
+    if setting is not None:
+        spark.conf.set(PARALLEL_LISTING, setting)
+    try:
+        jobs, frame = _jobs(spark, f"many-{setting}", lambda: _read(glue_context, path, True, True))
+        assert jobs == 0
+        assert spark.conf.get(PARALLEL_LISTING, None) == setting
+    finally:
+        spark.conf.unset(PARALLEL_LISTING)
+    assert sorted(frame.toDF().collect()) == [(i, i * 2) for i in range(40)]
 
 
 def test_the_types_are_those_of_every_value(glue_context: Any, s3_root: Path) -> None:
