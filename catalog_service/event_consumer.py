@@ -226,9 +226,8 @@ class EventConsumer:
         """Wait until events through ``sequence`` are applied (for tests and tools)."""
         async with self._progress:
             try:
-                await asyncio.wait_for(
-                    self._progress.wait_for(lambda: self.applied_through >= sequence), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self._progress.wait_for(lambda: self.applied_through >= sequence)
             except TimeoutError:
                 return False
         return True

@@ -9,7 +9,6 @@ versions, so repeating a push is harmless and an old one never overwrites a newe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from catalog_service.jobs import JobCatalog
@@ -18,6 +17,7 @@ from catalog_service.scheduler_link import SchedulerLink
 from catalog_service.triggers import TriggerCatalog
 from servicekit.db import Database
 from servicekit.errors import GlueError
+from servicekit.waiting import woken
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ class Reconciler:
                 self.failures += 1
                 log.exception("reconcile failed; will retry")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await woken(self._wake, self._interval)
 
     async def reconcile_once(self) -> int:
         """One pass; returns how many registrations were pushed."""

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from scheduler_service.executor import Executor
 from scheduler_service.firing import Firing
 from scheduler_service.run_record import RunRecord
+from servicekit.waiting import woken
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,7 @@ class Clock:
                 await self._prepare(next_due)
                 continue  # drafting took time: re-read the index before sleeping
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), min(delay, MAX_SLEEP_SECONDS))
+                await woken(self._wake, min(delay, MAX_SLEEP_SECONDS))
 
     async def _prepare(self, due: float) -> None:
         """Draft the fires due at ``due``; a failure only costs the head start."""

@@ -170,9 +170,8 @@ class Executor(RunTakeOver):
             # migrated yet): this replica owns no runs, and the tables may not exist.
             return
         try:
-            released = await asyncio.wait_for(
-                self._store.leases.release_leases(), RELEASE_TIMEOUT_SECONDS
-            )
+            async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+                released = await self._store.leases.release_leases()
         except Exception:
             log.warning("could not release run leases; they expire by themselves", exc_info=True)
         else:

@@ -33,6 +33,7 @@ from scheduler_service import bulk
 from scheduler_service.tables import counters, outbox, runs
 from servicekit.db import Database
 from servicekit.internal_rules import MAX_MESSAGE_BYTES
+from servicekit.waiting import woken
 
 log = logging.getLogger(__name__)
 
@@ -276,11 +277,9 @@ class EventFeed:
                 cursor = event.sequence
             if len(events) == BATCH or (not from_table and self._published > cursor):
                 continue  # more is committed already
-            try:
-                await asyncio.wait_for(waiter.wait(), POLL_INTERVAL)
-                from_table = False  # a local commit: its events are in memory
-            except TimeoutError:
-                from_table = True  # the poll: events of other replicas
+            # Woken: a local commit, its events are in memory; else the poll, for events of
+            # other replicas.
+            from_table = not await woken(waiter, POLL_INTERVAL)
 
     async def head(self) -> int:
         """The newest committed event's sequence (0 if none)."""

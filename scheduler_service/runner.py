@@ -295,7 +295,8 @@ class ProcessRunner:
             raise LaunchError(f"cannot start the run's supervisor: {exc}") from exc
         assert proc.stdout is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), self._report_timeout)
+            async with asyncio.timeout(self._report_timeout):
+                line = await proc.stdout.readline()
         except TimeoutError:
             line = b""
         finally:

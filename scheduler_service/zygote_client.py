@@ -128,7 +128,8 @@ class Zygote:
             pidfd = os.pidfd_open(process.pid)
             ours.setblocking(False)
             loop = asyncio.get_running_loop()
-            ready = await asyncio.wait_for(loop.sock_recv(ours, 64), ZYGOTE_START_TIMEOUT_SECONDS)
+            async with asyncio.timeout(ZYGOTE_START_TIMEOUT_SECONDS):
+                ready = await loop.sock_recv(ours, 64)
             if ready != _zygote.READY:
                 raise OSError(f"it said {ready!r} instead of {_zygote.READY!r}")
         except BaseException:

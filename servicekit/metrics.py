@@ -115,7 +115,8 @@ def http_routes(
     async def metrics(_request: web.Request) -> web.Response:
         for each in refresh:
             try:
-                await asyncio.wait_for(each(), REFRESH_TIMEOUT_SECONDS)
+                async with asyncio.timeout(REFRESH_TIMEOUT_SECONDS):
+                    await each()
             except Exception as exc:  # noqa: BLE001 - any failure: serve the rest
                 # Stale gauges beat a failed scrape: the other metrics still say a lot.
                 log.warning("refreshing metrics failed", extra={"error": repr(exc)})

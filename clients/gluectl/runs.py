@@ -228,7 +228,8 @@ async def _print_log(
         await stream()
         return
     try:
-        await asyncio.wait_for(stream(), max(deadline - time.monotonic(), 0.0))
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+            await stream()
     except TimeoutError:
         run = (await client.get_job_run(job, run_id)).job_run
         raise WaitTimeoutError(run, max_wait) from None

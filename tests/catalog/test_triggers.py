@@ -10,6 +10,7 @@ import grpc
 import pytest
 from sqlalchemy import select
 
+from catalog_service.reconciler import Reconciler
 from catalog_service.tables import triggers as trigger_rows
 from glue.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from glue.v1 import glue_pb2
@@ -721,6 +722,25 @@ async def test_changes_during_an_outage_are_finished_by_the_reconciler(
     }
     # The delete was the last change: its tombstone carries the newest version.
     assert held["gone"].version > max(versions.values())
+
+
+async def test_a_reconciler_woken_as_it_is_cancelled_stops(stack: Stack) -> None:
+    # A stop cancels the reconciler while a reconnect may be waking it. The cancellation must
+    # end it: if it ran on, the catalog's stop would wait for it forever (seen once in CI).
+    assert stack.catalog is not None
+    app = stack.catalog.reconciler
+    reconciler = Reconciler(app._db, app._link, app._jobs, app._triggers, interval=60.0)
+    running = asyncio.create_task(reconciler.run())
+    # Nothing awaits between a pass's count and the wait for the next: once the count moved,
+    # the task is waiting to be woken.
+    deadline = asyncio.get_running_loop().time() + 15.0
+    while reconciler.passes < 1:
+        assert asyncio.get_running_loop().time() < deadline, "its first pass did not end"
+        await asyncio.sleep(0.01)
+    reconciler.wake()
+    running.cancel()
+    done, _ = await asyncio.wait({running}, timeout=5.0)
+    assert done and running.cancelled()
 
 
 async def test_reconciler_repairs_what_the_scheduler_holds(stack: Stack, jobs: list[str]) -> None:
