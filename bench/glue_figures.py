@@ -89,6 +89,8 @@ class BenchConfig:
 
 # The services' per-identity quotas in the bench (see running_stack).
 BENCH_QUOTA = 10_000_000
+# The jobs' program for the run path's own figure (measure_backend): no interpreter to start.
+RUN_PATH_ALONE_JOB = "/bin/true"
 
 
 @dataclass
@@ -187,12 +189,18 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    backend: str, root: Path, config: BenchConfig, *, http_gateway: bool = False
+    backend: str,
+    root: Path,
+    config: BenchConfig,
+    *,
+    http_gateway: bool = False,
+    job_python: str | None = None,
 ) -> AsyncIterator[Stack]:
     """Both services on a fresh database; everything is stopped and dropped on the way out.
 
     With ``http_gateway`` the catalog also serves its AWS JSON HTTP gateway (``--http-listen``
     on a free loopback port, ``Stack.http_port``), waited for like its gRPC port.
+    ``job_python`` is the scheduler's ``--python`` (the program pythonshell jobs run under).
     """
     _make_dir(root)
     data_dir = root / "data"
@@ -208,6 +216,7 @@ async def running_stack(
         catalog_address = f"127.0.0.1:{free_port()}"
         http_port = free_port() if http_gateway else None
         http_args = ["--http-listen", f"127.0.0.1:{http_port}"] if http_port is not None else []
+        python_args = ["--python", job_python] if job_python is not None else []
         scheduler = Service(
             "scheduler_service",
             "scheduler_service",
@@ -224,6 +233,7 @@ async def running_stack(
                 "1",
                 "--log-level",
                 config.log_level,
+                *python_args,
             ],
             root / "scheduler.log",
         )
@@ -486,12 +496,13 @@ async def _hold_slots(stack: Stack, slots: int) -> None:
     )
 
 
-async def trivial_runs_completed(stack: Stack, config: BenchConfig) -> Figure:
+async def trivial_runs_completed(
+    stack: Stack, config: BenchConfig, *, key: str = "trivial_runs", name: str = ""
+) -> Figure:
     """N trivial runs started at once: first StartJobRun sent to last SUCCEEDED seen."""
     n = config.trivial_runs
-    figure = Figure(
-        stack.backend, "trivial_runs", f"trivial runs completed/s ({n} started at once)", "runs"
-    )
+    name = name or f"trivial runs completed/s ({n} started at once)"
+    figure = Figure(stack.backend, key, name, "runs")
     jobs = [f"bench-trivial-{k}" for k in range(4)]
     await asyncio.gather(
         *(stack.create_job(job, stack.scripts / "trivial.py", 1000) for job in jobs)
@@ -580,6 +591,17 @@ async def measure_backend(
         )
         await guarded(
             "start_job_run", "StartJobRun/s", start_job_run(stack, config, slots_held=False)
+        )
+    # The same trivial runs with every job's program /bin/true instead of an interpreter: what
+    # the run path costs by itself, against the spawn it would otherwise contain.
+    alone = f"trivial runs completed/s, job {RUN_PATH_ALONE_JOB}"
+    async with running_stack(
+        backend, work_dir / f"{backend}-c", config, job_python=RUN_PATH_ALONE_JOB
+    ) as stack:
+        await guarded(
+            "trivial_runs_alone",
+            alone,
+            trivial_runs_completed(stack, config, key="trivial_runs_alone", name=alone),
         )
     async with running_stack(backend, work_dir / f"{backend}-b", config) as stack:
         await guarded("create_job", "CreateJob/s", create_job(stack, config))
