@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.glue_figures import RUN_PATH_ALONE_JOB
 from bench.load import Figure
 from bench.trigger_figures import TriggerFigure
 
@@ -175,7 +176,7 @@ def targets(figures: list[Figure], backend: str) -> list[Target]:
         # (docs/performance.md, "Seventh round"), so the two can be told apart.
         value = alone.rate / spawn.rate
         measured = f"{alone.rate:,.0f} vs {spawn.rate:,.0f}/s = {value:.0%}"
-        text = "  the same runs, job /bin/true (the run path alone)"
+        text = f"  the same runs, job {RUN_PATH_ALONE_JOB} (the run path alone)"
         result.append(Target(backend, text, measured, "(not a target)", value, math.nan, False))
 
     text = f"StartJobRun->SUCCEEDED p50 <= one bare spawn p50 + {LATENCY_OVER_SPAWN_MS:.0f} ms"

@@ -65,11 +65,7 @@ class JobRegistrationPushes:
     async def _push_queued(self) -> None:
         """Send what is queued, one AddJobs call at a time, until nothing is."""
         try:
-            first = True
             while self._queued:
-                if not first:
-                    await asyncio.sleep(PUSH_LINGER_SECONDS)
-                first = False
                 batch: list[scheduler_pb2.JobRegistration] = []
                 size = 0
                 for name in list(self._queued):
@@ -94,6 +90,8 @@ class JobRegistrationPushes:
                     for future in done:
                         if not future.done():
                             future.set_result(None)
+                if self._queued:
+                    await asyncio.sleep(PUSH_LINGER_SECONDS)  # for more to join the next call
         finally:
             self._pusher = None
             for future in self._queued_done.values():

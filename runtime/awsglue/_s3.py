@@ -347,7 +347,8 @@ def _listed_on_the_driver(spark: SparkSession, count: int) -> Iterator[None]:
     run over 500 files, the JVM's first job). The session's own setting is put back after.
     """
     before = spark.conf.get(PARALLEL_LISTING, None)  # None: the session has not set it
-    if count <= int(spark.conf.get(PARALLEL_LISTING) or 0):
+    threshold = before if before is not None else spark.conf.get(PARALLEL_LISTING)
+    if count <= int(threshold or 0):
         yield  # Spark lists up to the threshold on the driver itself
         return
     spark.conf.set(PARALLEL_LISTING, str(count))
